@@ -1,0 +1,144 @@
+//! Per-connection settings, fixed when a connection is created.
+
+use std::num::NonZeroUsize;
+
+use crate::limits::{CloseTimeout, IdleTimeout, OutOfRange, ReadBufferSize, WriteStallTimeout};
+
+/// What `send` does once the connection is throttled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendPolicy {
+    /// lori's policy (the default): the first would-block from the socket throttles the
+    /// connection; `send` is refused with `NotWriteable` until every queued byte has been
+    /// written, which emits `Unthrottled`.
+    #[default]
+    RefuseWhileThrottled,
+    /// Queue sends in memory while the socket pushes back. A send that brings the queue to
+    /// the high watermark or beyond throttles the connection; sends are then refused until
+    /// the queue drains to the low watermark, which emits `Unthrottled`. The queue holds at
+    /// most `high` bytes plus the last accepted send.
+    Queue(Watermarks),
+}
+
+/// The bounds of [`SendPolicy::Queue`], in queued bytes. Invariant: `low < high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    low: usize,
+    high: NonZeroUsize,
+}
+
+impl Watermarks {
+    /// Watermarks throttling at `high` queued bytes and unthrottling at `low`; fails unless
+    /// `low < high`.
+    pub fn new(low: usize, high: usize) -> Result<Self, OutOfRange> {
+        match NonZeroUsize::new(high) {
+            Some(high) if low < high.get() => Ok(Self { low, high }),
+            _ => Err(OutOfRange {
+                value: low as u64,
+                min: 0,
+                max: (high as u64).saturating_sub(1),
+            }),
+        }
+    }
+
+    /// Queued bytes at or below which a throttled connection unthrottles.
+    pub fn low(self) -> usize {
+        self.low
+    }
+
+    /// Queued bytes at or above which the connection throttles.
+    pub fn high(self) -> usize {
+        self.high.get()
+    }
+}
+
+/// The default per-turn read budget: 64 KiB.
+const DEFAULT_READ_BUDGET: NonZeroUsize = NonZeroUsize::new(64 * 1024).expect("not zero");
+
+/// Settings of one connection. Build with [`Config::default`] and the setters:
+///
+/// ```
+/// use lori_core::{Config, ReadBufferSize};
+/// let config = Config::default()
+///     .read_buffer_size(ReadBufferSize::new(4096).unwrap())
+///     .half_close(true);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) read_buffer_size: ReadBufferSize,
+    pub(crate) read_budget: NonZeroUsize,
+    pub(crate) send_policy: SendPolicy,
+    pub(crate) half_close: bool,
+    pub(crate) idle_timeout: Option<IdleTimeout>,
+    pub(crate) close_timeout: Option<CloseTimeout>,
+    pub(crate) write_stall_timeout: Option<WriteStallTimeout>,
+    pub(crate) max_user_timers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            read_buffer_size: ReadBufferSize::DEFAULT,
+            read_budget: DEFAULT_READ_BUDGET,
+            send_policy: SendPolicy::default(),
+            half_close: false,
+            idle_timeout: None,
+            close_timeout: Some(CloseTimeout::default()),
+            write_stall_timeout: None,
+            max_user_timers: 1,
+        }
+    }
+}
+
+impl Config {
+    /// The initial read buffer size, which is also its initial minimum (default 16384).
+    pub fn read_buffer_size(mut self, size: ReadBufferSize) -> Self {
+        self.read_buffer_size = size;
+        self
+    }
+
+    /// Bytes the connection reads in one driver turn before it asks the driver to yield
+    /// (`IoOp::YieldTurn`), so one busy peer cannot starve the others (default 64 KiB).
+    pub fn read_budget(mut self, bytes: NonZeroUsize) -> Self {
+        self.read_budget = bytes;
+        self
+    }
+
+    /// What `send` does under backpressure (default [`SendPolicy::RefuseWhileThrottled`]).
+    pub fn send_policy(mut self, policy: SendPolicy) -> Self {
+        self.send_policy = policy;
+        self
+    }
+
+    /// With half-close on, the peer's EOF emits `PeerClosed` and the connection stays open for
+    /// writing until the application closes it. Off (the default), the peer's EOF closes the
+    /// connection gracefully once received data has been delivered and queued writes flushed.
+    pub fn half_close(mut self, enabled: bool) -> Self {
+        self.half_close = enabled;
+        self
+    }
+
+    /// The idle timeout, armed when the connection opens (default off).
+    pub fn idle_timeout(mut self, timeout: Option<IdleTimeout>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The bound on a graceful close (default 30 s; `None` waits for the peer forever).
+    pub fn close_timeout(mut self, timeout: Option<CloseTimeout>) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// The bound on queued writes making no progress (default off).
+    pub fn write_stall_timeout(mut self, timeout: Option<WriteStallTimeout>) -> Self {
+        self.write_stall_timeout = timeout;
+        self
+    }
+
+    /// How many user timers (`set_timer`) may be active at once (default 1, as lori). A
+    /// protocol layer that needs timers of its own raises it.
+    pub fn max_user_timers(mut self, count: usize) -> Self {
+        self.max_user_timers = count;
+        self
+    }
+}

@@ -1,0 +1,125 @@
+//! One small error type per operation. Each is a refusal that leaves the connection as it
+//! was; what happens to the connection itself (closed, failed) is reported as an event.
+
+use std::fmt;
+use std::io;
+
+/// Why `send` or `send_vectored` refused data. The refused data is handed back unchanged:
+/// no token was used and nothing was queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError<T> {
+    /// The connection is not open for sending: not yet open, closing or closed.
+    #[error("the connection is not open for sending")]
+    NotConnected(T),
+    /// The connection is throttled; wait for `Unthrottled` and send again.
+    #[error("the connection is throttled")]
+    NotWriteable(T),
+}
+
+impl<T> SendError<T> {
+    /// The refused data.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::NotConnected(data) | Self::NotWriteable(data) => data,
+        }
+    }
+}
+
+/// Why `buffer_until` refused a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BufferUntilError {
+    /// The chunk size exceeds the read buffer minimum (lori's `BufferSizeAboveMinimum`);
+    /// raise the minimum first.
+    #[error("buffer_until({requested}) exceeds the read buffer minimum {minimum}")]
+    AboveMinimum {
+        /// The refused chunk size.
+        requested: usize,
+        /// The read buffer minimum it exceeds.
+        minimum: usize,
+    },
+}
+
+/// Why `set_read_buffer_minimum` or `resize_read_buffer` refused a size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadBufferError {
+    /// The size is below the current `buffer_until` chunk size
+    /// (lori's `ReadBufferResizeBelowBufferSize`).
+    #[error("{requested} bytes is below the buffer_until chunk size {buffer_until}")]
+    BelowBufferUntil {
+        /// The refused size.
+        requested: usize,
+        /// The chunk size it is below.
+        buffer_until: usize,
+    },
+    /// The size is below the bytes already buffered (lori's `ReadBufferResizeBelowUsed`).
+    #[error("{requested} bytes is below the {buffered} bytes already buffered")]
+    BelowBuffered {
+        /// The refused size.
+        requested: usize,
+        /// The bytes already buffered.
+        buffered: usize,
+    },
+}
+
+/// Why `set_timer` refused to start a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetTimerError {
+    /// The connection is not open: not yet open, closing or closed.
+    #[error("the connection is not open")]
+    NotOpen,
+    /// `max_user_timers` timers are already active (lori allows one).
+    #[error("the maximum number of user timers is already active")]
+    AlreadyActive,
+}
+
+/// A failed socket operation as the driver saw it: the error kind and the raw OS code,
+/// so that it can be compared and cloned (an `io::Error` can be neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoFailure {
+    kind: io::ErrorKind,
+    os_code: Option<i32>,
+}
+
+impl IoFailure {
+    /// A failure of `kind` with an optional raw OS error code.
+    pub fn new(kind: io::ErrorKind, os_code: Option<i32>) -> Self {
+        Self { kind, os_code }
+    }
+
+    /// The error kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.kind
+    }
+
+    /// The raw OS error code (`errno`), when the error came from the OS.
+    pub fn os_code(&self) -> Option<i32> {
+        self.os_code
+    }
+}
+
+impl From<&io::Error> for IoFailure {
+    fn from(error: &io::Error) -> Self {
+        Self::new(error.kind(), error.raw_os_error())
+    }
+}
+
+impl From<io::Error> for IoFailure {
+    fn from(error: io::Error) -> Self {
+        Self::from(&error)
+    }
+}
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.os_code {
+            Some(code) => write!(f, "{} (os error {code})", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for IoFailure {}

@@ -1,0 +1,121 @@
+//! Handlers: an application written once against the core and run by any driver.
+//!
+//! A [`Handler`] has one method per [`Event`], each with a default that does nothing.
+//! [`dispatch`] drains a connection's events into it. Handler methods receive a
+//! [`Context`], which dereferences to the [`Connection`] (so `cx.send(..)`, `cx.close()`)
+//! and offers the socket's options.
+
+use std::ops::{Deref, DerefMut};
+
+use bytes::Bytes;
+
+use crate::connection::Connection;
+use crate::event::{CloseReason, Event, SendToken, TimerToken};
+use crate::socket::SocketOptions;
+
+/// What a handler may use while handling an event: the connection's commands and getters
+/// (through `Deref`/`DerefMut`), the socket's options, and the current time
+/// (`Connection::now`).
+pub struct Context<'a> {
+    connection: &'a mut Connection,
+    socket: &'a mut dyn SocketOptions,
+}
+
+impl<'a> Context<'a> {
+    /// A context over `connection` and its `socket`. Drivers build one to call
+    /// [`Handler::on_message`]; [`dispatch`] builds one per event.
+    pub fn new(connection: &'a mut Connection, socket: &'a mut dyn SocketOptions) -> Self {
+        Self { connection, socket }
+    }
+
+    /// The socket's options and addresses.
+    pub fn socket(&mut self) -> &mut dyn SocketOptions {
+        self.socket
+    }
+}
+
+impl Deref for Context<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.connection
+    }
+}
+
+impl DerefMut for Context<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.connection
+    }
+}
+
+/// An application's side of a connection: lori's lifecycle receivers. Every method has a
+/// default that does nothing. `M` is the type of messages other threads or tasks post to the
+/// connection through a driver's handle ([`on_message`](Self::on_message)).
+///
+/// Methods are called one at a time, in event order, never from inside a command: a
+/// handler may call any command from any method.
+pub trait Handler<M = ()>: Send + 'static {
+    /// [`Event::Started`]: a server connection is open.
+    fn on_started(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::Received`]: bytes from the peer, cut by the `buffer_until` setting.
+    fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {}
+
+    /// [`Event::Sent`]: every byte of a send was handed to the kernel.
+    fn on_sent(&mut self, _cx: &mut Context<'_>, _token: SendToken) {}
+
+    /// [`Event::SendFailed`]: a send will never be written (comes after `on_closed`).
+    fn on_send_failed(&mut self, _cx: &mut Context<'_>, _token: SendToken) {}
+
+    /// [`Event::Throttled`]: sends are refused until `on_unthrottled`.
+    fn on_throttled(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::Unthrottled`]: sends are accepted again.
+    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::PeerClosed`] (half-close mode): the peer sends no more; we still may.
+    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::Closed`]: the connection is closed, for the reason given.
+    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {}
+
+    /// [`Event::IdleTimeout`]: no bytes read or written for the idle timeout.
+    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::Timer`]: a user timer fired.
+    fn on_timer(&mut self, _cx: &mut Context<'_>, _token: TimerToken) {}
+
+    /// A message posted to this connection from another thread or task.
+    fn on_message(&mut self, _cx: &mut Context<'_>, _message: M) {}
+}
+
+/// Drains `connection`'s events into `handler`, one method call per event, and returns how
+/// many were delivered. Commands the handler issues apply before the next event is polled;
+/// the driver drains `poll_io` and writes afterwards.
+pub fn dispatch<M, H>(
+    connection: &mut Connection,
+    socket: &mut dyn SocketOptions,
+    handler: &mut H,
+) -> usize
+where
+    H: Handler<M> + ?Sized,
+{
+    let mut delivered = 0;
+    while let Some(event) = connection.poll_event() {
+        delivered += 1;
+        let cx = &mut Context::new(connection, socket);
+        match event {
+            Event::Started => handler.on_started(cx),
+            Event::Received(data) => handler.on_received(cx, data),
+            Event::Sent(token) => handler.on_sent(cx, token),
+            Event::SendFailed(token) => handler.on_send_failed(cx, token),
+            Event::Throttled => handler.on_throttled(cx),
+            Event::Unthrottled => handler.on_unthrottled(cx),
+            Event::PeerClosed => handler.on_peer_closed(cx),
+            Event::Closed(reason) => handler.on_closed(cx, reason),
+            Event::IdleTimeout => handler.on_idle_timeout(cx),
+            Event::Timer(token) => handler.on_timer(cx, token),
+        }
+    }
+    delivered
+}

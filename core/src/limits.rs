@@ -1,0 +1,209 @@
+//! Constrained values: every bounded setting is a type whose constructor checks the bound,
+//! so a connection never holds an out-of-range size or duration.
+//!
+//! The millisecond durations share lori's range, 1 ..= [`MAX_MILLIS`]: the largest value whose
+//! conversion to nanoseconds fits a `u64`, so no later arithmetic on it can overflow.
+
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+/// The largest millisecond value a duration type accepts: `u64::MAX / 1_000_000`
+/// (18,446,744,073,709 ms, about 584 years), as in lori.
+pub const MAX_MILLIS: u64 = u64::MAX / 1_000_000;
+
+/// A value was outside the range its type accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{value} is outside the accepted range {min}..={max}")]
+pub struct OutOfRange {
+    /// The rejected value.
+    pub value: u64,
+    /// The smallest accepted value.
+    pub min: u64,
+    /// The largest accepted value.
+    pub max: u64,
+}
+
+fn nonzero_usize(value: usize) -> Result<NonZeroUsize, OutOfRange> {
+    NonZeroUsize::new(value).ok_or(OutOfRange {
+        value: 0,
+        min: 1,
+        max: usize::MAX as u64,
+    })
+}
+
+/// The size of a connection's read buffer in bytes: how much received data it holds at most,
+/// and (as the initial value) the minimum it shrinks back to when empty. At least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReadBufferSize(NonZeroUsize);
+
+impl ReadBufferSize {
+    /// lori's default read buffer size, 16384 bytes.
+    pub const DEFAULT: Self = Self(NonZeroUsize::new(16384).expect("16384 is not zero"));
+
+    /// A read buffer size of `bytes`; fails for 0.
+    pub fn new(bytes: usize) -> Result<Self, OutOfRange> {
+        nonzero_usize(bytes).map(Self)
+    }
+
+    /// The size in bytes (never 0).
+    pub fn get(self) -> usize {
+        self.0.get()
+    }
+}
+
+impl Default for ReadBufferSize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The exact chunk size of a `buffer_until` setting in bytes. At least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BufferSize(NonZeroUsize);
+
+impl BufferSize {
+    /// A chunk size of `bytes`; fails for 0.
+    pub fn new(bytes: usize) -> Result<Self, OutOfRange> {
+        nonzero_usize(bytes).map(Self)
+    }
+
+    /// The size in bytes (never 0).
+    pub fn get(self) -> usize {
+        self.0.get()
+    }
+}
+
+/// How received data is cut into `Received` events (lori's `buffer_until`).
+///
+/// Invariant, enforced by every setter: an `Exact(n)` setting never exceeds the read buffer
+/// minimum, which never exceeds the read buffer size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BufferUntil {
+    /// Deliver whatever is buffered, as one chunk (the default).
+    #[default]
+    Streaming,
+    /// Deliver chunks of exactly this many bytes; fewer bytes wait for more.
+    Exact(BufferSize),
+}
+
+impl BufferUntil {
+    /// `Exact(n)` from a byte count; fails for 0.
+    pub fn exact(bytes: usize) -> Result<Self, OutOfRange> {
+        BufferSize::new(bytes).map(Self::Exact)
+    }
+
+    /// The chunk size this setting requires the read buffer minimum to hold: `n` for
+    /// `Exact(n)`, 0 for `Streaming`.
+    pub fn required_bytes(self) -> usize {
+        match self {
+            Self::Streaming => 0,
+            Self::Exact(size) => size.get(),
+        }
+    }
+}
+
+/// Defines a duration type constrained to 1 ..= MAX_MILLIS milliseconds.
+macro_rules! millis_duration {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Constructed from milliseconds in `1 ..= MAX_MILLIS`; converts to a [`Duration`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(u64);
+
+        impl $name {
+            /// A duration of `millis` milliseconds; fails for 0 and above [`MAX_MILLIS`].
+            pub const fn from_millis(millis: u64) -> Result<Self, OutOfRange> {
+                if millis == 0 || millis > MAX_MILLIS {
+                    Err(OutOfRange { value: millis, min: 1, max: MAX_MILLIS })
+                } else {
+                    Ok(Self(millis))
+                }
+            }
+
+            /// A duration of `secs` seconds; fails for 0 and above [`MAX_MILLIS`] milliseconds.
+            pub const fn from_secs(secs: u64) -> Result<Self, OutOfRange> {
+                match secs.checked_mul(1000) {
+                    Some(millis) => Self::from_millis(millis),
+                    None => Err(OutOfRange { value: secs, min: 1, max: MAX_MILLIS }),
+                }
+            }
+
+            /// The duration in milliseconds (1 ..= MAX_MILLIS).
+            pub const fn as_millis(self) -> u64 {
+                self.0
+            }
+
+            /// The duration as a [`Duration`].
+            pub const fn as_duration(self) -> Duration {
+                Duration::from_millis(self.0)
+            }
+        }
+
+        impl From<$name> for Duration {
+            fn from(value: $name) -> Duration {
+                value.as_duration()
+            }
+        }
+    };
+}
+
+millis_duration!(
+    /// How long a connection may see no bytes read or written before `IdleTimeout` fires
+    /// (off unless set).
+    IdleTimeout
+);
+millis_duration!(
+    /// How long a client connection may take from `client()` to ready, DNS and TLS included.
+    ConnectionTimeout
+);
+millis_duration!(
+    /// The delay of a one-shot user timer (`set_timer`).
+    TimerDuration
+);
+millis_duration!(
+    /// How long a graceful close may take (drain, FIN, waiting for the peer's EOF) before the
+    /// connection is closed hard with `CloseReason::CloseTimeout`. Default 30 s.
+    CloseTimeout
+);
+millis_duration!(
+    /// How long queued writes may make no progress before the connection is closed hard with
+    /// `CloseReason::WriteStall` (off unless set).
+    WriteStallTimeout
+);
+
+impl Default for CloseTimeout {
+    fn default() -> Self {
+        Self(30_000)
+    }
+}
+
+/// The most connections a listener keeps open at once. At least 1; `None` where an
+/// `Option<MaxSpawn>` is taken means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MaxSpawn(NonZeroU32);
+
+impl MaxSpawn {
+    /// lori's default limit, 100,000 connections.
+    pub const DEFAULT: Self = Self(NonZeroU32::new(100_000).expect("100000 is not zero"));
+
+    /// A limit of `connections`; fails for 0.
+    pub fn new(connections: u32) -> Result<Self, OutOfRange> {
+        NonZeroU32::new(connections).map(Self).ok_or(OutOfRange {
+            value: 0,
+            min: 1,
+            max: u64::from(u32::MAX),
+        })
+    }
+
+    /// The limit (never 0).
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl Default for MaxSpawn {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

@@ -1,0 +1,171 @@
+//! The read buffer: received bytes waiting to be delivered, cut into chunks when polled.
+//!
+//! Invariant: `buffer_until.required_bytes() <= minimum <= size`. The buffer holds at most
+//! `size` bytes; when it empties, `size` shrinks back to `minimum`. Memory is allocated
+//! only while the driver reads and released once the buffer is empty and the socket has
+//! nothing more (`release_if_empty`), so an idle connection holds no read buffer.
+
+use bytes::buf::{BufMut, Limit};
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{BufferUntilError, ReadBufferError};
+use crate::limits::{BufferUntil, ReadBufferSize};
+
+#[derive(Debug)]
+pub(crate) struct ReadBuffer {
+    /// Received, undelivered bytes; its spare capacity is the driver's read target.
+    data: BytesMut,
+    /// The most bytes the buffer holds.
+    size: usize,
+    /// The size the buffer shrinks back to when empty.
+    minimum: usize,
+    until: BufferUntil,
+    /// `data.len()` as of the core's last look: bytes beyond it were appended by the driver.
+    accounted: usize,
+}
+
+impl ReadBuffer {
+    pub(crate) fn new(size: ReadBufferSize) -> Self {
+        Self {
+            data: BytesMut::new(),
+            size: size.get(),
+            minimum: size.get(),
+            until: BufferUntil::Streaming,
+            accounted: 0,
+        }
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.data.len()
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    pub(crate) fn minimum(&self) -> usize {
+        self.minimum
+    }
+
+    pub(crate) fn until(&self) -> BufferUntil {
+        self.until
+    }
+
+    /// Whether the buffer can take more bytes without exceeding its size.
+    pub(crate) fn has_room(&self) -> bool {
+        self.data.len() < self.size
+    }
+
+    /// Whether a complete chunk is waiting.
+    pub(crate) fn has_chunk(&self) -> bool {
+        let len = self.data.len();
+        len > 0 && len >= self.until.required_bytes()
+    }
+
+    /// The driver's read target: spare capacity limited to the room left, never empty.
+    pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
+        let room = self.size.saturating_sub(self.data.len()).max(1);
+        if self.data.capacity() - self.data.len() < room {
+            self.data.reserve(room);
+        }
+        (&mut self.data).limit(room)
+    }
+
+    /// The same target for bytes that will be dropped (a muted connection draining towards
+    /// EOF while closing): a full buffer's worth regardless of what is held.
+    pub(crate) fn discard_target(&mut self) -> Limit<&mut BytesMut> {
+        if self.data.capacity() - self.data.len() < self.size {
+            self.data.reserve(self.size);
+        }
+        let room = self.size;
+        (&mut self.data).limit(room)
+    }
+
+    /// Accounts for the bytes the driver appended since the last call, returning how many.
+    pub(crate) fn take_appended(&mut self) -> usize {
+        let appended = self.data.len().saturating_sub(self.accounted);
+        self.accounted = self.data.len();
+        appended
+    }
+
+    /// Drops the last `count` bytes (bytes read only to be discarded).
+    pub(crate) fn drop_last(&mut self, count: usize) {
+        self.data.truncate(self.data.len().saturating_sub(count));
+        self.accounted = self.data.len();
+    }
+
+    /// Cuts the next chunk by the `buffer_until` setting, if a complete one is waiting.
+    pub(crate) fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.has_chunk() {
+            return None;
+        }
+        let take = match self.until {
+            BufferUntil::Streaming => self.data.len(),
+            BufferUntil::Exact(size) => size.get(),
+        };
+        let chunk = self.data.split_to(take).freeze();
+        self.accounted = self.data.len();
+        if self.data.is_empty() {
+            self.size = self.minimum;
+        }
+        Some(chunk)
+    }
+
+    /// Frees the allocation when nothing is buffered.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.data.is_empty() {
+            self.data = BytesMut::new();
+        }
+    }
+
+    /// Drops everything buffered and frees the allocation.
+    pub(crate) fn clear(&mut self) {
+        self.data = BytesMut::new();
+        self.accounted = 0;
+    }
+
+    pub(crate) fn set_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {
+        let requested = until.required_bytes();
+        if requested > self.minimum {
+            return Err(BufferUntilError::AboveMinimum {
+                requested,
+                minimum: self.minimum,
+            });
+        }
+        self.until = until;
+        Ok(())
+    }
+
+    pub(crate) fn set_minimum(&mut self, minimum: ReadBufferSize) -> Result<(), ReadBufferError> {
+        let minimum = minimum.get();
+        self.check_not_below_until(minimum)?;
+        self.minimum = minimum;
+        self.size = self.size.max(minimum);
+        Ok(())
+    }
+
+    pub(crate) fn resize(&mut self, size: ReadBufferSize) -> Result<(), ReadBufferError> {
+        let size = size.get();
+        self.check_not_below_until(size)?;
+        if size < self.data.len() {
+            return Err(ReadBufferError::BelowBuffered {
+                requested: size,
+                buffered: self.data.len(),
+            });
+        }
+        self.minimum = self.minimum.min(size);
+        self.size = size;
+        Ok(())
+    }
+
+    fn check_not_below_until(&self, requested: usize) -> Result<(), ReadBufferError> {
+        let buffer_until = self.until.required_bytes();
+        if requested < buffer_until {
+            return Err(ReadBufferError::BelowBufferUntil {
+                requested,
+                buffer_until,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The connection's lifecycle: its states and every transition between them. No other
+//! module assigns the state; they call the functions here.
+//!
+//! ```text
+//!  Open ──close()───────────────────────────► Closing(Local) ─┐
+//!   │  ──peer EOF, once its data is delivered ► Closing(Peer) ──┤ writes drained → FIN;
+//!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed
+//!   └──hard_close(), I/O error, timeouts──────────────────────► Closed ◄── same from Closing
+//! ```
+
+use crate::connection::Connection;
+use crate::event::{CloseReason, Event, IoOp};
+use crate::timer::{Timer, deadline};
+
+/// The phase of a connection's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Reading and writing.
+    Open,
+    /// Draining queued writes, then shutting the write side, then waiting for the peer's EOF.
+    Closing(Initiator),
+    /// Terminal: `Closed` has been queued.
+    Closed,
+}
+
+/// Who began a graceful close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Initiator {
+    /// The application called `close()`.
+    Local,
+    /// The peer's EOF, in the default (not half-close) mode.
+    Peer,
+}
+
+/// Where the peer's EOF stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerEof {
+    /// Not seen.
+    NotReceived,
+    /// Seen, not yet acted on: data received before it is still being delivered.
+    Received,
+    /// Seen and acted on (closing began or `PeerClosed` was emitted).
+    Handled,
+}
+
+/// The public view of a connection's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Open: sends are accepted (unless throttled) and data is delivered.
+    Open,
+    /// Closing gracefully: queued writes drain, new sends are refused.
+    Closing,
+    /// Closed: only `SendFailed` events for pending tokens may still follow.
+    Closed,
+}
+
+impl State {
+    pub(crate) fn public(self) -> ConnectionState {
+        match self {
+            Self::Open => ConnectionState::Open,
+            Self::Closing(_) => ConnectionState::Closing,
+            Self::Closed => ConnectionState::Closed,
+        }
+    }
+}
+
+impl Connection {
+    /// Open → Closing: stops the idle timer and bounds the close by the close timeout.
+    pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
+        if self.state != State::Open {
+            return;
+        }
+        crate::trace!(?initiator, "closing");
+        self.state = State::Closing(initiator);
+        self.timers.stop(Timer::Idle);
+        if let Some(timeout) = self.config.close_timeout {
+            let at = deadline(self.now, timeout.as_duration());
+            self.timers.set(Timer::Close, at);
+        }
+        self.progress();
+    }
+
+    /// Any → Closed. Queues `Closed(reason)` and then a `SendFailed` for every pending token;
+    /// drops buffered data, stops every timer, and tells the driver to close the socket.
+    /// Advisory events still queued (throttling, timers) are dropped: they mean nothing now.
+    pub(crate) fn finish(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        crate::trace!(?reason, "closed");
+        self.state = State::Closed;
+        self.timers.clear();
+        self.read.clear();
+        self.events.retain(|event| {
+            !matches!(
+                event,
+                Event::Throttled | Event::Unthrottled | Event::IdleTimeout | Event::Timer(_)
+            )
+        });
+        self.io_ops.retain(|op| *op != IoOp::YieldTurn);
+        self.io_ops.push_back(IoOp::Close);
+        self.events.push_back(Event::Closed(reason));
+        let failed = self.send.abandon().map(Event::SendFailed);
+        self.events.extend(failed);
+    }
+
+    /// Acts on the peer's EOF once everything received before it was delivered: closing
+    /// begins (or, in half-close mode, `PeerClosed` is queued). Called by `poll_event` when
+    /// it has nothing else to deliver, so the application has handled the last data, and
+    /// may have answered it, before the connection stops accepting sends.
+    pub(crate) fn act_on_peer_eof(&mut self) {
+        if self.peer_eof != PeerEof::Received || self.read.has_chunk() {
+            return;
+        }
+        self.peer_eof = PeerEof::Handled;
+        if self.state != State::Open {
+            return;
+        }
+        if self.config.half_close {
+            self.events.push_back(Event::PeerClosed);
+        } else {
+            self.begin_closing(Initiator::Peer);
+        }
+    }
+
+    /// The steps of a graceful close that wait on a condition rather than an input: the FIN
+    /// once writes drain, and the end once the peer's EOF was seen and the data before it
+    /// delivered (or, muted, dropped). Runs after every input and command that can meet them.
+    pub(crate) fn progress(&mut self) {
+        let State::Closing(initiator) = self.state else {
+            return;
+        };
+        if !self.write_shut && self.send.is_empty() {
+            self.write_shut = true;
+            self.io_ops.push_back(IoOp::ShutdownWrite);
+        }
+        let peer_done = self.peer_eof != PeerEof::NotReceived;
+        if self.write_shut && peer_done && (self.muted || !self.read.has_chunk()) {
+            self.finish(match initiator {
+                Initiator::Local => CloseReason::LocalGraceful,
+                Initiator::Peer => CloseReason::PeerEof,
+            });
+        }
+    }
+}

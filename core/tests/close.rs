@@ -1,0 +1,249 @@
+//! Closing: graceful and hard close, the peer's EOF (default and half-close mode), and
+//! closing while muted.
+
+mod support;
+
+use lori_core::{BufferUntil, CloseReason, Config, ConnectionState, Event, IoOp};
+use support::{Script, as_strs, received};
+
+#[test]
+fn close_with_nothing_queued_shuts_the_write_side_at_once() {
+    let mut s = Script::default_server();
+    s.conn.close();
+    assert_eq!(s.conn.state(), ConnectionState::Closing);
+    assert_eq!(s.io(), [IoOp::ShutdownWrite]);
+    assert_eq!(s.events(), [], "closed only when the peer's EOF arrives");
+    s.eof();
+    assert_eq!(s.io(), [IoOp::Close]);
+    assert_eq!(s.events(), [Event::Closed(CloseReason::LocalGraceful)]);
+    assert_eq!(s.conn.state(), ConnectionState::Closed);
+}
+
+#[test]
+fn closing_keeps_delivering_data_until_the_peer_eof() {
+    let mut s = Script::default_server();
+    s.conn.close();
+    s.io();
+    assert!(s.conn.wants_read());
+    s.read(b"late data");
+    s.eof();
+    assert_eq!(
+        s.events(),
+        [
+            received(b"late data"),
+            Event::Closed(CloseReason::LocalGraceful)
+        ]
+    );
+}
+
+#[test]
+fn close_is_idempotent_and_closed_is_emitted_once() {
+    let mut s = Script::default_server();
+    s.conn.close();
+    s.conn.close();
+    s.eof();
+    s.conn.close();
+    s.conn.hard_close();
+    assert_eq!(s.events(), [Event::Closed(CloseReason::LocalGraceful)]);
+    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+}
+
+#[test]
+fn hard_close_while_closing_ends_it_at_once() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"pending"[..]).unwrap();
+    s.conn.close();
+    s.conn.hard_close();
+    assert_eq!(
+        s.events(),
+        [
+            Event::Closed(CloseReason::LocalHard),
+            Event::SendFailed(token)
+        ]
+    );
+}
+
+#[test]
+fn close_while_muted_is_graceful_and_reads_to_see_the_eof() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"reply"[..]).unwrap();
+    s.read(b"held");
+    s.conn.mute();
+    s.conn.close();
+    assert!(
+        s.conn.wants_read(),
+        "closing while muted still reads, to see the EOF"
+    );
+    s.read(b"dropped");
+    assert_eq!(
+        s.conn.buffered_read_bytes(),
+        4,
+        "bytes read while muted and closing are dropped"
+    );
+    assert_eq!(
+        s.write_all(),
+        b"reply",
+        "close never turns hard because muted"
+    );
+    s.eof();
+    assert_eq!(
+        s.events(),
+        [
+            Event::Sent(token),
+            Event::Closed(CloseReason::LocalGraceful)
+        ],
+        "held data is not delivered while muted"
+    );
+}
+
+#[test]
+fn peer_eof_delivers_buffered_data_then_closes_gracefully() {
+    let mut s = Script::default_server();
+    s.read(b"last words");
+    s.eof();
+    assert!(!s.conn.wants_read());
+    assert_eq!(s.conn.poll_event(), Some(received(b"last words")));
+    assert_eq!(
+        s.conn.state(),
+        ConnectionState::Open,
+        "open while the last data is handled"
+    );
+    assert_eq!(s.events(), [Event::Closed(CloseReason::PeerEof)]);
+    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+}
+
+#[test]
+fn peer_eof_lets_the_application_answer_the_last_request() {
+    // `echo hello | nc`: the request and the EOF arrive together. The echo is accepted,
+    // flushed, and only then is the write side shut down.
+    let mut s = Script::default_server();
+    s.read(b"hello");
+    s.eof();
+    let Some(Event::Received(data)) = s.conn.poll_event() else {
+        panic!()
+    };
+    let token = s
+        .conn
+        .send(data)
+        .expect("still open while the last data is delivered");
+    assert_eq!(s.io(), [], "no FIN while the answer is queued");
+    assert_eq!(s.write_all(), b"hello");
+    assert_eq!(
+        s.events(),
+        [Event::Sent(token), Event::Closed(CloseReason::PeerEof)]
+    );
+    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+}
+
+#[test]
+fn peer_eof_flushes_pending_writes_without_failing_them() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(vec![3u8; 64]).unwrap();
+    s.write_up_to(10);
+    s.eof();
+    assert_eq!(s.events(), []);
+    assert_eq!(s.conn.state(), ConnectionState::Closing);
+    assert!(
+        s.conn.send(&b"more"[..]).is_err(),
+        "no new sends after the peer closed"
+    );
+    assert_eq!(s.write_all().len(), 54);
+    assert_eq!(
+        s.events(),
+        [Event::Sent(token), Event::Closed(CloseReason::PeerEof)]
+    );
+}
+
+#[test]
+fn peer_eof_waits_for_held_data_while_muted() {
+    let mut s = Script::default_server();
+    s.read(b"held");
+    s.conn.mute();
+    s.eof();
+    assert_eq!(s.events(), []);
+    assert_eq!(
+        s.conn.state(),
+        ConnectionState::Open,
+        "held data must reach the application first"
+    );
+    s.conn.unmute();
+    assert_eq!(
+        s.events(),
+        [received(b"held"), Event::Closed(CloseReason::PeerEof)]
+    );
+}
+
+#[test]
+fn peer_eof_discards_a_trailing_partial_frame() {
+    let mut s = Script::default_server();
+    s.conn.buffer_until(BufferUntil::exact(4).unwrap()).unwrap();
+    s.read(b"abcdef");
+    s.eof();
+    assert_eq!(
+        s.events(),
+        [received(b"abcd"), Event::Closed(CloseReason::PeerEof)]
+    );
+}
+
+#[test]
+fn half_close_reports_peer_closed_and_keeps_writing() {
+    let mut s = Script::server(Config::default().half_close(true));
+    s.read(b"request");
+    s.eof();
+    assert_eq!(s.events(), [received(b"request"), Event::PeerClosed]);
+    assert_eq!(s.conn.state(), ConnectionState::Open);
+    assert!(!s.conn.wants_read());
+    let token = s.conn.send(&b"response"[..]).unwrap();
+    assert_eq!(s.write_all(), b"response");
+    s.conn.close();
+    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+    assert_eq!(
+        s.events(),
+        [
+            Event::Sent(token),
+            Event::Closed(CloseReason::LocalGraceful)
+        ]
+    );
+}
+
+#[test]
+fn half_close_lets_the_application_take_a_trailing_partial_frame() {
+    let mut s = Script::server(Config::default().half_close(true));
+    s.conn.buffer_until(BufferUntil::exact(4).unwrap()).unwrap();
+    s.read(b"abcdef");
+    s.eof();
+    assert_eq!(s.events(), [received(b"abcd"), Event::PeerClosed]);
+    s.conn.buffer_until(BufferUntil::Streaming).unwrap();
+    assert_eq!(as_strs(&s.received()), ["ef"]);
+}
+
+#[test]
+fn eof_after_close_completes_the_close_with_the_local_reason() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"bye"[..]).unwrap();
+    s.conn.close();
+    s.eof();
+    assert_eq!(s.events(), [], "our writes are not flushed yet");
+    s.write_all();
+    assert_eq!(
+        s.events(),
+        [
+            Event::Sent(token),
+            Event::Closed(CloseReason::LocalGraceful)
+        ]
+    );
+}
+
+#[test]
+fn inputs_after_closed_are_ignored() {
+    let mut s = Script::default_server();
+    s.conn.hard_close();
+    s.events();
+    s.io();
+    s.conn.handle_eof(s.now);
+    s.conn.handle_written(5, s.now);
+    s.conn.handle_timeout(s.now);
+    assert_eq!(s.events(), []);
+    assert_eq!(s.io(), []);
+    assert_eq!(s.conn.poll_timeout(), None);
+}
