@@ -11,6 +11,7 @@ use crate::config::{Config, SendPolicy};
 use crate::error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
 use crate::event::{CloseReason, Direction, Event, IoOp, SendToken, TimerToken};
 use crate::limits::{BufferUntil, IdleTimeout, ReadBufferSize, TimerDuration};
+use crate::listener::Permit;
 use crate::read::ReadBuffer;
 use crate::send::SendQueue;
 use crate::state::{ConnectionState, Initiator, PeerEof, State};
@@ -55,8 +56,13 @@ pub struct Connection {
     pub(crate) events: VecDeque<Event>,
     pub(crate) io_ops: VecDeque<IoOp>,
     pub(crate) muted: bool,
+    /// Inbound data is read only to be dropped: the application muted a connection it is
+    /// closing, so it wants no more data; reading on lets the peer's EOF be seen.
+    pub(crate) discard_inbound: bool,
     pub(crate) peer_eof: PeerEof,
     pub(crate) write_shut: bool,
+    /// The listener permit this connection holds; released when it closes.
+    pub(crate) permit: Option<Permit>,
     throttled: bool,
     /// `yield_read()` was called this turn: deliver and read nothing until the next turn.
     yield_requested: bool,
@@ -85,8 +91,10 @@ impl Connection {
             events: VecDeque::new(),
             io_ops: VecDeque::new(),
             muted: false,
+            discard_inbound: false,
             peer_eof: PeerEof::NotReceived,
             write_shut: false,
+            permit: None,
             throttled: false,
             yield_requested: false,
             yield_announced: false,
@@ -98,6 +106,15 @@ impl Connection {
         connection.events.push_back(Event::Started);
         connection.restart_idle_timer();
         connection
+    }
+
+    /// Ties a listener [`Permit`] to this connection: it is released when the connection
+    /// closes (or, if it never does, when it is dropped). Attached to a closed connection,
+    /// it is released at once; a second permit replaces (and releases) the first.
+    pub fn attach_permit(&mut self, permit: Permit) {
+        if self.state != State::Closed {
+            self.permit = Some(permit);
+        }
     }
 
     // ---- A. Getters ----------------------------------------------------------------------
@@ -122,7 +139,7 @@ impl Connection {
             && self.peer_eof == PeerEof::NotReceived
             && !self.yield_requested
             && self.read_this_turn < self.config.read_budget.get()
-            && (self.discarding_reads() || (!self.muted && self.read.has_room()))
+            && (self.discard_inbound || (!self.muted && self.read.has_room()))
     }
 
     /// Whether queued bytes wait for the socket: the driver should write
@@ -196,7 +213,7 @@ impl Connection {
     /// [`handle_read`](Self::handle_read) with the count. Never empty, so a 0-byte read
     /// always means EOF. Only call it while [`wants_read`](Self::wants_read).
     pub fn read_buf(&mut self) -> Limit<&mut BytesMut> {
-        if self.discarding_reads() {
+        if self.discard_inbound {
             self.read.discard_target()
         } else {
             self.read.target()
@@ -219,7 +236,7 @@ impl Connection {
         }
         self.bytes_received += appended as u64;
         self.read_this_turn += appended;
-        if self.discarding_reads() {
+        if self.discard_inbound {
             self.read.drop_last(appended);
         }
         self.restart_idle_timer();
@@ -346,9 +363,12 @@ impl Connection {
 
     /// Closes gracefully: new sends are refused, queued bytes are written, the write side is
     /// shut down, and the connection closes when the peer's EOF arrives (bounded by the
-    /// close timeout). Data keeps being delivered meanwhile unless muted; a muted connection
-    /// reads and drops, so it still sees the EOF. Stops the idle timer; user timers keep
-    /// running. No effect unless open.
+    /// close timeout). Data keeps being delivered meanwhile unless muted. A closing
+    /// connection that is muted (before or after `close`) wants no more data: what it holds
+    /// and what arrives later is dropped, for good (unmuting does not resume delivery, so
+    /// what was delivered stays a gap-free prefix), and it keeps reading only to see the
+    /// EOF. Never turns into a hard close. Stops the idle timer; user timers keep running.
+    /// No effect unless open.
     pub fn close(&mut self) {
         self.begin_closing(Initiator::Local);
     }
@@ -361,9 +381,11 @@ impl Connection {
     }
 
     /// Stops delivering data and reading the socket (so the peer feels backpressure) until
-    /// [`unmute`](Self::unmute). Data already received is held, not lost.
+    /// [`unmute`](Self::unmute). Data already received is held, not lost, unless the
+    /// connection is closing (see [`close`](Self::close)).
     pub fn mute(&mut self) {
         self.muted = true;
+        self.discard_inbound_if_closing_muted();
     }
 
     /// Resumes delivery: held data comes first, in order, then anything read later.
@@ -408,9 +430,10 @@ impl Connection {
     }
 
     /// Sets or (with `None`) stops the idle timeout. While open it is armed from now; set
-    /// before or while closing it is only stored.
+    /// before or while closing it is only stored. A firing not yet delivered is dropped.
     pub fn idle_timeout(&mut self, timeout: Option<IdleTimeout>) {
         self.idle_timeout = timeout;
+        self.events.retain(|event| *event != Event::IdleTimeout);
         self.restart_idle_timer();
     }
 
@@ -431,9 +454,11 @@ impl Connection {
         Ok(token)
     }
 
-    /// Cancels a user timer; a token that already fired or was cancelled is ignored.
+    /// Cancels a user timer, including a firing not yet delivered: no `Timer(token)` event
+    /// follows. A token that was delivered or cancelled already is ignored.
     pub fn cancel_timer(&mut self, token: TimerToken) {
         self.timers.cancel_user(token);
+        self.events.retain(|event| *event != Event::Timer(token));
     }
 
     // ---- D. Outputs ----------------------------------------------------------------------
@@ -454,6 +479,7 @@ impl Connection {
         }
         let delivering = matches!(self.state, State::Open | State::Closing(_))
             && !self.muted
+            && !self.discard_inbound
             && !self.yield_requested;
         if let Some(chunk) = delivering.then(|| self.read.next_chunk()).flatten() {
             return Some(Event::Received(chunk));
@@ -474,12 +500,6 @@ impl Connection {
 
     fn advance_clock(&mut self, now: Instant) {
         self.now = self.now.max(now);
-    }
-
-    /// A muted connection closing at our request reads only to drop the bytes, so that it
-    /// sees the peer's EOF.
-    fn discarding_reads(&self) -> bool {
-        self.muted && self.state == State::Closing(Initiator::Local)
     }
 
     fn send_refusal<T>(&self) -> Option<fn(T) -> SendError<T>> {

@@ -75,8 +75,11 @@ mod error;
 mod event;
 mod handler;
 mod limits;
+mod listener;
 mod read;
 mod send;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod socket;
 mod state;
 mod timer;
@@ -90,6 +93,7 @@ pub use limits::{
     BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, MAX_MILLIS, MaxSpawn,
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
+pub use listener::{ConnectionLimit, Permit};
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};
 pub use state::ConnectionState;
 

@@ -66,7 +66,8 @@ impl State {
 }
 
 impl Connection {
-    /// Open → Closing: stops the idle timer and bounds the close by the close timeout.
+    /// Open → Closing: stops the idle timer (dropping a firing not yet delivered) and bounds
+    /// the close by the close timeout.
     pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
         if self.state != State::Open {
             return;
@@ -74,15 +75,27 @@ impl Connection {
         crate::trace!(?initiator, "closing");
         self.state = State::Closing(initiator);
         self.timers.stop(Timer::Idle);
+        self.events.retain(|event| *event != Event::IdleTimeout);
         if let Some(timeout) = self.config.close_timeout {
             let at = deadline(self.now, timeout.as_duration());
             self.timers.set(Timer::Close, at);
         }
+        self.discard_inbound_if_closing_muted();
         self.progress();
     }
 
+    /// A connection the application is closing and has muted wants no more data: from now
+    /// on inbound bytes, held or new, are dropped (reading goes on, to see the peer's EOF).
+    pub(crate) fn discard_inbound_if_closing_muted(&mut self) {
+        if self.muted && self.state == State::Closing(Initiator::Local) && !self.discard_inbound {
+            self.discard_inbound = true;
+            self.read.clear();
+        }
+    }
+
     /// Any → Closed. Queues `Closed(reason)` and then a `SendFailed` for every pending token;
-    /// drops buffered data, stops every timer, and tells the driver to close the socket.
+    /// drops buffered data, stops every timer, releases the listener permit, and tells the
+    /// driver to close the socket.
     /// Advisory events still queued (throttling, timers) are dropped: they mean nothing now.
     pub(crate) fn finish(&mut self, reason: CloseReason) {
         if self.state == State::Closed {
@@ -90,6 +103,7 @@ impl Connection {
         }
         crate::trace!(?reason, "closed");
         self.state = State::Closed;
+        self.permit = None;
         self.timers.clear();
         self.read.clear();
         self.events.retain(|event| {
@@ -126,7 +140,7 @@ impl Connection {
 
     /// The steps of a graceful close that wait on a condition rather than an input: the FIN
     /// once writes drain, and the end once the peer's EOF was seen and the data before it
-    /// delivered (or, muted, dropped). Runs after every input and command that can meet them.
+    /// delivered (or dropped). Runs after every input and command that can meet them.
     pub(crate) fn progress(&mut self) {
         let State::Closing(initiator) = self.state else {
             return;
@@ -136,7 +150,7 @@ impl Connection {
             self.io_ops.push_back(IoOp::ShutdownWrite);
         }
         let peer_done = self.peer_eof != PeerEof::NotReceived;
-        if self.write_shut && peer_done && (self.muted || !self.read.has_chunk()) {
+        if self.write_shut && peer_done && (self.discard_inbound || !self.read.has_chunk()) {
             self.finish(match initiator {
                 Initiator::Local => CloseReason::LocalGraceful,
                 Initiator::Peer => CloseReason::PeerEof,

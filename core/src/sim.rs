@@ -1,0 +1,539 @@
+//! A deterministic simulation of two connections joined by a virtual link, on virtual
+//! time: for testing protocols built on lori, and lori itself, without sockets or sleeps.
+//!
+//! [`Pair`] plays the driver for both ends. Each direction of the link is a pipe with a
+//! latency, a capacity (the kernel buffers: bytes written and not yet read; a full pipe makes
+//! writes would-block, so backpressure is real), a largest write (partial writes) and a
+//! largest read (split reads). A FIN travels behind the data; closing a socket with unread
+//! data, or receiving data after closing, resets the peer, as TCP does. Faults can be
+//! injected: an early EOF or a reset towards either end.
+//!
+//! Testing a handler of your own under random link conditions, with proptest:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use lori_core::sim::{Pair, strategy};
+//! use lori_core::{Config, Context, Handler};
+//! use proptest::prelude::*;
+//!
+//! /// The protocol under test: echoes everything.
+//! struct Echo;
+//! impl Handler for Echo {
+//!     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+//!         cx.send(data).expect("the queue policy below never refuses an open connection");
+//!     }
+//! }
+//!
+//! /// The client side: sends a payload, collects what comes back.
+//! #[derive(Default)]
+//! struct Client { echoed: Vec<u8> }
+//! impl Handler for Client {
+//!     fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+//!         self.echoed.extend_from_slice(&data);
+//!     }
+//! }
+//!
+//! proptest! {
+//!     #![proptest_config(ProptestConfig::with_cases(16))]
+//!     // In your tests, put #[test] here.
+//!     fn echo_returns_every_byte(
+//!         there in strategy::link(),
+//!         back in strategy::link(),
+//!         payload in proptest::collection::vec(any::<u8>(), 0..20_000),
+//!     ) {
+//!         let echo_config = Config::default().send_policy(lori_core::SendPolicy::Queue(
+//!             lori_core::Watermarks::new(0, usize::MAX).unwrap(),
+//!         ));
+//!         let mut pair = Pair::new((Config::default(), Client::default()), (echo_config, Echo), there, back);
+//!         pair.a.conn.send(payload.clone()).unwrap();
+//!         prop_assert!(pair.drive(), "the exchange ends");
+//!         prop_assert_eq!(&pair.a.handler.echoed, &payload);
+//!     }
+//! }
+//! # echo_returns_every_byte();
+//! ```
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, IoSlice};
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::IoFailure;
+use crate::event::{Direction, IoOp};
+use crate::handler::{Handler, dispatch};
+use crate::socket::NoSocket;
+
+/// One direction of the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Time from a write to the bytes being readable at the other end.
+    pub latency: Duration,
+    /// Bytes written but not yet read that the direction holds (both kernels' buffers);
+    /// a write finding it full would block.
+    pub capacity: NonZeroUsize,
+    /// The most bytes one write takes (smaller values make partial writes).
+    pub max_write: NonZeroUsize,
+    /// The most bytes one read returns (smaller values split reads).
+    pub max_read: NonZeroUsize,
+}
+
+impl Default for LinkConfig {
+    /// No latency, 256 KiB of buffering, 64 KiB writes and reads.
+    fn default() -> Self {
+        let kib = |n: usize| NonZeroUsize::new(n * 1024).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            latency: Duration::ZERO,
+            capacity: kib(256),
+            max_write: kib(64),
+            max_read: kib(64),
+        }
+    }
+}
+
+/// One end of a [`Pair`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The first end.
+    A,
+    /// The second end.
+    B,
+}
+
+/// A fault to inject into the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The given end sees the peer's EOF after the bytes already in flight; anything the
+    /// peer writes later is lost.
+    Eof(Side),
+    /// The given end's socket is reset now (`ConnectionReset`).
+    Reset(Side),
+}
+
+/// A connection, its handler, and the simulated socket's state.
+#[derive(Debug)]
+pub struct Endpoint<H> {
+    /// The connection. Issue commands on it between calls to the `Pair`'s run methods.
+    pub conn: Connection,
+    /// The application's handler; events are dispatched to it.
+    pub handler: H,
+    socket_closed: bool,
+    eof_delivered: bool,
+    write_blocked: bool,
+    yielded: bool,
+}
+
+impl<H> Endpoint<H> {
+    fn new(config: Config, handler: H, now: Instant) -> Self {
+        Self {
+            conn: Connection::server(config, now),
+            handler,
+            socket_closed: false,
+            eof_delivered: false,
+            write_blocked: false,
+            yielded: false,
+        }
+    }
+
+    /// Whether the driver closed this end's socket (after `IoOp::Close`).
+    pub fn is_socket_closed(&self) -> bool {
+        self.socket_closed
+    }
+}
+
+/// One direction's bytes in flight and its FIN and RST.
+#[derive(Debug)]
+struct Pipe {
+    config: LinkConfig,
+    /// Written bytes with the time they become readable, in order.
+    chunks: VecDeque<(Instant, Bytes)>,
+    len: usize,
+    /// When the writer's FIN reaches the reader.
+    fin_at: Option<Instant>,
+    /// When a reset reaches the reader.
+    reset_at: Option<Instant>,
+    /// The reader's socket is closed: bytes written now are dropped and reset the writer.
+    reader_closed: bool,
+}
+
+impl Pipe {
+    fn new(config: LinkConfig) -> Self {
+        Self {
+            config,
+            chunks: VecDeque::new(),
+            len: 0,
+            fin_at: None,
+            reset_at: None,
+            reader_closed: false,
+        }
+    }
+
+    fn space(&self) -> usize {
+        self.config.capacity.get().saturating_sub(self.len)
+    }
+
+    fn arrived(&self, now: Instant) -> bool {
+        self.chunks.front().is_some_and(|(at, _)| *at <= now)
+    }
+
+    /// The next time something in this pipe becomes visible after `now`.
+    fn next_change(&self, now: Instant) -> Option<Instant> {
+        let first_chunk = self.chunks.front().map(|(at, _)| *at);
+        [first_chunk, self.fin_at, self.reset_at]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+    }
+}
+
+/// Two connections joined by a simulated link, and the virtual clock.
+#[derive(Debug)]
+pub struct Pair<A, B> {
+    /// The first end.
+    pub a: Endpoint<A>,
+    /// The second end.
+    pub b: Endpoint<B>,
+    /// A → B.
+    ab: Pipe,
+    /// B → A.
+    ba: Pipe,
+    start: Instant,
+    now: Instant,
+}
+
+/// How many jumps of the clock [`Pair::drive`] makes before it gives up.
+const DRIVE_LIMIT: usize = 100_000;
+
+/// How many rounds one instant may take before the simulation is declared livelocked.
+const SETTLE_LIMIT: usize = 100_000;
+
+impl<A: Handler, B: Handler> Pair<A, B> {
+    /// Two server-side connections with their handlers, already connected through a link
+    /// with `a_to_b` and `b_to_a` conditions. Both start at the same instant, and `Started`
+    /// is delivered at once.
+    pub fn new(a: (Config, A), b: (Config, B), a_to_b: LinkConfig, b_to_a: LinkConfig) -> Self {
+        let start = Instant::now();
+        let mut pair = Self {
+            a: Endpoint::new(a.0, a.1, start),
+            b: Endpoint::new(b.0, b.1, start),
+            ab: Pipe::new(a_to_b),
+            ba: Pipe::new(b_to_a),
+            start,
+            now: start,
+        };
+        pair.settle();
+        pair
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time since the pair was made.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.start
+    }
+
+    /// Injects a fault at the current instant and lets both ends react.
+    pub fn inject(&mut self, fault: Fault) {
+        let now = self.now;
+        match fault {
+            Fault::Eof(side) => {
+                let pipe = self.pipe_mut(side);
+                let latency = pipe.config.latency;
+                let last = pipe.chunks.back().map_or(now, |(at, _)| *at);
+                pipe.fin_at.get_or_insert(last.max(now + latency));
+            }
+            Fault::Reset(side) => {
+                self.pipe_mut(side).reset_at.get_or_insert(now);
+            }
+        }
+        self.settle();
+    }
+
+    /// Runs both ends at the current instant until neither has anything left to do: reads,
+    /// writes, instructions, events, due timers. Returns whether anything happened.
+    pub fn settle(&mut self) -> bool {
+        let mut any = false;
+        for _ in 0..SETTLE_LIMIT {
+            let a_moved = Self::step_endpoint(&mut self.a, &mut self.ba, &mut self.ab, self.now);
+            let b_moved = Self::step_endpoint(&mut self.b, &mut self.ab, &mut self.ba, self.now);
+            if !(a_moved || b_moved) {
+                return any;
+            }
+            any = true;
+        }
+        panic!("livelock: the simulation did not settle within {SETTLE_LIMIT} rounds");
+    }
+
+    /// Runs for `duration` of virtual time, jumping from one scheduled change (timer,
+    /// arrival) to the next.
+    pub fn run_for(&mut self, duration: Duration) {
+        let until = self.now + duration;
+        self.settle();
+        while let Some(next) = self.next_change().filter(|at| *at <= until) {
+            self.now = next;
+            self.settle();
+        }
+        self.now = until;
+        self.settle();
+    }
+
+    /// Runs until nothing is scheduled any more (no timer armed, nothing in flight) and
+    /// returns true; false if that takes more than a bounded number of jumps (a timer that
+    /// keeps re-arming, such as an idle timeout, never lets it end).
+    pub fn drive(&mut self) -> bool {
+        self.settle();
+        for _ in 0..DRIVE_LIMIT {
+            match self.next_change() {
+                None => return true,
+                Some(next) => {
+                    self.now = next;
+                    self.settle();
+                }
+            }
+        }
+        false
+    }
+
+    fn pipe_mut(&mut self, toward: Side) -> &mut Pipe {
+        match toward {
+            Side::A => &mut self.ba,
+            Side::B => &mut self.ab,
+        }
+    }
+
+    /// The earliest scheduled change after now: a timer or something in flight.
+    fn next_change(&self) -> Option<Instant> {
+        let timers = [&self.a.conn, &self.b.conn].map(|conn| conn.poll_timeout());
+        let yields = [self.a.yielded, self.b.yielded]
+            .iter()
+            .any(|yielded| *yielded)
+            .then_some(self.now);
+        timers
+            .into_iter()
+            .chain([
+                yields,
+                self.ab.next_change(self.now),
+                self.ba.next_change(self.now),
+            ])
+            .flatten()
+            .min()
+    }
+
+    /// One pass of the driver over one end: a new turn after a yield, due timers, a reset,
+    /// reads, then writes, instructions and events until none moves. Returns whether
+    /// anything happened.
+    fn step_endpoint<H: Handler>(
+        end: &mut Endpoint<H>,
+        inbound: &mut Pipe,
+        outbound: &mut Pipe,
+        now: Instant,
+    ) -> bool {
+        if end.socket_closed {
+            return false;
+        }
+        let mut moved = false;
+        if end.yielded {
+            end.yielded = false;
+            end.conn.handle_new_turn(now);
+            moved = true;
+        }
+        if end.conn.poll_timeout().is_some_and(|at| at <= now) {
+            end.conn.handle_timeout(now);
+            moved = true;
+        }
+        if inbound.reset_at.is_some_and(|at| at <= now) {
+            let reset = IoFailure::new(ErrorKind::ConnectionReset, None);
+            end.conn.handle_io_error(reset, now);
+            moved = true;
+        }
+        moved |= Self::read(end, inbound, now);
+        moved |= Self::drain(end, inbound, outbound, now);
+        moved
+    }
+
+    /// Reads while the connection wants to and bytes (or the FIN) have arrived.
+    fn read<H>(end: &mut Endpoint<H>, inbound: &mut Pipe, now: Instant) -> bool {
+        let mut moved = false;
+        while end.conn.wants_read() {
+            if inbound.arrived(now) {
+                let mut target = end.conn.read_buf();
+                let mut budget = inbound.config.max_read.get().min(target.remaining_mut());
+                let mut read = 0;
+                while budget > 0 {
+                    let Some((at, chunk)) = inbound.chunks.front_mut() else {
+                        break;
+                    };
+                    if *at > now {
+                        break;
+                    }
+                    let take = budget.min(chunk.len());
+                    target.put_slice(&chunk[..take]);
+                    chunk.advance(take);
+                    if chunk.is_empty() {
+                        inbound.chunks.pop_front();
+                    }
+                    budget -= take;
+                    read += take;
+                }
+                inbound.len -= read;
+                end.conn.handle_read(read, now);
+                moved = true;
+            } else if inbound.fin_at.is_some_and(|at| at <= now)
+                && inbound.chunks.is_empty()
+                && !end.eof_delivered
+            {
+                end.eof_delivered = true;
+                end.conn.handle_eof(now);
+                moved = true;
+            } else {
+                end.conn.handle_would_block(Direction::Read, now);
+                break;
+            }
+        }
+        moved
+    }
+
+    /// Writes, executes instructions and dispatches events until none of them moves.
+    fn drain<H: Handler>(
+        end: &mut Endpoint<H>,
+        inbound: &mut Pipe,
+        outbound: &mut Pipe,
+        now: Instant,
+    ) -> bool {
+        let mut moved = false;
+        loop {
+            let mut progressed = Self::write(end, outbound, now);
+            while let Some(op) = end.conn.poll_io() {
+                progressed = true;
+                match op {
+                    IoOp::ShutdownWrite => {
+                        outbound.fin_at.get_or_insert(now + outbound.config.latency);
+                    }
+                    IoOp::Close => Self::close_socket(end, inbound, outbound, now),
+                    IoOp::YieldTurn => end.yielded = true,
+                }
+            }
+            progressed |= dispatch(&mut end.conn, &mut NoSocket, &mut end.handler) > 0;
+            if !progressed {
+                return moved;
+            }
+            moved = true;
+        }
+    }
+
+    /// Writes queued bytes while the pipe has room.
+    fn write<H>(end: &mut Endpoint<H>, outbound: &mut Pipe, now: Instant) -> bool {
+        let mut moved = false;
+        while end.conn.wants_write() && !end.socket_closed {
+            let room = outbound.space().min(outbound.config.max_write.get());
+            if room == 0 {
+                if !end.write_blocked {
+                    end.write_blocked = true;
+                    end.conn.handle_would_block(Direction::Write, now);
+                    moved = true;
+                }
+                return moved;
+            }
+            let mut slices = [IoSlice::new(&[]); 32];
+            let count = end.conn.write_slices(&mut slices);
+            let mut bytes = Vec::with_capacity(room);
+            for slice in &slices[..count] {
+                let take = slice.len().min(room - bytes.len());
+                bytes.extend_from_slice(&slice[..take]);
+                if bytes.len() == room {
+                    break;
+                }
+            }
+            let written = bytes.len();
+            if outbound.reader_closed {
+                outbound
+                    .reset_at
+                    .get_or_insert(now + outbound.config.latency);
+            } else if outbound.fin_at.is_none() {
+                outbound.len += written;
+                let arrival = now + outbound.config.latency;
+                outbound.chunks.push_back((arrival, Bytes::from(bytes)));
+            }
+            end.write_blocked = false;
+            end.conn.handle_written(written, now);
+            moved = true;
+        }
+        moved
+    }
+
+    /// The driver closes this end's socket: a FIN follows its data, and unread inbound
+    /// data resets the peer.
+    fn close_socket<H>(
+        end: &mut Endpoint<H>,
+        inbound: &mut Pipe,
+        outbound: &mut Pipe,
+        now: Instant,
+    ) {
+        end.socket_closed = true;
+        outbound.fin_at.get_or_insert(now + outbound.config.latency);
+        inbound.reader_closed = true;
+        if inbound.len > 0 {
+            // The peer's writes meet a closed socket: RST back to it.
+            outbound
+                .reset_at
+                .get_or_insert(now + outbound.config.latency);
+        }
+        inbound.chunks.clear();
+        inbound.len = 0;
+    }
+}
+
+/// proptest strategies for link conditions and faults.
+pub mod strategy {
+    use std::num::NonZeroUsize;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{Fault, LinkConfig, Side};
+
+    fn nonzero(range: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = NonZeroUsize> {
+        range.prop_map(|n| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN))
+    }
+
+    /// Byte counts weighted towards the awkward: single bytes, small odd sizes, and large.
+    fn sizes() -> impl Strategy<Value = NonZeroUsize> {
+        prop_oneof![
+            2 => nonzero(1..=1),
+            4 => nonzero(2..=17),
+            2 => nonzero(18..=4096),
+            2 => nonzero(4097..=65536),
+        ]
+    }
+
+    /// Link conditions for one direction: latency 0–50 ms, capacity from one byte to
+    /// 64 KiB (so backpressure comes early or late), and writes and reads of any size
+    /// down to one byte (partial writes, split reads).
+    pub fn link() -> impl Strategy<Value = LinkConfig> {
+        (0u64..=50, sizes(), sizes(), sizes()).prop_map(
+            |(latency, capacity, max_write, max_read)| LinkConfig {
+                latency: Duration::from_millis(latency),
+                capacity,
+                max_write,
+                max_read,
+            },
+        )
+    }
+
+    /// Either end.
+    pub fn side() -> impl Strategy<Value = Side> {
+        prop_oneof![Just(Side::A), Just(Side::B)]
+    }
+
+    /// An early EOF or a reset, towards either end.
+    pub fn fault() -> impl Strategy<Value = Fault> {
+        prop_oneof![side().prop_map(Fault::Eof), side().prop_map(Fault::Reset)]
+    }
+}

@@ -1,0 +1,534 @@
+//! Property tests: random commands and link faults on a `sim::Pair`, checked against a
+//! reference model after every step (proptest-state-machine).
+//!
+//! The reference model is what the commands alone predict: whether each side was closed
+//! by its application, muted, and its `buffer_until`. The system under test keeps a ledger
+//! of every byte and token its sends were accepted with. After every transition:
+//! - bytes arrive in order and exactly once: what a side received is a prefix of what the
+//!   other side's sends were accepted with;
+//! - every token ends in at most one `Sent` or `SendFailed`, in token order, and a send is
+//!   accepted exactly when `is_writeable()` said so (a refusal hands the data back intact);
+//! - nothing follows `Closed` but `SendFailed`, and `Closed` comes once;
+//! - a muted side receives nothing; an `Exact(n)` setting delivers `n`-byte chunks;
+//! - `buffer_until <= read_buffer_minimum <= read_buffer_size` and the buffered bytes fit.
+//!
+//! At the end both sides close and the pair runs until nothing is scheduled: every token has
+//! its outcome and, without faults or hard closes, every send is `Sent` and every byte
+//! arrived, except a trailing partial `Exact` frame at EOF and what a side that muted while
+//! closing chose to drop (both by design).
+//!
+//! Cases default to 64; run more with `PROPTEST_CASES=5000 cargo test -p lori-core
+//! --all-features --test state_machine --release`.
+
+use std::num::NonZeroUsize;
+
+use bytes::Bytes;
+use lori_core::sim::{Fault, LinkConfig, Pair, Side, strategy};
+use lori_core::{
+    BufferUntil, CloseReason, Config, Connection, Context, Handler, ReadBufferSize, SendError,
+    SendPolicy, SendToken, SetTimerError, TimerDuration, TimerToken, Watermarks,
+};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
+
+// ---- The reference model ---------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct SideModel {
+    config: Config,
+    /// The application called `close()` or `hard_close()`: sends must be refused.
+    closed_by_app: bool,
+    /// The application muted while closing: inbound data may be dropped from then on.
+    discarding: bool,
+    /// The largest `buffer_until(Exact(n))` the side ever set: a trailing partial frame
+    /// of fewer bytes is discarded at the peer's EOF, by design.
+    largest_frame: usize,
+    hard_closed: bool,
+    muted: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Model {
+    a_to_b: LinkConfig,
+    b_to_a: LinkConfig,
+    sides: [SideModel; 2],
+    faulted: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Send {
+        side: Side,
+        len: usize,
+        parts: usize,
+    },
+    Close(Side),
+    HardClose(Side),
+    Mute(Side),
+    Unmute(Side),
+    YieldRead(Side),
+    BufferUntil(Side, Option<usize>),
+    ResizeReadBuffer(Side, usize),
+    SetReadBufferMinimum(Side, usize),
+    SetTimer(Side, u64),
+    CancelTimer(Side),
+    Advance(u64),
+    Inject(Fault),
+}
+
+fn index(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
+    }
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let read_size = prop_oneof![1usize..=16, 17usize..=70_000];
+    let policy = prop_oneof![
+        Just(SendPolicy::RefuseWhileThrottled),
+        (0usize..4096, 1usize..65_536).prop_map(|(low, extra)| SendPolicy::Queue(
+            Watermarks::new(low, low + extra).expect("low < high")
+        )),
+    ];
+    (
+        read_size,
+        1usize..=100_000,
+        policy,
+        any::<bool>(),
+        1usize..=3,
+    )
+        .prop_map(|(read_size, budget, policy, half_close, timers)| {
+            Config::default()
+                .read_buffer_size(ReadBufferSize::new(read_size).expect("not zero"))
+                .read_budget(NonZeroUsize::new(budget).expect("not zero"))
+                .send_policy(policy)
+                .half_close(half_close)
+                .max_user_timers(timers)
+                // The final drain must not be cut short: with one-byte links it can take
+                // longer than the default 30 s. Close timeouts have their own tests.
+                .close_timeout(None)
+        })
+}
+
+impl ReferenceStateMachine for Model {
+    type State = Model;
+    type Transition = Step;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        (strategy::link(), strategy::link(), config(), config())
+            .prop_map(|(a_to_b, b_to_a, a, b)| {
+                let side = |config| SideModel {
+                    config,
+                    closed_by_app: false,
+                    discarding: false,
+                    largest_frame: 0,
+                    hard_closed: false,
+                    muted: false,
+                };
+                Model {
+                    a_to_b,
+                    b_to_a,
+                    sides: [side(a), side(b)],
+                    faulted: false,
+                }
+            })
+            .boxed()
+    }
+
+    fn transitions(_state: &Model) -> BoxedStrategy<Step> {
+        let side = strategy::side;
+        prop_oneof![
+            8 => (side(), 0usize..3000, 1usize..4)
+                .prop_map(|(side, len, parts)| Step::Send { side, len, parts }),
+            1 => side().prop_map(Step::Close),
+            1 => side().prop_map(Step::HardClose),
+            2 => side().prop_map(Step::Mute),
+            2 => side().prop_map(Step::Unmute),
+            1 => side().prop_map(Step::YieldRead),
+            2 => (side(), proptest::option::of(1usize..64)).prop_map(|(s, n)| Step::BufferUntil(s, n)),
+            1 => (side(), 1usize..70_000).prop_map(|(s, n)| Step::ResizeReadBuffer(s, n)),
+            1 => (side(), 1usize..70_000).prop_map(|(s, n)| Step::SetReadBufferMinimum(s, n)),
+            1 => (side(), 1u64..500).prop_map(|(s, ms)| Step::SetTimer(s, ms)),
+            1 => side().prop_map(Step::CancelTimer),
+            6 => (0u64..300).prop_map(Step::Advance),
+            1 => strategy::fault().prop_map(Step::Inject),
+        ]
+        .boxed()
+    }
+
+    fn apply(mut state: Model, step: &Step) -> Model {
+        match *step {
+            Step::Close(side) => {
+                let model = &mut state.sides[index(side)];
+                model.closed_by_app = true;
+                model.discarding |= model.muted;
+            }
+            Step::HardClose(side) => {
+                let model = &mut state.sides[index(side)];
+                model.closed_by_app = true;
+                model.hard_closed = true;
+            }
+            Step::Mute(side) => {
+                let model = &mut state.sides[index(side)];
+                model.muted = true;
+                model.discarding |= model.closed_by_app;
+            }
+            Step::Unmute(side) => state.sides[index(side)].muted = false,
+            Step::BufferUntil(side, Some(n)) => {
+                let model = &mut state.sides[index(side)];
+                model.largest_frame = model.largest_frame.max(n);
+            }
+            Step::Inject(_) => state.faulted = true,
+            _ => {}
+        }
+        state
+    }
+}
+
+// ---- The system under test ---------------------------------------------------------------
+
+/// A handler that records everything and notes every ordering violation it sees.
+#[derive(Debug, Default)]
+struct Recorder {
+    received: Vec<u8>,
+    outcomes: Vec<(SendToken, bool)>,
+    closed: Option<CloseReason>,
+    timers: Vec<TimerToken>,
+    violations: Vec<String>,
+}
+
+impl Recorder {
+    fn after_closed(&mut self, what: &str) {
+        if let Some(reason) = self.closed {
+            self.violations
+                .push(format!("{what} after Closed({reason:?})"));
+        }
+    }
+}
+
+impl Handler for Recorder {
+    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        self.after_closed("Received");
+        if cx.is_muted() {
+            self.violations.push("Received while muted".into());
+        }
+        match cx.buffer_until_setting() {
+            BufferUntil::Exact(n) if data.len() != n.get() => self.violations.push(format!(
+                "chunk of {} bytes under buffer_until({})",
+                data.len(),
+                n.get()
+            )),
+            _ if data.is_empty() => self.violations.push("empty Received".into()),
+            _ => {}
+        }
+        self.received.extend_from_slice(&data);
+    }
+    fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+        self.after_closed("Sent");
+        self.outcomes.push((token, true));
+    }
+    fn on_send_failed(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+        if self.closed.is_none() {
+            self.violations.push("SendFailed before Closed".into());
+        }
+        self.outcomes.push((token, false));
+    }
+    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+        self.after_closed("Throttled");
+    }
+    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {
+        self.after_closed("Unthrottled");
+    }
+    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+        self.after_closed("PeerClosed");
+    }
+    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+        self.after_closed("Closed");
+        self.closed = Some(reason);
+    }
+    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {
+        self.after_closed("IdleTimeout");
+    }
+    fn on_timer(&mut self, _cx: &mut Context<'_>, token: TimerToken) {
+        self.after_closed("Timer");
+        self.timers.push(token);
+    }
+}
+
+struct Sut {
+    pair: Pair<Recorder, Recorder>,
+    /// Every byte each side's sends were accepted with, in order.
+    accepted: [Vec<u8>; 2],
+    /// Every token each side's sends were accepted with, in order.
+    tokens: [Vec<SendToken>; 2],
+    /// The last timer each side started.
+    last_timer: [Option<TimerToken>; 2],
+    /// The payload generator's state (splitmix64), so payloads differ byte by byte.
+    seed: u64,
+}
+
+impl Sut {
+    fn conn(&mut self, side: Side) -> &mut Connection {
+        match side {
+            Side::A => &mut self.pair.a.conn,
+            Side::B => &mut self.pair.b.conn,
+        }
+    }
+
+    fn recorder(&self, side: Side) -> &Recorder {
+        match side {
+            Side::A => &self.pair.a.handler,
+            Side::B => &self.pair.b.handler,
+        }
+    }
+
+    fn payload(&mut self, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                self.seed = self.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = self.seed;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) as u8
+            })
+            .collect()
+    }
+
+    fn send(&mut self, model: &Model, side: Side, len: usize, parts: usize) {
+        let payload = self.payload(len);
+        let cut = len / parts;
+        let pieces: Vec<Bytes> = (0..parts)
+            .map(|i| {
+                let end = if i + 1 == parts { len } else { (i + 1) * cut };
+                Bytes::copy_from_slice(&payload[i * cut..end])
+            })
+            .collect();
+        let conn = self.conn(side);
+        let writeable = conn.is_writeable();
+        let result = if parts == 1 {
+            conn.send(pieces[0].clone())
+                .map_err(|e| e.map_data(|d| vec![d]))
+        } else {
+            conn.send_vectored(pieces.clone())
+        };
+        match result {
+            Ok(token) => {
+                assert!(writeable, "send accepted although is_writeable() was false");
+                assert!(
+                    !model.sides[index(side)].closed_by_app,
+                    "send accepted after close"
+                );
+                self.accepted[index(side)].extend_from_slice(&payload);
+                self.tokens[index(side)].push(token);
+            }
+            Err(refused) => {
+                assert!(!writeable, "send refused although is_writeable() was true");
+                if model.sides[index(side)].closed_by_app {
+                    assert!(matches!(refused, SendError::NotConnected(_)), "{refused:?}");
+                }
+                assert_eq!(
+                    refused.into_inner(),
+                    pieces,
+                    "refused data comes back intact"
+                );
+            }
+        }
+    }
+}
+
+/// Maps the data a send error carries, keeping its kind.
+trait MapData<T> {
+    fn map_data<U>(self, f: impl FnOnce(T) -> U) -> SendError<U>;
+}
+
+impl<T> MapData<T> for SendError<T> {
+    fn map_data<U>(self, f: impl FnOnce(T) -> U) -> SendError<U> {
+        match self {
+            SendError::NotConnected(data) => SendError::NotConnected(f(data)),
+            SendError::NotWriteable(data) => SendError::NotWriteable(f(data)),
+            _ => unreachable!("no other kinds exist"),
+        }
+    }
+}
+
+impl StateMachineTest for Sut {
+    type SystemUnderTest = Self;
+    type Reference = Model;
+
+    fn init_test(model: &Model) -> Self {
+        let [a, b] = &model.sides;
+        let pair = Pair::new(
+            (a.config.clone(), Recorder::default()),
+            (b.config.clone(), Recorder::default()),
+            model.a_to_b,
+            model.b_to_a,
+        );
+        Sut {
+            pair,
+            accepted: [vec![], vec![]],
+            tokens: [vec![], vec![]],
+            last_timer: [None; 2],
+            seed: 7,
+        }
+    }
+
+    fn apply(mut sut: Self, model: &Model, step: Step) -> Self {
+        match step {
+            Step::Send { side, len, parts } => sut.send(model, side, len, parts),
+            Step::Close(side) => sut.conn(side).close(),
+            Step::HardClose(side) => sut.conn(side).hard_close(),
+            Step::Mute(side) => sut.conn(side).mute(),
+            Step::Unmute(side) => sut.conn(side).unmute(),
+            Step::YieldRead(side) => sut.conn(side).yield_read(),
+            Step::BufferUntil(side, n) => {
+                let until = n.map_or(BufferUntil::Streaming, |n| BufferUntil::exact(n).unwrap());
+                let _ = sut.conn(side).buffer_until(until);
+            }
+            Step::ResizeReadBuffer(side, n) => {
+                let _ = sut
+                    .conn(side)
+                    .resize_read_buffer(ReadBufferSize::new(n).unwrap());
+            }
+            Step::SetReadBufferMinimum(side, n) => {
+                let _ = sut
+                    .conn(side)
+                    .set_read_buffer_minimum(ReadBufferSize::new(n).unwrap());
+            }
+            Step::SetTimer(side, ms) => {
+                let result = sut
+                    .conn(side)
+                    .set_timer(TimerDuration::from_millis(ms).unwrap());
+                if model.sides[index(side)].closed_by_app {
+                    assert_eq!(result, Err(SetTimerError::NotOpen));
+                }
+                if let Ok(token) = result {
+                    sut.last_timer[index(side)] = Some(token);
+                }
+            }
+            Step::CancelTimer(side) => {
+                if let Some(token) = sut.last_timer[index(side)] {
+                    sut.conn(side).cancel_timer(token);
+                }
+            }
+            Step::Advance(ms) => sut.pair.run_for(std::time::Duration::from_millis(ms)),
+            Step::Inject(fault) => sut.pair.inject(fault),
+        }
+        sut.pair.settle();
+        sut
+    }
+
+    fn check_invariants(sut: &Self, model: &Model) {
+        for side in [Side::A, Side::B] {
+            let me = index(side);
+            let recorder = sut.recorder(side);
+            assert_eq!(recorder.violations, Vec::<String>::new(), "side {side:?}");
+
+            let resolved: Vec<SendToken> = recorder.outcomes.iter().map(|(t, _)| *t).collect();
+            assert_eq!(
+                resolved[..],
+                sut.tokens[me][..resolved.len()],
+                "side {side:?}: outcomes in token order, each once"
+            );
+            let first_failed = recorder.outcomes.iter().position(|(_, sent)| !sent);
+            if let Some(first) = first_failed {
+                assert!(
+                    recorder.outcomes[first..].iter().all(|(_, sent)| !sent),
+                    "side {side:?}: a Sent after a SendFailed"
+                );
+            }
+
+            let other = 1 - me;
+            let received = &recorder.received;
+            assert!(
+                received.len() <= sut.accepted[other].len(),
+                "side {side:?} got extra bytes"
+            );
+            assert!(
+                received[..] == sut.accepted[other][..received.len()],
+                "side {side:?}: received bytes are not the prefix of what was sent"
+            );
+
+            let conn = match side {
+                Side::A => &sut.pair.a.conn,
+                Side::B => &sut.pair.b.conn,
+            };
+            let until = conn.buffer_until_setting().required_bytes();
+            assert!(
+                until <= conn.read_buffer_minimum(),
+                "buffer_until above the minimum"
+            );
+            assert!(
+                conn.read_buffer_minimum() <= conn.read_buffer_size(),
+                "minimum above size"
+            );
+            assert!(
+                conn.buffered_read_bytes() <= conn.read_buffer_size(),
+                "buffer overfull"
+            );
+            if model.sides[me].hard_closed {
+                assert!(recorder.closed.is_some(), "hard_close did not close");
+            }
+        }
+    }
+
+    fn teardown(mut sut: Self, model: Model) {
+        for side in [Side::A, Side::B] {
+            let conn = sut.conn(side);
+            conn.unmute();
+            // A partial `Exact` frame at EOF is discarded by design; stream the tail instead.
+            conn.buffer_until(BufferUntil::Streaming)
+                .expect("streaming is always accepted");
+            conn.close();
+        }
+        assert!(sut.pair.drive(), "the pair settles once both sides closed");
+        let clean = !model.faulted && model.sides.iter().all(|side| !side.hard_closed);
+        for side in [Side::A, Side::B] {
+            let me = index(side);
+            let recorder = sut.recorder(side);
+            assert!(recorder.closed.is_some(), "side {side:?} never closed");
+            assert_eq!(
+                recorder.outcomes.len(),
+                sut.tokens[me].len(),
+                "side {side:?}: unresolved"
+            );
+            if clean {
+                assert!(
+                    recorder.outcomes.iter().all(|(_, sent)| *sent),
+                    "side {side:?}: failed"
+                );
+            }
+            if clean && !model.sides[me].discarding {
+                let (got, sent) = (recorder.received.len(), sut.accepted[1 - me].len());
+                let tolerated = model.sides[me].largest_frame.saturating_sub(1);
+                assert!(
+                    sent - got <= tolerated,
+                    "side {side:?}: received {got} of the {sent} bytes sent \
+                     (at most a partial frame of {tolerated} bytes may be dropped)"
+                );
+            }
+        }
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(64)
+}
+
+prop_state_machine! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../proptest-regressions/core-state_machine.txt"
+        )))),
+        .. ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_commands_and_faults_keep_every_invariant(sequential 1..40 => Sut);
+}
