@@ -371,3 +371,42 @@ fn queued_bytes_counts_accepted_unwritten_bytes() {
     s.write_up_to(7);
     assert_eq!(s.conn.queued_bytes(), 1);
 }
+
+#[test]
+fn close_from_a_sent_event_with_an_empty_queue_shuts_down_at_once() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"only"[..]).unwrap();
+    s.write_all();
+    assert_eq!(s.conn.poll_event(), Some(sent(token)));
+    s.conn.close();
+    assert_eq!(
+        s.io(),
+        [IoOp::ShutdownWrite],
+        "nothing queued: the FIN goes at once"
+    );
+}
+
+#[test]
+fn close_right_after_a_send_keeps_the_send_and_shuts_down_after_it() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"last"[..]).unwrap();
+    s.conn.close();
+    assert_eq!(s.io(), []);
+    assert_eq!(s.write_all(), b"last");
+    assert_eq!(s.io(), [IoOp::ShutdownWrite]);
+    assert_eq!(s.events(), [sent(token)]);
+}
+
+#[test]
+fn hard_close_right_after_a_send_fails_its_token() {
+    let mut s = Script::default_server();
+    let token = s.conn.send(&b"never written"[..]).unwrap();
+    s.conn.hard_close();
+    assert_eq!(
+        s.events(),
+        [
+            Event::Closed(CloseReason::LocalHard),
+            Event::SendFailed(token)
+        ]
+    );
+}
