@@ -214,7 +214,8 @@ const SETTLE_LIMIT: usize = 100_000;
 impl<A: Handler, B: Handler> Pair<A, B> {
     /// Two server-side connections with their handlers, already connected through a link
     /// with `a_to_b` and `b_to_a` conditions. Both start at the same instant, and `Started`
-    /// is delivered at once.
+    /// is delivered at once. The clock starts at `Instant::now()` and from then on moves
+    /// only by the run methods, so runs are deterministic.
     pub fn new(a: (Config, A), b: (Config, B), a_to_b: LinkConfig, b_to_a: LinkConfig) -> Self {
         let start = Instant::now();
         let mut pair = Self {
@@ -258,6 +259,11 @@ impl<A: Handler, B: Handler> Pair<A, B> {
 
     /// Runs both ends at the current instant until neither has anything left to do: reads,
     /// writes, instructions, events, due timers. Returns whether anything happened.
+    ///
+    /// # Panics
+    ///
+    /// If the ends keep producing work at one instant for 100,000 rounds: a livelock, which
+    /// is a bug in the handlers or in lori, reported rather than hung on.
     pub fn settle(&mut self) -> bool {
         let mut any = false;
         for _ in 0..SETTLE_LIMIT {
