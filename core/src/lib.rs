@@ -74,6 +74,7 @@ mod connection;
 mod error;
 mod event;
 mod handler;
+pub mod happy_eyeballs;
 mod limits;
 mod listener;
 mod read;
