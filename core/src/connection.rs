@@ -58,6 +58,7 @@ pub struct Connection {
     pub(crate) muted: bool,
     /// Inbound data is read only to be dropped: the application muted a connection it is
     /// closing, so it wants no more data; reading on lets the peer's EOF be seen.
+    /// Invariant: while set, the read buffer holds no chunk, so nothing is delivered.
     pub(crate) discard_inbound: bool,
     pub(crate) peer_eof: PeerEof,
     pub(crate) write_shut: bool,
@@ -479,7 +480,6 @@ impl Connection {
         }
         let delivering = matches!(self.state, State::Open | State::Closing(_))
             && !self.muted
-            && !self.discard_inbound
             && !self.yield_requested;
         if let Some(chunk) = delivering.then(|| self.read.next_chunk()).flatten() {
             return Some(Event::Received(chunk));

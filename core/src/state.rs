@@ -150,7 +150,7 @@ impl Connection {
             self.io_ops.push_back(IoOp::ShutdownWrite);
         }
         let peer_done = self.peer_eof != PeerEof::NotReceived;
-        if self.write_shut && peer_done && (self.discard_inbound || !self.read.has_chunk()) {
+        if self.write_shut && peer_done && !self.read.has_chunk() {
             self.finish(match initiator {
                 Initiator::Local => CloseReason::LocalGraceful,
                 Initiator::Peer => CloseReason::PeerEof,

@@ -220,3 +220,26 @@ fn drive_reports_a_timer_that_never_stops() {
         "an idle timeout re-arms forever: drive gives up"
     );
 }
+
+#[test]
+fn a_yield_followed_by_a_close_in_the_same_turn_does_not_stall_the_clock() {
+    // The read exhausts B's read budget, so the driver takes `YieldTurn` first; then the
+    // handler closes while handling the data read.
+    struct CloseOnData;
+    impl Handler for CloseOnData {
+        fn on_received(&mut self, cx: &mut Context<'_>, _data: Bytes) {
+            cx.hard_close();
+        }
+    }
+    let tiny_budget = Config::default().read_budget(bytes(1));
+    let mut p = Pair::new(
+        (Config::default(), Log::default()),
+        (tiny_budget, CloseOnData),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    p.a.conn.send(&b"x"[..]).unwrap();
+    p.run_for(Duration::from_millis(5));
+    assert_eq!(p.elapsed(), Duration::from_millis(5));
+    assert!(p.drive(), "nothing is left scheduled once both ends closed");
+}
