@@ -7,10 +7,11 @@ use std::time::Instant;
 use bytes::buf::Limit;
 use bytes::{Bytes, BytesMut};
 
+use crate::client::{AttemptInput, Connecting};
 use crate::config::{Config, SendPolicy};
 use crate::error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
 use crate::event::{CloseReason, Direction, Event, IoOp, SendToken, TimerToken};
-use crate::limits::{BufferUntil, IdleTimeout, ReadBufferSize, TimerDuration};
+use crate::limits::{BufferUntil, ConnectionTimeout, IdleTimeout, ReadBufferSize, TimerDuration};
 use crate::listener::Permit;
 use crate::read::ReadBuffer;
 use crate::send::SendQueue;
@@ -64,6 +65,9 @@ pub struct Connection {
     pub(crate) write_shut: bool,
     /// The listener permit this connection holds; released when it closes.
     pub(crate) permit: Option<Permit>,
+    /// A client connection's connecting phase; `None` once connected or failed, and for
+    /// server connections. Invariant: `Some` exactly while the state is `Connecting`.
+    pub(crate) connecting: Option<Box<Connecting>>,
     throttled: bool,
     /// `yield_read()` was called this turn: deliver and read nothing until the next turn.
     yield_requested: bool,
@@ -81,8 +85,16 @@ impl Connection {
     /// once: the first event is [`Event::Started`], and the idle timeout (if configured) is
     /// armed from `now`.
     pub fn server(config: Config, now: Instant) -> Self {
-        let mut connection = Self {
-            state: State::Open,
+        let mut connection = Self::new(config, now, State::Open);
+        connection.events.push_back(Event::Started);
+        connection.restart_idle_timer();
+        connection
+    }
+
+    /// A connection in `state` with nothing buffered, queued or armed.
+    pub(crate) fn new(config: Config, now: Instant, state: State) -> Self {
+        Self {
+            state,
             read: ReadBuffer::new(config.read_buffer_size),
             idle_timeout: config.idle_timeout,
             config,
@@ -96,6 +108,7 @@ impl Connection {
             peer_eof: PeerEof::NotReceived,
             write_shut: false,
             permit: None,
+            connecting: None,
             throttled: false,
             yield_requested: false,
             yield_announced: false,
@@ -103,10 +116,7 @@ impl Connection {
             sends_issued: 0,
             timers_issued: 0,
             bytes_received: 0,
-        };
-        connection.events.push_back(Event::Started);
-        connection.restart_idle_timer();
-        connection
+        }
     }
 
     /// Ties a listener [`Permit`] to this connection: it is released when the connection
@@ -231,7 +241,7 @@ impl Connection {
         if appended == 0 {
             return;
         }
-        if self.state == State::Closed {
+        if !self.state.has_socket() {
             self.read.drop_last(appended);
             return;
         }
@@ -252,7 +262,7 @@ impl Connection {
     /// half-close mode.
     pub fn handle_eof(&mut self, now: Instant) {
         self.advance_clock(now);
-        if self.state == State::Closed || self.peer_eof != PeerEof::NotReceived {
+        if !self.state.has_socket() || self.peer_eof != PeerEof::NotReceived {
             return;
         }
         self.peer_eof = PeerEof::Received;
@@ -264,7 +274,7 @@ impl Connection {
     /// short write is not backpressure; report would-block separately.
     pub fn handle_written(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
-        if self.state == State::Closed || n == 0 {
+        if !self.state.has_socket() || n == 0 {
             return;
         }
         debug_assert!(n <= self.send.queued_bytes(), "written more than queued");
@@ -318,6 +328,9 @@ impl Connection {
     /// twice is harmless; a `now` earlier than the latest is treated as the latest.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
+        if !self.timers.is_due(Timer::Connect, self.now) {
+            self.connecting_step(AttemptInput::Time);
+        }
         while let Some(expired) = self.timers.pop_expired(self.now) {
             crate::trace!(?expired, "timer fired");
             match expired {
@@ -328,6 +341,7 @@ impl Connection {
                 }
                 Expired::Own(Timer::WriteStall) => self.finish(CloseReason::WriteStall),
                 Expired::Own(Timer::Close) => self.finish(CloseReason::CloseTimeout),
+                Expired::Own(Timer::Connect) => self.give_up_connecting(),
             }
         }
     }
@@ -493,12 +507,16 @@ impl Connection {
     /// `None` if no timer is armed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        let attempts = self.connecting.as_ref().and_then(|c| c.poll_timeout());
+        match (self.timers.next_deadline(), attempts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ---- Internals -----------------------------------------------------------------------
 
-    fn advance_clock(&mut self, now: Instant) {
+    pub(crate) fn advance_clock(&mut self, now: Instant) {
         self.now = self.now.max(now);
     }
 
@@ -561,7 +579,7 @@ impl Connection {
     }
 
     /// Arms the idle timer from now while open with a timeout set; stops it otherwise.
-    fn restart_idle_timer(&mut self) {
+    pub(crate) fn restart_idle_timer(&mut self) {
         match self.idle_timeout {
             Some(timeout) if self.state == State::Open => {
                 let at = deadline(self.now, timeout.as_duration());
@@ -569,6 +587,11 @@ impl Connection {
             }
             _ => self.timers.stop(Timer::Idle),
         }
+    }
+
+    pub(crate) fn arm_connect_timer(&mut self, timeout: ConnectionTimeout) {
+        let at = deadline(self.now, timeout.as_duration());
+        self.timers.set(Timer::Connect, at);
     }
 
     fn restart_write_stall_timer(&mut self) {

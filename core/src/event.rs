@@ -1,8 +1,12 @@
 //! What a connection tells its application ([`Event`]) and its driver ([`IoOp`]).
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::error::IoFailure;
+use crate::happy_eyeballs::{AttemptId, IpVersion};
 
 /// Identifies one accepted send. Tokens of a connection are issued in increasing order,
 /// starting at 1, and each one ends in exactly one [`Event::Sent`] or [`Event::SendFailed`],
@@ -57,6 +61,33 @@ pub enum CloseReason {
     WriteStall,
 }
 
+/// Why a client connection was never made. Reported once, by [`Event::ConnectionFailed`],
+/// instead of `Connected`; a failed connection emits neither `Connected` nor `Closed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionFailure {
+    /// Name resolution gave no usable address, so no attempt was made. `error` is the last
+    /// resolution error, or `None` when resolution succeeded but left no address of an
+    /// allowed family (or an explicit address list was empty).
+    Dns {
+        /// The last resolution error, if a query failed.
+        error: Option<IoFailure>,
+    },
+    /// Every address was tried and every attempt failed.
+    Tcp {
+        /// The error of the last attempt to fail.
+        last: IoFailure,
+    },
+    /// The connection timeout passed first. Attempts still in flight were abandoned.
+    Timeout {
+        /// The last error seen before the timeout (a failed attempt or DNS query), if any.
+        last: Option<IoFailure>,
+    },
+    /// The application closed the connection (`close()` or `hard_close()`) before it was
+    /// made. Attempts in flight were abandoned.
+    Aborted,
+}
+
 /// Something the application should know, drained with `Connection::poll_event` (or
 /// delivered to a `Handler` by `dispatch`). See the `Handler` method of each variant.
 ///
@@ -65,8 +96,19 @@ pub enum CloseReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A server connection is open (`on_started`). Always the first event.
+    /// A server connection is open (`on_started`). Always the first event of a server
+    /// connection.
     Started,
+    /// A client connection is still connecting, with this many attempts in flight
+    /// (`on_connecting`): emitted after an input that started or failed attempts, while no
+    /// outcome is decided.
+    Connecting(usize),
+    /// A client connection is open (`on_connected`): one attempt won. From here on it is
+    /// the same state machine as a server connection.
+    Connected,
+    /// A client connection was never made (`on_connection_failure`). Its last event but
+    /// for nothing: no `Closed` follows.
+    ConnectionFailed(ConnectionFailure),
     /// Received bytes, cut by the `buffer_until` setting in force when polled
     /// (`on_received`).
     Received(Bytes),
@@ -103,12 +145,47 @@ pub enum Direction {
 /// An instruction for the driver, drained with `Connection::poll_io`. Reading and writing
 /// are not instructions: the driver reads while `wants_read()` and writes while
 /// `wants_write()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IoOp {
+    /// Resolve `host` (a client connection's first instruction unless its target was a
+    /// literal address or an address list) and report the answer with
+    /// `Connection::handle_resolved`. Only the families `ip_version` allows are used.
+    Resolve {
+        /// The host name to look up.
+        host: Arc<str>,
+        /// The port to connect to (for resolvers that take one, such as `lookup_host`).
+        port: u16,
+        /// The families wanted: a resolver may skip the others.
+        ip_version: IpVersion,
+    },
+    /// Start a non-blocking connect to `addr` (after binding to `from`, if given) and
+    /// report its result with `Connection::handle_connect_result(attempt, ..)`.
+    Connect {
+        /// The attempt's id, made by the core.
+        attempt: AttemptId,
+        /// The address to connect to.
+        addr: SocketAddr,
+        /// The local address to bind first, if the application asked for one.
+        from: Option<SocketAddr>,
+    },
+    /// Close this attempt's socket at once: another attempt won, or the connection gave
+    /// up. A result reported for it later is ignored.
+    Abandon {
+        /// The abandoned attempt.
+        attempt: AttemptId,
+    },
+    /// This attempt won: its socket becomes the connection's socket. Read and write it
+    /// from now on.
+    Connected {
+        /// The winning attempt.
+        attempt: AttemptId,
+    },
     /// Shut down the socket's write side (send FIN), after every queued byte was written.
     ShutdownWrite,
-    /// Close the socket. The connection is closed; drain its remaining events, then drop it.
+    /// Close the socket (if the connection has one: a client that failed to connect has
+    /// none, its attempts were abandoned). The connection is over; drain its remaining
+    /// events, then drop it.
     Close,
     /// Stop reading this connection for the rest of this turn, serve other ready work, then
     /// come back and call `handle_new_turn`.

@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use bytes::Bytes;
 
 use crate::connection::Connection;
-use crate::event::{CloseReason, Event, SendToken, TimerToken};
+use crate::event::{CloseReason, ConnectionFailure, Event, SendToken, TimerToken};
 use crate::socket::SocketOptions;
 
 /// What a handler may use while handling an event: the connection's commands and getters
@@ -57,6 +57,17 @@ impl DerefMut for Context<'_> {
 pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::Started`]: a server connection is open.
     fn on_started(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::Connecting`]: a client connection is still connecting, with `in_flight`
+    /// attempts under way.
+    fn on_connecting(&mut self, _cx: &mut Context<'_>, _in_flight: usize) {}
+
+    /// [`Event::Connected`]: a client connection is open.
+    fn on_connected(&mut self, _cx: &mut Context<'_>) {}
+
+    /// [`Event::ConnectionFailed`]: a client connection was never made; no `on_closed`
+    /// follows. Client handlers should implement it: a silent failure is hard to find.
+    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, _failure: ConnectionFailure) {}
 
     /// [`Event::Received`]: bytes from the peer, cut by the `buffer_until` setting.
     fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {}
@@ -106,6 +117,9 @@ where
         let cx = &mut Context::new(connection, socket);
         match event {
             Event::Started => handler.on_started(cx),
+            Event::Connecting(in_flight) => handler.on_connecting(cx, in_flight),
+            Event::Connected => handler.on_connected(cx),
+            Event::ConnectionFailed(failure) => handler.on_connection_failure(cx, failure),
             Event::Received(data) => handler.on_received(cx, data),
             Event::Sent(token) => handler.on_sent(cx, token),
             Event::SendFailed(token) => handler.on_send_failed(cx, token),

@@ -468,7 +468,30 @@ impl HappyEyeballs {
         self.in_flight.len()
     }
 
-    /// Whether the outcome (`Connected` or `Failed`) was decided. The machine then ignores
+    /// The error of the last attempt to fail, or else the last resolution error: what a
+    /// caller giving up (a timeout, say) reports as the cause.
+    pub fn last_error(&self) -> Option<IoFailure> {
+        self.last_tcp_error.or(self.dns_error)
+    }
+
+    /// Gives up: every attempt in flight is abandoned (an [`Action::Abandon`] each, in start
+    /// order) and the machine is done without an outcome: neither `Connected` nor `Failed`
+    /// is emitted. For a caller that stops connecting for its own reasons (a timeout, the
+    /// application closing). No effect once done.
+    pub fn abandon(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        for (id, _) in self.in_flight.drain(..) {
+            self.actions.push_back(Action::Abandon { id });
+        }
+        self.pending_v6.clear();
+        self.pending_v4.clear();
+    }
+
+    /// Whether the machine is done: the outcome (`Connected` or `Failed`) was decided, or
+    /// the caller [abandoned](Self::abandon) it. The machine then ignores
     /// every input; drain [`poll_action`](Self::poll_action) for the last actions.
     pub fn is_done(&self) -> bool {
         self.done

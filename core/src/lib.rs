@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+mod client;
 mod config;
 mod connection;
 mod error;
@@ -85,11 +86,13 @@ mod socket;
 mod state;
 mod timer;
 
+pub use client::{Connect, Target};
 pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::Connection;
 pub use error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
-pub use event::{CloseReason, Direction, Event, IoOp, SendToken, TimerToken};
+pub use event::{CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, TimerToken};
 pub use handler::{Context, Handler, dispatch};
+pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
 pub use limits::{
     BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, MAX_MILLIS, MaxSpawn,
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,

@@ -2,6 +2,10 @@
 //! module assigns the state; they call the functions here.
 //!
 //! ```text
+//!  Connecting ──an attempt won──► Open (Connected)
+//!      └──every attempt failed, DNS failed, connection timeout, close(), hard_close()
+//!         ──► Closed (ConnectionFailed; no Closed event)
+//!
 //!  Open ──close()───────────────────────────► Closing(Local) ─┐
 //!   │  ──peer EOF, once its data is delivered ► Closing(Peer) ──┤ writes drained → FIN;
 //!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed
@@ -9,12 +13,14 @@
 //! ```
 
 use crate::connection::Connection;
-use crate::event::{CloseReason, Event, IoOp};
+use crate::event::{CloseReason, ConnectionFailure, Event, IoOp};
 use crate::timer::{Timer, deadline};
 
 /// The phase of a connection's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
+    /// A client connection resolving and attempting; no socket is the connection's yet.
+    Connecting,
     /// Reading and writing.
     Open,
     /// Draining queued writes, then shutting the write side, then waiting for the peer's EOF.
@@ -47,17 +53,26 @@ pub(crate) enum PeerEof {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConnectionState {
+    /// A client connection not yet connected: sends are refused with `NotConnected`.
+    Connecting,
     /// Open: sends are accepted (unless throttled) and data is delivered.
     Open,
     /// Closing gracefully: queued writes drain, new sends are refused.
     Closing,
-    /// Closed: only `SendFailed` events for pending tokens may still follow.
+    /// Closed, or a client connection that failed: only `SendFailed` events for pending
+    /// tokens may still follow.
     Closed,
 }
 
 impl State {
+    /// Whether the connection has its socket: open or closing.
+    pub(crate) fn has_socket(self) -> bool {
+        matches!(self, Self::Open | Self::Closing(_))
+    }
+
     pub(crate) fn public(self) -> ConnectionState {
         match self {
+            Self::Connecting => ConnectionState::Connecting,
             Self::Open => ConnectionState::Open,
             Self::Closing(_) => ConnectionState::Closing,
             Self::Closed => ConnectionState::Closed,
@@ -68,7 +83,11 @@ impl State {
 impl Connection {
     /// Open → Closing: stops the idle timer (dropping a firing not yet delivered) and bounds
     /// the close by the close timeout.
+    /// A local close while connecting aborts the connection instead.
     pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
+        if self.state == State::Connecting && initiator == Initiator::Local {
+            self.fail_connecting(ConnectionFailure::Aborted);
+        }
         if self.state != State::Open {
             return;
         }
@@ -97,9 +116,16 @@ impl Connection {
     /// drops buffered data, stops every timer, releases the listener permit, and tells the
     /// driver to close the socket.
     /// Advisory events still queued (throttling, timers) are dropped: they mean nothing now.
+    /// A connection still connecting fails instead (`Aborted`, or `Tcp` for an I/O error):
+    /// it never emits `Closed`.
     pub(crate) fn finish(&mut self, reason: CloseReason) {
-        if self.state == State::Closed {
-            return;
+        match (self.state, reason) {
+            (State::Closed, _) => return,
+            (State::Connecting, CloseReason::Io(last)) => {
+                return self.fail_connecting(ConnectionFailure::Tcp { last });
+            }
+            (State::Connecting, _) => return self.fail_connecting(ConnectionFailure::Aborted),
+            _ => {}
         }
         crate::trace!(?reason, "closed");
         self.state = State::Closed;
@@ -117,6 +143,44 @@ impl Connection {
         self.events.push_back(Event::Closed(reason));
         let failed = self.send.abandon().map(Event::SendFailed);
         self.events.extend(failed);
+    }
+
+    /// Connecting → Open: an attempt won (its `IoOp::Connected` is queued). Queues
+    /// `Connected`, stops the connection timeout and arms the idle timeout from now.
+    pub(crate) fn establish(&mut self) {
+        if self.state != State::Connecting {
+            return;
+        }
+        crate::trace!("connected");
+        self.state = State::Open;
+        self.connecting = None;
+        self.timers.stop(Timer::Connect);
+        self.events.push_back(Event::Connected);
+        self.restart_idle_timer();
+    }
+
+    /// Connecting → Closed: abandons every attempt in flight, then queues `IoOp::Close`
+    /// and `ConnectionFailed(failure)`. No `Closed` follows.
+    pub(crate) fn fail_connecting(&mut self, failure: ConnectionFailure) {
+        if self.state != State::Connecting {
+            return;
+        }
+        crate::trace!(?failure, "connection failed");
+        self.state = State::Closed;
+        if let Some(mut connecting) = self.connecting.take() {
+            connecting.abandon(&mut self.io_ops);
+        }
+        self.permit = None;
+        self.timers.clear();
+        self.read.clear();
+        self.io_ops.push_back(IoOp::Close);
+        self.events.push_back(Event::ConnectionFailed(failure));
+    }
+
+    /// The connection timeout passed while connecting.
+    pub(crate) fn give_up_connecting(&mut self) {
+        let last = self.connecting.as_ref().and_then(|c| c.last_error());
+        self.fail_connecting(ConnectionFailure::Timeout { last });
     }
 
     /// Acts on the peer's EOF once everything received before it was delivered: closing

@@ -20,10 +20,12 @@ pub(crate) enum Timer {
     WriteStall,
     /// A graceful close took longer than the close timeout.
     Close,
+    /// A client connection was not made within the connection timeout.
+    Connect,
 }
 
 impl Timer {
-    const ALL: [Self; 3] = [Self::Idle, Self::WriteStall, Self::Close];
+    const ALL: [Self; 4] = [Self::Idle, Self::WriteStall, Self::Close, Self::Connect];
 
     fn index(self) -> usize {
         self as usize
@@ -35,6 +37,7 @@ impl Timer {
             Self::Idle => 0,
             Self::WriteStall => 2,
             Self::Close => 3,
+            Self::Connect => 4,
         }
     }
 }
@@ -69,6 +72,11 @@ impl TimerTable {
 
     pub(crate) fn stop(&mut self, timer: Timer) {
         self.own[timer.index()] = None;
+    }
+
+    /// Whether `timer` is armed and expired at `now`.
+    pub(crate) fn is_due(&self, timer: Timer, now: Instant) -> bool {
+        self.own[timer.index()].is_some_and(|at| at.is_some_and(|at| at <= now))
     }
 
     pub(crate) fn add_user(&mut self, token: TimerToken, at: Deadline) {

@@ -1,0 +1,357 @@
+//! Client connections: where to connect ([`Connect`]), and the connecting phase that turns
+//! DNS answers and attempt results into one open connection or one failure.
+//!
+//! The scheduling (which address, when) is [`HappyEyeballs`]'s; this module translates its
+//! actions into driver instructions ([`IoOp::Connect`], [`IoOp::Abandon`],
+//! [`IoOp::Connected`]) and application events ([`Event::Connecting`]), and hands the
+//! outcome to the state transitions in `state.rs`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::connection::Connection;
+use crate::error::IoFailure;
+use crate::event::{ConnectionFailure, Event, IoOp};
+use crate::happy_eyeballs::{
+    Action, AttemptId, ConnectFailure, HappyEyeballs, IpVersion, Resolution, Settings,
+};
+use crate::limits::ConnectionTimeout;
+
+/// Where a client connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// A host name (resolved by the driver on [`IoOp::Resolve`]) or a literal IP address
+    /// (used as is, without DNS), and a port.
+    Host {
+        /// The host name or literal address, as given.
+        host: Arc<str>,
+        /// The port to connect to.
+        port: u16,
+    },
+    /// An explicit list of addresses, tried in Happy Eyeballs order without DNS.
+    Addresses(Vec<SocketAddr>),
+}
+
+/// How to make a client connection: the target plus its options. Built with
+/// [`Connect::host`] or [`Connect::addresses`] and the builder methods, then given to
+/// `Connection::client`.
+///
+/// ```
+/// use std::time::Duration;
+/// use lori_core::happy_eyeballs::{IpVersion, Settings};
+/// use lori_core::{Connect, ConnectionTimeout};
+///
+/// let connect = Connect::host("localhost", 7669)
+///     .ip_version(IpVersion::V4)
+///     .timeout(ConnectionTimeout::from_millis(5_000).expect("within range"))
+///     .happy_eyeballs(Settings::new(Duration::from_millis(100)));
+/// assert_eq!(connect.ip_version_setting(), IpVersion::V4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connect {
+    target: Target,
+    bind: Option<SocketAddr>,
+    ip_version: IpVersion,
+    timeout: Option<ConnectionTimeout>,
+    happy_eyeballs: Settings,
+}
+
+impl Connect {
+    /// Connect to `host` (a name, or a literal IPv4/IPv6 address, brackets allowed) at
+    /// `port`. Dual-stack, no local bind address, no connection timeout, default Happy
+    /// Eyeballs settings.
+    pub fn host(host: &str, port: u16) -> Self {
+        Self::new(Target::Host {
+            host: Arc::from(host),
+            port,
+        })
+    }
+
+    /// Connect to one of `addresses`, tried in Happy Eyeballs order (families interleaved,
+    /// IPv6 first) without DNS. An empty list fails at once with
+    /// `ConnectionFailure::Dns { error: None }`.
+    pub fn addresses(addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
+        Self::new(Target::Addresses(addresses.into_iter().collect()))
+    }
+
+    fn new(target: Target) -> Self {
+        Self {
+            target,
+            bind: None,
+            ip_version: IpVersion::default(),
+            timeout: None,
+            happy_eyeballs: Settings::default(),
+        }
+    }
+
+    /// Binds every attempt's socket to `local` before connecting (lori's `from`); port 0
+    /// lets the system choose the port. Under `DualStack`, only addresses of `local`'s
+    /// family are tried; under `V4` or `V6` the choice stands and an attempt of the other
+    /// family fails when the driver binds it.
+    pub fn bind(mut self, local: SocketAddr) -> Self {
+        self.bind = Some(local);
+        self
+    }
+
+    /// Which address families to use (default `DualStack`).
+    pub fn ip_version(mut self, ip_version: IpVersion) -> Self {
+        self.ip_version = ip_version;
+        self
+    }
+
+    /// Bounds everything from `Connection::client` to `Connected` (DNS included): when it
+    /// passes, attempts are abandoned and the connection fails with
+    /// `ConnectionFailure::Timeout`. None by default.
+    pub fn timeout(mut self, timeout: ConnectionTimeout) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The Happy Eyeballs settings (the attempt delay).
+    pub fn happy_eyeballs(mut self, settings: Settings) -> Self {
+        self.happy_eyeballs = settings;
+        self
+    }
+
+    /// Where to connect.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// The local address attempts bind to, if any.
+    pub fn bind_setting(&self) -> Option<SocketAddr> {
+        self.bind
+    }
+
+    /// The address families allowed.
+    pub fn ip_version_setting(&self) -> IpVersion {
+        self.ip_version
+    }
+
+    /// The connection timeout, if any.
+    pub fn timeout_setting(&self) -> Option<ConnectionTimeout> {
+        self.timeout
+    }
+
+    /// The Happy Eyeballs settings.
+    pub fn happy_eyeballs_setting(&self) -> Settings {
+        self.happy_eyeballs
+    }
+
+    /// The families attempts may use: `ip_version`, narrowed to the bind address's family
+    /// under `DualStack`.
+    fn effective_ip_version(&self) -> IpVersion {
+        match (self.ip_version, self.bind) {
+            (IpVersion::DualStack, Some(SocketAddr::V4(_))) => IpVersion::V4,
+            (IpVersion::DualStack, Some(SocketAddr::V6(_))) => IpVersion::V6,
+            (ip_version, _) => ip_version,
+        }
+    }
+}
+
+/// A literal address in `host`, with or without the brackets of an IPv6 URL authority.
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or(host);
+    unbracketed.parse().ok()
+}
+
+/// The connecting phase of a client connection: its scheduler and bind address. Boxed in
+/// the connection and dropped at the outcome, so server connections do not carry it.
+#[derive(Debug)]
+pub(crate) struct Connecting {
+    happy_eyeballs: HappyEyeballs,
+    bind: Option<SocketAddr>,
+}
+
+impl Connecting {
+    /// Starts connecting as `connect` says; queues the first instruction (resolve, or the
+    /// first attempt) into `io_ops`.
+    pub(crate) fn start(connect: &Connect, now: Instant, io_ops: &mut impl Extend<IoOp>) -> Self {
+        let ip_version = connect.effective_ip_version();
+        let settings = connect.happy_eyeballs;
+        let happy_eyeballs = match &connect.target {
+            Target::Host { host, port } => match literal_ip(host) {
+                Some(ip) => HappyEyeballs::with_addresses(
+                    vec![SocketAddr::new(ip, *port)],
+                    ip_version,
+                    settings,
+                    now,
+                ),
+                None => {
+                    io_ops.extend([IoOp::Resolve {
+                        host: Arc::clone(host),
+                        port: *port,
+                        ip_version,
+                    }]);
+                    HappyEyeballs::new(*port, ip_version, settings, now)
+                }
+            },
+            Target::Addresses(addresses) => {
+                HappyEyeballs::with_addresses(addresses.clone(), ip_version, settings, now)
+            }
+        };
+        Self {
+            happy_eyeballs,
+            bind: connect.bind,
+        }
+    }
+
+    /// The error to report if the connection gives up now.
+    pub(crate) fn last_error(&self) -> Option<IoFailure> {
+        self.happy_eyeballs.last_error()
+    }
+
+    /// When the scheduler next needs `handle_timeout`.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.happy_eyeballs.poll_timeout()
+    }
+
+    /// Abandons every attempt in flight, queueing an [`IoOp::Abandon`] for each.
+    pub(crate) fn abandon(&mut self, io_ops: &mut impl Extend<IoOp>) {
+        self.happy_eyeballs.abandon();
+        self.drain(io_ops);
+    }
+
+    /// Feeds one input to the scheduler and translates what it decided.
+    pub(crate) fn step(
+        &mut self,
+        input: AttemptInput,
+        now: Instant,
+        io_ops: &mut impl Extend<IoOp>,
+        events: &mut impl Extend<Event>,
+    ) -> Option<Outcome> {
+        let in_flight_before = self.happy_eyeballs.in_flight();
+        match input {
+            AttemptInput::Resolved(answer) => self.happy_eyeballs.handle_resolved(answer, now),
+            AttemptInput::Result(attempt, result) => {
+                self.happy_eyeballs
+                    .handle_attempt_result(attempt, result, now);
+            }
+            AttemptInput::Time => self.happy_eyeballs.handle_timeout(now),
+        }
+        let (started, outcome) = self.drain(io_ops);
+        if outcome.is_none() && (started || self.happy_eyeballs.in_flight() != in_flight_before) {
+            events.extend([Event::Connecting(self.happy_eyeballs.in_flight())]);
+        }
+        outcome
+    }
+
+    /// Drains the scheduler's actions into instructions; returns whether an attempt started
+    /// and the outcome, if one was decided.
+    fn drain(&mut self, io_ops: &mut impl Extend<IoOp>) -> (bool, Option<Outcome>) {
+        let mut started = false;
+        let mut outcome = None;
+        while let Some(action) = self.happy_eyeballs.poll_action() {
+            let op = match action {
+                Action::Connect { id, addr } => {
+                    started = true;
+                    IoOp::Connect {
+                        attempt: id,
+                        addr,
+                        from: self.bind,
+                    }
+                }
+                Action::Abandon { id } => IoOp::Abandon { attempt: id },
+                Action::Connected { id, .. } => {
+                    outcome = Some(Outcome::Connected);
+                    IoOp::Connected { attempt: id }
+                }
+                Action::Failed(failure) => {
+                    outcome = Some(Outcome::Failed(failure.into()));
+                    continue;
+                }
+            };
+            io_ops.extend([op]);
+        }
+        (started, outcome)
+    }
+}
+
+/// One input for the connecting phase.
+pub(crate) enum AttemptInput {
+    /// A DNS answer.
+    Resolved(Resolution),
+    /// An attempt's result.
+    Result(AttemptId, Result<(), IoFailure>),
+    /// Time passed.
+    Time,
+}
+
+/// How the connecting phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// An attempt won; its `IoOp::Connected` is queued.
+    Connected,
+    /// No attempt can win.
+    Failed(ConnectionFailure),
+}
+
+impl From<ConnectFailure> for ConnectionFailure {
+    fn from(failure: ConnectFailure) -> Self {
+        match failure {
+            ConnectFailure::Dns { error } => Self::Dns { error },
+            ConnectFailure::Tcp { last } => Self::Tcp { last },
+        }
+    }
+}
+
+impl Connection {
+    /// A client connection to `connect`'s target. It starts connecting at once: the first
+    /// instruction is [`IoOp::Resolve`] for a host name, or [`IoOp::Connect`] for a literal
+    /// address or an address list. It ends in exactly one [`Event::Connected`] (then it is
+    /// the same state machine as a server connection, its idle timeout armed from then) or
+    /// one [`Event::ConnectionFailed`] (and no `Closed`). Until then `send` is refused with
+    /// `NotConnected`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
+    /// attempt with `ConnectionFailure::Aborted`.
+    pub fn client(config: crate::Config, connect: Connect, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, crate::state::State::Connecting);
+        let connecting = Connecting::start(&connect, now, &mut connection.io_ops);
+        connection.connecting = Some(Box::new(connecting));
+        if let Some(timeout) = connect.timeout {
+            connection.arm_connect_timer(timeout);
+        }
+        connection.connecting_step(AttemptInput::Time);
+        connection
+    }
+
+    /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
+    /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
+    /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless
+    /// connecting.
+    pub fn handle_resolved(&mut self, answer: Resolution, now: Instant) {
+        self.advance_clock(now);
+        self.connecting_step(AttemptInput::Resolved(answer));
+    }
+
+    /// The result of the attempt `attempt` of an [`IoOp::Connect`] instruction: `Ok(())`
+    /// once its socket connected, or the error it failed with. The first success wins; a
+    /// failure starts the next attempt at once. Results for abandoned or unknown attempts,
+    /// and every result once connected or failed, are ignored.
+    pub fn handle_connect_result(
+        &mut self,
+        attempt: AttemptId,
+        result: Result<(), IoFailure>,
+        now: Instant,
+    ) {
+        self.advance_clock(now);
+        self.connecting_step(AttemptInput::Result(attempt, result));
+    }
+
+    /// Feeds one input to the connecting phase and applies its outcome. Nothing happens
+    /// unless connecting.
+    pub(crate) fn connecting_step(&mut self, input: AttemptInput) {
+        let Some(connecting) = self.connecting.as_mut() else {
+            return;
+        };
+        match connecting.step(input, self.now, &mut self.io_ops, &mut self.events) {
+            Some(Outcome::Connected) => self.establish(),
+            Some(Outcome::Failed(failure)) => self.fail_connecting(failure),
+            None => {}
+        }
+    }
+}
