@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
 use lori_core::{
-    Address, Config, Connection, Context, Handler, IoFailure, IoOp, SendError, SocketOptionError,
-    SocketOptions, dispatch,
+    Address, Config, Connection, Context, Handler, IoFailure, IoOp, NoHandles, SendError,
+    SocketOptionError, SocketOptions, dispatch,
 };
 
 /// Echoes every byte back. When the connection is throttled it keeps the chunk it could not
@@ -111,7 +111,7 @@ fn serve(stream: &TcpStream) {
 /// Drains events, instructions and writes until nothing moves; true once the socket closed.
 fn drain(conn: &mut Connection, handler: &mut Echo, stream: &TcpStream) -> bool {
     loop {
-        let mut moved = dispatch(conn, &mut StdSocket(stream), handler) > 0;
+        let mut moved = dispatch(conn, &mut StdSocket(stream), &mut NoHandles, handler) > 0;
         while let Some(op) = conn.poll_io() {
             moved = true;
             match op {
@@ -121,7 +121,7 @@ fn drain(conn: &mut Connection, handler: &mut Echo, stream: &TcpStream) -> bool 
                     }
                 }
                 IoOp::Close => {
-                    dispatch(conn, &mut StdSocket(stream), handler);
+                    dispatch(conn, &mut StdSocket(stream), &mut NoHandles, handler);
                     return true;
                 }
                 _ => conn.handle_new_turn(Instant::now()),

@@ -319,6 +319,15 @@ impl Connection {
         connection
     }
 
+    /// A client connection whose socket the driver connected by itself (a Unix domain
+    /// socket path, an adopted stream): open at once, its first event [`Event::Connected`],
+    /// its idle timeout armed from `now`. No instruction asks for the socket.
+    pub fn client_connected(config: crate::Config, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, crate::state::State::Connecting);
+        connection.establish();
+        connection
+    }
+
     /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
     /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
     /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless

@@ -11,30 +11,48 @@ use bytes::Bytes;
 
 use crate::connection::Connection;
 use crate::event::{CloseReason, ConnectionFailure, Event, SendToken, TimerToken};
+use crate::handle::{Handle, HandleSource};
 use crate::socket::SocketOptions;
 
 /// What a handler may use while handling an event: the connection's commands and getters
-/// (through `Deref`/`DerefMut`), the socket's options, and the current time
-/// (`Connection::now`).
-pub struct Context<'a> {
+/// (through `Deref`/`DerefMut`), the socket's options, the current time
+/// (`Connection::now`), and the connection's own [`Handle`] to give to other threads or
+/// tasks. `M` is the handler's message type.
+pub struct Context<'a, M = ()> {
     connection: &'a mut Connection,
     socket: &'a mut dyn SocketOptions,
+    handles: &'a mut dyn HandleSource<M>,
 }
 
-impl<'a> Context<'a> {
-    /// A context over `connection` and its `socket`. Drivers build one to call
-    /// [`Handler::on_message`]; [`dispatch`] builds one per event.
-    pub fn new(connection: &'a mut Connection, socket: &'a mut dyn SocketOptions) -> Self {
-        Self { connection, socket }
+impl<'a, M> Context<'a, M> {
+    /// A context over `connection`, its `socket` and its driver's `handles`. Drivers build
+    /// one to call [`Handler::on_message`]; [`dispatch`] builds one per event.
+    pub fn new(
+        connection: &'a mut Connection,
+        socket: &'a mut dyn SocketOptions,
+        handles: &'a mut dyn HandleSource<M>,
+    ) -> Self {
+        Self {
+            connection,
+            socket,
+            handles,
+        }
     }
 
     /// The socket's options and addresses.
     pub fn socket(&mut self) -> &mut dyn SocketOptions {
         self.socket
     }
+
+    /// A handle that posts messages to this connection's [`Handler::on_message`] from any
+    /// thread or task; `None` when the driver offers none (the simulation harness, a
+    /// hand-driven connection).
+    pub fn handle(&mut self) -> Option<Handle<M>> {
+        self.handles.handle()
+    }
 }
 
-impl Deref for Context<'_> {
+impl<M> Deref for Context<'_, M> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
@@ -42,7 +60,7 @@ impl Deref for Context<'_> {
     }
 }
 
-impl DerefMut for Context<'_> {
+impl<M> DerefMut for Context<'_, M> {
     fn deref_mut(&mut self) -> &mut Connection {
         self.connection
     }
@@ -56,56 +74,58 @@ impl DerefMut for Context<'_> {
 /// handler may call any command from any method.
 pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::Started`]: a server connection is open.
-    fn on_started(&mut self, _cx: &mut Context<'_>) {}
+    fn on_started(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::Connecting`]: a client connection is still connecting, with `in_flight`
     /// attempts under way.
-    fn on_connecting(&mut self, _cx: &mut Context<'_>, _in_flight: usize) {}
+    fn on_connecting(&mut self, _cx: &mut Context<'_, M>, _in_flight: usize) {}
 
     /// [`Event::Connected`]: a client connection is open.
-    fn on_connected(&mut self, _cx: &mut Context<'_>) {}
+    fn on_connected(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::ConnectionFailed`]: a client connection was never made; no `on_closed`
     /// follows. Client handlers should implement it: a silent failure is hard to find.
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, _failure: ConnectionFailure) {}
+    fn on_connection_failure(&mut self, _cx: &mut Context<'_, M>, _failure: ConnectionFailure) {}
 
     /// [`Event::Received`]: bytes from the peer, cut by the `buffer_until` setting.
-    fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {}
+    fn on_received(&mut self, _cx: &mut Context<'_, M>, _data: Bytes) {}
 
     /// [`Event::Sent`]: every byte of a send was handed to the kernel.
-    fn on_sent(&mut self, _cx: &mut Context<'_>, _token: SendToken) {}
+    fn on_sent(&mut self, _cx: &mut Context<'_, M>, _token: SendToken) {}
 
     /// [`Event::SendFailed`]: a send will never be written (comes after `on_closed`).
-    fn on_send_failed(&mut self, _cx: &mut Context<'_>, _token: SendToken) {}
+    fn on_send_failed(&mut self, _cx: &mut Context<'_, M>, _token: SendToken) {}
 
     /// [`Event::Throttled`]: sends are refused until `on_unthrottled`.
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {}
+    fn on_throttled(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::Unthrottled`]: sends are accepted again.
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {}
+    fn on_unthrottled(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::PeerClosed`] (half-close mode): the peer sends no more; we still may.
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {}
+    fn on_peer_closed(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::Closed`]: the connection is closed, for the reason given.
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {}
+    fn on_closed(&mut self, _cx: &mut Context<'_, M>, _reason: CloseReason) {}
 
     /// [`Event::IdleTimeout`]: no bytes read or written for the idle timeout.
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {}
+    fn on_idle_timeout(&mut self, _cx: &mut Context<'_, M>) {}
 
     /// [`Event::Timer`]: a user timer fired.
-    fn on_timer(&mut self, _cx: &mut Context<'_>, _token: TimerToken) {}
+    fn on_timer(&mut self, _cx: &mut Context<'_, M>, _token: TimerToken) {}
 
     /// A message posted to this connection from another thread or task.
-    fn on_message(&mut self, _cx: &mut Context<'_>, _message: M) {}
+    fn on_message(&mut self, _cx: &mut Context<'_, M>, _message: M) {}
 }
 
-/// Drains `connection`'s events into `handler`, one method call per event, and returns how
+/// Drains `connection`'s events into `handler` (its context built from `socket` and
+/// `handles`), one method call per event, and returns how
 /// many were delivered. Commands the handler issues apply before the next event is polled;
 /// the driver drains `poll_io` and writes afterwards.
 pub fn dispatch<M, H>(
     connection: &mut Connection,
     socket: &mut dyn SocketOptions,
+    handles: &mut dyn HandleSource<M>,
     handler: &mut H,
 ) -> usize
 where
@@ -114,7 +134,7 @@ where
     let mut delivered = 0;
     while let Some(event) = connection.poll_event() {
         delivered += 1;
-        let cx = &mut Context::new(connection, socket);
+        let cx = &mut Context::new(connection, socket, handles);
         match event {
             Event::Started => handler.on_started(cx),
             Event::Connecting(in_flight) => handler.on_connecting(cx, in_flight),

@@ -74,6 +74,7 @@ mod config;
 mod connection;
 mod error;
 mod event;
+mod handle;
 mod handler;
 pub mod happy_eyeballs;
 mod limits;
@@ -91,6 +92,7 @@ pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::Connection;
 pub use error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
 pub use event::{CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, TimerToken};
+pub use handle::{Handle, HandleSource, NoHandles, Post, PostError};
 pub use handler::{Context, Handler, dispatch};
 pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
 pub use limits::{

@@ -64,6 +64,7 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::IoFailure;
 use crate::event::{Direction, IoOp};
+use crate::handle::NoHandles;
 use crate::handler::{Handler, dispatch};
 use crate::socket::NoSocket;
 
@@ -424,7 +425,12 @@ impl<A: Handler, B: Handler> Pair<A, B> {
                     | IoOp::Connected { .. } => {}
                 }
             }
-            progressed |= dispatch(&mut end.conn, &mut NoSocket, &mut end.handler) > 0;
+            progressed |= dispatch(
+                &mut end.conn,
+                &mut NoSocket,
+                &mut NoHandles,
+                &mut end.handler,
+            ) > 0;
             if !progressed {
                 return moved;
             }

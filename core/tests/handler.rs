@@ -5,8 +5,8 @@ mod support;
 
 use bytes::Bytes;
 use lori_core::{
-    CloseReason, Config, Context, Handler, IdleTimeout, NoSocket, SendToken, SocketOptionError,
-    TimerDuration, TimerToken, dispatch,
+    CloseReason, Config, Context, Handler, IdleTimeout, NoHandles, NoSocket, SendToken,
+    SocketOptionError, TimerDuration, TimerToken, dispatch,
 };
 use support::Script;
 
@@ -17,10 +17,10 @@ struct Recorder {
 }
 
 impl Handler<&'static str> for Recorder {
-    fn on_started(&mut self, _cx: &mut Context<'_>) {
+    fn on_started(&mut self, _cx: &mut Context<'_, &'static str>) {
         self.calls.push("started".into());
     }
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Context<'_, &'static str>, data: Bytes) {
         self.calls
             .push(format!("received {}", String::from_utf8_lossy(&data)));
         if &data[..] == b"quit" {
@@ -29,31 +29,31 @@ impl Handler<&'static str> for Recorder {
             cx.send(data).unwrap();
         }
     }
-    fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, _cx: &mut Context<'_, &'static str>, token: SendToken) {
         self.calls.push(format!("sent {}", token.id()));
     }
-    fn on_send_failed(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_send_failed(&mut self, _cx: &mut Context<'_, &'static str>, token: SendToken) {
         self.calls.push(format!("send failed {}", token.id()));
     }
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Context<'_, &'static str>) {
         self.calls.push("throttled".into());
     }
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, _cx: &mut Context<'_, &'static str>) {
         self.calls.push("unthrottled".into());
     }
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, _cx: &mut Context<'_, &'static str>) {
         self.calls.push("peer closed".into());
     }
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Context<'_, &'static str>, reason: CloseReason) {
         self.calls.push(format!("closed {reason:?}"));
     }
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Context<'_, &'static str>) {
         self.calls.push("idle".into());
     }
-    fn on_timer(&mut self, _cx: &mut Context<'_>, token: TimerToken) {
+    fn on_timer(&mut self, _cx: &mut Context<'_, &'static str>, token: TimerToken) {
         self.calls.push(format!("timer {}", token.id()));
     }
-    fn on_message(&mut self, cx: &mut Context<'_>, message: &'static str) {
+    fn on_message(&mut self, cx: &mut Context<'_, &'static str>, message: &'static str) {
         self.calls.push(format!("message {message}"));
         cx.send(message).unwrap();
     }
@@ -65,14 +65,17 @@ fn dispatch_delivers_each_event_to_its_method_in_order() {
     let config = Config::default().idle_timeout(Some(IdleTimeout::from_millis(100).unwrap()));
     let mut conn = lori_core::Connection::server(config, t0);
     let mut handler = Recorder::default();
-    assert_eq!(dispatch(&mut conn, &mut NoSocket, &mut handler), 1);
+    assert_eq!(
+        dispatch(&mut conn, &mut NoSocket, &mut NoHandles, &mut handler),
+        1
+    );
 
     let timer = conn
         .set_timer(TimerDuration::from_millis(50).unwrap())
         .unwrap();
     conn.handle_timeout(t0 + std::time::Duration::from_millis(50));
     conn.handle_timeout(t0 + std::time::Duration::from_millis(100));
-    dispatch(&mut conn, &mut NoSocket, &mut handler);
+    dispatch(&mut conn, &mut NoSocket, &mut NoHandles, &mut handler);
     assert_eq!(timer.id(), 1);
 
     let mut s = Script {
@@ -81,20 +84,23 @@ fn dispatch_delivers_each_event_to_its_method_in_order() {
         now: t0 + std::time::Duration::from_millis(100),
     };
     s.read(b"ping");
-    dispatch(&mut s.conn, &mut NoSocket, &mut handler);
+    dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler);
     s.write_up_to(2);
     s.write_would_block();
     s.write_all();
-    dispatch(&mut s.conn, &mut NoSocket, &mut handler);
-    Context::new(&mut s.conn, &mut NoSocket)
+    dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler);
+    Context::<()>::new(&mut s.conn, &mut NoSocket, &mut NoHandles)
         .send(&b"x"[..])
         .unwrap();
-    handler.on_message(&mut Context::new(&mut s.conn, &mut NoSocket), "hello");
+    handler.on_message(
+        &mut Context::new(&mut s.conn, &mut NoSocket, &mut NoHandles),
+        "hello",
+    );
     s.read(b"quit");
     s.eof();
-    dispatch(&mut s.conn, &mut NoSocket, &mut handler);
+    dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler);
     s.conn.hard_close();
-    dispatch(&mut s.conn, &mut NoSocket, &mut handler);
+    dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler);
 
     assert_eq!(
         handler.calls,
@@ -130,7 +136,10 @@ fn a_handler_command_applies_before_the_next_event() {
         .unwrap();
     s.read(b"aabb");
     let mut handler = MuteOnFirst(Vec::new());
-    assert_eq!(dispatch(&mut s.conn, &mut NoSocket, &mut handler), 1);
+    assert_eq!(
+        dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler),
+        1
+    );
     assert_eq!(handler.0, [Bytes::from_static(b"aa")]);
 }
 
@@ -139,7 +148,9 @@ fn context_offers_socket_options_and_the_time() {
     let mut s = Script::default_server();
     let now = s.now;
     let mut socket = NoSocket;
-    let mut cx = Context::new(&mut s.conn, &mut socket);
+    let mut handles = NoHandles;
+    let mut cx = Context::<()>::new(&mut s.conn, &mut socket, &mut handles);
+    assert!(cx.handle().is_none(), "no driver, no handle");
     assert_eq!(
         cx.socket().set_nodelay(true),
         Err(SocketOptionError::Unsupported)
