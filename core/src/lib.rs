@@ -99,7 +99,7 @@ pub use limits::{
     BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, MAX_MILLIS, MaxSpawn,
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
-pub use listener::{ConnectionLimit, Permit};
+pub use listener::{ConnectionLimit, ListenerHandler, Permit};
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};
 pub use state::ConnectionState;
 

@@ -1,4 +1,5 @@
-//! Listener bookkeeping: the connection limit (lori's `MaxSpawn`) as permits.
+//! Listener bookkeeping: the connection limit (lori's `MaxSpawn`) as permits, and the
+//! [`ListenerHandler`] an application writes once for any driver.
 //!
 //! A listener holds a [`ConnectionLimit`], shared by every thread that accepts for it. Each
 //! accepted connection takes a [`Permit`]; the permit is released exactly once, when the
@@ -11,7 +12,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::error::IoFailure;
 use crate::limits::MaxSpawn;
+use crate::socket::Address;
 
 /// How many connections a listener may have open, and how many it has. Cloning shares the
 /// count: clone it into every thread that accepts for the same listener.
@@ -99,5 +102,37 @@ impl Drop for Permit {
 impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
+    }
+}
+
+/// An application's side of a listener, written once and run by any driver: it is told
+/// when the listener is listening, failed or closed, and chooses the handler of each
+/// accepted connection. A closure `FnMut(&Address) -> Option<H>` is one (accept only).
+///
+/// Called on the thread or task that accepts; a driver with several accepting threads runs
+/// one clone per thread.
+pub trait ListenerHandler<H>: Send + 'static {
+    /// The listener is bound to `local` and accepting.
+    fn on_listening(&mut self, _local: &Address) {}
+
+    /// The listener could not be bound or stopped accepting because of `error`; it is
+    /// gone and `on_closed` follows.
+    fn on_listen_failure(&mut self, _error: IoFailure) {}
+
+    /// A connection from `peer` was accepted: return its handler to serve it, or `None` to
+    /// refuse it (its socket is closed at once and takes no permit).
+    fn on_accept(&mut self, peer: &Address) -> Option<H>;
+
+    /// The listener closed (shutdown, or after a failure); it accepts nothing more.
+    /// Connections it accepted are not affected.
+    fn on_closed(&mut self) {}
+}
+
+impl<H, F> ListenerHandler<H> for F
+where
+    F: FnMut(&Address) -> Option<H> + Send + 'static,
+{
+    fn on_accept(&mut self, peer: &Address) -> Option<H> {
+        self(peer)
     }
 }

@@ -125,3 +125,24 @@ fn threads_sharing_a_limit_never_exceed_it() {
         "every permit released exactly once"
     );
 }
+
+#[test]
+fn a_closure_is_a_listener_handler_that_chooses_by_peer() {
+    use lori_core::{Address, ListenerHandler};
+    fn offer_v4_and_v6(listener: &mut impl ListenerHandler<&'static str>) -> [bool; 2] {
+        let local: Address = "127.0.0.1:9"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into();
+        let other: Address = "[::1]:9".parse::<std::net::SocketAddr>().unwrap().into();
+        [
+            listener.on_accept(&local).is_some(),
+            listener.on_accept(&other).is_some(),
+        ]
+    }
+    let mut listener = |peer: &Address| {
+        let v4 = matches!(peer, Address::Ip(addr) if addr.is_ipv4());
+        v4.then_some("handler")
+    };
+    assert_eq!(offer_v4_and_v6(&mut listener), [true, false]);
+}
