@@ -6,7 +6,7 @@
 //! - listener sockets: [`ListenOptions`] makes a bound, listening, non-blocking
 //!   [`std::net::TcpListener`]; [`bind_unix`] does the same for a Unix domain socket path;
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
-//! - blocking name resolution for a driver to run off its event loop: [`resolve`].
+//! - blocking name resolution for a driver to run off its event loop: [`resolve()`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).

@@ -146,9 +146,23 @@ impl ListenOptions {
     }
 
     /// Binds exactly `address` with these options (the host, port and IP version are not
-    /// used): a new socket with `SO_REUSEADDR`, `SO_REUSEPORT` and `IPV6_V6ONLY` set as
-    /// configured, bound, listening and non-blocking.
+    /// used, except that the IP version picks `IPV6_V6ONLY`): a new socket made by
+    /// [`ListenOptions::configured_socket`], bound, listening and non-blocking.
     pub fn bind_address(&self, address: SocketAddr) -> io::Result<TcpListener> {
+        let socket = self.configured_socket(address)?;
+        socket.bind(&SockAddr::from(address))?;
+        socket.listen(backlog(self.backlog))?;
+        Ok(TcpListener::from(socket))
+    }
+
+    /// A new, unbound, non-blocking TCP socket of `address`'s family with these options
+    /// set: `SO_REUSEADDR`, `SO_REUSEPORT` when enabled, and on IPv6 `IPV6_V6ONLY` (the
+    /// explicit [`ListenOptions::only_v6`], else on under [`IpVersion::V6`] only). For a
+    /// caller that sets more options before binding and listening itself.
+    ///
+    /// Note that Linux makes any IPv6 socket bound to a specific address other than a
+    /// v4-mapped one IPv6-only whatever was asked: `IPV6_V6ONLY` off matters for `"::"`.
+    pub fn configured_socket(&self, address: SocketAddr) -> io::Result<Socket> {
         let socket = Socket::new(
             Domain::for_address(address),
             Type::STREAM,
@@ -163,9 +177,7 @@ impl ListenOptions {
             let only_v6 = self.only_v6.unwrap_or(self.ip_version == IpVersion::V6);
             socket.set_only_v6(only_v6)?;
         }
-        socket.bind(&SockAddr::from(address))?;
-        socket.listen(backlog(self.backlog))?;
-        Ok(TcpListener::from(socket))
+        Ok(socket)
     }
 }
 
