@@ -1,0 +1,37 @@
+//! Socket plumbing shared by lori's drivers (`lori-mio` and `lori-tokio`), so that both use
+//! one implementation of:
+//!
+//! - socket options and addresses: [`SocketOpts`], the [`lori_core::SocketOptions`]
+//!   implementation for any TCP or Unix domain stream socket that is [`AsFd`];
+//! - listener sockets: [`ListenOptions`] makes a bound, listening, non-blocking
+//!   [`std::net::TcpListener`]; [`bind_unix`] does the same for a Unix domain socket path;
+//! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
+//! - blocking name resolution for a driver to run off its event loop: [`resolve()`].
+//!
+//! Everything here returns `std` or `socket2` types; each driver converts them into its own
+//! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
+//!
+//! This crate is the only place in lori with `unsafe` code: two small functions in the
+//! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options. Every other
+//! module is checked by `#![deny(unsafe_code)]`.
+//!
+//! Unix-like systems only (the sockets are borrowed through [`AsFd`]).
+//!
+//! [`AsFd`]: std::os::fd::AsFd
+
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+
+#[cfg(not(unix))]
+compile_error!("lori-net supports Unix-like systems only");
+
+pub mod connect;
+pub mod listen;
+pub mod options;
+pub mod resolve;
+
+pub use connect::{finish_connect, start_connect, start_connect_unix};
+pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
+pub use options::{SocketKind, SocketOpts};
+pub use resolve::resolve;
