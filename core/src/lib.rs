@@ -79,6 +79,8 @@ mod handler;
 pub mod happy_eyeballs;
 mod limits;
 mod listener;
+#[cfg(not(feature = "tls"))]
+mod no_tls;
 mod read;
 mod send;
 #[cfg(feature = "sim")]
@@ -86,12 +88,21 @@ pub mod sim;
 mod socket;
 mod state;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+use no_tls as tls;
 
 pub use client::{Connect, Target};
 pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::Connection;
-pub use error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
-pub use event::{CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, TimerToken};
+pub use error::{
+    BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError, StartTlsError,
+};
+pub use event::{
+    CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, StartFailure, TimerToken,
+    TlsError, TlsFailure,
+};
 pub use handle::{Handle, HandleSource, NoHandles, Post, PostError};
 pub use handler::{Context, Handler, dispatch};
 pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
@@ -100,8 +111,12 @@ pub use limits::{
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
 pub use listener::{ConnectionLimit, ListenerHandler, Permit};
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};
 pub use state::ConnectionState;
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsUpgrade};
 
 /// Emits a `tracing` trace event when the `tracing` feature is on; nothing otherwise.
 macro_rules! trace {

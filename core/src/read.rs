@@ -111,6 +111,17 @@ impl ReadBuffer {
         Some(chunk)
     }
 
+    /// Appends everything `source` yields until it would block or ends: decrypted bytes,
+    /// which the core appends itself (the driver reads ciphertext elsewhere).
+    #[cfg(feature = "tls")]
+    pub(crate) fn fill_from(&mut self, source: &mut dyn std::io::Read) {
+        let mut writer = (&mut self.data).writer();
+        // Stops at WouldBlock (nothing more decrypted) or an unclean EOF: both are states
+        // the connection learns from the session, not errors here.
+        let _ = std::io::copy(source, &mut writer);
+        self.accounted = self.data.len();
+    }
+
     /// Frees the allocation when nothing is buffered.
     pub(crate) fn release_if_empty(&mut self) {
         if self.data.is_empty() {
