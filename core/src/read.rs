@@ -100,7 +100,9 @@ impl ReadBuffer {
             return None;
         }
         let take = match self.until {
-            BufferUntil::Streaming => self.data.len(),
+            // At most a buffer's worth: under TLS a decrypted record can take the buffer
+            // past its size, and a chunk stays within it.
+            BufferUntil::Streaming => self.data.len().min(self.size),
             BufferUntil::Exact(size) => size.get(),
         };
         let chunk = self.data.split_to(take).freeze();

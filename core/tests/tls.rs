@@ -1032,3 +1032,96 @@ fn user_timers_work_during_an_upgrade() {
             .is_ok()
     );
 }
+
+// ---- Closing during the handshake, half-close ------------------------------------------
+
+#[test]
+fn closing_a_client_during_its_handshake_aborts_it() {
+    let s = setup();
+    let now = Instant::now();
+    let mut conn = Connection::client_connected_tls(Config::default(), s.client_tls, now);
+    conn.close();
+    assert_eq!(conn.poll_io(), Some(IoOp::Close));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::ConnectionFailed(ConnectionFailure::Aborted))
+    );
+    assert_eq!(conn.poll_event(), None);
+}
+
+#[test]
+fn closing_a_server_during_its_handshake_is_a_start_failure() {
+    let s = setup();
+    let now = Instant::now();
+    let mut conn = Connection::server_tls(Config::default(), s.server_tls, now);
+    conn.hard_close();
+    assert_eq!(conn.poll_io(), Some(IoOp::Close));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::StartFailed(StartFailure::Aborted))
+    );
+}
+
+#[test]
+fn an_eof_during_the_handshake_fails_it() {
+    let s = setup();
+    let now = Instant::now();
+    let mut conn = Connection::server_tls(Config::default(), s.server_tls, now);
+    conn.handle_eof(now);
+    assert_eq!(conn.poll_io(), Some(IoOp::Close));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::StartFailed(StartFailure::Tls(
+            TlsError::UnexpectedEof
+        )))
+    );
+}
+
+#[test]
+fn in_half_close_mode_a_close_notify_is_peer_closed_and_writing_goes_on() {
+    let client = App::with(|cx, event| {
+        if *event == Event::Connected {
+            cx.send(&b"request"[..]).unwrap();
+            cx.close();
+        }
+    });
+    let server = App::with(|cx, event| {
+        if *event == Event::PeerClosed {
+            cx.send(&b"response"[..]).unwrap();
+            cx.close();
+        }
+    });
+    let half = Config::default().half_close(true);
+    let mut p = tls_pair(client, server, Config::default(), half);
+    assert!(p.drive());
+    assert_eq!(p.b.handler.data, b"request");
+    assert!(p.b.handler.has(&Event::PeerClosed));
+    assert_eq!(p.a.handler.data, b"response");
+    assert_eq!(p.a.handler.closed(), Some(CloseReason::LocalGraceful));
+    assert_eq!(p.b.handler.closed(), Some(CloseReason::LocalGraceful));
+}
+
+#[test]
+fn a_tls_error_after_open_closes_with_tls_and_fails_nothing_written() {
+    let mut p = tls_pair(
+        App::default(),
+        App::default(),
+        Config::default(),
+        Config::default(),
+    );
+    p.run_for(Duration::from_millis(100));
+    let now = p.now();
+    let conn = &mut p.b.conn;
+    // A record that does not decrypt.
+    let mut target = conn.read_buf();
+    target.put_slice(&[23, 3, 3, 0, 20]);
+    target.put_slice(&[0xAA; 20]);
+    conn.handle_read(25, now);
+    let alert = write_all(conn, now);
+    assert!(!alert.is_empty(), "the alert is written before the close");
+    assert_eq!(conn.poll_io(), Some(IoOp::Close));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Closed(CloseReason::Tls(TlsError::PeerMisbehaved)))
+    );
+}
