@@ -30,7 +30,8 @@ use crate::timer::{Expired, Timer, TimerTable, deadline};
 ///   written, would-block, I/O errors, a new turn, timeouts.
 /// - **C. Commands** from the application: [`send`](Self::send), [`close`](Self::close),
 ///   [`hard_close`](Self::hard_close), [`mute`](Self::mute), [`yield_read`](Self::yield_read),
-///   [`buffer_until`](Self::buffer_until), [`set_timer`](Self::set_timer), … Commands only
+///   [`buffer_until`](Self::buffer_until), [`set_timer`](Self::set_timer), `start_tls`, …
+///   Commands only
 ///   change state and queue events; nothing is called back, so nothing changes under the
 ///   caller. They take effect at the time of the latest input (a driver issuing a command at
 ///   a later moment calls [`handle_timeout`](Self::handle_timeout) with the time first).

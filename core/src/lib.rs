@@ -61,6 +61,13 @@
 //! assert_eq!(conn.poll_event(), Some(Event::Closed(lori_core::CloseReason::LocalGraceful)));
 //! ```
 //!
+//! **TLS** (feature `tls`, on by default; rustls 0.23 with the ring provider, `aws-lc-rs`
+//! to add that one): `Connection::server_tls`, `Connect::tls` or
+//! `Connection::client_connected_tls` with a `TlsClient`, and `Connection::start_tls` for
+//! STARTTLS. The driving contract does not change: under TLS, [`Connection::read_buf`] is a
+//! ciphertext buffer and [`Connection::write_slices`] lends ciphertext; events carry
+//! plaintext, and a send's token completes when its last encrypted byte is written.
+//!
 //! [lori]: https://github.com/ponylang/lori
 //! [`lori-mio`]: https://docs.rs/lori-mio
 //! [`lori-tokio`]: https://docs.rs/lori-tokio
