@@ -329,7 +329,7 @@ impl Connection {
     /// `NotConnected`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
     /// attempt with `ConnectionFailure::Aborted`.
     ///
-    /// With [`Connect::tls`], the TLS handshake follows the winning attempt, and a session
+    /// With `Connect::tls`, the TLS handshake follows the winning attempt, and a session
     /// that cannot be made (an invalid server name) fails the connection at once with
     /// `ConnectionFailure::Tls`, before any instruction.
     pub fn client(config: crate::Config, connect: Connect, now: Instant) -> Self {
