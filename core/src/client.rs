@@ -56,6 +56,8 @@ pub struct Connect {
     ip_version: IpVersion,
     timeout: Option<ConnectionTimeout>,
     happy_eyeballs: Settings,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsClient>,
 }
 
 impl Connect {
@@ -83,7 +85,25 @@ impl Connect {
             ip_version: IpVersion::default(),
             timeout: None,
             happy_eyeballs: Settings::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Speak TLS over the connection, as `tls` says: once TCP is up the handshake runs, and
+    /// `Connected` comes only when it completes (the connection timeout covers it). The
+    /// server name defaults to the host given to [`Connect::host`]; an address list needs
+    /// one in `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS settings, if the connection speaks TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls_setting(&self) -> Option<&crate::tls::TlsClient> {
+        self.tls.as_ref()
     }
 
     /// Binds every attempt's socket to `local` before connecting (lori's `from`); port 0
@@ -308,8 +328,22 @@ impl Connection {
     /// one [`Event::ConnectionFailed`] (and no `Closed`). Until then `send` is refused with
     /// `NotConnected`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
     /// attempt with `ConnectionFailure::Aborted`.
+    ///
+    /// With `Connect::tls`, the TLS handshake follows the winning attempt, and a session
+    /// that cannot be made (an invalid server name) fails the connection at once with
+    /// `ConnectionFailure::Tls`, before any instruction.
     pub fn client(config: crate::Config, connect: Connect, now: Instant) -> Self {
         let mut connection = Self::new(config, now, crate::state::State::Connecting);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &connect.tls {
+            let host = match &connect.target {
+                Target::Host { host, .. } => Some(&**host),
+                Target::Addresses(_) => None,
+            };
+            if !connection.set_client_tls(tls, host) {
+                return connection;
+            }
+        }
         let connecting = Connecting::start(&connect, now, &mut connection.io_ops);
         connection.connecting = Some(Box::new(connecting));
         if let Some(timeout) = connect.timeout {

@@ -2,7 +2,9 @@
 
 use std::num::NonZeroUsize;
 
-use crate::limits::{CloseTimeout, IdleTimeout, OutOfRange, ReadBufferSize, WriteStallTimeout};
+use crate::limits::{
+    CloseTimeout, ConnectionTimeout, IdleTimeout, OutOfRange, ReadBufferSize, WriteStallTimeout,
+};
 
 /// What `send` does once the connection is throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,6 +74,7 @@ pub struct Config {
     pub(crate) close_timeout: Option<CloseTimeout>,
     pub(crate) write_stall_timeout: Option<WriteStallTimeout>,
     pub(crate) max_user_timers: usize,
+    pub(crate) handshake_timeout: Option<ConnectionTimeout>,
 }
 
 impl Default for Config {
@@ -85,6 +88,7 @@ impl Default for Config {
             close_timeout: Some(CloseTimeout::default()),
             write_stall_timeout: None,
             max_user_timers: 1,
+            handshake_timeout: ConnectionTimeout::from_secs(10).ok(),
         }
     }
 }
@@ -139,6 +143,16 @@ impl Config {
     /// protocol layer that needs timers of its own raises it.
     pub fn max_user_timers(mut self, count: usize) -> Self {
         self.max_user_timers = count;
+        self
+    }
+
+    /// The bound on a TLS handshake of a server connection (`Connection::server_tls`) and
+    /// of a `start_tls` upgrade (default 10 s; `None` waits forever). When it passes, the
+    /// server fails with `StartFailure::Timeout` and an upgrade with `TlsFailed(General)`
+    /// then `Closed(Tls(HandshakeTimeout))`. A client's handshake is bounded by its
+    /// connection timeout instead (`Connect::timeout`).
+    pub fn handshake_timeout(mut self, timeout: Option<ConnectionTimeout>) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 }

@@ -15,7 +15,7 @@ use crate::limits::{BufferUntil, ConnectionTimeout, IdleTimeout, ReadBufferSize,
 use crate::listener::Permit;
 use crate::read::ReadBuffer;
 use crate::send::SendQueue;
-use crate::state::{ConnectionState, Initiator, PeerEof, State};
+use crate::state::{ConnectionState, Handshake, Initiator, PeerEof, State};
 use crate::timer::{Expired, Timer, TimerTable, deadline};
 
 /// One TCP connection as a pure state machine: no socket, no clock, no thread.
@@ -30,7 +30,8 @@ use crate::timer::{Expired, Timer, TimerTable, deadline};
 ///   written, would-block, I/O errors, a new turn, timeouts.
 /// - **C. Commands** from the application: [`send`](Self::send), [`close`](Self::close),
 ///   [`hard_close`](Self::hard_close), [`mute`](Self::mute), [`yield_read`](Self::yield_read),
-///   [`buffer_until`](Self::buffer_until), [`set_timer`](Self::set_timer), … Commands only
+///   [`buffer_until`](Self::buffer_until), [`set_timer`](Self::set_timer), `start_tls`, …
+///   Commands only
 ///   change state and queue events; nothing is called back, so nothing changes under the
 ///   caller. They take effect at the time of the latest input (a driver issuing a command at
 ///   a later moment calls [`handle_timeout`](Self::handle_timeout) with the time first).
@@ -78,6 +79,9 @@ pub struct Connection {
     sends_issued: u64,
     timers_issued: u64,
     bytes_received: u64,
+    /// The TLS session, once there is one.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls: crate::tls::TlsState,
 }
 
 impl Connection {
@@ -116,6 +120,7 @@ impl Connection {
             sends_issued: 0,
             timers_issued: 0,
             bytes_received: 0,
+            tls: crate::tls::TlsState::default(),
         }
     }
 
@@ -145,12 +150,16 @@ impl Connection {
     /// muted, after a yield or an exhausted read budget (until `handle_new_turn`), once the
     /// read buffer is full, after EOF, and once closed.
     pub fn wants_read(&self) -> bool {
-        let reading_state = matches!(self.state, State::Open | State::Closing(Initiator::Local));
+        let reading_state = matches!(
+            self.state,
+            State::Handshaking(_) | State::Open | State::Closing(Initiator::Local)
+        );
+        let room = self.tls_has_room().unwrap_or_else(|| self.read.has_room());
         reading_state
             && self.peer_eof == PeerEof::NotReceived
             && !self.yield_requested
             && self.read_this_turn < self.config.read_budget.get()
-            && (self.discard_inbound || (!self.muted && self.read.has_room()))
+            && (self.discard_inbound || (!self.muted && room))
     }
 
     /// Whether queued bytes wait for the socket: the driver should write
@@ -187,7 +196,7 @@ impl Connection {
         self.send.queued_bytes()
     }
 
-    /// Bytes received and not yet delivered.
+    /// Bytes received and not yet delivered (under TLS: decrypted bytes).
     pub fn buffered_read_bytes(&self) -> usize {
         self.read.buffered()
     }
@@ -222,13 +231,10 @@ impl Connection {
     /// The buffer to read the socket into: append at most its `remaining_mut()` bytes to it
     /// (for example tokio's `try_read_buf`, or a `recv` into its spare capacity), then call
     /// [`handle_read`](Self::handle_read) with the count. Never empty, so a 0-byte read
-    /// always means EOF. Only call it while [`wants_read`](Self::wants_read).
+    /// always means EOF. Only call it while [`wants_read`](Self::wants_read). Under TLS it
+    /// is the ciphertext buffer; the core decrypts into the read buffer.
     pub fn read_buf(&mut self) -> Limit<&mut BytesMut> {
-        if self.discard_inbound {
-            self.read.discard_target()
-        } else {
-            self.read.target()
-        }
+        self.read_target()
     }
 
     /// `n > 0` bytes were appended to [`read_buf`](Self::read_buf). Counts towards the read
@@ -236,24 +242,29 @@ impl Connection {
     /// agree with it.) EOF is [`handle_eof`](Self::handle_eof), not `handle_read(0)`.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
-        let appended = self.read.take_appended();
+        let tls_appended = self.tls_take_appended();
+        let appended = tls_appended.unwrap_or_else(|| self.read.take_appended());
         debug_assert_eq!(appended, n, "handle_read(n) must match the bytes appended");
         if appended == 0 {
             return;
         }
-        if !self.state.has_socket() {
-            self.read.drop_last(appended);
+        if !self.state.takes_inbound() {
+            match tls_appended {
+                Some(_) => self.tls_drop_last(appended),
+                None => self.read.drop_last(appended),
+            }
             return;
         }
         self.bytes_received += appended as u64;
         self.read_this_turn += appended;
-        if self.discard_inbound {
+        if self.discard_inbound && tls_appended.is_none() {
             self.read.drop_last(appended);
         }
         self.restart_idle_timer();
         if self.read_this_turn >= self.config.read_budget.get() {
             self.announce_yield();
         }
+        self.tls_pump();
         self.progress();
     }
 
@@ -266,6 +277,8 @@ impl Connection {
             return;
         }
         self.peer_eof = PeerEof::Received;
+        self.tls_eof();
+        self.tls_pump();
         self.progress();
     }
 
@@ -298,7 +311,10 @@ impl Connection {
     pub fn handle_would_block(&mut self, direction: Direction, now: Instant) {
         self.advance_clock(now);
         match direction {
-            Direction::Read => self.read.release_if_empty(),
+            Direction::Read => {
+                self.read.release_if_empty();
+                self.tls_release_if_empty();
+            }
             Direction::Write => {
                 let refusing = self.config.send_policy == SendPolicy::RefuseWhileThrottled;
                 if refusing && self.state == State::Open && !self.send.is_empty() {
@@ -342,6 +358,7 @@ impl Connection {
                 Expired::Own(Timer::WriteStall) => self.finish(CloseReason::WriteStall),
                 Expired::Own(Timer::Close) => self.finish(CloseReason::CloseTimeout),
                 Expired::Own(Timer::Connect) => self.give_up_connecting(),
+                Expired::Own(Timer::Handshake) => self.handshake_timed_out(),
             }
         }
     }
@@ -356,7 +373,7 @@ impl Connection {
             return Err(refuse(data));
         }
         let was_empty = self.send.is_empty();
-        self.send.push(data.into());
+        self.push_outbound(data.into());
         Ok(self.accept_send(was_empty))
     }
 
@@ -371,7 +388,7 @@ impl Connection {
         }
         let was_empty = self.send.is_empty();
         for buffer in buffers {
-            self.send.push(buffer);
+            self.push_outbound(buffer);
         }
         Ok(self.accept_send(was_empty))
     }
@@ -456,7 +473,10 @@ impl Connection {
     /// written do not delay it. Refused unless open (`NotOpen`) or when `max_user_timers`
     /// are active (`AlreadyActive`). It survives `close()`, not `hard_close()`.
     pub fn set_timer(&mut self, after: TimerDuration) -> Result<TimerToken, SetTimerError> {
-        if self.state != State::Open {
+        if !matches!(
+            self.state,
+            State::Open | State::Handshaking(Handshake::Upgrade)
+        ) {
             return Err(SetTimerError::NotOpen);
         }
         if self.timers.user_count() >= self.config.max_user_timers {
@@ -489,6 +509,11 @@ impl Connection {
     /// EOF is acted on here too, once nothing received before it is left to deliver.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        // Under TLS, decrypt what the room made by the last delivery allows.
+        self.tls_pump();
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
@@ -581,7 +606,12 @@ impl Connection {
     /// Arms the idle timer from now while open with a timeout set; stops it otherwise.
     pub(crate) fn restart_idle_timer(&mut self) {
         match self.idle_timeout {
-            Some(timeout) if self.state == State::Open => {
+            Some(timeout)
+                if matches!(
+                    self.state,
+                    State::Open | State::Handshaking(Handshake::Upgrade)
+                ) =>
+            {
                 let at = deadline(self.now, timeout.as_duration());
                 self.timers.set(Timer::Idle, at);
             }

@@ -76,6 +76,27 @@ pub enum SetTimerError {
     AlreadyActive,
 }
 
+/// Why `start_tls` refused to upgrade, checked in this order (lori's). The connection is
+/// left as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartTlsError {
+    /// The connection is not open (not yet open, closing or closed).
+    #[error("the connection is not open")]
+    NotConnected,
+    /// The connection already runs TLS, or an upgrade is under way.
+    #[error("the connection already uses TLS")]
+    AlreadyTls,
+    /// The connection is muted, holds received bytes not yet delivered, or has writes
+    /// queued. Bytes received with the peer's go-ahead (in the same read) may have been
+    /// injected by an attacker before the upgrade (CVE-2021-23222), so they refuse it.
+    #[error("the connection is muted or has unprocessed data in either direction")]
+    NotReady,
+    /// The TLS session could not be made (a missing or invalid server name, say).
+    #[error("the TLS session could not be made: {0:?}")]
+    SessionFailed(crate::event::TlsError),
+}
+
 /// A failed socket operation as the driver saw it: the error kind and the raw OS code,
 /// so that it can be compared and cloned (an `io::Error` can be neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -59,6 +59,80 @@ pub enum CloseReason {
     CloseTimeout,
     /// Queued writes made no progress within the write-stall timeout.
     WriteStall,
+    /// The peer closed the TCP connection without a TLS close_notify first: what it sent
+    /// may have been cut short (a truncation), so treat the last message with care. Data
+    /// received was delivered and queued writes flushed, as for `PeerEof`.
+    PeerEofUnclean,
+    /// TLS failed on an open connection (a bad record, a fatal alert from the peer, …) or a
+    /// `start_tls` upgrade failed. The alert for the peer, if any, was written first.
+    Tls(TlsError),
+}
+
+/// What went wrong in TLS: a comparable, copyable summary of rustls's error. The error
+/// itself is kept by the connection (`Connection::tls_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The TLS session could not be made from the configuration given (rustls refused it).
+    Session,
+    /// The server name is missing (required for an address list or an upgrade) or is not a
+    /// valid DNS name or IP address.
+    InvalidServerName,
+    /// The peer's certificate was refused: untrusted issuer, expired, not valid for the
+    /// server name, and the like.
+    BadCertificate,
+    /// The peer sent no certificate although one was required.
+    NoCertificate,
+    /// The peer sent a fatal alert (it refused our handshake or our certificate, say).
+    AlertReceived,
+    /// The peer and we share no protocol version, cipher suite or other parameter needed.
+    PeerIncompatible,
+    /// The peer broke the protocol: bytes that are not TLS, an unexpected message, a
+    /// record that did not decrypt.
+    PeerMisbehaved,
+    /// The peer closed the connection before the TLS handshake completed.
+    UnexpectedEof,
+    /// The TLS handshake did not complete within its timeout (servers and upgrades; a
+    /// client's handshake is bounded by its connection timeout).
+    HandshakeTimeout,
+    /// Any other TLS error.
+    Other,
+}
+
+/// Why a `start_tls` upgrade failed (lori's `TLSFailureReason`). `Closed` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// Authentication failed: a certificate was refused or missing.
+    AuthFailed,
+    /// Any other failure of the handshake.
+    General,
+}
+
+impl From<TlsError> for TlsFailure {
+    /// A refused or missing certificate is an authentication failure; anything else is
+    /// general.
+    fn from(error: TlsError) -> Self {
+        match error {
+            TlsError::BadCertificate | TlsError::NoCertificate => Self::AuthFailed,
+            _ => Self::General,
+        }
+    }
+}
+
+/// Why a server connection never started (`Event::StartFailed`). No `Closed` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartFailure {
+    /// The TLS session could not be made, or its handshake failed (the alert for the
+    /// peer, if any, was written first).
+    Tls(TlsError),
+    /// The TLS handshake did not complete within `Config::handshake_timeout`.
+    Timeout,
+    /// A socket operation failed during the handshake.
+    Io(IoFailure),
+    /// The application closed the connection before it started.
+    Aborted,
 }
 
 /// Why a client connection was never made. Reported once, by [`Event::ConnectionFailed`],
@@ -86,6 +160,10 @@ pub enum ConnectionFailure {
     /// The application closed the connection (`close()` or `hard_close()`) before it was
     /// made. Attempts in flight were abandoned.
     Aborted,
+    /// The TLS session could not be made (a bad server name, say) or its handshake failed:
+    /// an untrusted certificate, a name mismatch, a peer that does not speak TLS. The
+    /// alert for the peer, if any, was written first.
+    Tls(TlsError),
 }
 
 /// Something the application should know, drained with `Connection::poll_event` (or
@@ -96,15 +174,19 @@ pub enum ConnectionFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A server connection is open (`on_started`). Always the first event of a server
-    /// connection.
+    /// A server connection is open (`on_started`): with TLS, once its handshake completed.
+    /// The first event of a server connection, unless it never started.
     Started,
+    /// A server connection never started (`on_start_failure`): its TLS session could not
+    /// be made or its handshake failed. Its only event: no `Closed` follows.
+    StartFailed(StartFailure),
     /// A client connection is still connecting, with this many attempts in flight
     /// (`on_connecting`): emitted after an input that started or failed attempts, while no
     /// outcome is decided.
     Connecting(usize),
-    /// A client connection is open (`on_connected`): one attempt won. From here on it is
-    /// the same state machine as a server connection.
+    /// A client connection is open (`on_connected`): one attempt won (and, with TLS, the
+    /// handshake completed). From here on it is the same state machine as a server
+    /// connection.
     Connected,
     /// A client connection was never made (`on_connection_failure`). Its last event but
     /// for nothing: no `Closed` follows.
@@ -131,6 +213,11 @@ pub enum Event {
     IdleTimeout,
     /// A user timer fired (`on_timer`).
     Timer(TimerToken),
+    /// A `start_tls` upgrade completed (`on_tls_ready`): sends are accepted again, now
+    /// encrypted.
+    TlsReady,
+    /// A `start_tls` upgrade failed (`on_tls_failure`); `Closed(Tls(..))` follows.
+    TlsFailed(TlsFailure),
 }
 
 /// A direction of the byte stream.

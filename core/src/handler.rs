@@ -10,7 +10,9 @@ use std::ops::{Deref, DerefMut};
 use bytes::Bytes;
 
 use crate::connection::Connection;
-use crate::event::{CloseReason, ConnectionFailure, Event, SendToken, TimerToken};
+use crate::event::{
+    CloseReason, ConnectionFailure, Event, SendToken, StartFailure, TimerToken, TlsFailure,
+};
 use crate::handle::{Handle, HandleSource};
 use crate::socket::SocketOptions;
 
@@ -76,6 +78,10 @@ pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::Started`]: a server connection is open.
     fn on_started(&mut self, _cx: &mut Context<'_, M>) {}
 
+    /// [`Event::StartFailed`]: a server connection never started (its TLS session or
+    /// handshake failed); no `on_closed` follows.
+    fn on_start_failure(&mut self, _cx: &mut Context<'_, M>, _failure: StartFailure) {}
+
     /// [`Event::Connecting`]: a client connection is still connecting, with `in_flight`
     /// attempts under way.
     fn on_connecting(&mut self, _cx: &mut Context<'_, M>, _in_flight: usize) {}
@@ -114,6 +120,12 @@ pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::Timer`]: a user timer fired.
     fn on_timer(&mut self, _cx: &mut Context<'_, M>, _token: TimerToken) {}
 
+    /// [`Event::TlsReady`]: a `start_tls` upgrade completed.
+    fn on_tls_ready(&mut self, _cx: &mut Context<'_, M>) {}
+
+    /// [`Event::TlsFailed`]: a `start_tls` upgrade failed; `on_closed` follows.
+    fn on_tls_failure(&mut self, _cx: &mut Context<'_, M>, _failure: TlsFailure) {}
+
     /// A message posted to this connection from another thread or task.
     fn on_message(&mut self, _cx: &mut Context<'_, M>, _message: M) {}
 }
@@ -137,6 +149,7 @@ where
         let cx = &mut Context::new(connection, socket, handles);
         match event {
             Event::Started => handler.on_started(cx),
+            Event::StartFailed(failure) => handler.on_start_failure(cx, failure),
             Event::Connecting(in_flight) => handler.on_connecting(cx, in_flight),
             Event::Connected => handler.on_connected(cx),
             Event::ConnectionFailed(failure) => handler.on_connection_failure(cx, failure),
@@ -149,6 +162,8 @@ where
             Event::Closed(reason) => handler.on_closed(cx, reason),
             Event::IdleTimeout => handler.on_idle_timeout(cx),
             Event::Timer(token) => handler.on_timer(cx, token),
+            Event::TlsReady => handler.on_tls_ready(cx),
+            Event::TlsFailed(failure) => handler.on_tls_failure(cx, failure),
         }
     }
     delivered

@@ -61,6 +61,13 @@
 //! assert_eq!(conn.poll_event(), Some(Event::Closed(lori_core::CloseReason::LocalGraceful)));
 //! ```
 //!
+//! **TLS** (feature `tls`, on by default; rustls 0.23 with the ring provider, `aws-lc-rs`
+//! to add that one): `Connection::server_tls`, `Connect::tls` or
+//! `Connection::client_connected_tls` with a `TlsClient`, and `Connection::start_tls` for
+//! STARTTLS. The driving contract does not change: under TLS, [`Connection::read_buf`] is a
+//! ciphertext buffer and [`Connection::write_slices`] lends ciphertext; events carry
+//! plaintext, and a send's token completes when its last encrypted byte is written.
+//!
 //! [lori]: https://github.com/ponylang/lori
 //! [`lori-mio`]: https://docs.rs/lori-mio
 //! [`lori-tokio`]: https://docs.rs/lori-tokio
@@ -79,6 +86,8 @@ mod handler;
 pub mod happy_eyeballs;
 mod limits;
 mod listener;
+#[cfg(not(feature = "tls"))]
+mod no_tls;
 mod read;
 mod send;
 #[cfg(feature = "sim")]
@@ -86,12 +95,21 @@ pub mod sim;
 mod socket;
 mod state;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+use no_tls as tls;
 
 pub use client::{Connect, Target};
 pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::Connection;
-pub use error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
-pub use event::{CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, TimerToken};
+pub use error::{
+    BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError, StartTlsError,
+};
+pub use event::{
+    CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, StartFailure, TimerToken,
+    TlsError, TlsFailure,
+};
 pub use handle::{Handle, HandleSource, NoHandles, Post, PostError};
 pub use handler::{Context, Handler, dispatch};
 pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
@@ -100,8 +118,12 @@ pub use limits::{
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
 pub use listener::{ConnectionLimit, ListenerHandler, Permit};
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};
 pub use state::ConnectionState;
+#[cfg(feature = "tls")]
+pub use tls::{TlsClient, TlsUpgrade};
 
 /// Emits a `tracing` trace event when the `tracing` feature is on; nothing otherwise.
 macro_rules! trace {

@@ -100,7 +100,9 @@ impl ReadBuffer {
             return None;
         }
         let take = match self.until {
-            BufferUntil::Streaming => self.data.len(),
+            // At most a buffer's worth: under TLS a decrypted record can take the buffer
+            // past its size, and a chunk stays within it.
+            BufferUntil::Streaming => self.data.len().min(self.size),
             BufferUntil::Exact(size) => size.get(),
         };
         let chunk = self.data.split_to(take).freeze();
@@ -109,6 +111,17 @@ impl ReadBuffer {
             self.size = self.minimum;
         }
         Some(chunk)
+    }
+
+    /// Appends everything `source` yields until it would block or ends: decrypted bytes,
+    /// which the core appends itself (the driver reads ciphertext elsewhere).
+    #[cfg(feature = "tls")]
+    pub(crate) fn fill_from(&mut self, source: &mut dyn std::io::Read) {
+        let mut writer = (&mut self.data).writer();
+        // Stops at WouldBlock (nothing more decrypted) or an unclean EOF: both are states
+        // the connection learns from the session, not errors here.
+        let _ = std::io::copy(source, &mut writer);
+        self.accounted = self.data.len();
     }
 
     /// Frees the allocation when nothing is buffered.

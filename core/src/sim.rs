@@ -129,8 +129,12 @@ pub struct Endpoint<H> {
 
 impl<H> Endpoint<H> {
     fn new(config: Config, handler: H, now: Instant) -> Self {
+        Self::with_connection(Connection::server(config, now), handler)
+    }
+
+    fn with_connection(conn: Connection, handler: H) -> Self {
         Self {
-            conn: Connection::server(config, now),
+            conn,
             handler,
             socket_closed: false,
             eof_delivered: false,
@@ -222,6 +226,31 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         let mut pair = Self {
             a: Endpoint::new(a.0, a.1, start),
             b: Endpoint::new(b.0, b.1, start),
+            ab: Pipe::new(a_to_b),
+            ba: Pipe::new(b_to_a),
+            start,
+            now: start,
+        };
+        pair.settle();
+        pair
+    }
+
+    /// Two connections made by the caller (a TLS server and a TLS client, say) with their
+    /// handlers, already connected through a link with `a_to_b` and `b_to_a` conditions.
+    /// Their sockets count as connected: make client connections with
+    /// `Connection::client_connected` or `Connection::client_connected_tls`, since no
+    /// connect instruction is carried out. The clock starts at the later of the two
+    /// connections' clocks; their first events are delivered at once.
+    pub fn from_connections(
+        a: (Connection, A),
+        b: (Connection, B),
+        a_to_b: LinkConfig,
+        b_to_a: LinkConfig,
+    ) -> Self {
+        let start = a.0.now().max(b.0.now());
+        let mut pair = Self {
+            a: Endpoint::with_connection(a.0, a.1),
+            b: Endpoint::with_connection(b.0, b.1),
             ab: Pipe::new(a_to_b),
             ba: Pipe::new(b_to_a),
             start,

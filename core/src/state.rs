@@ -10,23 +10,61 @@
 //!   │  ──peer EOF, once its data is delivered ► Closing(Peer) ──┤ writes drained → FIN;
 //!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed
 //!   └──hard_close(), I/O error, timeouts──────────────────────► Closed ◄── same from Closing
+//!
+//!  With TLS (`server_tls`, `Connect::tls`, `start_tls`):
+//!  (TCP up | Open + start_tls) ──► Handshaking ──handshake done──► Open
+//!     (Started / Connected / TlsReady, idle timer armed only now)
+//!  Handshaking | Open | Closing ──TLS error──► Failing (the alert drains, bounded by the
+//!     close timeout) ──► Closed (StartFailed / ConnectionFailed / TlsFailed + Closed / Closed)
 //! ```
 
 use crate::connection::Connection;
-use crate::event::{CloseReason, ConnectionFailure, Event, IoOp};
+use crate::event::{CloseReason, ConnectionFailure, Event, IoOp, StartFailure, TlsFailure};
 use crate::timer::{Timer, deadline};
 
 /// The phase of a connection's life.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
     /// A client connection resolving and attempting; no socket is the connection's yet.
     Connecting,
+    /// TCP is up and the TLS handshake runs: no sends, no data, no idle timer (but for an
+    /// upgrade, which keeps its idle and user timers as lori does).
+    Handshaking(Handshake),
     /// Reading and writing.
     Open,
     /// Draining queued writes, then shutting the write side, then waiting for the peer's EOF.
     Closing(Initiator),
+    /// A TLS error ended the connection: the alert for the peer (behind everything queued
+    /// before it) drains, bounded by the close timeout, then the outcome is reported.
+    Failing(Terminal),
     /// Terminal: `Closed` has been queued.
     Closed,
+}
+
+/// Which TLS handshake runs.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    /// A client's initial handshake: ends in `Connected` or `ConnectionFailed`.
+    Client,
+    /// A server's initial handshake: ends in `Started` or `StartFailed`.
+    Server,
+    /// A `start_tls` upgrade: ends in `TlsReady` or `TlsFailed` then `Closed`.
+    Upgrade,
+}
+
+/// How a connection ends: its last events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Terminal {
+    /// `ConnectionFailed` (a client never connected).
+    ConnectionFailed(ConnectionFailure),
+    /// `StartFailed` (a server never started).
+    StartFailed(StartFailure),
+    /// `TlsFailed` then `Closed` (an upgrade failed).
+    TlsFailed(TlsFailure, CloseReason),
+    /// `Closed`.
+    Closed(CloseReason),
 }
 
 /// Who began a graceful close.
@@ -55,6 +93,9 @@ pub(crate) enum PeerEof {
 pub enum ConnectionState {
     /// A client connection not yet connected: sends are refused with `NotConnected`.
     Connecting,
+    /// The TLS handshake runs (initial or `start_tls`): sends are refused with
+    /// `NotConnected`.
+    Handshaking,
     /// Open: sends are accepted (unless throttled) and data is delivered.
     Open,
     /// Closing gracefully: queued writes drain, new sends are refused.
@@ -65,16 +106,25 @@ pub enum ConnectionState {
 }
 
 impl State {
-    /// Whether the connection has its socket: open or closing.
+    /// Whether the connection has its socket: handshaking, open, closing or failing.
     pub(crate) fn has_socket(self) -> bool {
-        matches!(self, Self::Open | Self::Closing(_))
+        matches!(
+            self,
+            Self::Handshaking(_) | Self::Open | Self::Closing(_) | Self::Failing(_)
+        )
+    }
+
+    /// Whether inbound bytes are taken in: handshaking, open or closing.
+    pub(crate) fn takes_inbound(self) -> bool {
+        matches!(self, Self::Handshaking(_) | Self::Open | Self::Closing(_))
     }
 
     pub(crate) fn public(self) -> ConnectionState {
         match self {
             Self::Connecting => ConnectionState::Connecting,
+            Self::Handshaking(_) => ConnectionState::Handshaking,
             Self::Open => ConnectionState::Open,
-            Self::Closing(_) => ConnectionState::Closing,
+            Self::Closing(_) | Self::Failing(_) => ConnectionState::Closing,
             Self::Closed => ConnectionState::Closed,
         }
     }
@@ -87,6 +137,10 @@ impl Connection {
     pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
         if self.state == State::Connecting && initiator == Initiator::Local {
             self.fail_connecting(ConnectionFailure::Aborted);
+        }
+        if matches!(self.state, State::Handshaking(_)) && initiator == Initiator::Local {
+            // lori: closing during a handshake is a hard close (an abort before opening).
+            self.finish(CloseReason::LocalHard);
         }
         if self.state != State::Open {
             return;
@@ -117,21 +171,51 @@ impl Connection {
     /// driver to close the socket.
     /// Advisory events still queued (throttling, timers) are dropped: they mean nothing now.
     /// A connection still connecting fails instead (`Aborted`, or `Tcp` for an I/O error):
-    /// it never emits `Closed`.
+    /// it never emits `Closed`; so does one in its initial TLS handshake (a server with
+    /// `StartFailed`). A connection failing on a TLS error reports that error.
     pub(crate) fn finish(&mut self, reason: CloseReason) {
-        match (self.state, reason) {
+        let terminal = match (self.state, reason) {
             (State::Closed, _) => return,
             (State::Connecting, CloseReason::Io(last)) => {
                 return self.fail_connecting(ConnectionFailure::Tcp { last });
             }
             (State::Connecting, _) => return self.fail_connecting(ConnectionFailure::Aborted),
-            _ => {}
+            (State::Handshaking(Handshake::Client), CloseReason::Io(last)) => {
+                Terminal::ConnectionFailed(ConnectionFailure::Tcp { last })
+            }
+            (State::Handshaking(Handshake::Client), CloseReason::CloseTimeout) => {
+                Terminal::ConnectionFailed(ConnectionFailure::Timeout { last: None })
+            }
+            (State::Handshaking(Handshake::Client), _) => {
+                Terminal::ConnectionFailed(ConnectionFailure::Aborted)
+            }
+            (State::Handshaking(Handshake::Server), CloseReason::Io(failure)) => {
+                Terminal::StartFailed(StartFailure::Io(failure))
+            }
+            (State::Handshaking(Handshake::Server), CloseReason::CloseTimeout) => {
+                Terminal::StartFailed(StartFailure::Timeout)
+            }
+            (State::Handshaking(Handshake::Server), _) => {
+                Terminal::StartFailed(StartFailure::Aborted)
+            }
+            (State::Failing(terminal), _) => terminal,
+            _ => Terminal::Closed(reason),
+        };
+        self.terminate(terminal);
+    }
+
+    /// Any → Closed with `terminal`'s events: `IoOp::Close`, then the events, then (after
+    /// `Closed`) a `SendFailed` for every pending token.
+    pub(crate) fn terminate(&mut self, terminal: Terminal) {
+        if self.state == State::Closed {
+            return;
         }
-        crate::trace!(?reason, "closed");
+        crate::trace!(?terminal, "closed");
         self.state = State::Closed;
         self.permit = None;
         self.timers.clear();
         self.read.clear();
+        self.tls_release();
         self.events.retain(|event| {
             !matches!(
                 event,
@@ -140,15 +224,128 @@ impl Connection {
         });
         self.io_ops.retain(|op| *op != IoOp::YieldTurn);
         self.io_ops.push_back(IoOp::Close);
-        self.events.push_back(Event::Closed(reason));
+        let reason = match terminal {
+            Terminal::ConnectionFailed(failure) => {
+                self.events.push_back(Event::ConnectionFailed(failure));
+                None
+            }
+            Terminal::StartFailed(failure) => {
+                self.events.push_back(Event::StartFailed(failure));
+                None
+            }
+            Terminal::TlsFailed(failure, reason) => {
+                self.events.push_back(Event::TlsFailed(failure));
+                Some(reason)
+            }
+            Terminal::Closed(reason) => Some(reason),
+        };
+        if let Some(reason) = reason {
+            self.events.push_back(Event::Closed(reason));
+        }
         let failed = self.send.abandon().map(Event::SendFailed);
         self.events.extend(failed);
+    }
+
+    /// Handshaking | Open | Closing → Failing: a TLS error. The alert rustls queued for the
+    /// peer drains behind what was queued before it (bounded by the close timeout); then
+    /// the outcome fitting the phase is reported.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn fail_tls(&mut self, error: crate::event::TlsError) {
+        let terminal = match self.state {
+            State::Handshaking(Handshake::Client) => {
+                Terminal::ConnectionFailed(ConnectionFailure::Tls(error))
+            }
+            State::Handshaking(Handshake::Server) => {
+                Terminal::StartFailed(StartFailure::Tls(error))
+            }
+            State::Handshaking(Handshake::Upgrade) => {
+                Terminal::TlsFailed(TlsFailure::from(error), CloseReason::Tls(error))
+            }
+            State::Open | State::Closing(_) => Terminal::Closed(CloseReason::Tls(error)),
+            State::Connecting | State::Failing(_) | State::Closed => return,
+        };
+        crate::trace!(?error, "TLS failed");
+        self.state = State::Failing(terminal);
+        self.timers.clear();
+        self.read.clear();
+        self.events.retain(|event| {
+            !matches!(
+                event,
+                Event::Throttled | Event::Unthrottled | Event::IdleTimeout | Event::Timer(_)
+            )
+        });
+        if let Some(timeout) = self.config.close_timeout {
+            let at = deadline(self.now, timeout.as_duration());
+            self.timers.set(Timer::Close, at);
+        }
+        self.progress();
+    }
+
+    /// Handshaking → Open: the TLS handshake completed. Queues `Connected` (client),
+    /// `Started` (server) or `TlsReady` (upgrade), stops the handshake's timer and arms the
+    /// idle timeout from now.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn complete_handshake(&mut self) {
+        let State::Handshaking(kind) = self.state else {
+            return;
+        };
+        crate::trace!(?kind, "TLS handshake complete");
+        self.state = State::Open;
+        self.timers.stop(Timer::Connect);
+        self.timers.stop(Timer::Handshake);
+        self.events.push_back(match kind {
+            Handshake::Client => Event::Connected,
+            Handshake::Server => Event::Started,
+            Handshake::Upgrade => Event::TlsReady,
+        });
+        self.restart_idle_timer();
+    }
+
+    /// → Handshaking(kind): TCP is up (or an upgrade began) and the TLS layer is in place.
+    /// Bounded by the handshake timeout, except a client's (its connection timeout runs on).
+    pub(crate) fn begin_handshake(&mut self, kind: Handshake) {
+        crate::trace!(?kind, "TLS handshake");
+        self.state = State::Handshaking(kind);
+        if kind == Handshake::Client {
+            self.connecting = None;
+        } else {
+            self.timers.stop(Timer::Handshake);
+            if let Some(timeout) = self.config.handshake_timeout {
+                let at = deadline(self.now, timeout.as_duration());
+                self.timers.set(Timer::Handshake, at);
+            }
+        }
+        if kind != Handshake::Upgrade {
+            self.restart_idle_timer();
+        }
+    }
+
+    /// The handshake timeout passed.
+    pub(crate) fn handshake_timed_out(&mut self) {
+        match self.state {
+            State::Handshaking(Handshake::Server) => {
+                self.terminate(Terminal::StartFailed(StartFailure::Timeout));
+            }
+            State::Handshaking(Handshake::Upgrade) => {
+                let error = crate::event::TlsError::HandshakeTimeout;
+                self.terminate(Terminal::TlsFailed(
+                    TlsFailure::General,
+                    CloseReason::Tls(error),
+                ));
+            }
+            _ => {}
+        }
     }
 
     /// Connecting → Open: an attempt won (its `IoOp::Connected` is queued). Queues
     /// `Connected`, stops the connection timeout and arms the idle timeout from now.
     pub(crate) fn establish(&mut self) {
         if self.state != State::Connecting {
+            return;
+        }
+        if self.tls_is_set() {
+            self.begin_handshake(Handshake::Client);
+            self.tls_flush();
             return;
         }
         crate::trace!("connected");
@@ -177,8 +374,12 @@ impl Connection {
         self.events.push_back(Event::ConnectionFailed(failure));
     }
 
-    /// The connection timeout passed while connecting.
+    /// The connection timeout passed while connecting (or in the client's TLS handshake).
     pub(crate) fn give_up_connecting(&mut self) {
+        if self.state == State::Handshaking(Handshake::Client) {
+            let failure = ConnectionFailure::Timeout { last: None };
+            return self.terminate(Terminal::ConnectionFailed(failure));
+        }
         let last = self.connecting.as_ref().and_then(|c| c.last_error());
         self.fail_connecting(ConnectionFailure::Timeout { last });
     }
@@ -188,7 +389,8 @@ impl Connection {
     /// it has nothing else to deliver, so the application has handled the last data, and
     /// may have answered it, before the connection stops accepting sends.
     pub(crate) fn act_on_peer_eof(&mut self) {
-        if self.peer_eof != PeerEof::Received || self.read.has_chunk() {
+        if self.peer_eof != PeerEof::Received || self.read.has_chunk() || self.tls_inbound_pending()
+        {
             return;
         }
         self.peer_eof = PeerEof::Handled;
@@ -206,17 +408,28 @@ impl Connection {
     /// once writes drain, and the end once the peer's EOF was seen and the data before it
     /// delivered (or dropped). Runs after every input and command that can meet them.
     pub(crate) fn progress(&mut self) {
+        if let State::Failing(terminal) = self.state {
+            if self.send.is_empty() {
+                self.terminate(terminal);
+            }
+            return;
+        }
         let State::Closing(initiator) = self.state else {
             return;
         };
+        if !self.write_shut && self.send.is_empty() {
+            // Under TLS the close_notify goes after every queued byte and before the FIN.
+            self.tls_close_notify();
+        }
         if !self.write_shut && self.send.is_empty() {
             self.write_shut = true;
             self.io_ops.push_back(IoOp::ShutdownWrite);
         }
         let peer_done = self.peer_eof != PeerEof::NotReceived;
-        if self.write_shut && peer_done && !self.read.has_chunk() {
+        if self.write_shut && peer_done && !self.read.has_chunk() && !self.tls_inbound_pending() {
             self.finish(match initiator {
                 Initiator::Local => CloseReason::LocalGraceful,
+                Initiator::Peer if self.tls_peer_closed_uncleanly() => CloseReason::PeerEofUnclean,
                 Initiator::Peer => CloseReason::PeerEof,
             });
         }

@@ -22,10 +22,19 @@ pub(crate) enum Timer {
     Close,
     /// A client connection was not made within the connection timeout.
     Connect,
+    /// A server's TLS handshake, or a `start_tls` upgrade, took longer than the handshake
+    /// timeout.
+    Handshake,
 }
 
 impl Timer {
-    const ALL: [Self; 4] = [Self::Idle, Self::WriteStall, Self::Close, Self::Connect];
+    const ALL: [Self; 5] = [
+        Self::Idle,
+        Self::WriteStall,
+        Self::Close,
+        Self::Connect,
+        Self::Handshake,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -38,6 +47,7 @@ impl Timer {
             Self::WriteStall => 2,
             Self::Close => 3,
             Self::Connect => 4,
+            Self::Handshake => 5,
         }
     }
 }
