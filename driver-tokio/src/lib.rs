@@ -25,7 +25,7 @@
 //!     let options = ListenOptions::new().port(7669);
 //!     let listener = driver.listen(options, Config::default(), None, |_: &_| Some(Echo))?;
 //!     println!("listening on {}", listener.local_addr());
-//!     tokio::signal::ctrl_c().await?;
+//!     tokio::time::sleep(std::time::Duration::from_secs(600)).await;
 //!     driver.shutdown(std::time::Duration::from_secs(5)).await;
 //!     Ok(())
 //! }

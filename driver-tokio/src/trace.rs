@@ -9,7 +9,7 @@ pub(crate) fn instrument<F: Future>(
     future: F,
     role: &'static str,
     peer: &dyn fmt::Debug,
-) -> impl Future<Output = F::Output> {
+) -> tracing::instrument::Instrumented<F> {
     tracing::Instrument::instrument(future, tracing::debug_span!("lori", role, peer = ?peer))
 }
 
