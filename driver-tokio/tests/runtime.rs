@@ -340,3 +340,66 @@ both_flavors!(
     hard_shutdown,
     shutdown_hard_closes_what_is_still_open_after_the_grace
 );
+
+/// A server handler that, for every message it receives, opens a client connection of
+/// its own (from inside the callback) to `upstream` and has it relay the message there.
+struct Forwarder {
+    driver: Driver,
+    upstream: std::net::SocketAddr,
+    report: Reporter<Bytes>,
+}
+
+impl Handler for Forwarder {
+    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+        let handle = self.driver.connect(
+            Config::default(),
+            Connect::addresses([self.upstream]),
+            Relay {
+                held: Vec::new(),
+                report: self.report.clone(),
+            },
+        );
+        handle.post(data).expect("the new connection is not gone");
+    }
+}
+
+async fn a_handler_opens_client_connections() {
+    let driver = Driver::current();
+    let upstream = driver
+        .listen(
+            ListenOptions::new(),
+            Config::default(),
+            None,
+            |_: &Address| Some(Echo),
+        )
+        .expect("listen");
+    let upstream = ip(upstream.local_addr());
+    let (report, mut relayed) = common::reports();
+    let inside = driver.clone();
+    let front = driver
+        .listen(
+            ListenOptions::new(),
+            Config::default(),
+            None,
+            move |_: &Address| {
+                Some(Forwarder {
+                    driver: inside.clone(),
+                    upstream,
+                    report: report.clone(),
+                })
+            },
+        )
+        .expect("listen");
+    let mut peer = TcpStream::connect(ip(front.local_addr()))
+        .await
+        .expect("connect");
+    peer.write_all(b"forward me").await.expect("write");
+    let mut echoed = Vec::new();
+    while echoed.len() < 10 {
+        echoed.extend_from_slice(&relayed.next().await);
+    }
+    assert_eq!(echoed, b"forward me");
+    drop(peer);
+    driver.shutdown(GRACE).await;
+}
+both_flavors!(connect_from_handler, a_handler_opens_client_connections);

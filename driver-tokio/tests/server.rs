@@ -73,11 +73,12 @@ impl Handler for Pinger {
     }
 }
 
-async fn ping_pong_100_rounds() {
+/// 100 rounds of ping-pong with a listener on `host`.
+async fn ping_pong_on(host: &str) {
     let driver = Driver::current();
     let listener = driver
         .listen(
-            ListenOptions::new(),
+            ListenOptions::new().host(host),
             Config::default(),
             None,
             |_: &Address| Some(Ponger),
@@ -96,6 +97,19 @@ async fn ping_pong_100_rounds() {
     assert_eq!(reports.next().await, (100, CloseReason::LocalGraceful));
     driver.shutdown(GRACE).await;
 }
+
+async fn ping_pong_100_rounds() {
+    ping_pong_on("127.0.0.1").await;
+}
+
+async fn ping_pong_100_rounds_over_ipv6() {
+    if !common::has_ipv6_loopback() {
+        println!("note: skipping the IPv6 ping-pong, ::1 cannot be bound here");
+        return;
+    }
+    ping_pong_on("::1").await;
+}
+both_flavors!(ping_pong_ipv6, ping_pong_100_rounds_over_ipv6);
 both_flavors!(ping_pong, ping_pong_100_rounds);
 
 /// Reads frames of a 4-byte big-endian length and a payload, switching `buffer_until`
