@@ -13,7 +13,6 @@ use lori_core::{
 };
 use lori_net::ListenOptions;
 use tokio::runtime;
-use tokio::sync::watch;
 
 use crate::listener::{self, Listener, Release, Socket};
 use crate::mailbox::Mailbox;
@@ -210,14 +209,16 @@ impl Driver {
         M: Send + 'static,
         H: Handler<M>,
     {
-        self.spawn_tracked(
-            |phase| async move {
-                task::run(opening, config, handler, mailbox, phase).await;
-                drop(release);
-            },
-            "connection",
-            peer,
-        );
+        let (tracked, phase) = self.coordinator.track();
+        let ending = task::Ending {
+            _release: release,
+            _tracked: tracked,
+        };
+        let task = {
+            let _runtime = self.runtime.enter();
+            task::prepare(opening, config, handler, mailbox, ending)
+        };
+        self.spawn(task.run(phase), "connection", peer);
     }
 
     /// Starts the accept task of a bound listener, or reports why there is none.
@@ -242,37 +243,26 @@ impl Driver {
             }
         };
         let (listener, shared) = listener::new_listener(local, ConnectionLimit::new(limit));
-        let driver = self.clone();
-        let local = listener.local_addr();
-        self.spawn_tracked(
-            |phase| {
-                listener::accept_loop::<M, H, L>(socket, shared, handler, config, driver, phase)
-            },
-            "listener",
-            &local,
+        let (tracked, phase) = self.coordinator.track();
+        let accepting = listener::accept_loop::<M, H, L>(
+            socket,
+            shared,
+            handler,
+            config,
+            self.clone(),
+            phase,
+            tracked,
         );
+        self.spawn(accepting, "listener", &listener.local_addr());
         Ok(listener)
     }
 
-    /// Spawns the future `make` builds from the shutdown phase, counted until it ends.
-    fn spawn_tracked<F>(
-        &self,
-        make: impl FnOnce(watch::Receiver<Phase>) -> F,
-        role: &'static str,
-        peer: &dyn fmt::Debug,
-    ) where
+    /// Spawns `future` in a span naming its `role` and `peer`.
+    fn spawn<F>(&self, future: F, role: &'static str, peer: &dyn fmt::Debug)
+    where
         F: Future<Output = ()> + Send + 'static,
     {
-        let (tracked, phase) = self.coordinator.track();
-        let future = make(phase);
-        let future = crate::trace::instrument(
-            async move {
-                future.await;
-                drop(tracked);
-            },
-            role,
-            peer,
-        );
-        self.runtime.spawn(future);
+        self.runtime
+            .spawn(crate::trace::instrument(future, role, peer));
     }
 }

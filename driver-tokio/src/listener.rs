@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::driver::Driver;
 use crate::mailbox::Mailbox;
-use crate::shutdown::{Phase, stopping};
+use crate::shutdown::{Phase, Tracked, stopping};
 use crate::stream::Stream;
 use crate::task::Opening;
 
@@ -144,7 +144,7 @@ pub(crate) fn new_listener(local: Address, limit: ConnectionLimit) -> (Listener,
 
 /// The accept task of one listener: accepts while under the limit, pauses at the limit
 /// until a connection ends, and stops when the listener is closed, the driver shuts down,
-/// or the socket fails.
+/// or the socket fails. `tracked` counts it as running until it ends.
 pub(crate) async fn accept_loop<M, H, L>(
     socket: Socket,
     shared: Arc<Shared>,
@@ -152,6 +152,7 @@ pub(crate) async fn accept_loop<M, H, L>(
     config: Config,
     driver: Driver,
     mut phase: watch::Receiver<Phase>,
+    tracked: Tracked,
 ) where
     M: Send + 'static,
     H: Handler<M>,
@@ -204,4 +205,5 @@ pub(crate) async fn accept_loop<M, H, L>(
     }
     drop(socket);
     handler.on_closed();
+    drop(tracked);
 }

@@ -1,7 +1,6 @@
 //! The connection's socket: a TCP or a Unix domain stream, with the few operations the
 //! connection task performs on it.
 
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -34,8 +33,9 @@ impl Stream {
         TcpStream::from_std(std::net::TcpStream::from(socket)).map(Self::Tcp)
     }
 
-    /// Starts a non-blocking connect to the Unix domain socket at `path`, like
-    /// [`Stream::start_tcp`].
+    /// Connects to the Unix domain socket at `path` without blocking: a Unix connect
+    /// completes or fails at once (a full backlog fails with `WouldBlock`). Must be called
+    /// inside the runtime.
     pub(crate) fn start_unix(path: &Path) -> io::Result<Self> {
         let socket = lori_net::start_connect_unix(path)?;
         let std = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
@@ -87,8 +87,7 @@ impl Stream {
         }
     }
 
-    /// Whether a connect started by [`Stream::start_tcp`] or [`Stream::start_unix`] has
-    /// finished: `Ready(Ok(()))` once connected, `Ready(Err(e))` when it failed, `Pending`
+    /// Whether a connect started by [`Stream::start_tcp`] has finished: `Ready(Ok(()))` once connected, `Ready(Err(e))` when it failed, `Pending`
     /// (with `cx` registered) while it is under way.
     pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
@@ -106,11 +105,6 @@ impl Stream {
                 other => return Poll::Ready(other),
             }
         }
-    }
-
-    /// Waits until a started connect has finished (see [`Stream::poll_connected`]).
-    pub(crate) fn connected(&self) -> impl Future<Output = io::Result<()>> + '_ {
-        std::future::poll_fn(move |cx| self.poll_connected(cx))
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -14,8 +14,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::attempts::Attempts;
+use crate::listener::Release;
 use crate::mailbox::Mailbox;
-use crate::shutdown::Phase;
+use crate::shutdown::{Phase, Tracked};
 use crate::stream::Stream;
 
 /// The most slices one vectored write takes (a 1 KiB array on the stack).
@@ -47,15 +48,17 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Runs one connection from its opening to its end. `phase` is the driver's shutdown
-/// phase.
-pub(crate) async fn run<M, H>(
+/// A connection ready to run: made from its opening, with everything its task owns.
+/// Built before the task is spawned, so the task's future holds each piece once (an
+/// async fn's arguments stay in its future for its whole life).
+pub(crate) fn prepare<M, H>(
     opening: Opening,
     config: Config,
     handler: H,
     mailbox: Mailbox<M>,
-    phase: watch::Receiver<Phase>,
-) where
+    ending: Ending,
+) -> Task<M, H>
+where
     M: Send + 'static,
     H: Handler<M>,
 {
@@ -66,12 +69,12 @@ pub(crate) async fn run<M, H>(
             (connection, Some(stream))
         }
         Opening::Client(connect) => (Connection::client(config, connect, now()), None),
-        Opening::UnixClient(path) => match connect_unix(&path).await {
+        Opening::UnixClient(path) => match Stream::start_unix(&path) {
             Ok(stream) => (Connection::client_connected(config, now()), Some(stream)),
             Err(error) => (failed_client(config, &error), None),
         },
     };
-    let task = Task {
+    Task {
         connection,
         handler,
         socket,
@@ -81,15 +84,19 @@ pub(crate) async fn run<M, H>(
         phase: Phase::Running,
         yielding: false,
         closed: false,
-    };
-    task.run(phase).await;
+        _ending: ending,
+    }
 }
 
-/// Connects to the Unix domain socket at `path`.
-async fn connect_unix(path: &std::path::Path) -> io::Result<Stream> {
-    let stream = Stream::start_unix(path)?;
-    stream.connected().await?;
-    Ok(stream)
+/// What a connection task releases when it ends, after its connection: the wake-up of
+/// its listener (for an accepted connection), then its place among the driver's running
+/// tasks.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    /// Dropped first: the listener may accept again.
+    pub(crate) _release: Option<Release>,
+    /// Dropped last: the task no longer counts for shutdown.
+    pub(crate) _tracked: Tracked,
 }
 
 /// A client connection that failed with `error` before it had a socket, as the core
@@ -124,7 +131,7 @@ enum Wake<M> {
 }
 
 /// The state of one connection task.
-struct Task<M, H> {
+pub(crate) struct Task<M, H> {
     connection: Connection,
     handler: H,
     /// The connection's socket: `None` while connecting and once closed.
@@ -139,6 +146,8 @@ struct Task<M, H> {
     yielding: bool,
     /// The core said `IoOp::Close`: the task ends once the events are drained.
     closed: bool,
+    /// Dropped with the task, after the connection (fields drop in declaration order).
+    _ending: Ending,
 }
 
 impl<M, H> Task<M, H>
@@ -146,7 +155,9 @@ where
     M: Send + 'static,
     H: Handler<M>,
 {
-    async fn run(mut self, mut phase: watch::Receiver<Phase>) {
+    /// Runs the connection until the core closes it. `phase` is the driver's shutdown
+    /// phase.
+    pub(crate) async fn run(mut self, mut phase: watch::Receiver<Phase>) {
         let mut watching_phase = true;
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
