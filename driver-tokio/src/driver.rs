@@ -18,6 +18,7 @@ use crate::listener::{self, Listener, Release, Socket};
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Coordinator, Phase};
 use crate::task::{self, Opening};
+use crate::trace;
 
 /// Runs lori connections and listeners on a tokio runtime: each connection is one task
 /// (reading, writing, timers and the handler's callbacks all happen on it), each listener
@@ -148,14 +149,14 @@ impl Driver {
         H: Handler<M>,
     {
         let (mailbox, handle) = Mailbox::with_handle();
-        let target = format!("{:?}", connect.target());
+        let span = trace::span("connection", connect.target());
         self.spawn_connection(
             Opening::Client(connect),
             config,
             handler,
             mailbox,
             None,
-            &target,
+            span,
         );
         handle
     }
@@ -169,14 +170,14 @@ impl Driver {
         H: Handler<M>,
     {
         let (mailbox, handle) = Mailbox::with_handle();
-        let peer = Address::Unix(Some(path.to_path_buf()));
+        let span = trace::span("connection", &path);
         self.spawn_connection(
             Opening::UnixClient(path.to_path_buf()),
             config,
             handler,
             mailbox,
             None,
-            &peer,
+            span,
         );
         handle
     }
@@ -204,7 +205,7 @@ impl Driver {
         handler: H,
         mailbox: Mailbox<M>,
         release: Option<Release>,
-        peer: &dyn fmt::Debug,
+        span: trace::Span,
     ) where
         M: Send + 'static,
         H: Handler<M>,
@@ -218,7 +219,7 @@ impl Driver {
             let _runtime = self.runtime.enter();
             task::prepare(opening, config, handler, mailbox, ending)
         };
-        self.spawn(task.run(phase), "connection", peer);
+        self.spawn(task.run(phase), span);
     }
 
     /// Starts the accept task of a bound listener, or reports why there is none.
@@ -253,16 +254,15 @@ impl Driver {
             phase,
             tracked,
         );
-        self.spawn(accepting, "listener", &listener.local_addr());
+        self.spawn(accepting, trace::span("listener", &listener.local_addr()));
         Ok(listener)
     }
 
-    /// Spawns `future` in a span naming its `role` and `peer`.
-    fn spawn<F>(&self, future: F, role: &'static str, peer: &dyn fmt::Debug)
+    /// Spawns `future` in `span`.
+    fn spawn<F>(&self, future: F, span: trace::Span)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.runtime
-            .spawn(crate::trace::instrument(future, role, peer));
+        self.runtime.spawn(trace::instrument(future, span));
     }
 }

@@ -16,6 +16,7 @@ use crate::mailbox::Mailbox;
 use crate::shutdown::{Phase, Tracked, stopping};
 use crate::stream::Stream;
 use crate::task::Opening;
+use crate::trace;
 
 /// How long the accept task waits after a resource error (`EMFILE`, `ENFILE`, `ENOBUFS`,
 /// `ENOMEM`) before it accepts again, so that it never spins while the process is out of
@@ -186,7 +187,7 @@ pub(crate) async fn accept_loop<M, H, L>(
                         connection_handler,
                         Mailbox::<M>::lazy(),
                         Some(Release(Arc::clone(&shared))),
-                        &peer,
+                        trace::span("connection", &peer),
                     );
                 }
                 Err(error) => match classify(&error) {
