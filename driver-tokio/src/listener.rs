@@ -1,0 +1,210 @@
+//! Listeners: one accept task per listening socket, under a connection limit (lori's
+//! `MaxSpawn`), with the application's [`ListenerHandler`] choosing each connection's
+//! handler.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lori_core::{Address, Config, ConnectionLimit, Handler, IoFailure, ListenerHandler};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Notify, watch};
+
+use crate::driver::Driver;
+use crate::mailbox::Mailbox;
+use crate::shutdown::{Phase, Tracked, stopping};
+use crate::stream::Stream;
+use crate::task::Opening;
+use crate::trace;
+
+/// How long the accept task waits after a resource error (`EMFILE`, `ENFILE`, `ENOBUFS`,
+/// `ENOMEM`) before it accepts again, so that it never spins while the process is out of
+/// descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A listening socket served by a driver. Cheap to clone; every clone controls the same
+/// listener. Dropping it does not close the listener: call [`Listener::close`].
+#[derive(Debug, Clone)]
+pub struct Listener {
+    shared: Arc<Shared>,
+}
+
+/// What a listener's handle, its accept task and its connections share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    local: Address,
+    limit: ConnectionLimit,
+    /// Asks the accept task to stop (a stored permit, so a close is never missed).
+    close: Notify,
+    /// Wakes an accept task paused at the connection limit: a connection ended.
+    released: Notify,
+}
+
+impl Listener {
+    /// The address the listener is bound to (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> Address {
+        self.shared.local.clone()
+    }
+
+    /// Stops accepting: the listening socket is closed and the listener handler's
+    /// `on_closed` is called, on the listener's task, soon after. Connections it accepted
+    /// go on. Closing twice is harmless.
+    pub fn close(&self) {
+        self.shared.close.notify_one();
+    }
+
+    /// Connections of this listener open now (each holds one of its permits).
+    pub fn open_connections(&self) -> u32 {
+        self.shared.limit.open_connections()
+    }
+}
+
+/// A connection's tie to its listener: when the connection task ends (its permit released
+/// by then), a listener paused at its limit is woken.
+#[derive(Debug)]
+pub(crate) struct Release(Arc<Shared>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.released.notify_one();
+    }
+}
+
+/// A listening socket of either family.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix domain listener, with the path it is bound to.
+    Unix(UnixListener),
+}
+
+impl Socket {
+    /// A TCP listener from a listening, non-blocking std listener. Must be called inside
+    /// the runtime.
+    pub(crate) fn tcp(listener: std::net::TcpListener) -> io::Result<(Self, Address)> {
+        let listener = TcpListener::from_std(listener)?;
+        let local = Address::Ip(listener.local_addr()?);
+        Ok((Self::Tcp(listener), local))
+    }
+
+    /// A Unix domain listener bound to `path`. Must be called inside the runtime.
+    pub(crate) fn unix(path: &Path) -> io::Result<(Self, Address)> {
+        let listener = UnixListener::from_std(lori_net::bind_unix(path)?)?;
+        let local = Address::Unix(Some(path.to_path_buf()));
+        Ok((Self::Unix(listener), local))
+    }
+
+    async fn accept(&self) -> io::Result<(Stream, Address)> {
+        match self {
+            Self::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                Ok((Stream::Tcp(stream), Address::Ip(peer)))
+            }
+            Self::Unix(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                let peer = Address::Unix(peer.as_pathname().map(Path::to_path_buf));
+                Ok((Stream::Unix(stream), peer))
+            }
+        }
+    }
+}
+
+/// What to do after a failed `accept`.
+enum AcceptError {
+    /// The failure was one pending connection's (aborted, reset, …): accept the next.
+    Retry,
+    /// The process is short of a resource: wait [`ACCEPT_BACKOFF`], then accept again.
+    Backoff,
+    /// The listening socket itself is broken: stop.
+    Fatal,
+}
+
+fn classify(error: &io::Error) -> AcceptError {
+    match error.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Backoff,
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Fatal,
+        _ => AcceptError::Retry,
+    }
+}
+
+/// Makes the shared state of a listener bound to `local` under `limit`.
+pub(crate) fn new_listener(local: Address, limit: ConnectionLimit) -> (Listener, Arc<Shared>) {
+    let shared = Arc::new(Shared {
+        local,
+        limit,
+        close: Notify::new(),
+        released: Notify::new(),
+    });
+    let listener = Listener {
+        shared: Arc::clone(&shared),
+    };
+    (listener, shared)
+}
+
+/// The accept task of one listener: accepts while under the limit, pauses at the limit
+/// until a connection ends, and stops when the listener is closed, the driver shuts down,
+/// or the socket fails. `tracked` counts it as running until it ends.
+pub(crate) async fn accept_loop<M, H, L>(
+    socket: Socket,
+    shared: Arc<Shared>,
+    mut handler: L,
+    config: Config,
+    driver: Driver,
+    mut phase: watch::Receiver<Phase>,
+    tracked: Tracked,
+) where
+    M: Send + 'static,
+    H: Handler<M>,
+    L: ListenerHandler<H>,
+{
+    handler.on_listening(&shared.local);
+    let stop = async {
+        tokio::select! {
+            () = shared.close.notified() => {}
+            () = stopping(&mut phase) => {}
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        let capacity = shared.limit.wants_accept();
+        tokio::select! {
+            () = &mut stop => break,
+            () = shared.released.notified(), if !capacity => {}
+            accepted = socket.accept(), if capacity => match accepted {
+                Ok((stream, peer)) => {
+                    // A single accept task per listener: the permit is there.
+                    let Some(permit) = shared.limit.try_acquire() else {
+                        continue;
+                    };
+                    let Some(connection_handler) = handler.on_accept(&peer) else {
+                        continue;
+                    };
+                    driver.spawn_connection(
+                        Opening::Accepted { stream, permit },
+                        config.clone(),
+                        connection_handler,
+                        Mailbox::<M>::lazy(),
+                        Some(Release(Arc::clone(&shared))),
+                        trace::span("connection", &peer),
+                    );
+                }
+                Err(error) => match classify(&error) {
+                    AcceptError::Retry => {}
+                    AcceptError::Backoff => tokio::select! {
+                        () = &mut stop => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    },
+                    AcceptError::Fatal => {
+                        handler.on_listen_failure(IoFailure::from(&error));
+                        break;
+                    }
+                },
+            },
+        }
+    }
+    drop(socket);
+    handler.on_closed();
+    drop(tracked);
+}

@@ -1,0 +1,83 @@
+//! A connection's mailbox: the tokio channel behind its [`Handle`], made only when a
+//! handle is first asked for.
+
+use std::sync::Arc;
+
+use lori_core::{Handle, HandleSource, Post};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// The sending side of a mailbox, as the core's [`Post`].
+struct Channel<M> {
+    sender: UnboundedSender<M>,
+}
+
+impl<M: Send> Post<M> for Channel<M> {
+    fn post(&self, message: M) -> Result<(), M> {
+        self.sender.send(message).map_err(|refused| refused.0)
+    }
+}
+
+/// The receiving side, owned by the connection task. Empty (no channel, nothing
+/// allocated) until [`HandleSource::handle`] is first called or the task was made with
+/// [`Mailbox::with_handle`]. Every handle reaches this mailbox only: the channel is the
+/// connection's own and is closed when the connection closes.
+pub(crate) struct Mailbox<M> {
+    /// The handle given out, kept to give out clones; `Some` exactly when `receiver` is.
+    handle: Option<Handle<M>>,
+    receiver: Option<UnboundedReceiver<M>>,
+}
+
+impl<M: Send + 'static> Mailbox<M> {
+    /// A mailbox without a channel yet.
+    pub(crate) fn lazy() -> Self {
+        Self {
+            handle: None,
+            receiver: None,
+        }
+    }
+
+    /// A mailbox with its channel made now, and its handle.
+    pub(crate) fn with_handle() -> (Self, Handle<M>) {
+        let mut mailbox = Self::lazy();
+        let handle = mailbox.open();
+        (mailbox, handle)
+    }
+
+    /// Whether there is a channel to receive from.
+    pub(crate) fn is_open(&self) -> bool {
+        self.receiver.is_some()
+    }
+
+    /// The next message; pending forever without a channel, `None` once closed and empty.
+    pub(crate) async fn recv(&mut self) -> Option<M> {
+        match &mut self.receiver {
+            Some(receiver) => receiver.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Refuses further posts (they hand the message back); messages already queued are
+    /// dropped with the mailbox.
+    pub(crate) fn close(&mut self) {
+        if let Some(receiver) = &mut self.receiver {
+            receiver.close();
+        }
+    }
+
+    fn open(&mut self) -> Handle<M> {
+        if let Some(handle) = &self.handle {
+            return handle.clone();
+        }
+        let (sender, receiver) = unbounded_channel();
+        let handle = Handle::new(Arc::new(Channel { sender }));
+        self.receiver = Some(receiver);
+        self.handle = Some(handle.clone());
+        handle
+    }
+}
+
+impl<M: Send + 'static> HandleSource<M> for Mailbox<M> {
+    fn handle(&mut self) -> Option<Handle<M>> {
+        Some(self.open())
+    }
+}

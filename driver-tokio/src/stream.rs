@@ -1,0 +1,132 @@
+//! The connection's socket: a TCP or a Unix domain stream, with the few operations the
+//! connection task performs on it.
+
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::task::{Context, Poll, ready};
+
+use bytes::BufMut;
+use lori_net::SocketOpts;
+use tokio::io::Interest;
+use tokio::net::{TcpStream, UnixStream};
+
+/// A connected (or connecting) stream socket registered with the tokio reactor.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// A TCP socket over IPv4 or IPv6.
+    Tcp(TcpStream),
+    /// A Unix domain stream socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Starts a non-blocking TCP connect to `address` (bound to `from` first when given)
+    /// and registers the socket; [`Stream::poll_connected`] tells when it is done. Must be
+    /// called inside the runtime.
+    pub(crate) fn start_tcp(
+        address: std::net::SocketAddr,
+        from: Option<std::net::SocketAddr>,
+    ) -> io::Result<Self> {
+        let socket = lori_net::start_connect(address, from)?;
+        TcpStream::from_std(std::net::TcpStream::from(socket)).map(Self::Tcp)
+    }
+
+    /// Connects to the Unix domain socket at `path` without blocking: a Unix connect
+    /// completes or fails at once (a full backlog fails with `WouldBlock`). Must be called
+    /// inside the runtime.
+    pub(crate) fn start_unix(path: &Path) -> io::Result<Self> {
+        let socket = lori_net::start_connect_unix(path)?;
+        let std = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(socket));
+        UnixStream::from_std(std).map(Self::Unix)
+    }
+
+    /// Waits until the socket may be readable (or has an error).
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(stream) => stream.readable().await,
+            Self::Unix(stream) => stream.readable().await,
+        }
+    }
+
+    /// Waits until the socket may be writable (or has an error).
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(stream) => stream.writable().await,
+            Self::Unix(stream) => stream.writable().await,
+        }
+    }
+
+    /// Reads once into `buf`'s spare room; `WouldBlock` clears the cached readiness.
+    pub(crate) fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        match self {
+            Self::Tcp(stream) => stream.try_read_buf(buf),
+            Self::Unix(stream) => stream.try_read_buf(buf),
+        }
+    }
+
+    /// Writes `slices` with one vectored write; `WouldBlock` clears the cached readiness.
+    pub(crate) fn try_write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(stream) => stream.try_write_vectored(slices),
+            Self::Unix(stream) => stream.try_write_vectored(slices),
+        }
+    }
+
+    /// Shuts down the write side (sends FIN on TCP).
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        socket2::SockRef::from(self).shutdown(Shutdown::Write)
+    }
+
+    /// The socket's options, for a handler's `cx.socket()`.
+    pub(crate) fn options(&self) -> SocketOpts<'_> {
+        match self {
+            Self::Tcp(stream) => SocketOpts::tcp(stream),
+            Self::Unix(stream) => SocketOpts::unix(stream),
+        }
+    }
+
+    /// Whether a connect started by [`Stream::start_tcp`] has finished: `Ready(Ok(()))` once connected, `Ready(Err(e))` when it failed, `Pending`
+    /// (with `cx` registered) while it is under way.
+    pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_write_ready(cx))?;
+            let finished = self.try_io(Interest::WRITABLE, || {
+                match lori_net::finish_connect(self) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(io::ErrorKind::WouldBlock.into()),
+                    Err(error) => Err(error),
+                }
+            });
+            match finished {
+                // A spurious wake-up: the readiness is cleared, so the next poll registers.
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(stream) => stream.poll_write_ready(cx),
+            Self::Unix(stream) => stream.poll_write_ready(cx),
+        }
+    }
+
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        match self {
+            Self::Tcp(stream) => stream.try_io(interest, f),
+            Self::Unix(stream) => stream.try_io(interest, f),
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Self::Tcp(stream) => stream.as_fd(),
+            Self::Unix(stream) => stream.as_fd(),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! The connection task: one tokio task per connection runs the core's `Connection` and
+//! the application's handler, following the core's driving contract. The task IS the
+//! connection: it owns the socket, the connection, the handler and the mailbox.
+
+use std::io::{self, IoSlice};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use lori_core::{
+    Config, Connect, Connection, Context, Direction, Handler, IoFailure, IoOp, NoSocket, Permit,
+    Resolution, dispatch,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::attempts::Attempts;
+use crate::listener::Release;
+use crate::mailbox::Mailbox;
+use crate::shutdown::{Phase, Tracked};
+use crate::stream::Stream;
+
+/// The most slices one vectored write takes (a 1 KiB array on the stack).
+const WRITE_SLICES: usize = 64;
+
+/// Vectored writes per writability wake-up before the task goes back to its select loop
+/// (where tokio's cooperative budget can make it yield to other tasks).
+const WRITES_PER_WAKE: usize = 16;
+
+/// How a connection comes to be. The one place where connections are created, so that
+/// later kinds (TLS) are one more variant.
+#[derive(Debug)]
+pub(crate) enum Opening {
+    /// A connection accepted by a listener, holding one of its permits.
+    Accepted {
+        /// The accepted socket.
+        stream: Stream,
+        /// The listener's permit for it.
+        permit: Permit,
+    },
+    /// A client connection to a host or an address list (DNS and Happy Eyeballs).
+    Client(Connect),
+    /// A client connection to a Unix domain socket path.
+    UnixClient(PathBuf),
+}
+
+/// The driver's clock: tokio's, so that tests may pause it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A connection ready to run: made from its opening, with everything its task owns.
+/// Built before the task is spawned, so the task's future holds each piece once (an
+/// async fn's arguments stay in its future for its whole life).
+pub(crate) fn prepare<M, H>(
+    opening: Opening,
+    config: Config,
+    handler: H,
+    mailbox: Mailbox<M>,
+    ending: Ending,
+) -> Task<M, H>
+where
+    M: Send + 'static,
+    H: Handler<M>,
+{
+    let (connection, socket) = match opening {
+        Opening::Accepted { stream, permit } => {
+            let mut connection = Connection::server(config, now());
+            connection.attach_permit(permit);
+            (connection, Some(stream))
+        }
+        Opening::Client(connect) => (Connection::client(config, connect, now()), None),
+        Opening::UnixClient(path) => match Stream::start_unix(&path) {
+            Ok(stream) => (Connection::client_connected(config, now()), Some(stream)),
+            Err(error) => (failed_client(config, &error), None),
+        },
+    };
+    Task {
+        connection,
+        handler,
+        socket,
+        attempts: Attempts::default(),
+        resolving: None,
+        mailbox,
+        phase: Phase::Running,
+        yielding: false,
+        closed: false,
+        _ending: ending,
+    }
+}
+
+/// What a connection task releases when it ends, after its connection: the wake-up of
+/// its listener (for an accepted connection), then its place among the driver's running
+/// tasks.
+#[derive(Debug)]
+pub(crate) struct Ending {
+    /// Dropped first: the listener may accept again.
+    pub(crate) _release: Option<Release>,
+    /// Dropped last: the task no longer counts for shutdown.
+    pub(crate) _tracked: Tracked,
+}
+
+/// A client connection that failed with `error` before it had a socket, as the core
+/// reports it: through its one attempt's result, so the handler gets
+/// `on_connection_failure(Tcp { last: error })` and nothing else. (The address is never
+/// connected to; the core has no constructor for a connection that failed outside it.)
+fn failed_client(config: Config, error: &io::Error) -> Connection {
+    let placeholder = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let now = now();
+    let mut connection = Connection::client(config, Connect::addresses([placeholder]), now);
+    while connection.poll_event().is_some() {}
+    let attempt = std::iter::from_fn(|| connection.poll_io()).find_map(|op| match op {
+        IoOp::Connect { attempt, .. } => Some(attempt),
+        _ => None,
+    });
+    if let Some(attempt) = attempt {
+        connection.handle_connect_result(attempt, Err(IoFailure::from(error)), now);
+    }
+    connection
+}
+
+/// What woke the task.
+enum Wake<M> {
+    /// The shutdown phase changed (or its sender is gone: `false`).
+    Phase(bool),
+    Readable(io::Result<()>),
+    Writable(io::Result<()>),
+    Timer,
+    Message(Option<M>),
+    Attempt(lori_core::AttemptId, io::Result<()>),
+    Resolved(Resolution),
+}
+
+/// The state of one connection task.
+pub(crate) struct Task<M, H> {
+    connection: Connection,
+    handler: H,
+    /// The connection's socket: `None` while connecting and once closed.
+    socket: Option<Stream>,
+    attempts: Attempts,
+    /// The name resolution under way, if any.
+    resolving: Option<JoinHandle<Resolution>>,
+    mailbox: Mailbox<M>,
+    /// The shutdown phase already applied to the connection.
+    phase: Phase,
+    /// The core asked to yield this turn (`IoOp::YieldTurn`).
+    yielding: bool,
+    /// The core said `IoOp::Close`: the task ends once the events are drained.
+    closed: bool,
+    /// Dropped with the task, after the connection (fields drop in declaration order).
+    _ending: Ending,
+}
+
+impl<M, H> Task<M, H>
+where
+    M: Send + 'static,
+    H: Handler<M>,
+{
+    /// Runs the connection until the core closes it. `phase` is the driver's shutdown
+    /// phase.
+    pub(crate) async fn run(mut self, mut phase: watch::Receiver<Phase>) {
+        let mut watching_phase = true;
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        loop {
+            if watching_phase {
+                let wanted = *phase.borrow_and_update();
+                self.apply_phase(wanted);
+            }
+            self.drive();
+            if self.closed {
+                return;
+            }
+            if self.yielding {
+                self.yielding = false;
+                tokio::task::yield_now().await;
+                self.connection.handle_new_turn(now());
+                continue;
+            }
+            let deadline = self.connection.poll_timeout();
+            if deadline != armed {
+                if let Some(deadline) = deadline {
+                    sleep.as_mut().reset(deadline.into());
+                }
+                armed = deadline;
+            }
+
+            let wants_read = self.socket.is_some() && self.connection.wants_read();
+            let wants_write = self.socket.is_some() && self.connection.wants_write();
+            let socket = self.socket.as_ref();
+            let wake = tokio::select! {
+                changed = phase.changed(), if watching_phase => Wake::Phase(changed.is_ok()),
+                ready = readable(socket), if wants_read => Wake::Readable(ready),
+                ready = writable(socket), if wants_write => Wake::Writable(ready),
+                () = &mut sleep, if armed.is_some() => Wake::Timer,
+                message = self.mailbox.recv(), if self.mailbox.is_open() => Wake::Message(message),
+                (attempt, result) = std::future::poll_fn(|cx| self.attempts.poll_next(cx)),
+                    if self.attempts.is_waiting() => Wake::Attempt(attempt, result),
+                answer = resolved(&mut self.resolving), if self.resolving.is_some() => {
+                    Wake::Resolved(answer)
+                }
+            };
+
+            let now = now();
+            self.connection.handle_new_turn(now);
+            // Timers are checked against the clock at every wake-up; when the `Sleep` fired,
+            // its deadline has passed by tokio's clock even if the two clocks round apart.
+            let timer_fired = matches!(wake, Wake::Timer);
+            if let Some(deadline) = armed.filter(|deadline| timer_fired || *deadline <= now) {
+                self.connection.handle_timeout(now.max(deadline));
+                self.drive();
+            }
+            match wake {
+                Wake::Phase(watching) => watching_phase = watching,
+                Wake::Readable(Ok(())) => self.read(),
+                Wake::Writable(Ok(())) => self.write(),
+                Wake::Readable(Err(error)) | Wake::Writable(Err(error)) => {
+                    self.connection
+                        .handle_io_error(IoFailure::from(&error), now);
+                }
+                Wake::Timer => {}
+                Wake::Message(Some(message)) => self.deliver(message),
+                Wake::Message(None) => {}
+                Wake::Attempt(attempt, result) => {
+                    let result = result.map_err(|error| IoFailure::from(&error));
+                    self.connection.handle_connect_result(attempt, result, now);
+                }
+                Wake::Resolved(answer) => {
+                    self.resolving = None;
+                    self.connection.handle_resolved(answer, now);
+                }
+            }
+        }
+    }
+
+    /// Applies the driver's shutdown phase: `close()` when closing, `hard_close()` at the
+    /// deadline.
+    fn apply_phase(&mut self, wanted: Phase) {
+        if wanted <= self.phase {
+            return;
+        }
+        self.connection.handle_timeout(now());
+        match wanted {
+            Phase::Running => {}
+            Phase::Closing => self.connection.close(),
+            Phase::Hard => self.connection.hard_close(),
+        }
+        self.phase = wanted;
+    }
+
+    /// Drains the connection's outputs until empty: instructions, then events to the
+    /// handler (which may issue commands), round again while anything happened.
+    fn drive(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(op) = self.connection.poll_io() {
+                progressed = true;
+                self.execute(op);
+            }
+            let Self {
+                connection,
+                handler,
+                socket,
+                mailbox,
+                ..
+            } = self;
+            let delivered = match socket {
+                Some(stream) => dispatch(connection, &mut stream.options(), mailbox, handler),
+                None => dispatch(connection, &mut NoSocket, mailbox, handler),
+            };
+            if delivered == 0 && !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Carries out one instruction of the core.
+    fn execute(&mut self, op: IoOp) {
+        match op {
+            IoOp::Resolve {
+                host,
+                port,
+                ip_version,
+            } => {
+                self.resolving = Some(tokio::task::spawn_blocking(move || {
+                    lori_net::resolve(&host, port, ip_version)
+                }));
+            }
+            IoOp::Connect {
+                attempt,
+                addr,
+                from,
+            } => {
+                if let Err(error) = self.attempts.start(attempt, addr, from) {
+                    let failure = Err(IoFailure::from(&error));
+                    self.connection
+                        .handle_connect_result(attempt, failure, now());
+                }
+            }
+            IoOp::Abandon { attempt } => self.attempts.abandon(attempt),
+            IoOp::Connected { attempt } => match self.attempts.take(attempt) {
+                Some(stream) => self.socket = Some(stream),
+                None => {
+                    let lost = IoFailure::new(io::ErrorKind::NotConnected, None);
+                    self.connection.handle_io_error(lost, now());
+                }
+            },
+            IoOp::ShutdownWrite => {
+                if let Some(Err(error)) = self.socket.as_ref().map(Stream::shutdown_write) {
+                    self.connection
+                        .handle_io_error(IoFailure::from(&error), now());
+                }
+            }
+            IoOp::Close => {
+                self.socket = None;
+                self.attempts.clear();
+                self.resolving = None;
+                self.mailbox.close();
+                self.closed = true;
+            }
+            IoOp::YieldTurn => self.yielding = true,
+            _ => {}
+        }
+    }
+
+    /// Reads while the core wants data and the socket has some, draining the outputs after
+    /// each read (a handler may mute, yield or change `buffer_until` in between).
+    fn read(&mut self) {
+        while self.connection.wants_read() {
+            let Some(stream) = &self.socket else {
+                return;
+            };
+            let result = stream.try_read_buf(&mut self.connection.read_buf());
+            let now = now();
+            let go_on = match result {
+                Ok(0) => {
+                    self.connection.handle_eof(now);
+                    false
+                }
+                Ok(n) => {
+                    self.connection.handle_read(n, now);
+                    true
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.connection.handle_would_block(Direction::Read, now);
+                    false
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => true,
+                Err(error) => {
+                    self.connection
+                        .handle_io_error(IoFailure::from(&error), now);
+                    false
+                }
+            };
+            self.drive();
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    /// Writes the queued bytes while the socket takes them, up to [`WRITES_PER_WAKE`]
+    /// vectored writes, draining the outputs after each (`Sent` may lead to more sends).
+    fn write(&mut self) {
+        for _ in 0..WRITES_PER_WAKE {
+            if !self.connection.wants_write() {
+                return;
+            }
+            let Some(stream) = &self.socket else {
+                return;
+            };
+            let result = {
+                let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+                let count = self.connection.write_slices(&mut slices);
+                stream.try_write_vectored(&slices[..count])
+            };
+            let now = now();
+            let go_on = match result {
+                Ok(0) => {
+                    let failure = IoFailure::new(io::ErrorKind::WriteZero, None);
+                    self.connection.handle_io_error(failure, now);
+                    false
+                }
+                Ok(n) => {
+                    self.connection.handle_written(n, now);
+                    true
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.connection.handle_would_block(Direction::Write, now);
+                    false
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => true,
+                Err(error) => {
+                    self.connection
+                        .handle_io_error(IoFailure::from(&error), now);
+                    false
+                }
+            };
+            self.drive();
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    /// Hands a posted message to the handler.
+    fn deliver(&mut self, message: M) {
+        let Self {
+            connection,
+            handler,
+            socket,
+            mailbox,
+            ..
+        } = self;
+        match socket {
+            Some(stream) => {
+                let mut options = stream.options();
+                let mut cx = Context::new(connection, &mut options, mailbox);
+                handler.on_message(&mut cx, message);
+            }
+            None => {
+                let mut options = NoSocket;
+                let mut cx = Context::new(connection, &mut options, mailbox);
+                handler.on_message(&mut cx, message);
+            }
+        }
+    }
+}
+
+/// Waits for `socket` to be readable; pending forever without one.
+async fn readable(socket: Option<&Stream>) -> io::Result<()> {
+    match socket {
+        Some(stream) => stream.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for `socket` to be writable; pending forever without one.
+async fn writable(socket: Option<&Stream>) -> io::Result<()> {
+    match socket {
+        Some(stream) => stream.writable().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer of the resolution under way; pending forever without one. A resolver task
+/// that panicked or was cancelled counts as a failed resolution.
+async fn resolved(resolving: &mut Option<JoinHandle<Resolution>>) -> Resolution {
+    match resolving {
+        Some(handle) => handle
+            .await
+            .unwrap_or_else(|error| Resolution::Failed(IoFailure::from(&io::Error::other(error)))),
+        None => std::future::pending().await,
+    }
+}
