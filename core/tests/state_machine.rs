@@ -18,7 +18,7 @@
 //! closing chose to drop (both by design).
 //!
 //! Cases default to 64; run more with `PROPTEST_CASES=5000 cargo test -p lori-core
-//! --all-features --test state_machine --release`.
+//! --features sim --test state_machine --release`.
 
 use std::num::NonZeroUsize;
 
