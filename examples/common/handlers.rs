@@ -1,10 +1,8 @@
 //! The examples' handlers, written once against `lori_core::Handler` and run unchanged on
 //! either driver.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use lori_core::{
-    BufferSize, BufferUntil, CloseReason, ConnectionFailure, Context, Handler, SendError,
-};
+use bytes::Bytes;
+use lori_core::{Context, Handler, SendError};
 
 /// Echoes every byte back. When the connection is throttled it keeps the chunk it could
 /// not send and mutes (so the peer feels the backpressure), then resends and unmutes on
