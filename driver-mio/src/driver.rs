@@ -447,10 +447,10 @@ fn unix_connection(path: &PathBuf, config: Config, now: Instant) -> (Connection,
 fn failed_client(config: Config, error: &io::Error, now: Instant) -> Connection {
     let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut connection = Connection::client(config, Connect::addresses([placeholder]), now);
-    while let Some(op) = connection.poll_io() {
-        if let IoOp::Connect { attempt, .. } = op {
-            connection.handle_connect_result(attempt, Err(IoFailure::from(error)), now);
-        }
+    // The first instruction is the placeholder's connect; what follows the failure (the
+    // close) is left for the loop to carry out.
+    if let Some(IoOp::Connect { attempt, .. }) = connection.poll_io() {
+        connection.handle_connect_result(attempt, Err(IoFailure::from(error)), now);
     }
     connection
 }
