@@ -4,8 +4,8 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::sync::mpsc::{self, SendError};
 use std::sync::Arc;
+use std::sync::mpsc::{self, SendError};
 use std::time::Instant;
 
 use lori_core::happy_eyeballs::Resolution;

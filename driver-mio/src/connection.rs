@@ -106,7 +106,11 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             group,
             closed: false,
             #[cfg(feature = "tracing")]
-            span: tracing::debug_span!("connection", index = key.index, generation = key.generation),
+            span: tracing::debug_span!(
+                "connection",
+                index = key.index,
+                generation = key.generation
+            ),
         }
     }
 
@@ -173,7 +177,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
                     self.connection.handle_would_block(Direction::Write, now);
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => self.connection.handle_io_error(IoFailure::from(&error), now),
+                Err(error) => self
+                    .connection
+                    .handle_io_error(IoFailure::from(&error), now),
             }
         }
         progressed
@@ -195,7 +201,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
                 self.connection.handle_would_block(Direction::Read, now);
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => self.connection.handle_io_error(IoFailure::from(&error), now),
+            Err(error) => self
+                .connection
+                .handle_io_error(IoFailure::from(&error), now),
         }
         true
     }

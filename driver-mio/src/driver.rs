@@ -146,7 +146,11 @@ impl Driver {
     }
 
     fn is_stopped(&self) -> bool {
-        *self.inner.stopped.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .inner
+            .stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Listens on TCP as `options` say. Every thread of the driver accepts for it: with
@@ -289,7 +293,12 @@ impl Driver {
         L: ListenerHandler<H>,
     {
         let remotes: Vec<Remote> = if spread {
-            self.inner.remotes.iter().take(parts.len()).cloned().collect()
+            self.inner
+                .remotes
+                .iter()
+                .take(parts.len())
+                .cloned()
+                .collect()
         } else {
             parts.iter().map(|_| self.next_remote().clone()).collect()
         };

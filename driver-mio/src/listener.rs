@@ -277,6 +277,7 @@ pub(crate) fn spawn_listener<M, H, L>(
         handler.on_closed();
         return;
     }
-    let accepting = Accepting::<M, H, L>::new(key, (acceptor, token), handler, config, limit, group);
+    let accepting =
+        Accepting::<M, H, L>::new(key, (acceptor, token), handler, config, limit, group);
     lp.start_listener(key, Box::new(accepting));
 }

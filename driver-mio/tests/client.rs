@@ -86,7 +86,12 @@ impl Handler for PingPong {
     }
 
     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
-        assert_eq!(&data[..], &self.round.to_be_bytes(), "the echo of round {}", self.round);
+        assert_eq!(
+            &data[..],
+            &self.round.to_be_bytes(),
+            "the echo of round {}",
+            self.round
+        );
         self.round += 1;
         if self.round == self.rounds {
             report(&self.done, self.round);
@@ -117,7 +122,10 @@ fn ping_pong_for_100_rounds_over_ipv4() {
     let driver = Driver::new().expect("driver");
     let (_listener, address) = common::echo_server(&driver);
     ping_pong(&driver, Connect::host("127.0.0.1", address.port()));
-    ping_pong(&driver, Connect::host("localhost", address.port()).ip_version(IpVersion::V4));
+    ping_pong(
+        &driver,
+        Connect::host("localhost", address.port()).ip_version(IpVersion::V4),
+    );
     driver.shutdown(common::WATCHDOG);
 }
 
@@ -155,7 +163,11 @@ fn socket_options_apply_once_connected_and_not_before() {
     let driver = Driver::new().expect("driver");
     let (_listener, address) = common::echo_server(&driver);
     let (tx, rx) = mpsc::channel();
-    driver.connect(Config::default(), Connect::addresses([address]), Options(tx));
+    driver.connect(
+        Config::default(),
+        Connect::addresses([address]),
+        Options(tx),
+    );
     let before = recv(&rx, "the option before connecting");
     assert!(
         matches!(
@@ -201,7 +213,8 @@ fn posts_from_another_thread_reach_on_message() {
     let forward = Forward(tx, closed_tx);
     let returned = driver.connect(Config::default(), Connect::addresses([address]), forward);
     let (mut peer, _) = server.accept().expect("accept");
-    peer.set_read_timeout(Some(common::WATCHDOG)).expect("timeout");
+    peer.set_read_timeout(Some(common::WATCHDOG))
+        .expect("timeout");
     let handle = recv(&rx, "the handle");
     let poster = std::thread::spawn(move || {
         for word in ["one ", "two ", "three"] {

@@ -149,6 +149,7 @@ fn buffer_until_cuts_length_prefixed_frames() {
     for payload in &payloads {
         assert_eq!(&recv(&rx, "a frame"), payload);
     }
+    drop(client);
     driver.shutdown(common::WATCHDOG);
 }
 
@@ -172,8 +173,13 @@ fn a_listener_at_its_limit_holds_new_clients_until_one_closes() {
     let (tx, rx) = mpsc::channel();
     let limit = MaxSpawn::new(2).expect("in range");
     let make = move || Greeter(tx.clone());
-    let (_listener, address) =
-        common::listen(&driver, ListenOptions::new(), Config::default(), Some(limit), make);
+    let (_listener, address) = common::listen(
+        &driver,
+        ListenOptions::new(),
+        Config::default(),
+        Some(limit),
+        make,
+    );
     let mut first = common::client(address);
     let mut second = common::client(address);
     assert_eq!(common::read_exact(&mut first, 2), b"hi");
@@ -190,7 +196,9 @@ fn a_listener_at_its_limit_holds_new_clients_until_one_closes() {
     assert!(common::is_timeout(&held), "held: {held}");
     drop(first);
     assert_eq!(recv(&rx, "the first close"), "closed");
-    third.set_read_timeout(Some(common::WATCHDOG)).expect("timeout");
+    third
+        .set_read_timeout(Some(common::WATCHDOG))
+        .expect("timeout");
     assert_eq!(common::read_exact(&mut third, 2), b"hi");
     assert_eq!(recv(&rx, "third start"), "started");
     drop(second);
@@ -269,7 +277,11 @@ fn unix_sockets_echo() {
     assert_eq!(common::read_exact(&mut std_client, 3), b"std");
     // A path nobody listens on fails the connection.
     let (tx, rx) = mpsc::channel();
-    driver.connect_unix(&dir.path().join("nobody.sock"), Config::default(), UnixClient(tx));
+    driver.connect_unix(
+        &dir.path().join("nobody.sock"),
+        Config::default(),
+        UnixClient(tx),
+    );
     let failure = recv(&rx, "the failure").expect_err("nobody listens");
     assert!(failure.contains("Tcp"), "failure: {failure}");
     drop(std_client);
@@ -315,7 +327,10 @@ fn shutdown_closes_open_connections_and_returns() {
         report(&done_tx, ());
     });
     for mut client in clients {
-        assert!(common::read_to_eof(&mut client).is_empty(), "EOF, nothing more");
+        assert!(
+            common::read_to_eof(&mut client).is_empty(),
+            "EOF, nothing more"
+        );
         client.flush().expect("flush");
     }
     recv(&done, "shutdown to return");

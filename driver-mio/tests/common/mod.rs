@@ -69,7 +69,13 @@ impl Handler for Echo {
 
 /// Starts an echo server on 127.0.0.1:0; its address.
 pub fn echo_server(driver: &Driver) -> (Listener, SocketAddr) {
-    listen(driver, ListenOptions::new(), Config::default(), None, || Echo)
+    listen(
+        driver,
+        ListenOptions::new(),
+        Config::default(),
+        None,
+        || Echo,
+    )
 }
 
 /// Listens with `options`, every connection served by `make()`; the listener and its
@@ -109,7 +115,10 @@ impl Hanging {
         let first = lori_net::start_connect(address, None).expect("connect");
         let start = Instant::now();
         while !lori_net::finish_connect(&first).expect("first connect") {
-            assert!(start.elapsed() < WATCHDOG, "the first connect never completed");
+            assert!(
+                start.elapsed() < WATCHDOG,
+                "the first connect never completed"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let mut fillers = vec![first];
@@ -141,7 +150,9 @@ pub fn has_ipv6_loopback() -> bool {
 
 /// Open file descriptors of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// A fresh directory under the system's temporary directory, removed on drop.
