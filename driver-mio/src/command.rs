@@ -56,8 +56,8 @@ pub(crate) enum Command {
     /// Stop accepting, close every connection gracefully, hard-close those still open at
     /// `deadline`, then end the loop.
     Shutdown {
-        /// When the remaining connections are hard-closed.
-        deadline: Instant,
+        /// When the remaining connections are hard-closed (`None`: never).
+        deadline: Option<Instant>,
     },
 }
 

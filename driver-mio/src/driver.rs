@@ -2,11 +2,12 @@
 //! and [`Listener`].
 
 use std::io;
+use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -48,31 +49,25 @@ impl Builder {
         self
     }
 
-    /// Starts the loop threads.
+    /// Starts the loop threads. If one cannot start, those already started are stopped.
     pub fn build(self) -> io::Result<Driver> {
         let mut remotes = Vec::with_capacity(self.threads);
         let mut threads = Vec::with_capacity(self.threads);
         for index in 0..self.threads {
-            // The loop is made on its thread (its tasks are not `Send`); its remote comes back.
-            let (started, remote) = mpsc::sync_channel(1);
-            let thread = thread::Builder::new()
-                .name(format!("lori-mio-{index}"))
-                .spawn(move || match Loop::new() {
-                    Ok((event_loop, remote)) => {
-                        if started.send(Ok(remote)).is_ok() {
-                            event_loop.run();
-                        }
+            match start_loop(index) {
+                Ok((remote, thread)) => {
+                    remotes.push(remote);
+                    threads.push(thread);
+                }
+                Err(error) => {
+                    for remote in &remotes {
+                        let deadline = Some(Instant::now());
+                        // A loop that is gone needs no shutdown.
+                        let _gone = remote.send(Command::Shutdown { deadline });
                     }
-                    Err(error) => {
-                        // The builder waits for this answer; it cannot be gone.
-                        let _gone = started.send(Err(error));
-                    }
-                })?;
-            let remote = remote
-                .recv()
-                .map_err(|_| io::Error::other("a loop thread ended before starting"))??;
-            remotes.push(remote);
-            threads.push(thread);
+                    return Err(error);
+                }
+            }
         }
         let thread_ids = threads.iter().map(|thread| thread.thread().id()).collect();
         Ok(Driver {
@@ -87,6 +82,29 @@ impl Builder {
             }),
         })
     }
+}
+
+/// Starts loop thread `index`; its remote and join handle. The loop is made on its thread
+/// (its tasks are not `Send`), and its remote sent back.
+fn start_loop(index: usize) -> io::Result<(Remote, JoinHandle<()>)> {
+    let (started, remote) = mpsc::sync_channel(1);
+    let thread = thread::Builder::new()
+        .name(format!("lori-mio-{index}"))
+        .spawn(move || match Loop::new() {
+            Ok((event_loop, remote)) => {
+                if started.send(Ok(remote)).is_ok() {
+                    event_loop.run();
+                }
+            }
+            Err(error) => {
+                // The builder waits for this answer; it cannot be gone.
+                let _gone = started.send(Err(error));
+            }
+        })?;
+    let remote = remote
+        .recv()
+        .map_err(|_| io::Error::other("a loop thread ended before starting"))??;
+    Ok((remote, thread))
 }
 
 /// The mio driver: owns N event-loop threads that run lori connections and listeners.
@@ -113,11 +131,11 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !*self.stopped.lock().unwrap_or_else(PoisonError::into_inner) {
+        if !*lock(&self.stopped) {
             for remote in &self.remotes {
-                let now = Instant::now();
+                let deadline = Some(Instant::now());
                 // A loop that is gone needs no shutdown.
-                let _gone = remote.send(Command::Shutdown { deadline: now });
+                let _gone = remote.send(Command::Shutdown { deadline });
             }
         }
     }
@@ -372,50 +390,36 @@ impl Driver {
     /// Shuts down gracefully: every listener stops accepting (`on_closed`), every
     /// connection is closed (`close()`: queued bytes flushed, FIN sent, the peer's EOF
     /// awaited), those still open after `grace` are hard-closed, and the loop threads end.
-    /// Returns once they have (called from inside a handler, it only starts the shutdown:
-    /// a loop cannot wait for itself). Calling it again, or from several threads, is
-    /// harmless; each call returns once the loops are stopped.
+    /// Returns once they have, like [`Driver::wait`] (called from inside a handler, it only
+    /// starts the shutdown: a loop cannot wait for itself). Calling it again, or from
+    /// several threads, is harmless; each call returns once the loops are stopped.
     pub fn shutdown(&self, grace: Duration) {
-        let deadline = Instant::now()
-            .checked_add(grace)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        // A grace beyond what `Instant` can express never ends: no hard close.
+        let deadline = Instant::now().checked_add(grace);
         for remote in &self.inner.remotes {
             // A loop that is gone is stopped already.
             let _gone = remote.send(Command::Shutdown { deadline });
         }
-        if self.inner.thread_ids.contains(&thread::current().id()) {
-            return;
+        if !self.inner.thread_ids.contains(&thread::current().id()) {
+            self.wait();
         }
-        let threads = std::mem::take(
-            &mut *self
-                .inner
-                .threads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+    }
+
+    /// Blocks until every loop thread has stopped, which happens after a
+    /// [`Driver::shutdown`] (called from another thread, a signal hook, or a handler).
+    /// Must not be called on a loop thread (from inside a handler): a loop cannot wait for
+    /// itself.
+    pub fn wait(&self) {
+        let threads = mem::take(&mut *lock(&self.inner.threads));
         if !threads.is_empty() {
             for thread in threads {
                 // A loop thread that panicked is stopped too.
                 let _panicked = thread.join();
             }
-            *self
-                .inner
-                .stopped
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = true;
+            *lock(&self.inner.stopped) = true;
             self.inner.stopped_changed.notify_all();
         }
-        self.wait();
-    }
-
-    /// Blocks until a [`Driver::shutdown`] (from another thread, a signal hook, or a
-    /// handler) has stopped every loop thread. Must not be called on a loop thread.
-    pub fn wait(&self) {
-        let mut stopped = self
-            .inner
-            .stopped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut stopped = lock(&self.inner.stopped);
         while !*stopped {
             stopped = self
                 .inner
@@ -424,6 +428,11 @@ impl Driver {
                 .unwrap_or_else(PoisonError::into_inner);
         }
     }
+}
+
+/// Locks `mutex`, whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The error of an operation on a driver that was shut down.

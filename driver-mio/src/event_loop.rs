@@ -108,8 +108,8 @@ pub(crate) struct Loop {
     listener_turns: Vec<Key>,
     /// The command budget ran out: commands wait in the channel.
     commands_pending: bool,
-    /// The hard-close deadline, once shutting down.
-    shutdown: Option<Instant>,
+    /// Once shutting down: the hard-close deadline, if any.
+    shutdown: Option<Option<Instant>>,
 }
 
 impl Loop {
@@ -434,16 +434,21 @@ impl Loop {
     }
 
     /// Stops accepting, closes every connection gracefully, and arms the hard close.
-    fn begin_shutdown(&mut self, deadline: Instant) {
-        let deadline = self.shutdown.map_or(deadline, |armed| armed.min(deadline));
-        self.shutdown = Some(deadline);
+    fn begin_shutdown(&mut self, deadline: Option<Instant>) {
+        let earliest = match (self.shutdown.flatten(), deadline) {
+            (Some(armed), Some(asked)) => Some(armed.min(asked)),
+            (armed, asked) => armed.or(asked),
+        };
+        self.shutdown = Some(earliest);
         for key in self.listener_keys(None) {
             self.with_listener(key, |task, lp| task.close(lp));
         }
         for key in self.conn_keys() {
             self.with_conn(key, |task, lp| task.close(lp));
         }
-        self.arm(TimerKey::Shutdown, deadline);
+        if let Some(deadline) = earliest {
+            self.arm(TimerKey::Shutdown, deadline);
+        }
     }
 
     fn hard_close_all(&mut self) {
@@ -454,7 +459,7 @@ impl Loop {
 
     /// The poll failed: closes everything at once so handlers hear of it, then stops.
     fn abort(&mut self) {
-        self.shutdown = Some(self.now);
+        self.shutdown = Some(Some(self.now));
         for key in self.listener_keys(None) {
             self.with_listener(key, |task, lp| task.close(lp));
         }

@@ -149,15 +149,25 @@ where
     }
 
     /// Serves one accepted connection with its permit: its handler, or a refusal (the
-    /// socket and the permit are dropped).
+    /// socket closes and the permit is given back).
     fn serve(&mut self, lp: &mut Loop, accepted: (Stream, Address), permit: Permit) {
         let (stream, peer) = accepted;
-        if let Some(handler) = self.handler.on_accept(&peer) {
-            let mut connection = Connection::server(self.config.clone(), lp.now);
-            connection.attach_permit(permit);
-            let group = Some(Arc::clone(&self.group));
-            lp.spawn_conn::<M, H>(connection, Some(stream), handler, None, group);
+        match self.handler.on_accept(&peer) {
+            Some(handler) => {
+                let mut connection = Connection::server(self.config.clone(), lp.now);
+                connection.attach_permit(permit);
+                let group = Some(Arc::clone(&self.group));
+                lp.spawn_conn::<M, H>(connection, Some(stream), handler, None, group);
+            }
+            None => self.give_back(permit),
         }
+    }
+
+    /// Releases a permit taken for nothing (no connection was pending, or it was
+    /// refused). Another part may have seen it taken and paused meanwhile: it is woken.
+    fn give_back(&self, permit: Permit) {
+        drop(permit);
+        self.group.released();
     }
 }
 
@@ -197,23 +207,30 @@ where
                 continue;
             };
             budget -= 1;
-            match acceptor.accept() {
-                Ok(accepted) => self.serve(lp, accepted, permit),
-                Err(error) => match error.kind() {
-                    io::ErrorKind::WouldBlock => self.acceptable = false,
-                    io::ErrorKind::Interrupted
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::ConnectionReset => {}
-                    io::ErrorKind::InvalidInput => {
-                        self.handler.on_listen_failure(IoFailure::from(&error));
-                        self.close(lp);
-                    }
-                    _ => {
-                        let at = lp.now + ACCEPT_BACKOFF;
-                        self.backoff = Some(at);
-                        lp.arm(TimerKey::Listener(self.key), at);
-                    }
-                },
+            let error = match acceptor.accept() {
+                Ok(accepted) => {
+                    self.serve(lp, accepted, permit);
+                    continue;
+                }
+                Err(error) => {
+                    self.give_back(permit);
+                    error
+                }
+            };
+            match error.kind() {
+                io::ErrorKind::WouldBlock => self.acceptable = false,
+                io::ErrorKind::Interrupted
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset => {}
+                io::ErrorKind::InvalidInput => {
+                    self.handler.on_listen_failure(IoFailure::from(&error));
+                    self.close(lp);
+                }
+                _ => {
+                    let at = lp.now + ACCEPT_BACKOFF;
+                    self.backoff = Some(at);
+                    lp.arm(TimerKey::Listener(self.key), at);
+                }
             }
         }
     }

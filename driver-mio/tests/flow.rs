@@ -224,3 +224,58 @@ fn unmuting_a_full_buffer_delivers_everything() {
     client.shutdown(std::net::Shutdown::Both).expect("shutdown");
     driver.shutdown(common::WATCHDOG);
 }
+
+/// Yields after every chunk (its read budget is small too) and reports the byte count
+/// once `expected` bytes arrived.
+struct Yielder {
+    checker: Checker,
+    expected: usize,
+    done: Sender<usize>,
+}
+
+impl Handler for Yielder {
+    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        self.checker.check(&data);
+        cx.yield_read();
+        if self.checker.offset == self.expected {
+            report(&self.done, self.checker.offset);
+        }
+    }
+}
+
+#[test]
+fn yielding_connections_lose_no_data_and_share_the_loop() {
+    const SIZE: usize = 1024 * 1024;
+    let driver = Driver::new().expect("driver");
+    let (done_tx, done) = mpsc::channel();
+    let budget = std::num::NonZeroUsize::new(1024).expect("not zero");
+    let config = Config::default()
+        .read_buffer_size(ReadBufferSize::new(4096).expect("range"))
+        .read_budget(budget);
+    let listener = driver
+        .listen(ListenOptions::new(), config, None, move |_: &Address| {
+            Some(Yielder {
+                checker: Checker::default(),
+                expected: SIZE,
+                done: done_tx.clone(),
+            })
+        })
+        .expect("listen");
+    let address = common::ip(&listener.local_addr());
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut client = common::client(address);
+            thread::spawn(move || {
+                let data: Vec<u8> = (0..SIZE).map(pattern).collect();
+                common::write_all(&mut client, &data);
+                client
+            })
+        })
+        .collect();
+    assert_eq!(recv(&done, "the first stream"), SIZE);
+    assert_eq!(recv(&done, "the second stream"), SIZE);
+    for writer in writers {
+        drop(writer.join().expect("writer"));
+    }
+    driver.shutdown(common::WATCHDOG);
+}

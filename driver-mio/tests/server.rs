@@ -206,6 +206,43 @@ fn a_listener_at_its_limit_holds_new_clients_until_one_closes() {
     driver.shutdown(common::WATCHDOG);
 }
 
+#[test]
+fn threads_share_one_limit_and_resume_across_threads() {
+    let driver = Driver::builder().threads(2).build().expect("driver");
+    let (tx, rx) = mpsc::channel();
+    let limit = MaxSpawn::new(1).expect("in range");
+    let make = move || Greeter(tx.clone());
+    let (_listener, address) = common::listen(
+        &driver,
+        ListenOptions::new(),
+        Config::default(),
+        Some(limit),
+        make,
+    );
+    let mut served = common::client(address);
+    assert_eq!(common::read_exact(&mut served, 2), b"hi");
+    assert_eq!(recv(&rx, "the first start"), "started");
+    // Whichever thread's socket the kernel gives the next client to, it waits for the one
+    // permit; when the served client leaves (on either thread), it is served.
+    for round in 0..4 {
+        let mut next = common::client(address);
+        next.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let mut greeting = [0; 2];
+        let held = next.read(&mut greeting).expect_err("held at the limit");
+        assert!(common::is_timeout(&held), "round {round}: {held}");
+        drop(served);
+        assert_eq!(recv(&rx, "a close"), "closed");
+        next.set_read_timeout(Some(common::WATCHDOG))
+            .expect("timeout");
+        assert_eq!(common::read_exact(&mut next, 2), b"hi", "round {round}");
+        assert_eq!(recv(&rx, "a start"), "started");
+        served = next;
+    }
+    drop(served);
+    driver.shutdown(common::WATCHDOG);
+}
+
 /// Reports idle timeouts and closes.
 struct Idle(Sender<()>);
 
