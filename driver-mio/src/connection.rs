@@ -320,7 +320,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
 
     /// `IoOp::Close`: closes the socket and any attempt, refuses later posts and tells the
     /// listener group that its permit is free.
+    /// Posts are refused before the socket closes, so a peer that sees the close knows it.
     fn close_sockets(&mut self, lp: &mut Loop) {
+        self.handles.close();
         if let Some((mut stream, token)) = self.socket.take() {
             stream.deregister(lp.registry());
             lp.remove_route(token);
@@ -328,7 +330,6 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         for attempt in mem::take(&mut self.attempts) {
             drop_attempt(lp, attempt);
         }
-        self.handles.close();
         if let Some(group) = self.group.take() {
             group.released();
         }

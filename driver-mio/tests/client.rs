@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 
@@ -230,5 +230,116 @@ fn posts_from_another_thread_reach_on_message() {
     recv(&closed, "the close");
     let late = handle.post(Bytes::from("late")).expect_err("closed");
     assert_eq!(late.into_inner(), Bytes::from("late"));
+    driver.shutdown(common::WATCHDOG);
+}
+
+/// A proxy of sorts: on its first data, opens a client connection from inside the
+/// handler (through its own clone of the driver) whose handler reports what the echo
+/// server returns.
+struct Opener {
+    driver: Driver,
+    echo: SocketAddr,
+    tx: Sender<Bytes>,
+}
+
+/// Sends a greeting once connected and reports the echo.
+struct Greeting(Sender<Bytes>);
+
+impl Handler for Greeting {
+    fn on_connected(&mut self, cx: &mut Context<'_>) {
+        cx.send(&b"from inside"[..]).expect("send");
+    }
+
+    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        report(&self.0, data);
+        cx.close();
+    }
+}
+
+impl Handler for Opener {
+    fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {
+        let connect = Connect::addresses([self.echo]);
+        self.driver
+            .connect::<(), _>(Config::default(), connect, Greeting(self.tx.clone()));
+    }
+}
+
+#[test]
+fn handlers_open_connections_from_inside_the_loop() {
+    let driver = Driver::new().expect("driver");
+    let (_echo_listener, echo) = common::echo_server(&driver);
+    let (tx, rx) = mpsc::channel();
+    let opener_driver = driver.clone();
+    let (_listener, address) = common::listen(
+        &driver,
+        ListenOptions::new(),
+        Config::default(),
+        None,
+        move || Opener {
+            driver: opener_driver.clone(),
+            echo,
+            tx: tx.clone(),
+        },
+    );
+    let mut client = common::client(address);
+    common::write_all(&mut client, b"go");
+    let mut echoed = Vec::new();
+    while echoed.len() < b"from inside".len() {
+        echoed.extend_from_slice(&recv(&rx, "the echo"));
+    }
+    assert_eq!(echoed, b"from inside");
+    drop(client);
+    driver.shutdown(common::WATCHDOG);
+}
+
+/// Hands its handle to the test and closes.
+struct Closer(Sender<lori_core::Handle<()>>);
+
+impl Handler<()> for Closer {
+    fn on_started(&mut self, cx: &mut Context<'_, ()>) {
+        report(&self.0, cx.handle().expect("handles"));
+        cx.hard_close();
+    }
+
+    fn on_message(&mut self, _cx: &mut Context<'_, ()>, (): ()) {
+        panic!("a message reached a closed connection");
+    }
+}
+
+#[test]
+fn a_handle_never_reaches_a_later_connection_in_the_same_slot() {
+    let driver = Driver::new().expect("driver");
+    let (tx, rx) = mpsc::channel();
+    let (_listener, address) = common::listen(
+        &driver,
+        ListenOptions::new(),
+        Config::default(),
+        None,
+        move || Closer(tx.clone()),
+    );
+    // Each connection closes at once; the next one may take the same slot. A post
+    // through an earlier handle must not reach it (it is refused, or dropped).
+    let mut handles = Vec::new();
+    for _ in 0..3 {
+        let mut client = common::client(address);
+        handles.push(recv(&rx, "a handle"));
+        let mut byte = [0; 1];
+        match client.read(&mut byte) {
+            Ok(0) => {}
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the close, got {other:?}"),
+        }
+        for handle in &handles {
+            assert!(
+                handle.post(()).is_err(),
+                "a closed connection refuses posts"
+            );
+        }
+    }
+    // The loop is still alive (no message reached `on_message`): a new client is served.
+    let mut client = common::client(address);
+    recv(&rx, "a last handle");
+    let mut byte = [0; 1];
+    assert!(!matches!(client.read(&mut byte), Ok(1)));
     driver.shutdown(common::WATCHDOG);
 }

@@ -379,3 +379,34 @@ fn shutdown_closes_open_connections_and_returns() {
     }
     driver.wait();
 }
+
+#[test]
+fn on_accept_returning_none_refuses_the_peer() {
+    let driver = Driver::new().expect("driver");
+    let (tx, rx) = mpsc::channel();
+    let listener = driver
+        .listen(
+            ListenOptions::new(),
+            Config::default(),
+            Some(MaxSpawn::new(1).expect("in range")),
+            move |peer: &Address| {
+                report(&tx, peer.clone());
+                None::<common::Echo>
+            },
+        )
+        .expect("listen");
+    let address = common::ip(&listener.local_addr());
+    // Refused peers take no permit: with a limit of one, both are heard and refused.
+    for _ in 0..2 {
+        let mut client = common::client(address);
+        let peer = recv(&rx, "the accept filter");
+        assert_eq!(peer, Address::Ip(client.local_addr().expect("addr")));
+        let mut byte = [0; 1];
+        match client.read(&mut byte) {
+            Ok(0) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the socket closed, got {other:?}"),
+        }
+    }
+    driver.shutdown(common::WATCHDOG);
+}
