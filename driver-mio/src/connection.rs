@@ -29,7 +29,7 @@ pub(crate) trait Task {
     fn ready(&mut self, lp: &mut Loop, source: Source, readiness: Readiness);
     /// The connection yielded last turn: a new turn begins.
     fn new_turn(&mut self, lp: &mut Loop);
-    /// The timer armed for `at` is due (ignored when the connection re-armed since).
+    /// The heap entry for `at` is due (ignored unless it is the connection's earliest).
     fn timeout(&mut self, lp: &mut Loop, at: Instant);
     /// A message posted through a handle.
     fn message(&mut self, lp: &mut Loop, message: Box<dyn Any + Send>);
@@ -64,8 +64,10 @@ pub(crate) struct Conn<M, H> {
     readable: bool,
     /// The socket was writable and no write has returned `WouldBlock` since.
     writable: bool,
-    /// The deadline the loop's heap holds for this connection, if any.
-    armed: Option<Instant>,
+    /// The earliest deadline the loop's heap holds for this connection, if any. A later
+    /// `poll_timeout()` pushes nothing (the earlier entry fires first and re-arms), so the
+    /// heap does not grow with every idle-timer restart.
+    queued: Option<Instant>,
     handles: Handles<M>,
     /// The listener group whose permit this connection holds, told when it closes.
     group: Option<Arc<ListenerGroup>>,
@@ -101,7 +103,7 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             writable: socket.is_some(),
             socket,
             attempts: Vec::new(),
-            armed: None,
+            queued: None,
             handles,
             group,
             closed: false,
@@ -336,18 +338,16 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         self.closed = true;
     }
 
-    /// Keeps one timer armed at `poll_timeout()`.
+    /// Keeps a timer armed no later than `poll_timeout()`.
     fn arm(&mut self, lp: &mut Loop) {
-        let next = if self.closed {
-            None
-        } else {
-            self.connection.poll_timeout()
-        };
-        if next != self.armed {
-            self.armed = next;
-            if let Some(at) = next {
-                lp.arm(TimerKey::Conn(self.key), at);
-            }
+        if self.closed {
+            return;
+        }
+        if let Some(at) = self.connection.poll_timeout()
+            && self.queued.is_none_or(|queued| at < queued)
+        {
+            self.queued = Some(at);
+            lp.arm(TimerKey::Conn(self.key), at);
         }
     }
 }
@@ -380,11 +380,13 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
     }
 
     fn timeout(&mut self, lp: &mut Loop, at: Instant) {
-        if self.armed != Some(at) {
+        if self.queued != Some(at) {
             return;
         }
         enter!(self);
-        self.armed = None;
+        self.queued = None;
+        // Harmless when the deadline moved later meanwhile: nothing is due, and the drive
+        // arms the timer again.
         self.connection.handle_timeout(lp.now);
         self.drive(lp);
     }

@@ -417,11 +417,16 @@ impl Loop {
         }
     }
 
+    /// Fires the deadlines due this turn: at most as many as the heap held when the turn
+    /// began, so entries pushed while firing wait for the next turn (which polls without
+    /// blocking, as they are due).
     fn fire_timers(&mut self) {
+        let mut budget = self.timers.len();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
-            if at > self.now {
+            if at > self.now || budget == 0 {
                 return;
             }
+            budget -= 1;
             self.timers.pop();
             match key {
                 TimerKey::Conn(key) => self.with_conn(key, |task, lp| task.timeout(lp, at)),

@@ -262,6 +262,8 @@ fn the_idle_timeout_fires_and_the_handler_closes() {
     let make = move || Idle(tx.clone());
     let (_listener, address) = common::listen(&driver, ListenOptions::new(), config, None, make);
     let mut client = common::client(address);
+    // Data moves the deadline later than the one first armed.
+    common::write_all(&mut client, b"x");
     recv(&rx, "the idle timeout");
     assert!(common::read_to_eof(&mut client).is_empty());
     drop(client);
