@@ -6,13 +6,15 @@
 //! - listener sockets: [`ListenOptions`] makes a bound, listening, non-blocking
 //!   [`std::net::TcpListener`]; [`bind_unix`] does the same for a Unix domain socket path;
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
-//! - blocking name resolution for a driver to run off its event loop: [`resolve()`].
+//! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
+//! - reading into a buffer's spare capacity without zeroing it: [`recv_into`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
 //!
 //! This crate is the only place in lori with `unsafe` code: two small functions in the
-//! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options. Every other
+//! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options, and
+//! [`recv_into`], which lends a buffer's uninitialised capacity to `recv(2)`. Every other
 //! module is checked by `#![deny(unsafe_code)]`.
 //!
 //! Unix-like systems only (the sockets are borrowed through [`AsFd`]).
@@ -29,9 +31,11 @@ compile_error!("lori-net supports Unix-like systems only");
 pub mod connect;
 pub mod listen;
 pub mod options;
+pub mod read;
 pub mod resolve;
 
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
+pub use read::recv_into;
 pub use resolve::resolve;

@@ -1,0 +1,432 @@
+//! One connection on a loop: its state machine, handler, socket and connect attempts, and
+//! the driving contract that ties them together.
+
+use std::any::Any;
+use std::io::{self, IoSlice};
+use std::mem;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use lori_core::happy_eyeballs::{AttemptId, IpVersion, Resolution};
+use lori_core::{Connection, Context, Direction, Handler, IoFailure, IoOp, dispatch};
+use mio::Token;
+use mio::net::TcpStream;
+
+use crate::command::{Command, Key};
+use crate::event_loop::{Loop, Readiness, Route, Source, TimerKey};
+use crate::handle::Handles;
+use crate::listener::ListenerGroup;
+use crate::stream::{Options, Stream};
+
+/// The most slices one vectored write takes.
+const WRITE_SLICES: usize = 64;
+
+/// A connection as its loop sees it, whatever its handler and message types.
+pub(crate) trait Task {
+    /// Readiness of the connection's socket (`Source::Main`) or of a connect attempt's.
+    fn ready(&mut self, lp: &mut Loop, source: Source, readiness: Readiness);
+    /// The connection yielded last turn: a new turn begins.
+    fn new_turn(&mut self, lp: &mut Loop);
+    /// The heap entry for `at` is due (ignored unless it is the connection's earliest).
+    fn timeout(&mut self, lp: &mut Loop, at: Instant);
+    /// A message posted through a handle.
+    fn message(&mut self, lp: &mut Loop, message: Box<dyn Any + Send>);
+    /// The DNS answer for its `IoOp::Resolve`.
+    fn resolved(&mut self, lp: &mut Loop, resolution: Resolution);
+    /// Shutdown: close gracefully.
+    fn close(&mut self, lp: &mut Loop);
+    /// Shutdown deadline: close at once.
+    fn hard_close(&mut self, lp: &mut Loop);
+    /// The connection is over (its `IoOp::Close` was executed): remove it.
+    fn finished(&self) -> bool;
+}
+
+/// A connect attempt in flight: its socket and poll token.
+struct Attempt {
+    id: AttemptId,
+    stream: TcpStream,
+    token: Token,
+}
+
+/// One connection with handler `H` taking messages `M`.
+pub(crate) struct Conn<M, H> {
+    key: Key,
+    connection: Connection,
+    handler: H,
+    /// The connection's socket and its token; `None` before a client connects and after
+    /// the close.
+    socket: Option<(Stream, Token)>,
+    attempts: Vec<Attempt>,
+    /// Sticky readiness (edge-triggered): the socket was readable and has not returned
+    /// `WouldBlock` since. Survives mute, yield and a full buffer, so no wake-up is lost.
+    readable: bool,
+    /// The socket was writable and no write has returned `WouldBlock` since.
+    writable: bool,
+    /// The earliest deadline the loop's heap holds for this connection, if any. A later
+    /// `poll_timeout()` pushes nothing (the earlier entry fires first and re-arms), so the
+    /// heap does not grow with every idle-timer restart.
+    queued: Option<Instant>,
+    handles: Handles<M>,
+    /// The listener group whose permit this connection holds, told when it closes.
+    group: Option<Arc<ListenerGroup>>,
+    closed: bool,
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+/// Enters the connection's tracing span for the rest of the block (with the feature on).
+macro_rules! enter {
+    ($conn:expr) => {
+        #[cfg(feature = "tracing")]
+        let _span = $conn.span.clone().entered();
+    };
+}
+
+impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
+    /// A connection `key` over `connection`, with `socket` (registered under its token) if
+    /// it has one.
+    pub(crate) fn new(
+        key: Key,
+        connection: Connection,
+        handler: H,
+        socket: Option<(Stream, Token)>,
+        handles: Handles<M>,
+        group: Option<Arc<ListenerGroup>>,
+    ) -> Self {
+        Self {
+            key,
+            connection,
+            handler,
+            readable: socket.is_some(),
+            writable: socket.is_some(),
+            socket,
+            attempts: Vec::new(),
+            queued: None,
+            handles,
+            group,
+            closed: false,
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "connection",
+                index = key.index,
+                generation = key.generation
+            ),
+        }
+    }
+
+    /// The connection itself, for the loop to act on before the first drive.
+    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.connection
+    }
+
+    /// Reports a socket's failure to register with the poll: the connection closes.
+    pub(crate) fn fail(&mut self, error: &io::Error, now: Instant) {
+        self.connection.handle_io_error(IoFailure::from(error), now);
+    }
+
+    /// Brings the connection's clock to the loop's before a command from outside (a
+    /// message, a shutdown): due timers fire first.
+    fn catch_up(&mut self, lp: &mut Loop) {
+        self.connection.handle_timeout(lp.now);
+        self.drive(lp);
+    }
+
+    /// The driving contract: write, execute instructions, dispatch events, read, until
+    /// nothing happens; then keep one timer at `poll_timeout()`.
+    pub(crate) fn drive(&mut self, lp: &mut Loop) {
+        loop {
+            let mut progressed = self.flush(lp.now);
+            while let Some(op) = self.connection.poll_io() {
+                progressed = true;
+                self.execute(op, lp);
+            }
+            let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
+            let delivered = dispatch(
+                &mut self.connection,
+                options.as_dyn(),
+                &mut self.handles,
+                &mut self.handler,
+            );
+            progressed |= delivered > 0;
+            progressed |= self.read(lp.now);
+            if !progressed {
+                break;
+            }
+        }
+        self.arm(lp);
+    }
+
+    /// Writes queued bytes while the socket takes them; whether anything happened.
+    fn flush(&mut self, now: Instant) -> bool {
+        let Some((stream, _)) = &self.socket else {
+            return false;
+        };
+        let mut progressed = false;
+        while self.writable && self.connection.wants_write() {
+            progressed = true;
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let count = self.connection.write_slices(&mut slices);
+            match stream.write_vectored(&slices[..count]) {
+                Ok(0) => {
+                    let failure = IoFailure::new(io::ErrorKind::WriteZero, None);
+                    self.connection.handle_io_error(failure, now);
+                }
+                Ok(n) => self.connection.handle_written(n, now),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    self.connection.handle_would_block(Direction::Write, now);
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => self
+                    .connection
+                    .handle_io_error(IoFailure::from(&error), now),
+            }
+        }
+        progressed
+    }
+
+    /// Reads once if the core wants data and the socket has some; whether it read.
+    fn read(&mut self, now: Instant) -> bool {
+        let Some((stream, _)) = &self.socket else {
+            return false;
+        };
+        if !self.readable || !self.connection.wants_read() {
+            return false;
+        }
+        match lori_net::recv_into(stream, &mut self.connection.read_buf()) {
+            Ok(0) => self.connection.handle_eof(now),
+            Ok(n) => self.connection.handle_read(n, now),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                self.connection.handle_would_block(Direction::Read, now);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => self
+                .connection
+                .handle_io_error(IoFailure::from(&error), now),
+        }
+        true
+    }
+
+    /// Carries out one instruction of the core.
+    fn execute(&mut self, op: IoOp, lp: &mut Loop) {
+        match op {
+            IoOp::Resolve {
+                host,
+                port,
+                ip_version,
+            } => self.resolve(lp, host, port, ip_version),
+            IoOp::Connect {
+                attempt,
+                addr,
+                from,
+            } => self.start_attempt(lp, attempt, addr, from),
+            IoOp::Abandon { attempt } => {
+                if let Some(attempt) = self.take_attempt(attempt) {
+                    drop_attempt(lp, attempt);
+                }
+            }
+            IoOp::Connected { attempt } => {
+                if let Some(attempt) = self.take_attempt(attempt) {
+                    lp.set_route(attempt.token, Route::Conn(self.key, Source::Main));
+                    self.socket = Some((Stream::Tcp(attempt.stream), attempt.token));
+                    self.readable = true;
+                    self.writable = true;
+                }
+            }
+            IoOp::ShutdownWrite => {
+                if let Some((stream, _)) = &self.socket
+                    && let Err(error) = stream.shutdown_write()
+                    && error.kind() != io::ErrorKind::NotConnected
+                {
+                    let failure = IoFailure::from(&error);
+                    self.connection.handle_io_error(failure, lp.now);
+                }
+            }
+            IoOp::Close => self.close_sockets(lp),
+            IoOp::YieldTurn => lp.yield_turn(self.key),
+            _ => {}
+        }
+    }
+
+    /// Resolves `host` on a helper thread; the answer comes back as a command.
+    fn resolve(&mut self, lp: &mut Loop, host: Arc<str>, port: u16, ip_version: IpVersion) {
+        let remote = lp.remote.clone();
+        let key = self.key;
+        let spawned = thread::Builder::new()
+            .name("lori-mio-resolve".into())
+            .spawn(move || {
+                let resolution = lori_net::resolve(&host, port, ip_version);
+                // The loop is gone when this fails: nobody waits for the answer.
+                let _gone = remote.send(Command::Resolved { key, resolution });
+            });
+        if let Err(error) = spawned {
+            let failure = Resolution::Failed(IoFailure::from(&error));
+            self.connection.handle_resolved(failure, lp.now);
+        }
+    }
+
+    /// Starts the connect attempt `id` to `addr` on a new registered socket.
+    fn start_attempt(
+        &mut self,
+        lp: &mut Loop,
+        id: AttemptId,
+        addr: SocketAddr,
+        from: Option<SocketAddr>,
+    ) {
+        let started = lori_net::start_connect(addr, from).and_then(|socket| {
+            let mut stream = TcpStream::from_std(std::net::TcpStream::from(socket));
+            let token = lp.add_route(Route::Conn(self.key, Source::Attempt(id)));
+            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+            match lp.registry().register(&mut stream, token, interest) {
+                Ok(()) => Ok(Attempt { id, stream, token }),
+                Err(error) => {
+                    lp.remove_route(token);
+                    Err(error)
+                }
+            }
+        });
+        match started {
+            Ok(attempt) => self.attempts.push(attempt),
+            Err(error) => {
+                let failure = Err(IoFailure::from(&error));
+                self.connection.handle_connect_result(id, failure, lp.now);
+            }
+        }
+    }
+
+    /// Checks whether the attempt `id` connected, on its socket's readiness.
+    fn attempt_ready(&mut self, lp: &mut Loop, id: AttemptId) {
+        let Some(attempt) = self.attempts.iter().find(|attempt| attempt.id == id) else {
+            return;
+        };
+        let result = match lori_net::finish_connect(&attempt.stream) {
+            Ok(false) => return,
+            Ok(true) => Ok(()),
+            Err(error) => {
+                if let Some(failed) = self.take_attempt(id) {
+                    drop_attempt(lp, failed);
+                }
+                Err(IoFailure::from(&error))
+            }
+        };
+        self.connection.handle_connect_result(id, result, lp.now);
+    }
+
+    fn take_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
+        let position = self.attempts.iter().position(|attempt| attempt.id == id)?;
+        Some(self.attempts.swap_remove(position))
+    }
+
+    /// `IoOp::Close`: closes the socket and any attempt, refuses later posts and tells the
+    /// listener group that its permit is free.
+    /// Posts are refused before the socket closes, so a peer that sees the close knows it.
+    fn close_sockets(&mut self, lp: &mut Loop) {
+        self.handles.close();
+        if let Some((mut stream, token)) = self.socket.take() {
+            stream.deregister(lp.registry());
+            lp.remove_route(token);
+        }
+        for attempt in mem::take(&mut self.attempts) {
+            drop_attempt(lp, attempt);
+        }
+        if let Some(group) = self.group.take() {
+            group.released();
+        }
+        self.closed = true;
+    }
+
+    /// Keeps a timer armed no later than `poll_timeout()`.
+    fn arm(&mut self, lp: &mut Loop) {
+        if self.closed {
+            return;
+        }
+        if let Some(at) = self.connection.poll_timeout()
+            && self.queued.is_none_or(|queued| at < queued)
+        {
+            self.queued = Some(at);
+            lp.arm(TimerKey::Conn(self.key), at);
+        }
+    }
+}
+
+/// Deregisters and closes an attempt's socket.
+fn drop_attempt(lp: &mut Loop, mut attempt: Attempt) {
+    // Not registered means nothing to remove.
+    let _not_registered = lp.registry().deregister(&mut attempt.stream);
+    lp.remove_route(attempt.token);
+}
+
+impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
+    fn ready(&mut self, lp: &mut Loop, source: Source, readiness: Readiness) {
+        enter!(self);
+        match source {
+            Source::Main => {
+                self.connection.handle_new_turn(lp.now);
+                self.readable |= readiness.readable;
+                self.writable |= readiness.writable;
+            }
+            Source::Attempt(id) => self.attempt_ready(lp, id),
+        }
+        self.drive(lp);
+    }
+
+    fn new_turn(&mut self, lp: &mut Loop) {
+        enter!(self);
+        self.connection.handle_new_turn(lp.now);
+        self.drive(lp);
+    }
+
+    fn timeout(&mut self, lp: &mut Loop, at: Instant) {
+        if self.queued != Some(at) {
+            return;
+        }
+        enter!(self);
+        self.queued = None;
+        // Harmless when the deadline moved later meanwhile: nothing is due, and the drive
+        // arms the timer again.
+        self.connection.handle_timeout(lp.now);
+        self.drive(lp);
+    }
+
+    fn message(&mut self, lp: &mut Loop, message: Box<dyn Any + Send>) {
+        let Ok(message) = message.downcast::<M>() else {
+            return;
+        };
+        enter!(self);
+        self.catch_up(lp);
+        if self.closed {
+            return;
+        }
+        let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
+        let cx = &mut Context::new(&mut self.connection, options.as_dyn(), &mut self.handles);
+        self.handler.on_message(cx, *message);
+        self.drive(lp);
+    }
+
+    fn resolved(&mut self, lp: &mut Loop, resolution: Resolution) {
+        enter!(self);
+        self.connection.handle_resolved(resolution, lp.now);
+        self.drive(lp);
+    }
+
+    fn close(&mut self, lp: &mut Loop) {
+        enter!(self);
+        self.catch_up(lp);
+        self.connection.close();
+        self.drive(lp);
+    }
+
+    fn hard_close(&mut self, lp: &mut Loop) {
+        enter!(self);
+        self.catch_up(lp);
+        self.connection.hard_close();
+        self.drive(lp);
+    }
+
+    fn finished(&self) -> bool {
+        self.closed
+    }
+}
