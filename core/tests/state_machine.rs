@@ -13,20 +13,56 @@
 //! - `buffer_until <= read_buffer_minimum <= read_buffer_size` and the buffered bytes fit.
 //!
 //! At the end both sides close and the pair runs until nothing is scheduled: every token has
-//! its outcome and, without faults or hard closes, every send is `Sent` and every byte
-//! arrived, except a trailing partial `Exact` frame at EOF and what a side that muted while
-//! closing chose to drop (both by design).
+//! its outcome and, without faults or hard closes, every send is `Sent`, both sides close
+//! gracefully (`LocalGraceful` or `PeerEof`) and every byte arrived, except a trailing
+//! partial `Exact` frame at EOF and what a side that muted while closing chose to drop
+//! (both by design).
+//!
+//! ## TLS
+//!
+//! Half the cases (chosen with the initial state) run over TLS: A is a TLS client
+//! (`client_connected_tls`), B a TLS server (`server_tls`), with a certificate made once by
+//! rcgen; a quarter start mid-handshake (so commands and faults meet it), a quarter once
+//! it is done. The link, its split reads and partial writes, carries ciphertext; the ledger
+//! still counts plaintext, and every invariant above is checked as it is. What TLS
+//! legitimately changes, and how the test allows for it:
+//! - **The open event.** Each side's handler sees exactly one `Started` (B; both sides in
+//!   plaintext, at once) or `Connected` (A), and no `Received`, `Sent`, `PeerClosed`,
+//!   `Timer` or `Closed` before it. Until it, a send is refused with `NotConnected` and
+//!   `set_timer` with `NotOpen` (checked; `is_writeable()` is false then, so the
+//!   accepted-iff-writeable rule is unchanged).
+//! - **Failed starts.** A fault, or a close by the application, during the handshake ends a
+//!   side with `StartFailed` (B) or `ConnectionFailed` (A) instead of `Closed`: the ledger
+//!   counts either as the end (nothing but `SendFailed` may follow, and a side that never
+//!   opened accepted no send). `TlsReady` / `TlsFailed` never come (no `start_tls`).
+//! - **Closing in the handshake aborts.** A close before the side's open event is not
+//!   graceful (the peer may see a reset or an unexpected EOF), so such a case does not count
+//!   as clean for the final checks, as a hard close does not. The final close first lets
+//!   the handshake finish (driving the quiet pair) for the same reason.
+//! - **Close reasons.** A peer's `close_notify` is its EOF (`PeerEof`), a TCP EOF without
+//!   one is `PeerEofUnclean` (allowed only in cases with faults or hard closes). Since only
+//!   EOFs and resets are injected, the only TLS error allowed is `UnexpectedEof` (an EOF in
+//!   the handshake).
+//! - **Watermarks.** Under the `Queue` policy they count ciphertext, not plaintext; the test
+//!   predicts no throttling (it checks sends against `is_writeable()`), so nothing changes.
+//! - **Timeouts.** The handshake timeout is off, as the close timeout is: over a one-byte
+//!   link a certificate takes longer than 10 s of virtual time.
 //!
 //! Cases default to 64; run more with `PROPTEST_CASES=5000 cargo test -p lori-core
 //! --features sim --test state_machine --release`.
 
 use std::num::NonZeroUsize;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use lori_core::rustls::crypto::ring::default_provider;
+use lori_core::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use lori_core::sim::{Fault, LinkConfig, Pair, Side, strategy};
 use lori_core::{
-    BufferUntil, CloseReason, Config, Connection, Context, Handler, ReadBufferSize, SendError,
-    SendPolicy, SendToken, SetTimerError, TimerDuration, TimerToken, Watermarks,
+    BufferUntil, CloseReason, Config, Connection, ConnectionFailure, Context, Handler,
+    ReadBufferSize, SendError, SendPolicy, SendToken, SetTimerError, StartFailure, TimerDuration,
+    TimerToken, TlsClient, TlsError, TlsFailure, Watermarks,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
@@ -48,8 +84,22 @@ struct SideModel {
     muted: bool,
 }
 
+/// How the pair's connection starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Two plaintext connections, open from the start.
+    Plain,
+    /// A is a TLS client, B a TLS server; the handshake runs over the link like any other
+    /// bytes, so the commands (and faults) of the case meet it wherever it is.
+    Tls,
+    /// As `Tls`, but the pair is driven until the handshake is done before the first
+    /// command, so that most of the case runs on an open TLS connection.
+    TlsHandshaken,
+}
+
 #[derive(Debug, Clone)]
 struct Model {
+    start: Start,
     a_to_b: LinkConfig,
     b_to_a: LinkConfig,
     sides: [SideModel; 2],
@@ -109,6 +159,8 @@ fn config() -> impl Strategy<Value = Config> {
                 // The final drain must not be cut short: with one-byte links it can take
                 // longer than the default 30 s. Close timeouts have their own tests.
                 .close_timeout(None)
+                // Likewise the TLS handshake (a certificate over a one-byte link).
+                .handshake_timeout(None)
         })
 }
 
@@ -117,8 +169,19 @@ impl ReferenceStateMachine for Model {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Model> {
-        (strategy::link(), strategy::link(), config(), config())
-            .prop_map(|(a_to_b, b_to_a, a, b)| {
+        let start = prop_oneof![
+            2 => Just(Start::Plain),
+            1 => Just(Start::Tls),
+            1 => Just(Start::TlsHandshaken),
+        ];
+        (
+            start,
+            strategy::link(),
+            strategy::link(),
+            config(),
+            config(),
+        )
+            .prop_map(|(start, a_to_b, b_to_a, a, b)| {
                 let side = |config| SideModel {
                     config,
                     closed_by_app: false,
@@ -128,6 +191,7 @@ impl ReferenceStateMachine for Model {
                     muted: false,
                 };
                 Model {
+                    start,
                     a_to_b,
                     b_to_a,
                     sides: [side(a), side(b)],
@@ -189,28 +253,113 @@ impl ReferenceStateMachine for Model {
 
 // ---- The system under test ---------------------------------------------------------------
 
+/// How a connection ended: `Closed` once it was open, or (under TLS) a failed start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Closed(CloseReason),
+    StartFailed(StartFailure),
+    ConnectionFailed(ConnectionFailure),
+}
+
 /// A handler that records everything and notes every ordering violation it sees.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Recorder {
+    /// The open event this side must see once: `Started` (server side, and both plaintext
+    /// sides) or `Connected` (the TLS client).
+    opens_with_connected: bool,
+    /// `Started` or `Connected` came.
+    opened: bool,
     received: Vec<u8>,
     outcomes: Vec<(SendToken, bool)>,
-    closed: Option<CloseReason>,
+    closed: Option<End>,
     timers: Vec<TimerToken>,
     violations: Vec<String>,
 }
 
 impl Recorder {
-    fn after_closed(&mut self, what: &str) {
-        if let Some(reason) = self.closed {
-            self.violations
-                .push(format!("{what} after Closed({reason:?})"));
+    fn new(opens_with_connected: bool) -> Self {
+        Self {
+            opens_with_connected,
+            opened: false,
+            received: vec![],
+            outcomes: vec![],
+            closed: None,
+            timers: vec![],
+            violations: vec![],
         }
+    }
+
+    fn after_closed(&mut self, what: &str) {
+        if let Some(end) = self.closed {
+            self.violations.push(format!("{what} after {end:?}"));
+        }
+    }
+
+    /// Events that only an open connection emits.
+    fn while_open(&mut self, what: &str) {
+        self.after_closed(what);
+        if !self.opened {
+            self.violations
+                .push(format!("{what} before the open event"));
+        }
+    }
+
+    fn open(&mut self, connected: bool) {
+        let what = if connected { "Connected" } else { "Started" };
+        self.after_closed(what);
+        if self.opened {
+            self.violations
+                .push(format!("a second open event ({what})"));
+        }
+        if connected != self.opens_with_connected {
+            self.violations.push(format!("{what} on the wrong side"));
+        }
+        self.opened = true;
+    }
+
+    /// `StartFailed` / `ConnectionFailed`: only instead of the open event, and the end.
+    fn start_failed(&mut self, end: End) {
+        self.after_closed(&format!("{end:?}"));
+        if self.opened {
+            self.violations
+                .push(format!("{end:?} after the open event"));
+        }
+        match end {
+            End::StartFailed(_) if self.opens_with_connected => {
+                self.violations.push("StartFailed on the client".into());
+            }
+            End::ConnectionFailed(_) if !self.opens_with_connected => {
+                self.violations
+                    .push("ConnectionFailed on the server".into());
+            }
+            _ => {}
+        }
+        self.closed = Some(end);
     }
 }
 
 impl Handler for Recorder {
+    fn on_started(&mut self, _cx: &mut Context<'_>) {
+        self.open(false);
+    }
+    fn on_connected(&mut self, _cx: &mut Context<'_>) {
+        self.open(true);
+    }
+    fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+        self.start_failed(End::StartFailed(failure));
+    }
+    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+        self.start_failed(End::ConnectionFailed(failure));
+    }
+    fn on_tls_ready(&mut self, _cx: &mut Context<'_>) {
+        self.violations.push("TlsReady without start_tls".into());
+    }
+    fn on_tls_failure(&mut self, _cx: &mut Context<'_>, failure: TlsFailure) {
+        self.violations
+            .push(format!("TlsFailed({failure:?}) without start_tls"));
+    }
     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
-        self.after_closed("Received");
+        self.while_open("Received");
         if cx.is_muted() {
             self.violations.push("Received while muted".into());
         }
@@ -226,7 +375,7 @@ impl Handler for Recorder {
         self.received.extend_from_slice(&data);
     }
     fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
-        self.after_closed("Sent");
+        self.while_open("Sent");
         self.outcomes.push((token, true));
     }
     fn on_send_failed(&mut self, _cx: &mut Context<'_>, token: SendToken) {
@@ -242,17 +391,17 @@ impl Handler for Recorder {
         self.after_closed("Unthrottled");
     }
     fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
-        self.after_closed("PeerClosed");
+        self.while_open("PeerClosed");
     }
     fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
-        self.after_closed("Closed");
-        self.closed = Some(reason);
+        self.while_open("Closed");
+        self.closed = Some(End::Closed(reason));
     }
     fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {
         self.after_closed("IdleTimeout");
     }
     fn on_timer(&mut self, _cx: &mut Context<'_>, token: TimerToken) {
-        self.after_closed("Timer");
+        self.while_open("Timer");
         self.timers.push(token);
     }
 }
@@ -265,6 +414,9 @@ struct Sut {
     tokens: [Vec<SendToken>; 2],
     /// The last timer each side started.
     last_timer: [Option<TimerToken>; 2],
+    /// The application closed the side before its open event (in the TLS handshake): that
+    /// aborts the connection rather than closing it gracefully.
+    closed_unopened: [bool; 2],
     /// The payload generator's state (splitmix64), so payloads differ byte by byte.
     seed: u64,
 }
@@ -305,6 +457,7 @@ impl Sut {
                 Bytes::copy_from_slice(&payload[i * cut..end])
             })
             .collect();
+        let opened = self.recorder(side).opened;
         let conn = self.conn(side);
         let writeable = conn.is_writeable();
         let result = if parts == 1 {
@@ -316,6 +469,7 @@ impl Sut {
         match result {
             Ok(token) => {
                 assert!(writeable, "send accepted although is_writeable() was false");
+                assert!(opened, "send accepted before the open event");
                 assert!(
                     !model.sides[index(side)].closed_by_app,
                     "send accepted after close"
@@ -325,7 +479,7 @@ impl Sut {
             }
             Err(refused) => {
                 assert!(!writeable, "send refused although is_writeable() was true");
-                if model.sides[index(side)].closed_by_app {
+                if model.sides[index(side)].closed_by_app || !opened {
                     assert!(matches!(refused, SendError::NotConnected(_)), "{refused:?}");
                 }
                 assert_eq!(
@@ -336,6 +490,57 @@ impl Sut {
             }
         }
     }
+}
+
+impl Sut {
+    /// Notes a close the application is about to make: before the open event it aborts.
+    fn note_close(&mut self, side: Side) {
+        let recorder = self.recorder(side);
+        if !recorder.opened && recorder.closed.is_none() {
+            self.closed_unopened[index(side)] = true;
+        }
+    }
+
+    /// Under TLS, runs the pair until both sides opened or one ended (nothing else is
+    /// scheduled: no timer can be set before the open event, and the links are quiet once
+    /// the handshake and its session tickets went through).
+    fn complete_handshake(&mut self) {
+        let (a, b) = (&self.pair.a.handler, &self.pair.b.handler);
+        if (a.opened && b.opened) || a.closed.is_some() || b.closed.is_some() {
+            return;
+        }
+        assert!(self.pair.drive(), "the handshake ends");
+    }
+}
+
+/// The TLS configurations, made once: a self-signed certificate for "localhost" (rcgen),
+/// the server's configuration with it, and a client trusting it.
+fn tls_configs() -> &'static (TlsClient, Arc<ServerConfig>) {
+    static CONFIGS: OnceLock<(TlsClient, Arc<ServerConfig>)> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a self-signed certificate");
+        let cert = certified.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
+        let provider = Arc::new(default_provider());
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))
+            .expect("a valid certificate and key");
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).expect("a valid root");
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            TlsClient::new(Arc::new(client)).server_name("localhost"),
+            Arc::new(server),
+        )
+    })
 }
 
 /// Maps the data a send error carries, keeping its kind.
@@ -359,26 +564,54 @@ impl StateMachineTest for Sut {
 
     fn init_test(model: &Model) -> Self {
         let [a, b] = &model.sides;
-        let pair = Pair::new(
-            (a.config.clone(), Recorder::default()),
-            (b.config.clone(), Recorder::default()),
-            model.a_to_b,
-            model.b_to_a,
-        );
-        Sut {
+        let pair = if model.start == Start::Plain {
+            Pair::new(
+                (a.config.clone(), Recorder::new(false)),
+                (b.config.clone(), Recorder::new(false)),
+                model.a_to_b,
+                model.b_to_a,
+            )
+        } else {
+            let (client, server) = tls_configs();
+            let now = std::time::Instant::now();
+            let client = Connection::client_connected_tls(a.config.clone(), client.clone(), now);
+            let server = Connection::server_tls(b.config.clone(), Arc::clone(server), now);
+            Pair::from_connections(
+                (client, Recorder::new(true)),
+                (server, Recorder::new(false)),
+                model.a_to_b,
+                model.b_to_a,
+            )
+        };
+        let mut sut = Sut {
             pair,
             accepted: [vec![], vec![]],
             tokens: [vec![], vec![]],
             last_timer: [None; 2],
+            closed_unopened: [false; 2],
             seed: 7,
+        };
+        if model.start == Start::TlsHandshaken {
+            sut.complete_handshake();
+            assert!(
+                sut.pair.a.handler.opened && sut.pair.b.handler.opened,
+                "the handshake completes on a quiet link"
+            );
         }
+        sut
     }
 
     fn apply(mut sut: Self, model: &Model, step: Step) -> Self {
         match step {
             Step::Send { side, len, parts } => sut.send(model, side, len, parts),
-            Step::Close(side) => sut.conn(side).close(),
-            Step::HardClose(side) => sut.conn(side).hard_close(),
+            Step::Close(side) => {
+                sut.note_close(side);
+                sut.conn(side).close();
+            }
+            Step::HardClose(side) => {
+                sut.note_close(side);
+                sut.conn(side).hard_close();
+            }
             Step::Mute(side) => sut.conn(side).mute(),
             Step::Unmute(side) => sut.conn(side).unmute(),
             Step::YieldRead(side) => sut.conn(side).yield_read(),
@@ -400,7 +633,7 @@ impl StateMachineTest for Sut {
                 let result = sut
                     .conn(side)
                     .set_timer(TimerDuration::from_millis(ms).unwrap());
-                if model.sides[index(side)].closed_by_app {
+                if model.sides[index(side)].closed_by_app || !sut.recorder(side).opened {
                     assert_eq!(result, Err(SetTimerError::NotOpen));
                 }
                 if let Ok(token) = result {
@@ -470,6 +703,27 @@ impl StateMachineTest for Sut {
             if model.sides[me].hard_closed {
                 assert!(recorder.closed.is_some(), "hard_close did not close");
             }
+            if model.start == Start::Plain {
+                assert!(
+                    recorder.opened,
+                    "side {side:?}: no Started on a plaintext pair"
+                );
+            }
+            if let Some(
+                End::Closed(CloseReason::Tls(error))
+                | End::StartFailed(StartFailure::Tls(error))
+                | End::ConnectionFailed(ConnectionFailure::Tls(error)),
+            ) = recorder.closed
+            {
+                // Only EOFs and resets are injected: the TLS stream itself is never bad.
+                assert_eq!(error, TlsError::UnexpectedEof, "side {side:?}");
+            }
+            if let Some(End::StartFailed(_) | End::ConnectionFailed(_)) = recorder.closed {
+                assert!(
+                    sut.tokens[me].is_empty(),
+                    "side {side:?}: a send was accepted on a connection that never opened"
+                );
+            }
         }
     }
 
@@ -480,10 +734,17 @@ impl StateMachineTest for Sut {
             // A partial `Exact` frame at EOF is discarded by design; stream the tail instead.
             conn.buffer_until(BufferUntil::Streaming)
                 .expect("streaming is always accepted");
-            conn.close();
+        }
+        // Under TLS a close during the handshake aborts it: let it finish first.
+        sut.complete_handshake();
+        for side in [Side::A, Side::B] {
+            sut.note_close(side);
+            sut.conn(side).close();
         }
         assert!(sut.pair.drive(), "the pair settles once both sides closed");
-        let clean = !model.faulted && model.sides.iter().all(|side| !side.hard_closed);
+        let clean = !model.faulted
+            && model.sides.iter().all(|side| !side.hard_closed)
+            && !sut.closed_unopened.iter().any(|closed| *closed);
         for side in [Side::A, Side::B] {
             let me = index(side);
             let recorder = sut.recorder(side);
@@ -497,6 +758,17 @@ impl StateMachineTest for Sut {
                 assert!(
                     recorder.outcomes.iter().all(|(_, sent)| *sent),
                     "side {side:?}: failed"
+                );
+                // Both sides closed gracefully (under TLS: with a close_notify each way).
+                assert!(
+                    matches!(
+                        recorder.closed,
+                        Some(End::Closed(
+                            CloseReason::LocalGraceful | CloseReason::PeerEof
+                        ))
+                    ),
+                    "side {side:?}: a clean run ended in {:?}",
+                    recorder.closed
                 );
             }
             if clean && !model.sides[me].discarding {
