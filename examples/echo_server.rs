@@ -3,11 +3,11 @@
 //!
 //! ```sh
 //! cargo run --release --example echo_server                       # 127.0.0.1:7669, tokio
-//! cargo run --release --example echo_server -- --port 0 --threads 2
+//! cargo run --release --example echo_server -- --driver mio --port 0 --threads 2
 //! cargo run --release --example echo_server -- --unix /tmp/echo.sock
 //! ```
 //!
-//! Flags: `--driver tokio`, `--host` (127.0.0.1), `--port` (7669; 0 for any free port),
+//! Flags: `--driver tokio|mio` (default tokio), `--host` (127.0.0.1), `--port` (7669; 0 for any free port),
 //! `--max-connections N`, `--idle-timeout-ms MS` (idle connections are closed),
 //! `--threads N`, `--unix PATH`. It prints `listening on ADDR` once it accepts, and stops
 //! gracefully on Ctrl-C. Try it with `nc 127.0.0.1 7669`.

@@ -20,6 +20,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub enum DriverKind {
     /// `lori-tokio` (the default).
     Tokio,
+    /// `lori-mio`.
+    Mio,
 }
 
 /// The flags every server example takes.
@@ -55,6 +57,7 @@ impl ServerArgs {
                 "--driver" => {
                     args.driver = match value.as_str() {
                         "tokio" => DriverKind::Tokio,
+                        "mio" => DriverKind::Mio,
                         other => return Err(usage(&format!("unknown driver {other}"))),
                     }
                 }
@@ -95,7 +98,7 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> io::Result<T> {
 
 fn usage(problem: &str) -> io::Error {
     io::Error::other(format!(
-        "{problem}\nflags: --driver tokio --host H --port P --max-connections N \
+        "{problem}\nflags: --driver tokio|mio --host H --port P --max-connections N \
          --idle-timeout-ms MS --threads N --unix PATH"
     ))
 }
@@ -126,7 +129,29 @@ where
 {
     match args.driver {
         DriverKind::Tokio => serve_tokio(args, listener),
+        DriverKind::Mio => serve_mio(args, listener),
     }
+}
+
+fn serve_mio<H, L>(args: &ServerArgs, listener: L) -> io::Result<()>
+where
+    H: Handler,
+    L: ListenerHandler<H> + Clone,
+{
+    let driver = lori_mio::Driver::builder().threads(args.threads).build()?;
+    let listening = match &args.unix {
+        Some(path) => driver.listen_unix(path, args.config(), args.max_connections, listener)?,
+        None => driver.listen(
+            args.listen_options(),
+            args.config(),
+            args.max_connections,
+            listener,
+        )?,
+    };
+    announce(&listening.local_addr())?;
+    wait_for_ctrl_c()?;
+    driver.shutdown(SHUTDOWN_GRACE);
+    Ok(())
 }
 
 fn serve_tokio<H, L>(args: &ServerArgs, listener: L) -> io::Result<()>
