@@ -362,6 +362,16 @@ impl Connection {
         connection
     }
 
+    /// A client connection that failed before the core could attempt it (a driver's own
+    /// connect, such as to a Unix socket path, was refused): its only instruction is
+    /// [`IoOp::Close`] and its only event `ConnectionFailed(failure)`, so the handler
+    /// learns of it the way it learns of any failed connect.
+    pub fn client_failed(config: crate::Config, failure: ConnectionFailure, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, crate::state::State::Connecting);
+        connection.fail_connecting(failure);
+        connection
+    }
+
     /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
     /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
     /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless

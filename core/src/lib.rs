@@ -6,7 +6,8 @@
 //! mute, timers), and answers through three queues the caller drains:
 //!
 //! - [`Connection::poll_io`]: instructions for the driver ([`IoOp`]: shut down the write
-//!   side, close the socket, yield this turn);
+//!   side, close the socket, yield this turn; for clients: resolve a host, start, abandon
+//!   or adopt a connect attempt);
 //! - [`Connection::poll_event`]: events for the application ([`Event`]: started, received,
 //!   sent, throttled, closed, timers, …);
 //! - [`Connection::poll_timeout`]: the next deadline at which to call

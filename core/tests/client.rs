@@ -791,4 +791,16 @@ mod lori_scenarios {
         assert_eq!(conn.poll_io(), None);
         assert_eq!(conn.state(), ConnectionState::Open);
     }
+
+    #[test]
+    fn a_client_that_failed_outside_the_core_reports_only_its_failure() {
+        let failure = ConnectionFailure::Tcp { last: refused() };
+        let mut conn = Connection::client_failed(Config::default(), failure, Instant::now());
+        assert_eq!(conn.poll_io(), Some(IoOp::Close));
+        assert_eq!(conn.poll_io(), None);
+        assert_eq!(conn.poll_event(), Some(Event::ConnectionFailed(failure)));
+        assert_eq!(conn.poll_event(), None);
+        assert_eq!(conn.state(), ConnectionState::Closed);
+        assert_eq!(conn.poll_timeout(), None);
+    }
 }

@@ -10,7 +10,8 @@ use std::thread;
 use std::time::Instant;
 
 use lori_core::happy_eyeballs::{AttemptId, IpVersion, Resolution};
-use lori_core::{Connection, Context, Direction, Handler, IoFailure, IoOp, dispatch};
+use lori_core::{Connection, Context, Handler, IoFailure, IoOp, dispatch};
+use lori_net::Progress;
 use mio::Token;
 use mio::net::TcpStream;
 
@@ -168,20 +169,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             progressed = true;
             let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
             let count = self.connection.write_slices(&mut slices);
-            match stream.write_vectored(&slices[..count]) {
-                Ok(0) => {
-                    let failure = IoFailure::new(io::ErrorKind::WriteZero, None);
-                    self.connection.handle_io_error(failure, now);
-                }
-                Ok(n) => self.connection.handle_written(n, now),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    self.writable = false;
-                    self.connection.handle_would_block(Direction::Write, now);
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => self
-                    .connection
-                    .handle_io_error(IoFailure::from(&error), now),
+            let result = stream.write_vectored(&slices[..count]);
+            if lori_net::report_write(&mut self.connection, result, now) == Progress::WouldBlock {
+                self.writable = false;
             }
         }
         progressed
@@ -195,17 +185,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         if !self.readable || !self.connection.wants_read() {
             return false;
         }
-        match lori_net::recv_into(stream, &mut self.connection.read_buf()) {
-            Ok(0) => self.connection.handle_eof(now),
-            Ok(n) => self.connection.handle_read(n, now),
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                self.readable = false;
-                self.connection.handle_would_block(Direction::Read, now);
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => self
-                .connection
-                .handle_io_error(IoFailure::from(&error), now),
+        let result = lori_net::recv_into(stream, &mut self.connection.read_buf());
+        if lori_net::report_read(&mut self.connection, result, now) == Progress::WouldBlock {
+            self.readable = false;
         }
         true
     }

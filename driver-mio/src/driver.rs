@@ -12,8 +12,8 @@ use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use lori_core::{
-    Address, Config, Connect, Connection, ConnectionLimit, Handle, Handler, IoFailure, IoOp,
-    ListenerHandler, MaxSpawn,
+    Address, Config, Connect, Connection, ConnectionFailure, ConnectionLimit, Handle, Handler,
+    IoFailure, ListenerHandler, MaxSpawn,
 };
 use lori_net::ListenOptions;
 
@@ -455,22 +455,13 @@ fn unix_connection(path: &PathBuf, config: Config, now: Instant) -> (Connection,
             let stream = Stream::Unix(mio::net::UnixStream::from_std(stream));
             (Connection::client_connected(config, now), Some(stream))
         }
-        Err(error) => (failed_client(config, &error, now), None),
+        Err(error) => {
+            let failure = ConnectionFailure::Tcp {
+                last: IoFailure::from(&error),
+            };
+            (Connection::client_failed(config, failure, now), None)
+        }
     }
-}
-
-/// A client connection whose connect failed with `error` before the core saw it: the core
-/// has no constructor for that, so this one runs a single placeholder attempt and reports
-/// the error as its result, which fails the connection with `ConnectionFailure::Tcp`.
-fn failed_client(config: Config, error: &io::Error, now: Instant) -> Connection {
-    let placeholder = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut connection = Connection::client(config, Connect::addresses([placeholder]), now);
-    // The first instruction is the placeholder's connect; what follows the failure (the
-    // close) is left for the loop to carry out.
-    if let Some(IoOp::Connect { attempt, .. }) = connection.poll_io() {
-        connection.handle_connect_result(attempt, Err(IoFailure::from(error)), now);
-    }
-    connection
 }
 
 /// A listener started by [`Driver::listen`], [`Driver::listen_unix`] or

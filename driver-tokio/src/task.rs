@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lori_core::{
-    Config, Connect, Connection, Context, Direction, Handler, IoFailure, IoOp, NoSocket, Permit,
-    Resolution, dispatch,
+    Config, Connect, Connection, ConnectionFailure, Context, Handler, IoFailure, IoOp, NoSocket,
+    Permit, Resolution, dispatch,
 };
+use lori_net::Progress;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -71,7 +72,12 @@ where
         Opening::Client(connect) => (Connection::client(config, connect, now()), None),
         Opening::UnixClient(path) => match Stream::start_unix(&path) {
             Ok(stream) => (Connection::client_connected(config, now()), Some(stream)),
-            Err(error) => (failed_client(config, &error), None),
+            Err(error) => {
+                let failure = ConnectionFailure::Tcp {
+                    last: IoFailure::from(&error),
+                };
+                (Connection::client_failed(config, failure, now()), None)
+            }
         },
     };
     Task {
@@ -97,25 +103,6 @@ pub(crate) struct Ending {
     pub(crate) _release: Option<Release>,
     /// Dropped last: the task no longer counts for shutdown.
     pub(crate) _tracked: Tracked,
-}
-
-/// A client connection that failed with `error` before it had a socket, as the core
-/// reports it: through its one attempt's result, so the handler gets
-/// `on_connection_failure(Tcp { last: error })` and nothing else. (The address is never
-/// connected to; the core has no constructor for a connection that failed outside it.)
-fn failed_client(config: Config, error: &io::Error) -> Connection {
-    let placeholder = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let now = now();
-    let mut connection = Connection::client(config, Connect::addresses([placeholder]), now);
-    while connection.poll_event().is_some() {}
-    let attempt = std::iter::from_fn(|| connection.poll_io()).find_map(|op| match op {
-        IoOp::Connect { attempt, .. } => Some(attempt),
-        _ => None,
-    });
-    if let Some(attempt) = attempt {
-        connection.handle_connect_result(attempt, Err(IoFailure::from(error)), now);
-    }
-    connection
 }
 
 /// What woke the task.
@@ -331,27 +318,8 @@ where
                 return;
             };
             let result = stream.try_read_buf(&mut self.connection.read_buf());
-            let now = now();
-            let go_on = match result {
-                Ok(0) => {
-                    self.connection.handle_eof(now);
-                    false
-                }
-                Ok(n) => {
-                    self.connection.handle_read(n, now);
-                    true
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    self.connection.handle_would_block(Direction::Read, now);
-                    false
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => true,
-                Err(error) => {
-                    self.connection
-                        .handle_io_error(IoFailure::from(&error), now);
-                    false
-                }
-            };
+            let go_on =
+                lori_net::report_read(&mut self.connection, result, now()) == Progress::Moved;
             self.drive();
             if !go_on {
                 return;
@@ -374,28 +342,8 @@ where
                 let count = self.connection.write_slices(&mut slices);
                 stream.try_write_vectored(&slices[..count])
             };
-            let now = now();
-            let go_on = match result {
-                Ok(0) => {
-                    let failure = IoFailure::new(io::ErrorKind::WriteZero, None);
-                    self.connection.handle_io_error(failure, now);
-                    false
-                }
-                Ok(n) => {
-                    self.connection.handle_written(n, now);
-                    true
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    self.connection.handle_would_block(Direction::Write, now);
-                    false
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => true,
-                Err(error) => {
-                    self.connection
-                        .handle_io_error(IoFailure::from(&error), now);
-                    false
-                }
-            };
+            let go_on =
+                lori_net::report_write(&mut self.connection, result, now()) == Progress::Moved;
             self.drive();
             if !go_on {
                 return;

@@ -7,7 +7,9 @@
 //!   [`std::net::TcpListener`]; [`bind_unix`] does the same for a Unix domain socket path;
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
-//! - reading into a buffer's spare capacity without zeroing it: [`recv_into`].
+//! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
+//! - turning a read's or write's result into the connection's input: [`report_read`],
+//!   [`report_write`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
@@ -32,10 +34,12 @@ pub mod connect;
 pub mod listen;
 pub mod options;
 pub mod read;
+pub mod report;
 pub mod resolve;
 
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
 pub use read::recv_into;
+pub use report::{Progress, report_read, report_write};
 pub use resolve::resolve;
