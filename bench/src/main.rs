@@ -1,0 +1,365 @@
+//! `lori-bench`: lori's drivers against hand-written tokio, mio and tokio-rustls echo
+//! servers, measured by one verifying load client, with ratios.
+//!
+//! ```sh
+//! cargo run --release -p lori-bench -- all --quick      # under 3 minutes, noisy
+//! cargo run --release -p lori-bench -- all              # the full run for BENCHMARKS.md
+//! cargo run --release -p lori-bench -- all --quick --only rr-1,idle
+//! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
+//! cargo run --release -p lori-bench -- list
+//! ```
+//!
+//! Each server runs alone in a child process (`lori-bench server`), started fresh for every
+//! run. The primary figure is the server's CPU time per unit of work (from
+//! `/proc/PID/stat`) over the measured window, as a ratio to the hand-written server on the
+//! same runtime; throughput is secondary, because on a 2-core machine the client saturates
+//! a core whatever the server does. The markdown goes to stdout, progress to stderr.
+
+mod certs;
+mod child;
+mod client;
+mod pattern;
+mod procfs;
+mod report;
+mod scenario;
+mod servers;
+mod stats;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_rustls::TlsConnector;
+
+use crate::certs::Identity;
+use crate::client::Timing;
+use crate::pattern::Pattern;
+use crate::report::RunInfo;
+use crate::scenario::{Context, Settings};
+use crate::servers::Impl;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cli {
+    /// Run one server until killed.
+    Server {
+        implementation: Impl,
+        port: u16,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    },
+    /// Run the scenarios (all, or those in `only`) and print the tables.
+    All {
+        settings: Settings,
+        quick: bool,
+        only: Option<Vec<String>>,
+    },
+    /// List the servers and scenarios.
+    List,
+}
+
+const USAGE: &str = "usage:
+  lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
+  lori-bench server --impl NAME --port P [--cert DER --key DER]
+  lori-bench list";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = parse(&args).and_then(|command| match command {
+        Cli::Server {
+            implementation,
+            port,
+            cert,
+            key,
+        } => serve(implementation, port, cert, key),
+        Cli::All {
+            settings,
+            quick,
+            only,
+        } => run_all(settings, quick, only.as_deref()),
+        Cli::List => list(),
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lori-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the arguments (without the program name).
+fn parse(args: &[String]) -> io::Result<Cli> {
+    let usage = |problem: &str| io::Error::other(format!("{problem}\n{USAGE}"));
+    let (command, rest) = args.split_first().ok_or_else(|| usage("no command"))?;
+    match command.as_str() {
+        "list" if rest.is_empty() => Ok(Cli::List),
+        "server" => {
+            let mut implementation = None;
+            let mut port = None;
+            let (mut cert, mut key) = (None, None);
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--impl" => {
+                        implementation = Some(
+                            Impl::from_name(value)
+                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
+                        )
+                    }
+                    "--port" => {
+                        port = Some(value.parse().map_err(|_| usage("--port takes a port"))?)
+                    }
+                    "--cert" => cert = Some(PathBuf::from(value)),
+                    "--key" => key = Some(PathBuf::from(value)),
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::Server {
+                implementation: implementation.ok_or_else(|| usage("server needs --impl"))?,
+                port: port.ok_or_else(|| usage("server needs --port"))?,
+                cert,
+                key,
+            })
+        }
+        "all" => {
+            let quick = rest.iter().any(|flag| flag == "--quick");
+            let mut settings = if quick {
+                Settings::quick()
+            } else {
+                Settings::full()
+            };
+            let mut only = None;
+            let mut flags = rest.iter().filter(|flag| *flag != "--quick");
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--rounds" => {
+                        settings.rounds = value
+                            .parse()
+                            .ok()
+                            .filter(|&rounds| rounds > 0)
+                            .ok_or_else(|| usage("--rounds takes a positive number"))?
+                    }
+                    "--window-ms" => {
+                        let millis: u64 = value
+                            .parse()
+                            .ok()
+                            .filter(|&millis| millis > 0)
+                            .ok_or_else(|| usage("--window-ms takes a positive number"))?;
+                        settings.timing = Timing {
+                            window: Duration::from_millis(millis),
+                            ..settings.timing
+                        };
+                    }
+                    "--only" => only = Some(value.split(',').map(str::to_owned).collect()),
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::All {
+                settings,
+                quick,
+                only,
+            })
+        }
+        other => Err(usage(&format!("unknown command {other}"))),
+    }
+}
+
+/// `lori-bench server`.
+fn serve(
+    implementation: Impl,
+    port: u16,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> io::Result<()> {
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(certs::server_config(&cert, &key)?),
+        (None, None) => None,
+        _ => return Err(io::Error::other("--cert and --key go together")),
+    };
+    servers::run(implementation, port, tls)
+}
+
+/// `lori-bench list`.
+fn list() -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "servers:")?;
+    for implementation in Impl::ALL {
+        writeln!(out, "  {}", implementation.name())?;
+    }
+    writeln!(out, "scenarios:")?;
+    for scenario in scenario::echo_scenarios() {
+        writeln!(out, "  {:<11} {}", scenario.name, scenario.title)?;
+    }
+    writeln!(out, "  {:<11} server memory per idle connection", "idle")?;
+    Ok(())
+}
+
+/// `lori-bench all`.
+fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Result<()> {
+    let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+    if let Some(names) = only {
+        let known: Vec<&str> = scenario::echo_scenarios()
+            .iter()
+            .map(|scenario| scenario.name)
+            .chain(["idle"])
+            .collect();
+        if let Some(unknown) = names.iter().find(|name| !known.contains(&name.as_str())) {
+            return Err(io::Error::other(format!("unknown scenario {unknown}")));
+        }
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("lori-bench: warning: a debug build; run with --release for real figures");
+    }
+    let dir = std::env::temp_dir().join(format!("lori-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let outcome = run_in(&dir, settings, quick, &wanted);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// Runs the wanted scenarios with the run's certificate in `dir`.
+fn run_in(
+    dir: &std::path::Path,
+    settings: Settings,
+    quick: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> io::Result<()> {
+    let identity = Identity::generate(dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let context = Context {
+        runtime: &runtime,
+        identity: &identity,
+        connector: TlsConnector::from(identity.client_config()?),
+        pattern: Arc::new(Pattern::new()),
+    };
+    let info = RunInfo {
+        mode: if quick { "quick, noisy" } else { "full" },
+        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine: machine(),
+        commit: commit(),
+        settings,
+    };
+    let mut out = io::stdout().lock();
+    write!(out, "{}", report::header(&info))?;
+    writeln!(out)?;
+    out.flush()?;
+    let mut progress = |line: &str| eprintln!("lori-bench: {line}");
+    let mut echo_results = Vec::new();
+    for scenario in scenario::echo_scenarios() {
+        if !wanted(scenario.name) {
+            continue;
+        }
+        let result = scenario::run_echo(&scenario, &settings, &context, &mut progress);
+        write!(out, "{}", report::echo_table(&result))?;
+        out.flush()?;
+        echo_results.push(result);
+    }
+    let idle = wanted("idle").then(|| scenario::run_idle(&settings, &context, &mut progress));
+    if let Some(idle) = &idle {
+        write!(out, "{}", report::idle_table(idle))?;
+    }
+    write!(
+        out,
+        "{}",
+        report::targets_table(&echo_results, idle.as_ref())
+    )?;
+    out.flush()
+}
+
+/// The trimmed stdout of a command, or `unknown`.
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .map(|text| text.trim().to_owned())
+        .filter(|text| !text.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The CPU model, core count and kernel.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|model| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| release.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("{model}, {cores} cores, Linux {kernel}")
+}
+
+/// The commit being measured, marked `-dirty` with uncommitted changes.
+fn commit() -> String {
+    let hash = command_output("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"]);
+    if hash != "unknown" && dirty != "unknown" {
+        format!("{hash}-dirty")
+    } else {
+        hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn server_flags_are_parsed() {
+        assert_eq!(
+            parse(&args("server --impl lori-mio --port 7000")).unwrap(),
+            Cli::Server {
+                implementation: Impl::LoriMio,
+                port: 7000,
+                cert: None,
+                key: None
+            }
+        );
+        assert!(parse(&args("server --impl nginx --port 1")).is_err());
+        assert!(parse(&args("server --impl mio")).is_err());
+        assert!(parse(&args("server --impl mio --port 99999")).is_err());
+    }
+
+    #[test]
+    fn all_takes_quick_rounds_and_only() {
+        let Cli::All {
+            settings,
+            quick,
+            only,
+        } = parse(&args("all --rounds 4 --quick --only rr-1,idle")).unwrap()
+        else {
+            panic!("not all");
+        };
+        assert!(quick);
+        assert_eq!(settings.rounds, 4);
+        assert_eq!(settings.timing.window, Settings::quick().timing.window);
+        assert_eq!(only, Some(vec!["rr-1".to_owned(), "idle".to_owned()]));
+        assert!(parse(&args("all --rounds 0")).is_err());
+        assert!(parse(&args("all --frobnicate 1")).is_err());
+        assert!(parse(&args("bench")).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}
