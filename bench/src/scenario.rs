@@ -32,7 +32,7 @@ impl Settings {
     /// `--quick`: a few short rounds, for development (well under 3 minutes in all).
     pub fn quick() -> Self {
         Self {
-            rounds: 3,
+            rounds: 5,
             timing: Timing {
                 warmup: Duration::from_millis(150),
                 window: Duration::from_millis(400),
@@ -50,7 +50,7 @@ impl Settings {
                 warmup: Duration::from_millis(500),
                 window: Duration::from_secs(3),
             },
-            idle_rounds: 3,
+            idle_rounds: 5,
             idle_connections: 10_000,
         }
     }
