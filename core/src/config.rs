@@ -1,6 +1,8 @@
 //! Per-connection settings, fixed when a connection is created.
 
 use std::num::NonZeroUsize;
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 
 use crate::limits::{
     CloseTimeout, ConnectionTimeout, IdleTimeout, OutOfRange, ReadBufferSize, WriteStallTimeout,
@@ -75,6 +77,8 @@ pub struct Config {
     pub(crate) write_stall_timeout: Option<WriteStallTimeout>,
     pub(crate) max_user_timers: usize,
     pub(crate) handshake_timeout: Option<ConnectionTimeout>,
+    #[cfg(feature = "tls")]
+    pub(crate) server_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -89,6 +93,8 @@ impl Default for Config {
             write_stall_timeout: None,
             max_user_timers: 1,
             handshake_timeout: ConnectionTimeout::from_secs(10).ok(),
+            #[cfg(feature = "tls")]
+            server_tls: None,
         }
     }
 }
@@ -154,5 +160,24 @@ impl Config {
     pub fn handshake_timeout(mut self, timeout: Option<ConnectionTimeout>) -> Self {
         self.handshake_timeout = timeout;
         self
+    }
+
+    /// Makes every server connection built from this config speak TLS with `tls`:
+    /// [`Connection::server`](crate::Connection::server) then behaves as
+    /// [`Connection::server_tls`](crate::Connection::server_tls). This is how a driver's
+    /// listener serves TLS: the listener hands each accepted connection a clone of its
+    /// config. Client connections ignore it (their TLS is `Connect::tls`). Default: none,
+    /// plain TCP.
+    #[cfg(feature = "tls")]
+    pub fn server_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.server_tls = Some(tls);
+        self
+    }
+
+    /// The TLS configuration server connections built from this config use, if any
+    /// ([`Config::server_tls`]).
+    #[cfg(feature = "tls")]
+    pub fn server_tls_config(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.server_tls.as_ref()
     }
 }

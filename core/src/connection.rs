@@ -87,8 +87,13 @@ pub struct Connection {
 impl Connection {
     /// A server-side connection whose socket is already connected (accepted). It is open at
     /// once: the first event is [`Event::Started`], and the idle timeout (if configured) is
-    /// armed from `now`.
+    /// armed from `now`. If `config` carries a server TLS configuration
+    /// (`Config::server_tls`, feature `tls`), it is `Connection::server_tls` instead.
     pub fn server(config: Config, now: Instant) -> Self {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = config.server_tls.clone() {
+            return Self::server_tls(config, tls, now);
+        }
         let mut connection = Self::new(config, now, State::Open);
         connection.events.push_back(Event::Started);
         connection.restart_idle_timer();

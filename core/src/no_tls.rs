@@ -8,7 +8,7 @@ use crate::connection::Connection;
 
 /// No TLS: nothing to hold.
 #[derive(Debug, Default)]
-pub(crate) struct TlsState;
+pub(crate) struct TlsState {}
 
 #[allow(clippy::unused_self)]
 impl Connection {

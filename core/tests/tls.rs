@@ -259,6 +259,41 @@ fn ping_pong_over_tls() {
 }
 
 #[test]
+fn a_config_carrying_server_tls_makes_server_a_tls_server() {
+    let s = setup();
+    let now = Instant::now();
+    let config = Config::default().server_tls(Arc::clone(&s.server_tls));
+    assert!(config.server_tls_config().is_some());
+    let a = Connection::client_connected_tls(Config::default(), s.client_tls, now);
+    let b = Connection::server(config, now);
+    assert_eq!(b.state(), ConnectionState::Handshaking);
+    let echo = App::with(|cx, event| {
+        if let Event::Received(data) = event {
+            cx.send(data.clone()).unwrap();
+        }
+    });
+    let client = App::with(|cx, event| {
+        if *event == Event::Connected {
+            cx.send(&b"hello"[..]).unwrap();
+        }
+    });
+    let mut p = Pair::from_connections((a, client), (b, echo), link(), link());
+    p.run_for(Duration::from_millis(100));
+    assert!(p.b.handler.has(&Event::Started));
+    assert!(p.b.conn.is_tls());
+    assert_eq!(p.a.handler.data, b"hello");
+}
+
+#[test]
+fn a_client_ignores_a_server_tls_config() {
+    let s = setup();
+    let config = Config::default().server_tls(s.server_tls);
+    let a = Connection::client_connected(config, Instant::now());
+    assert!(!a.is_tls());
+    assert_eq!(a.state(), ConnectionState::Open);
+}
+
+#[test]
 fn vectored_send_over_tls_arrives_in_order() {
     let client = App::with(|cx, event| {
         if *event == Event::Connected {

@@ -7,11 +7,15 @@ mod common;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::net::TcpStream;
 use std::process::Command;
+use std::sync::mpsc;
 use std::time::Duration;
 
+use lori_core::{Address, Config, ListenerHandler};
 use lori_mio::Driver;
+use lori_net::ListenOptions;
+use socket2::{Domain, Socket, Type};
 
 /// Sets this process's soft descriptor limit to `soft`; false if `prlimit` is missing.
 fn set_soft_nofile(soft: &str) -> bool {
@@ -35,25 +39,39 @@ fn set_soft_nofile(soft: &str) -> bool {
 #[test]
 fn an_accept_failing_with_emfile_is_retried() {
     let driver = Driver::new().expect("driver");
-    let (_listener, address) = common::echo_server(&driver);
+    // Wait until the loop thread has registered the listener: from then on it opens and
+    // closes no descriptor of its own until a client arrives, so the holes counted
+    // below stay filled.
+    let (listening, listened) = mpsc::channel();
+    let listener = driver
+        .listen(
+            ListenOptions::new(),
+            Config::default(),
+            None,
+            Listening(listening),
+        )
+        .expect("listen");
+    let address = common::ip(&listener.local_addr());
+    common::recv(&listened, "on_listening");
     let original = rlimit_soft();
-    // The kernel hands out the lowest free descriptor number and refuses numbers at or
-    // above the limit: fill every hole, keep a few more to free later (so restoring the
-    // limit can spawn `prlimit`), and leave room for exactly one: the client's socket.
-    let highest_before = highest_fd();
-    let mut spare = Vec::new();
-    let last = loop {
-        let file = File::open("/dev/null").expect("/dev/null");
-        let fd = file.as_raw_fd();
-        spare.push(file);
-        if fd > highest_before && spare.len() >= 4 {
-            break fd;
-        }
-    };
-    if !set_soft_nofile(&(last + 2).to_string()) {
+    // The client's socket exists before the limit drops, so the only descriptor the
+    // process lacks afterwards is the server's accepted one.
+    let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("client socket");
+    let limit = highest_fd() + 8;
+    if !set_soft_nofile(&limit.to_string()) {
         return;
     }
-    let mut client = common::client(address);
+    // Take every descriptor below the limit, so no hole is left for the accept.
+    let mut spare = Vec::new();
+    loop {
+        match File::open("/dev/null") {
+            Ok(file) => spare.push(file),
+            Err(error) if error.raw_os_error() == Some(EMFILE) => break,
+            Err(error) => panic!("filling descriptors: {error}"),
+        }
+    }
+    client.connect(&address.into()).expect("connect");
+    let mut client = TcpStream::from(client);
     common::write_all(&mut client, b"retry");
     // Held: the accept fails with EMFILE (the server has no descriptor for it).
     client
@@ -76,6 +94,23 @@ fn an_accept_failing_with_emfile_is_retried() {
     assert_eq!(&echoed, b"retry");
     drop(client);
     driver.shutdown(common::WATCHDOG);
+}
+
+/// `EMFILE`: the process is out of descriptors.
+const EMFILE: i32 = 24;
+
+/// Serves every connection with [`common::Echo`] and reports when it listens.
+#[derive(Clone)]
+struct Listening(mpsc::Sender<()>);
+
+impl ListenerHandler<common::Echo> for Listening {
+    fn on_listening(&mut self, _: &Address) {
+        common::report(&self.0, ());
+    }
+
+    fn on_accept(&mut self, _: &Address) -> Option<common::Echo> {
+        Some(common::Echo)
+    }
 }
 
 /// The highest descriptor number open now.

@@ -59,18 +59,16 @@ fn socket_addr(local: &Address) -> io::Result<SocketAddr> {
 }
 
 /// Runs lori on `lori-mio` with one event-loop thread.
-pub(super) fn run_mio(options: ListenOptions) -> io::Result<()> {
+pub(super) fn run_mio(options: ListenOptions, config: Config) -> io::Result<()> {
     let driver = lori_mio::Driver::builder().threads(1).build()?;
-    let listener = driver.listen(options, Config::default(), None, |_: &Address| {
-        Some(Echo::default())
-    })?;
+    let listener = driver.listen(options, config, None, |_: &Address| Some(Echo::default()))?;
     announce(socket_addr(&listener.local_addr())?)?;
     driver.wait();
     Ok(())
 }
 
 /// Runs lori on `lori-tokio` with the given runtime flavor.
-pub(super) fn run_tokio(options: ListenOptions, flavor: Flavor) -> io::Result<()> {
+pub(super) fn run_tokio(options: ListenOptions, config: Config, flavor: Flavor) -> io::Result<()> {
     let runtime = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -82,9 +80,7 @@ pub(super) fn run_tokio(options: ListenOptions, flavor: Flavor) -> io::Result<()
     };
     let driver = lori_tokio::Driver::new(runtime.handle().clone());
     let listener = runtime.block_on(async {
-        driver.listen(options, Config::default(), None, |_: &Address| {
-            Some(Echo::default())
-        })
+        driver.listen(options, config, None, |_: &Address| Some(Echo::default()))
     })?;
     announce(socket_addr(&listener.local_addr())?)?;
     runtime.block_on(std::future::pending::<()>());

@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use lori_core::Config;
 use rustls::ServerConfig;
 
 /// How many bytes every server reads at once: lori's default read buffer size, so that all
@@ -116,18 +117,26 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         })
     };
     match implementation {
-        Impl::LoriMio => lori::run_mio(lori_options(port)),
-        Impl::LoriTokioCt => lori::run_tokio(lori_options(port), lori::Flavor::CurrentThread),
-        Impl::LoriTokioMt => lori::run_tokio(lori_options(port), lori::Flavor::MultiThread),
+        Impl::LoriMio => lori::run_mio(lori_options(port), Config::default()),
+        Impl::LoriTokioCt => lori::run_tokio(
+            lori_options(port),
+            Config::default(),
+            lori::Flavor::CurrentThread,
+        ),
+        Impl::LoriTokioMt => lori::run_tokio(
+            lori_options(port),
+            Config::default(),
+            lori::Flavor::MultiThread,
+        ),
         Impl::Tokio => hand_tokio::run(port, false),
         Impl::TokioMt => hand_tokio::run(port, true),
         Impl::Mio => hand_mio::run(port),
-        Impl::LoriMioTls | Impl::LoriTokioTls => {
-            tls()?;
-            Err(io::Error::other(
-                "lori TLS listeners need ListenOptions::tls (not merged yet)",
-            ))
-        }
+        Impl::LoriMioTls => lori::run_mio(lori_options(port), Config::default().server_tls(tls()?)),
+        Impl::LoriTokioTls => lori::run_tokio(
+            lori_options(port),
+            Config::default().server_tls(tls()?),
+            lori::Flavor::CurrentThread,
+        ),
         Impl::TokioRustls => tokio_tls::run(port, tls()?),
     }
 }
