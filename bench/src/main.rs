@@ -6,8 +6,13 @@
 //! cargo run --release -p lori-bench -- all              # the full run for BENCHMARKS.md
 //! cargo run --release -p lori-bench -- all --quick --only rr-1,idle
 //! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
+//! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
 //! cargo run --release -p lori-bench -- list
 //! ```
+//!
+//! `profile` runs one scenario once against one server and prints `server pid N` to stderr
+//! when the server listens, one second before the measured window starts, so that
+//! `perf record -e cpu-clock -g -p N` can watch it.
 //!
 //! Each server runs alone in a child process (`lori-bench server`), started fresh for every
 //! run. The primary figure is the server's CPU time per unit of work (from
@@ -56,6 +61,12 @@ enum Cli {
         quick: bool,
         only: Option<Vec<String>>,
     },
+    /// Run one scenario against one server, once, for a profiler to attach to.
+    Profile {
+        implementation: Impl,
+        scenario: String,
+        seconds: u64,
+    },
     /// List the servers and scenarios.
     List,
 }
@@ -63,6 +74,7 @@ enum Cli {
 const USAGE: &str = "usage:
   lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
   lori-bench server --impl NAME --port P [--cert DER --key DER]
+  lori-bench profile --impl NAME --scenario NAME [--seconds S]
   lori-bench list";
 
 fn main() -> ExitCode {
@@ -79,6 +91,11 @@ fn main() -> ExitCode {
             quick,
             only,
         } => run_all(settings, quick, only.as_deref()),
+        Cli::Profile {
+            implementation,
+            scenario,
+            seconds,
+        } => profile(implementation, &scenario, seconds),
         Cli::List => list(),
     });
     match outcome {
@@ -169,6 +186,39 @@ fn parse(args: &[String]) -> io::Result<Cli> {
                 only,
             })
         }
+        "profile" => {
+            let mut implementation = None;
+            let mut scenario = None;
+            let mut seconds = 10;
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--impl" => {
+                        implementation = Some(
+                            Impl::from_name(value)
+                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
+                        )
+                    }
+                    "--scenario" => scenario = Some(value.clone()),
+                    "--seconds" => {
+                        seconds = value
+                            .parse()
+                            .ok()
+                            .filter(|&seconds| seconds > 0)
+                            .ok_or_else(|| usage("--seconds takes a positive number"))?
+                    }
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::Profile {
+                implementation: implementation.ok_or_else(|| usage("profile needs --impl"))?,
+                scenario: scenario.ok_or_else(|| usage("profile needs --scenario"))?,
+                seconds,
+            })
+        }
         other => Err(usage(&format!("unknown command {other}"))),
     }
 }
@@ -203,6 +253,72 @@ fn list() -> io::Result<()> {
     Ok(())
 }
 
+/// `lori-bench profile`.
+fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
+    let scenario = scenario::echo_scenarios()
+        .into_iter()
+        .find(|scenario| scenario.name == name)
+        .ok_or_else(|| io::Error::other(format!("unknown echo scenario {name}")))?;
+    if implementation.is_tls() != scenario.entries[0].implementation.is_tls() {
+        return Err(io::Error::other(format!(
+            "{} does not run in {name}",
+            implementation.name()
+        )));
+    }
+    let dir = temp_dir()?;
+    let outcome = (|| {
+        let identity = Identity::generate(&dir)?;
+        let runtime = client_runtime()?;
+        let context = context(&runtime, &identity)?;
+        let timing = Timing {
+            warmup: Duration::from_secs(1),
+            window: Duration::from_secs(seconds),
+        };
+        let sample =
+            scenario::run_single(&scenario, implementation, timing, &context, &mut |pid| {
+                eprintln!("server pid {pid}");
+            })
+            .map_err(io::Error::other)?;
+        let unit = scenario.unit().name();
+        println!(
+            "{} {name}: {:.2} µs server CPU per {unit}, {:.0} {unit}/s",
+            implementation.name(),
+            sample.cpu_per_unit,
+            sample.throughput
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// A fresh directory for the run's certificate.
+fn temp_dir() -> io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("lori-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The load client's runtime: one thread.
+fn client_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// What every run shares.
+fn context<'a>(
+    runtime: &'a tokio::runtime::Runtime,
+    identity: &'a Identity,
+) -> io::Result<Context<'a>> {
+    Ok(Context {
+        runtime,
+        identity,
+        connector: TlsConnector::from(identity.client_config()?),
+        pattern: Arc::new(Pattern::new()),
+    })
+}
+
 /// `lori-bench all`.
 fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Result<()> {
     let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
@@ -219,8 +335,7 @@ fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Resu
     if cfg!(debug_assertions) {
         eprintln!("lori-bench: warning: a debug build; run with --release for real figures");
     }
-    let dir = std::env::temp_dir().join(format!("lori-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = temp_dir()?;
     let outcome = run_in(&dir, settings, quick, &wanted);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
@@ -234,15 +349,8 @@ fn run_in(
     wanted: &dyn Fn(&str) -> bool,
 ) -> io::Result<()> {
     let identity = Identity::generate(dir)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let context = Context {
-        runtime: &runtime,
-        identity: &identity,
-        connector: TlsConnector::from(identity.client_config()?),
-        pattern: Arc::new(Pattern::new()),
-    };
+    let runtime = client_runtime()?;
+    let context = context(&runtime, &identity)?;
     let info = RunInfo {
         mode: if quick { "quick, noisy" } else { "full" },
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -360,6 +468,15 @@ mod tests {
         assert!(parse(&args("all --rounds 0")).is_err());
         assert!(parse(&args("all --frobnicate 1")).is_err());
         assert!(parse(&args("bench")).is_err());
+        assert_eq!(
+            parse(&args("profile --impl mio --scenario rr-1")).unwrap(),
+            Cli::Profile {
+                implementation: Impl::Mio,
+                scenario: "rr-1".to_owned(),
+                seconds: 10
+            }
+        );
+        assert!(parse(&args("profile --impl mio --scenario rr-1 --seconds 0")).is_err());
         assert!(parse(&[]).is_err());
     }
 }

@@ -319,7 +319,20 @@ fn run_once(
     timing: Timing,
     context: &Context<'_>,
 ) -> Result<Sample, LoadError> {
+    run_single(scenario, implementation, timing, context, &mut |_| {})
+}
+
+/// One run of `scenario` against `implementation`; `started` hears the server's process id
+/// as soon as it listens (so a profiler can attach during the warm-up).
+pub fn run_single(
+    scenario: &Scenario,
+    implementation: Impl,
+    timing: Timing,
+    context: &Context<'_>,
+    started: &mut dyn FnMut(u32),
+) -> Result<Sample, LoadError> {
     let server = ServerProcess::start(implementation, context.identity)?;
+    started(server.pid());
     let target = Target {
         address: server.address(),
         tls: implementation.is_tls().then(|| context.connector.clone()),
