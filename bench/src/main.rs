@@ -356,6 +356,7 @@ fn run_in(
         date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         machine: machine(),
         commit: commit(),
+        load: load_average(),
         settings,
     };
     let mut out = io::stdout().lock();
@@ -382,6 +383,7 @@ fn run_in(
         "{}",
         report::targets_table(&echo_results, idle.as_ref())
     )?;
+    writeln!(out, "Load average at the end: {}.", load_average())?;
     out.flush()
 }
 
@@ -414,6 +416,20 @@ fn machine() -> String {
         .map(|release| release.trim().to_owned())
         .unwrap_or_else(|_| "unknown".to_owned());
     format!("{model}, {cores} cores, Linux {kernel}")
+}
+
+/// The load averages of `/proc/loadavg` (1, 5 and 15 minutes), or `unknown`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|load| !load.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The commit being measured, marked `-dirty` with uncommitted changes.

@@ -18,6 +18,9 @@ pub struct RunInfo {
     pub machine: String,
     /// The commit measured.
     pub commit: String,
+    /// The 1, 5 and 15 minute load averages when the run started (how busy the machine
+    /// was).
+    pub load: String,
     /// The rounds and timings.
     pub settings: Settings,
 }
@@ -30,6 +33,7 @@ pub fn header(info: &RunInfo) -> String {
     let _ = writeln!(out, "- date: {}", info.date);
     let _ = writeln!(out, "- machine: {}", info.machine);
     let _ = writeln!(out, "- commit: {}", info.commit);
+    let _ = writeln!(out, "- load average at the start: {}", info.load);
     let _ = writeln!(
         out,
         "- echo scenarios: {} rounds, {} ms warm-up + {} ms measured per run; idle memory: \
