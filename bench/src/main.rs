@@ -335,6 +335,12 @@ fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Resu
     if cfg!(debug_assertions) {
         eprintln!("lori-bench: warning: a debug build; run with --release for real figures");
     }
+    if wanted("conn-rate") && procfs::tcp_tw_reuse() == Some(0) {
+        eprintln!(
+            "lori-bench: warning: net.ipv4.tcp_tw_reuse is 0, so conn-rate may run out of \
+             ephemeral ports (set it to 2, the Linux default)"
+        );
+    }
     let dir = temp_dir()?;
     let outcome = run_in(&dir, settings, quick, &wanted);
     let _ = std::fs::remove_dir_all(&dir);

@@ -3,19 +3,34 @@
 
 use std::io;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The clock-tick rate `/proc/PID/stat` counts in (`getconf CLK_TCK`; 100 if that fails,
-/// which is what Linux reports on every common architecture).
+/// The clock-tick rate `/proc/PID/stat` counts in (`getconf CLK_TCK`, asked once; 100 if
+/// that fails, which is what Linux reports on every common architecture).
 pub fn ticks_per_second() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|output| String::from_utf8(output.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .filter(|&ticks: &u64| ticks > 0)
+            .unwrap_or(100)
+    })
+}
+
+/// `net.ipv4.tcp_tw_reuse` (0: off, 1: on, 2: loopback only, the default), if readable.
+/// The connection-rate scenario makes tens of thousands of connections a second from one
+/// address; without reuse their TIME_WAIT entries exhaust the ephemeral ports.
+pub fn tcp_tw_reuse() -> Option<u8> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_tw_reuse")
+        .ok()?
+        .trim()
+        .parse()
         .ok()
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .filter(|&ticks: &u64| ticks > 0)
-        .unwrap_or(100)
 }
 
 /// The CPU time (user + system, all threads) `pid` has used so far.
