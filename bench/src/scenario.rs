@@ -50,7 +50,7 @@ impl Settings {
                 warmup: Duration::from_millis(500),
                 window: Duration::from_secs(3),
             },
-            idle_rounds: 5,
+            idle_rounds: 3,
             idle_connections: 10_000,
         }
     }
@@ -467,6 +467,26 @@ mod tests {
             ..measurement
         };
         assert_eq!(Sample::from_measurement(&idle, Unit::RoundTrip), None);
+    }
+
+    /// The measuring time `settings` plan for the echo scenarios (warm-up and window of every
+    /// run; starting servers, connecting and winding down come on top).
+    fn planned(settings: &Settings) -> Duration {
+        let runs: usize = echo_scenarios()
+            .iter()
+            .map(|scenario| scenario.entries.len() * settings.rounds)
+            .sum();
+        (settings.timing.warmup + settings.timing.window) * u32::try_from(runs).unwrap()
+    }
+
+    #[test]
+    fn a_quick_run_plans_well_under_three_minutes_and_a_full_run_ten_rounds() {
+        // Starting servers, the idle scenario and winding down took about 40 s more in
+        // practice; the quick run must stay under 3 minutes in all.
+        assert!(planned(&Settings::quick()) <= Duration::from_secs(120));
+        let full = Settings::full();
+        assert!(full.rounds >= 10 && full.idle_rounds >= 3);
+        assert!(planned(&full) <= Duration::from_secs(30 * 60));
     }
 
     #[test]
