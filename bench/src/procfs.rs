@@ -71,24 +71,6 @@ pub fn parse_rss_bytes(status: &str) -> Option<u64> {
     }
 }
 
-/// The soft limit on open files of this process (from `/proc/self/limits`), if readable.
-pub fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    parse_open_files_limit(&limits)
-}
-
-/// The soft "Max open files" of a `/proc/PID/limits` text (`None` for "unlimited").
-pub fn parse_open_files_limit(limits: &str) -> Option<u64> {
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,16 +90,6 @@ mod tests {
         assert_eq!(parse_rss_bytes(status), Some(2048 * 1024));
         assert_eq!(parse_rss_bytes("Name:\tx\n"), None);
         assert_eq!(parse_rss_bytes("VmRSS:\t12 MB\n"), None);
-    }
-
-    #[test]
-    fn open_files_limit_is_the_soft_limit() {
-        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
-                      Max open files            20000                40000                files     \n";
-        assert_eq!(parse_open_files_limit(limits), Some(20000));
-        let unlimited =
-            "Max open files            unlimited            unlimited            files\n";
-        assert_eq!(parse_open_files_limit(unlimited), None);
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::certs::Identity;
 use crate::child::ServerProcess;
 use crate::client::{self, LoadError, Measurement, Target, Timing, Workload};
 use crate::pattern::Pattern;
-use crate::procfs;
 use crate::servers::Impl;
 
 /// How long and how often to measure.
@@ -393,16 +392,25 @@ pub fn run_idle(
         Impl::LoriTokioMt,
     ];
     let wanted = settings.idle_connections;
-    let (connections, note) = match procfs::open_files_limit() {
-        Some(limit) if limit < wanted as u64 + SPARE_FILES => {
+    let needed = wanted as u64 + SPARE_FILES;
+    // Raised here, before the servers start, so that they inherit the limit too.
+    let (connections, note) = match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit >= needed => (wanted, None),
+        Ok(limit) => {
             let usable = usize::try_from(limit.saturating_sub(SPARE_FILES)).unwrap_or(0);
             let note = format!(
-                "the open-file limit is {limit} (raise it with `ulimit -n`), so {usable} \
-                 connections were used instead of {wanted}"
+                "the open-file limit could only be raised to {limit} (its hard limit), so \
+                 {usable} connections were used instead of {wanted}"
             );
             (usable.max(1), Some(note))
         }
-        _ => (wanted, None),
+        Err(error) => {
+            let note = format!(
+                "the open-file limit could not be raised ({error}); {wanted} connections \
+                 were tried with the limit as it was"
+            );
+            (wanted, Some(note))
+        }
     };
     let mut samples = vec![Vec::with_capacity(settings.idle_rounds); entries.len()];
     let mut failures = Vec::new();
