@@ -22,7 +22,9 @@
 
 mod certs;
 mod child;
+mod cli;
 mod client;
+mod host;
 mod pattern;
 mod procfs;
 mod report;
@@ -32,54 +34,23 @@ mod stats;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_rustls::TlsConnector;
 
 use crate::certs::Identity;
+use crate::cli::Cli;
 use crate::client::Timing;
 use crate::pattern::Pattern;
 use crate::report::RunInfo;
 use crate::scenario::{Context, Settings};
 use crate::servers::Impl;
 
-/// What the command line asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Cli {
-    /// Run one server until killed.
-    Server {
-        implementation: Impl,
-        port: u16,
-        cert: Option<PathBuf>,
-        key: Option<PathBuf>,
-    },
-    /// Run the scenarios (all, or those in `only`) and print the tables.
-    All {
-        settings: Settings,
-        quick: bool,
-        only: Option<Vec<String>>,
-    },
-    /// Run one scenario against one server, once, for a profiler to attach to.
-    Profile {
-        implementation: Impl,
-        scenario: String,
-        seconds: u64,
-    },
-    /// List the servers and scenarios.
-    List,
-}
-
-const USAGE: &str = "usage:
-  lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
-  lori-bench server --impl NAME --port P [--cert DER --key DER]
-  lori-bench profile --impl NAME --scenario NAME [--seconds S]
-  lori-bench list";
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = parse(&args).and_then(|command| match command {
+    let outcome = cli::parse(&args).and_then(|command| match command {
         Cli::Server {
             implementation,
             port,
@@ -104,122 +75,6 @@ fn main() -> ExitCode {
             eprintln!("lori-bench: {error}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Parses the arguments (without the program name).
-fn parse(args: &[String]) -> io::Result<Cli> {
-    let usage = |problem: &str| io::Error::other(format!("{problem}\n{USAGE}"));
-    let (command, rest) = args.split_first().ok_or_else(|| usage("no command"))?;
-    match command.as_str() {
-        "list" if rest.is_empty() => Ok(Cli::List),
-        "server" => {
-            let mut implementation = None;
-            let mut port = None;
-            let (mut cert, mut key) = (None, None);
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let value = flags
-                    .next()
-                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
-                match flag.as_str() {
-                    "--impl" => {
-                        implementation = Some(
-                            Impl::from_name(value)
-                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
-                        )
-                    }
-                    "--port" => {
-                        port = Some(value.parse().map_err(|_| usage("--port takes a port"))?)
-                    }
-                    "--cert" => cert = Some(PathBuf::from(value)),
-                    "--key" => key = Some(PathBuf::from(value)),
-                    other => return Err(usage(&format!("unknown flag {other}"))),
-                }
-            }
-            Ok(Cli::Server {
-                implementation: implementation.ok_or_else(|| usage("server needs --impl"))?,
-                port: port.ok_or_else(|| usage("server needs --port"))?,
-                cert,
-                key,
-            })
-        }
-        "all" => {
-            let quick = rest.iter().any(|flag| flag == "--quick");
-            let mut settings = if quick {
-                Settings::quick()
-            } else {
-                Settings::full()
-            };
-            let mut only = None;
-            let mut flags = rest.iter().filter(|flag| *flag != "--quick");
-            while let Some(flag) = flags.next() {
-                let value = flags
-                    .next()
-                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
-                match flag.as_str() {
-                    "--rounds" => {
-                        settings.rounds = value
-                            .parse()
-                            .ok()
-                            .filter(|&rounds| rounds > 0)
-                            .ok_or_else(|| usage("--rounds takes a positive number"))?
-                    }
-                    "--window-ms" => {
-                        let millis: u64 = value
-                            .parse()
-                            .ok()
-                            .filter(|&millis| millis > 0)
-                            .ok_or_else(|| usage("--window-ms takes a positive number"))?;
-                        settings.timing = Timing {
-                            window: Duration::from_millis(millis),
-                            ..settings.timing
-                        };
-                    }
-                    "--only" => only = Some(value.split(',').map(str::to_owned).collect()),
-                    other => return Err(usage(&format!("unknown flag {other}"))),
-                }
-            }
-            Ok(Cli::All {
-                settings,
-                quick,
-                only,
-            })
-        }
-        "profile" => {
-            let mut implementation = None;
-            let mut scenario = None;
-            let mut seconds = 10;
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let value = flags
-                    .next()
-                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
-                match flag.as_str() {
-                    "--impl" => {
-                        implementation = Some(
-                            Impl::from_name(value)
-                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
-                        )
-                    }
-                    "--scenario" => scenario = Some(value.clone()),
-                    "--seconds" => {
-                        seconds = value
-                            .parse()
-                            .ok()
-                            .filter(|&seconds| seconds > 0)
-                            .ok_or_else(|| usage("--seconds takes a positive number"))?
-                    }
-                    other => return Err(usage(&format!("unknown flag {other}"))),
-                }
-            }
-            Ok(Cli::Profile {
-                implementation: implementation.ok_or_else(|| usage("profile needs --impl"))?,
-                scenario: scenario.ok_or_else(|| usage("profile needs --scenario"))?,
-                seconds,
-            })
-        }
-        other => Err(usage(&format!("unknown command {other}"))),
     }
 }
 
@@ -359,10 +214,10 @@ fn run_in(
     let context = context(&runtime, &identity)?;
     let info = RunInfo {
         mode: if quick { "quick, noisy" } else { "full" },
-        date: command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine: machine(),
-        commit: commit(),
-        load: load_average(),
+        date: host::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine: host::machine(),
+        commit: host::commit(),
+        load: host::load_average(),
         settings,
     };
     let mut out = io::stdout().lock();
@@ -389,116 +244,6 @@ fn run_in(
         "{}",
         report::targets_table(&echo_results, idle.as_ref())
     )?;
-    writeln!(out, "Load average at the end: {}.", load_average())?;
+    writeln!(out, "Load average at the end: {}.", host::load_average())?;
     out.flush()
-}
-
-/// The trimmed stdout of a command, or `unknown`.
-fn command_output(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The CPU model, core count and kernel.
-fn machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|model| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|release| release.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".to_owned());
-    format!("{model}, {cores} cores, Linux {kernel}")
-}
-
-/// The load averages of `/proc/loadavg` (1, 5 and 15 minutes), or `unknown`.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|load| !load.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The commit being measured, marked `-dirty` with uncommitted changes.
-fn commit() -> String {
-    let hash = command_output("git", &["rev-parse", "--short", "HEAD"]);
-    let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"]);
-    if hash != "unknown" && dirty != "unknown" {
-        format!("{hash}-dirty")
-    } else {
-        hash
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn server_flags_are_parsed() {
-        assert_eq!(
-            parse(&args("server --impl lori-mio --port 7000")).unwrap(),
-            Cli::Server {
-                implementation: Impl::LoriMio,
-                port: 7000,
-                cert: None,
-                key: None
-            }
-        );
-        assert!(parse(&args("server --impl nginx --port 1")).is_err());
-        assert!(parse(&args("server --impl mio")).is_err());
-        assert!(parse(&args("server --impl mio --port 99999")).is_err());
-    }
-
-    #[test]
-    fn all_takes_quick_rounds_and_only() {
-        let Cli::All {
-            settings,
-            quick,
-            only,
-        } = parse(&args("all --rounds 4 --quick --only rr-1,idle")).unwrap()
-        else {
-            panic!("not all");
-        };
-        assert!(quick);
-        assert_eq!(settings.rounds, 4);
-        assert_eq!(settings.timing.window, Settings::quick().timing.window);
-        assert_eq!(only, Some(vec!["rr-1".to_owned(), "idle".to_owned()]));
-        assert!(parse(&args("all --rounds 0")).is_err());
-        assert!(parse(&args("all --frobnicate 1")).is_err());
-        assert!(parse(&args("bench")).is_err());
-        assert_eq!(
-            parse(&args("profile --impl mio --scenario rr-1")).unwrap(),
-            Cli::Profile {
-                implementation: Impl::Mio,
-                scenario: "rr-1".to_owned(),
-                seconds: 10
-            }
-        );
-        assert!(parse(&args("profile --impl mio --scenario rr-1 --seconds 0")).is_err());
-        assert!(parse(&[]).is_err());
-    }
 }
