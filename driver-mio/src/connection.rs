@@ -134,15 +134,15 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         self.drive(lp);
     }
 
-    /// The driving contract: write, execute instructions, dispatch events, read, until
-    /// nothing happens; then keep one timer at `poll_timeout()`.
+    /// The driving contract, in rounds until nothing moves: instructions, events, writes,
+    /// instructions again, a read; then keep one timer at `poll_timeout()`. Instructions
+    /// come before events (`IoOp::Connected` attaches the socket `on_connected` sees) and
+    /// again after them and the writes, because the last `poll_event` (the one that finds
+    /// none) may still queue bytes or an instruction (a graceful close's close_notify and
+    /// FIN).
     pub(crate) fn drive(&mut self, lp: &mut Loop) {
         loop {
-            let mut progressed = self.flush(lp.now);
-            while let Some(op) = self.connection.poll_io() {
-                progressed = true;
-                self.execute(op, lp);
-            }
+            let mut progressed = self.execute_all(lp);
             let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
             let delivered = dispatch(
                 &mut self.connection,
@@ -151,12 +151,24 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
                 &mut self.handler,
             );
             progressed |= delivered > 0;
+            progressed |= self.flush(lp.now);
+            progressed |= self.execute_all(lp);
             progressed |= self.read(lp.now);
             if !progressed {
                 break;
             }
         }
         self.arm(lp);
+    }
+
+    /// Carries out every queued instruction; whether there was one.
+    fn execute_all(&mut self, lp: &mut Loop) -> bool {
+        let mut executed = false;
+        while let Some(op) = self.connection.poll_io() {
+            executed = true;
+            self.execute(op, lp);
+        }
+        executed
     }
 
     /// Writes queued bytes while the socket takes them; whether anything happened.
