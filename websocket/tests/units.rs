@@ -11,6 +11,19 @@ use lori_websocket::message::{Message, Reassembler};
 use lori_websocket::{CloseCode, CloseStatus, HandshakeError, ProtocolError, Text, Utf8Validator};
 use proptest::prelude::*;
 
+/// Failing seeds go to the workspace's `proptest-regressions/`, replayed first on every run.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../proptest-regressions/websocket-units.txt"
+            )),
+        )),
+        ..ProptestConfig::default()
+    }
+}
+
 const LIMITS: Limits = Limits {
     max_frame: 1 << 20,
     max_message: 1 << 20,
@@ -111,6 +124,8 @@ fn utf8_invalid_continuation_first() {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn utf8_property_valid_strings_pass_in_any_split(s in ".{0,64}", cut in 0usize..256) {
         let bytes = s.as_bytes();
@@ -188,6 +203,8 @@ fn encoder_64_bit_length() {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn encoder_property_roundtrip_through_parser(
         payload in proptest::collection::vec(any::<u8>(), 0..70_000usize),
@@ -385,6 +402,8 @@ fn close_code_result(code: u16) -> Result<CloseStatus, ProtocolError> {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn parser_property_valid_close_codes(
         code in prop_oneof![1000u16..=1003, 1007u16..=1014, 3000u16..=4999]
@@ -586,6 +605,8 @@ fn handshake_multi_token_connection() {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn handshake_property_random_uris(path in "/[a-zA-Z0-9/_.~?=&-]{0,64}") {
         let text = REQUEST.replace("/chat", &path);
@@ -803,6 +824,8 @@ fn reassembler_continuation_without_start() {
 }
 
 proptest! {
+    #![proptest_config(config())]
+
     #[test]
     fn reassembler_property_roundtrip(
         text in ".{0,200}",
