@@ -281,7 +281,15 @@ impl Protocol {
                 buffer.extend_from_slice(&data);
                 self.read_response(conn);
             }
-            Phase::Deciding { .. } | Phase::Open | Phase::Closing => self.parser.push(data),
+            Phase::Deciding { .. } => {
+                // A client must wait for our answer before sending frames (RFC 6455 4.1):
+                // hold a little, never an unbounded amount.
+                self.parser.push(data);
+                if self.parser.buffered() > self.config.max_handshake_size.get() {
+                    self.refuse(conn, HandshakeError::TooLarge);
+                }
+            }
+            Phase::Open | Phase::Closing => self.parser.push(data),
             Phase::Idle | Phase::Closed => {}
         }
     }

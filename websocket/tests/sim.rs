@@ -680,3 +680,44 @@ fn sends_are_typed_refusals() {
         Err(lori_websocket::SendError::NotOpen(_))
     ));
 }
+
+/// Decides nothing: the request stays pending (an application deciding asynchronously).
+struct Undecided;
+
+impl WebSocketHandler for Undecided {}
+
+#[test]
+fn frames_sent_before_the_answer_are_bounded_while_the_application_decides() {
+    let mut pair = Pair::new(
+        (Config::default(), Raw::default()),
+        (
+            Config::default(),
+            WebSocket::server(WebSocketConfig::default(), Undecided),
+        ),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    let ws = pair.b.handler.protocol_mut();
+    ws.handle_received(&mut pair.b.conn, Bytes::from_static(REQUEST.as_bytes()));
+    assert_eq!(
+        ws.poll_event(&mut pair.b.conn)
+            .map(|e| matches!(e, lori_websocket::WsEvent::UpgradeRequest(_))),
+        Some(true)
+    );
+    let early = masked(true, Opcode::Binary, &[0; 4000]);
+    ws.handle_received(&mut pair.b.conn, early.clone());
+    assert_eq!(ws.state(), WebSocketState::Connecting, "a little is held");
+    ws.handle_received(&mut pair.b.conn, early.clone());
+    ws.handle_received(&mut pair.b.conn, early);
+    assert_eq!(
+        ws.state(),
+        WebSocketState::Closed,
+        "past max_handshake_size it is refused"
+    );
+    assert_eq!(
+        ws.poll_event(&mut pair.b.conn),
+        Some(lori_websocket::WsEvent::HandshakeFailed(
+            HandshakeError::TooLarge
+        ))
+    );
+}
