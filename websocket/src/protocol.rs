@@ -12,7 +12,7 @@
 //! connection is closing or closed).
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::{
@@ -660,9 +660,13 @@ impl Protocol {
         }
     }
 
-    /// Closes the TCP connection gracefully, after held control frames are written.
+    /// Closes the TCP connection gracefully, after held control frames are written; the
+    /// close deadline is the only one left, armed while the core still takes timers.
     fn close_tcp(&mut self, conn: &mut Connection) {
+        self.deadlines.handshake = None;
+        self.deadlines.keep_alive = None;
         self.arm_close_deadline(conn);
+        self.rearm(conn);
         if self.pending.is_empty() {
             conn.close();
         } else {
@@ -687,34 +691,32 @@ impl Protocol {
         self.deadlines.keep_alive = self.after(conn.now(), self.config.keep_alive);
     }
 
-    /// Keeps one core timer armed at the earliest deadline. An earlier deadline replaces
-    /// the armed timer; a later one waits for it to fire (a firing with nothing due only
-    /// re-arms), so a core that refuses new timers (closing) keeps the one it has.
+    /// Keeps one core timer armed at the earliest deadline, exactly, while the core
+    /// connection is open. Once it closes the core refuses new timers but keeps the armed
+    /// one, so every deadline is set (and this called) before `conn.close()`.
     fn rearm(&mut self, conn: &mut Connection) {
-        let Some(earliest) = self.deadlines.earliest() else {
-            return;
-        };
-        if self.deadlines.armed.is_some_and(|(_, at)| at <= earliest) {
-            return;
-        }
-        let millis = earliest
-            .saturating_duration_since(conn.now())
-            .as_nanos()
-            .div_ceil(1_000_000)
-            .max(1);
-        let Ok(duration) = TimerDuration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
-        else {
-            return;
-        };
-        if conn.state() != ConnectionState::Open {
+        let earliest = self.deadlines.earliest();
+        if self.deadlines.armed.map(|(_, at)| at) == earliest
+            || conn.state() != ConnectionState::Open
+        {
             return;
         }
         if let Some((token, _)) = self.deadlines.armed.take() {
             conn.cancel_timer(token);
         }
-        if let Ok(token) = conn.set_timer(duration) {
-            let at = conn.now() + Duration::from_millis(duration.as_millis());
-            self.deadlines.armed = Some((token, at));
+        let Some(earliest) = earliest else {
+            return;
+        };
+        let millis = earliest
+            .saturating_duration_since(conn.now())
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .max(1);
+        let millis = u64::try_from(millis).unwrap_or(u64::MAX);
+        if let Ok(duration) = TimerDuration::from_millis(millis)
+            && let Ok(token) = conn.set_timer(duration)
+        {
+            self.deadlines.armed = Some((token, earliest));
         }
     }
 

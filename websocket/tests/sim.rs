@@ -218,12 +218,31 @@ fn client_pair(
     there: LinkConfig,
     back: LinkConfig,
 ) -> Pair<WebSocket<App>, WebSocket<App>> {
+    let server_config = WebSocketConfig::default();
+    client_pair_with(
+        client_config,
+        client_app,
+        server_config,
+        server_app,
+        there,
+        back,
+    )
+}
+
+fn client_pair_with(
+    client_config: WebSocketConfig,
+    client_app: App,
+    server_config: WebSocketConfig,
+    server_app: App,
+    there: LinkConfig,
+    back: LinkConfig,
+) -> Pair<WebSocket<App>, WebSocket<App>> {
     let start = std::time::Instant::now();
     let request = ClientRequest::new("localhost", "/echo")
         .unwrap()
         .key([7; 16]);
     let client = WebSocket::client(client_config, request, client_app);
-    let config = WebSocketConfig::default().max_message_size(SizeLimit::new(1 << 22).unwrap());
+    let config = server_config.max_message_size(SizeLimit::new(1 << 22).unwrap());
     Pair::from_connections(
         (
             Connection::client_connected(Config::default(), start),
@@ -267,10 +286,14 @@ proptest! {
             close_after: Some(msgs.len()),
             ..App::default()
         };
-        let config = WebSocketConfig::default()
+        // A link of one byte in flight at 50 ms takes minutes: no WebSocket timeouts here
+        // (they have their own tests), so every case runs to the end.
+        let untimed = WebSocketConfig::default().handshake_timeout(None).close_timeout(None);
+        let config = untimed
+            .clone()
             .max_message_size(SizeLimit::new(1 << 22).unwrap())
             .outbound_frame_size(fragment.map(|n| SizeLimit::new(n).unwrap()));
-        let mut pair = client_pair(client_app, config, App::echo(), there, back);
+        let mut pair = client_pair_with(config, client_app, untimed, App::echo(), there, back);
         prop_assert!(pair.drive(), "the exchange ends");
         let client = pair.a.handler.handler();
         prop_assert_eq!(&client.received, &msgs);
@@ -719,5 +742,36 @@ fn frames_sent_before_the_answer_are_bounded_while_the_application_decides() {
         Some(lori_websocket::WsEvent::HandshakeFailed(
             HandshakeError::TooLarge
         ))
+    );
+}
+
+#[test]
+fn the_close_timeout_holds_when_a_keep_alive_timer_was_armed_first() {
+    let config = WebSocketConfig::default().keep_alive(Some(TimerDuration::from_secs(1).unwrap()));
+    // The raw peer keeps its socket open after our FIN (half-close mode).
+    let mut pair = Pair::new(
+        (Config::default().half_close(true), Raw::default()),
+        (Config::default(), server(App::default(), config)),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    upgrade(&mut pair);
+    pair.run_for(Duration::from_millis(500));
+    raw_send(
+        &mut pair,
+        masked(true, Opcode::Close, &1000u16.to_be_bytes()),
+    );
+    assert_eq!(
+        pair.b.handler.handler().closed,
+        Some((CloseStatus::Code(CloseCode::NORMAL), String::new()))
+    );
+    pair.run_for(Duration::from_millis(4_999));
+    assert!(!pair.b.is_socket_closed(), "waiting for the peer's FIN");
+    pair.run_for(Duration::from_millis(1));
+    assert!(pair.b.is_socket_closed(), "cut hard 5 s after the Close");
+    assert_eq!(
+        server_frames(&pair.a.handler),
+        [close_frame(1000)],
+        "no keep-alive Ping"
     );
 }
