@@ -419,27 +419,34 @@ pub fn announce(local: &Address) -> io::Result<()> {
     out.flush()
 }
 
-/// Blocks until Ctrl-C (SIGINT).
-fn wait_for_ctrl_c() -> io::Result<()> {
+/// A channel that receives once per Ctrl-C (SIGINT). Installed before the server
+/// announces itself, so a SIGINT sent as soon as `listening on` is read is never lost.
+fn ctrl_c() -> io::Result<mpsc::Receiver<()>> {
     let (signal, stop) = mpsc::channel();
     ctrlc::set_handler(move || {
-        let _ = signal.send(());
+        // `main` stopped waiting already: nothing to do.
+        let _gone = signal.send(());
     })
     .map_err(io::Error::other)?;
-    stop.recv().map_err(io::Error::other)
+    Ok(stop)
 }
 
 /// Serves `listener`'s connections on the chosen driver until Ctrl-C, then shuts down
-/// gracefully.
+/// gracefully (and removes a Unix socket's file).
 pub fn serve<H, L>(args: &ServerArgs, listener: L) -> Result<(), Failure>
 where
     H: Handler,
     L: ListenerHandler<H> + Clone,
 {
+    let stop = ctrl_c()?;
     let driver = Driver::start(args.driver, args.threads)?;
     let local = driver.listen(&args.listen, args.config(), args.max_connections, listener)?;
     announce(&local)?;
-    wait_for_ctrl_c()?;
+    stop.recv().map_err(io::Error::other)?;
     driver.shutdown(SHUTDOWN_GRACE);
+    if let Listen::Unix(path) = &args.listen {
+        // The socket file is ours: the next run can bind the path again.
+        std::fs::remove_file(path)?;
+    }
     Ok(())
 }
