@@ -342,8 +342,6 @@ fn starttls_upgrades_and_exchanges_over_tls_on_tokio() {
 }
 
 #[test]
-#[ignore = "lori-mio: a TLS close stalls until the connection's next timer (see the examples \
-            report)"]
 fn starttls_upgrades_and_exchanges_over_tls_on_mio() {
     starttls_on("mio");
 }
@@ -474,8 +472,6 @@ fn echo_client_over_tls_to_echo_server_on_tokio() {
 }
 
 #[test]
-#[ignore = "lori-mio: a TLS close stalls until the connection's next timer (see the examples \
-            report)"]
 fn echo_client_over_tls_to_echo_server_on_mio() {
     tls_echo_with_server_on("mio");
 }
