@@ -8,7 +8,8 @@ use lori_core::{Address, Config, MaxSpawn};
 use lori_net::ListenOptions;
 
 use crate::on_every_driver;
-use crate::support::{Echo, TestDriver, WATCHDOG, client, round_trip};
+use crate::support::TestDriver;
+use lori_testkit::{Echo, WATCHDOG, client, round_trip};
 
 fn a_third_client_waits_until_one_leaves(driver: &TestDriver) {
     let listener = driver

@@ -9,7 +9,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler, ReadBufferSize};
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
+use lori_testkit::{recv, report};
 
 /// The largest frame: the read buffer's minimum must hold it.
 const LARGEST: usize = 65_536;

@@ -10,7 +10,8 @@ use lori_core::rustls::ProtocolVersion;
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
 
 use crate::on_every_driver;
-use crate::support::{Identity, TempDir, TestDriver, WATCHDOG, recv, report};
+use crate::support::TestDriver;
+use lori_testkit::{Identity, TempDir, WATCHDOG, recv, report};
 
 /// A child process killed when dropped, so a failing test leaves nothing running.
 struct Spawned(Child);

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
 
 use crate::on_every_driver;
-use crate::support::{Identity, TestDriver, recv, report};
+use crate::support::TestDriver;
+use lori_testkit::{Identity, recv, report};
 
 const ROUNDS: usize = 100;
 

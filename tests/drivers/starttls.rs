@@ -12,7 +12,8 @@ use lori_core::{
 };
 
 use crate::on_every_driver;
-use crate::support::{Identity, TestDriver, recv, report};
+use crate::support::TestDriver;
+use lori_testkit::{Identity, recv, report};
 
 /// What an end saw: whether it upgraded, its TLS version, what it received after.
 #[derive(Debug, PartialEq)]

@@ -9,7 +9,8 @@ use lori_core::{
 };
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
+use lori_testkit::{recv, report};
 
 /// Closes its connection when it has been idle too long.
 struct Sleepy {
