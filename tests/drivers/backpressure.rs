@@ -7,10 +7,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
 use lori_core::{CloseReason, Config, Connect, Context, Handle, Handler, SendError, SendToken};
+use lori_testkit::{pattern, recv, report};
 
 use crate::on_every_driver;
 use crate::support::TestDriver;
-use lori_testkit::{pattern, recv, report};
 
 /// The bytes the client sends: far more than the sockets buffer between the two ends.
 const TOTAL: usize = 16 * 1024 * 1024;

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use lori_core::happy_eyeballs::Settings;
 use lori_core::{Address, Config, Connect, ConnectionFailure, Context, Handler};
+use lori_testkit::{Echo, Hanging, closed_port, recv, report};
 
 use crate::on_every_driver;
 use crate::support::TestDriver;
-use lori_testkit::{Echo, Hanging, closed_port, recv, report};
 
 /// How the connection ended up: the peer it reached, or why it failed.
 #[derive(Debug, PartialEq)]

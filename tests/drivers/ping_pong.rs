@@ -5,10 +5,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
+use lori_testkit::{Identity, recv, report};
 
 use crate::on_every_driver;
 use crate::support::TestDriver;
-use lori_testkit::{Identity, recv, report};
 
 const ROUNDS: usize = 100;
 
