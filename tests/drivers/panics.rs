@@ -1,16 +1,18 @@
 //! A panicking handler ends only its own connection: the peer whose bytes (or whose
 //! server's posted message) made it panic sees its connection closed, while another
 //! connection served by the same driver (on lori-mio, the same loop thread) is still
-//! served, and the permit of the dead connection comes back to the listener.
+//! served, and the permit of the dead connection comes back to the listener. A listener
+//! handler that panics ends only its listener: the connection it was accepting is closed,
+//! and another listener of the driver still serves.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
-use lori_core::{Address, Config, Context, Handle, Handler, MaxSpawn};
+use lori_core::{Address, Config, Context, Handle, Handler, ListenerHandler, MaxSpawn};
 use lori_net::ListenOptions;
-use lori_testkit::{client, read_exact, recv, report, round_trip};
+use lori_testkit::{Echo, client, read_exact, recv, report, round_trip};
 
 use crate::on_every_driver;
 use crate::support::TestDriver;
@@ -106,7 +108,34 @@ fn a_panicking_on_message_ends_only_its_connection(driver: &TestDriver) {
     assert_eq!(read_exact(&mut survivor, 2), b"ok");
 }
 
+/// A listener handler that panics on every accept.
+#[derive(Clone)]
+struct Refusing;
+
+impl ListenerHandler<Echo> for Refusing {
+    fn on_accept(&mut self, _peer: &Address) -> Option<Echo> {
+        panic!("a deliberate panic in on_accept");
+    }
+}
+
+fn a_panicking_listener_handler_ends_only_its_listener(driver: &TestDriver) {
+    let (_healthy, healthy) = driver.serve(Config::default(), || Echo);
+    let panicking = driver
+        .listen(
+            ListenOptions::new().host("127.0.0.1"),
+            Config::default(),
+            None,
+            Refusing,
+        )
+        .expect("listen");
+    let mut refused = client(panicking.address());
+    assert_closed(&mut refused);
+    let mut served = client(healthy);
+    round_trip(&mut served, b"still served");
+}
+
 on_every_driver!(
     a_panicking_handler_ends_only_its_connection,
     a_panicking_on_message_ends_only_its_connection,
+    a_panicking_listener_handler_ends_only_its_listener,
 );
