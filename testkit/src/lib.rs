@@ -10,6 +10,7 @@
 //! - [`handlers`]: small handlers every tree uses ([`Echo`]).
 //! - [`bytes_pattern`]: the test byte stream ([`pattern`]) floods check every byte of.
 //! - [`descriptors`]: counting this process's descriptors and running it out of them.
+//! - [`accept_retry`]: the client side of every driver's `EMFILE` accept test.
 //! - [`temp`]: temporary directories removed on drop ([`TempDir`]).
 //! - [`tls`]: self-signed `localhost` identities made by rcgen ([`Identity`]).
 //!
@@ -19,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod accept_retry;
 pub mod blocking;
 pub mod bytes_pattern;
 pub mod descriptors;
@@ -28,6 +30,7 @@ pub mod temp;
 pub mod tls;
 pub mod wait;
 
+pub use accept_retry::{EchoListening, assert_accept_retried};
 pub use blocking::{client, ip, is_timeout, read_exact, read_to_eof, round_trip, write_all};
 pub use bytes_pattern::pattern;
 pub use descriptors::{OutOfDescriptors, open_fds};
