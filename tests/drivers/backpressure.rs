@@ -7,9 +7,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
 use lori_core::{CloseReason, Config, Connect, Context, Handle, Handler, SendError, SendToken};
+use lori_testkit::{pattern, recv, report};
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
 
 /// The bytes the client sends: far more than the sockets buffer between the two ends.
 const TOTAL: usize = 16 * 1024 * 1024;
@@ -21,11 +22,6 @@ const CHUNK: usize = 64 * 1024;
 /// (after the driver met the socket's backpressure, so a send can be refused) instead of
 /// queueing the whole flood in memory at once.
 const WINDOW: usize = 1024 * 1024;
-
-/// The byte at stream offset `offset`.
-fn pattern(offset: usize) -> u8 {
-    (offset % 251) as u8
-}
 
 /// A message to the server.
 #[derive(Debug)]

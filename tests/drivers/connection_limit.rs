@@ -1,14 +1,15 @@
 //! The connection limit: with `MaxSpawn` 2, a third client waits in the backlog, unserved,
 //! until one of the first two leaves.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use lori_core::{Address, Config, MaxSpawn};
 use lori_net::ListenOptions;
+use lori_testkit::{Echo, WATCHDOG, client, is_timeout, round_trip};
 
 use crate::on_every_driver;
-use crate::support::{Echo, TestDriver, WATCHDOG, client, round_trip};
+use crate::support::TestDriver;
 
 fn a_third_client_waits_until_one_leaves(driver: &TestDriver) {
     let listener = driver
@@ -32,10 +33,7 @@ fn a_third_client_waits_until_one_leaves(driver: &TestDriver) {
         .expect("timeout");
     let mut echoed = [0; 5];
     let held = third.read(&mut echoed).expect_err("held at the limit");
-    assert!(
-        matches!(held.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "held: {held}"
-    );
+    assert!(is_timeout(&held), "held: {held}");
     // One leaves: its connection closes, its permit returns, the third is served.
     drop(first);
     third.set_read_timeout(Some(WATCHDOG)).expect("timeout");

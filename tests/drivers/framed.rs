@@ -7,9 +7,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler, ReadBufferSize};
+use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
 
 /// The largest frame: the read buffer's minimum must hold it.
 const LARGEST: usize = 65_536;

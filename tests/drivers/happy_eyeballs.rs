@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use lori_core::happy_eyeballs::Settings;
 use lori_core::{Address, Config, Connect, ConnectionFailure, Context, Handler};
+use lori_testkit::{Echo, Hanging, closed_port, recv, report};
 
 use crate::on_every_driver;
-use crate::support::{Echo, Hanging, TestDriver, closed_port, recv, report};
+use crate::support::TestDriver;
 
 /// How the connection ended up: the peer it reached, or why it failed.
 #[derive(Debug, PartialEq)]
@@ -55,8 +56,8 @@ fn the_second_address_wins_past_a_refusal(driver: &TestDriver) {
 
 fn the_second_address_wins_past_a_silent_one(driver: &TestDriver) {
     let (_listener, good) = driver.serve(Config::default(), || Echo);
-    let hanging = Hanging::listen();
-    connects_through(driver, hanging.address, good);
+    let hanging = Hanging::new();
+    connects_through(driver, hanging.address(), good);
 }
 
 on_every_driver!(

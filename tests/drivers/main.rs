@@ -11,6 +11,7 @@ mod connection_limit;
 mod framed;
 mod happy_eyeballs;
 mod openssl;
+mod panics;
 mod ping_pong;
 mod posts;
 mod starttls;

@@ -8,9 +8,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use bytes::Bytes;
 use lori_core::rustls::ProtocolVersion;
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
+use lori_testkit::{Identity, TempDir, WATCHDOG, recv, report};
 
 use crate::on_every_driver;
-use crate::support::{Identity, TempDir, TestDriver, WATCHDOG, recv, report};
+use crate::support::TestDriver;
 
 /// A child process killed when dropped, so a failing test leaves nothing running.
 struct Spawned(Child);

@@ -5,9 +5,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
 use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
+use lori_testkit::{Identity, recv, report};
 
 use crate::on_every_driver;
-use crate::support::{Identity, TestDriver, recv, report};
+use crate::support::TestDriver;
 
 const ROUNDS: usize = 100;
 

@@ -6,9 +6,10 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::{Buf, Bytes, BytesMut};
 use lori_core::{CloseReason, Config, Connect, Context, Handle, Handler, PostError};
+use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
 
 const THREADS: u32 = 4;
 const PER_THREAD: u32 = 25;

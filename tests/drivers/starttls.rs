@@ -10,9 +10,10 @@ use lori_core::rustls::{ProtocolVersion, ServerConfig};
 use lori_core::{
     BufferUntil, CloseReason, Config, Connect, Context, Handler, TlsClient, TlsUpgrade,
 };
+use lori_testkit::{Identity, recv, report};
 
 use crate::on_every_driver;
-use crate::support::{Identity, TestDriver, recv, report};
+use crate::support::TestDriver;
 
 /// What an end saw: whether it upgraded, its TLS version, what it received after.
 #[derive(Debug, PartialEq)]

@@ -7,9 +7,10 @@ use bytes::Bytes;
 use lori_core::{
     CloseReason, Config, Connect, Context, Handler, IdleTimeout, TimerDuration, TimerToken,
 };
+use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
-use crate::support::{TestDriver, recv, report};
+use crate::support::TestDriver;
 
 /// Closes its connection when it has been idle too long.
 struct Sleepy {
