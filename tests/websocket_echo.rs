@@ -2,117 +2,28 @@
 //! the same driver: text, binary, a 1 MiB message, an empty one, the close code echoed, a
 //! message over the server's limit refused with 1009, and the same over WSS.
 //!
-//! The example binary is found beside this test binary (`cargo test` builds the examples
-//! first; with `--test websocket_echo` alone, run `cargo build --examples` first). Every
-//! child process and every client run is bounded by a watchdog; nothing asserts a timing.
+//! Every child process and every client run is bounded by a watchdog; nothing asserts a
+//! timing.
+
+mod websocket_support;
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, mpsc};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use lori_core::rustls::{self, RootCertStore, pki_types::CertificateDer};
+use lori_core::rustls::{
+    self, RootCertStore, pki_types::CertificateDer, pki_types::pem::PemObject,
+};
 use lori_core::{Config, Connect, TlsClient};
 use lori_websocket::{
     ClientRequest, CloseCode, CloseStatus, HandshakeError, SizeLimit, Text, WebSocket,
     WebSocketConfig, WebSocketHandler, WsContext,
 };
-
-/// How long the server, or one client run, may take.
-const WATCHDOG: Duration = Duration::from_secs(30);
-
-const DRIVERS: [&str; 2] = ["tokio", "mio"];
+use websocket_support::{DRIVERS, Identity, Server, TempDir, WATCHDOG};
 
 /// The server's default `max_message_size`.
 const MIB: usize = 1024 * 1024;
-
-// ---- The server process ---------------------------------------------------------------------
-
-/// The example binary `name`, next to this test binary.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps");
-    let path = target.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
-/// A running `ws_echo`, killed when dropped unless stopped with [`Server::stop`].
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(example("ws_echo"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ws_echo starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, line) = mpsc::channel();
-        thread::spawn(move || {
-            for text in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // The test took the line it wanted: keep draining.
-                let _ignored = lines.send(text);
-            }
-        });
-        let announced = loop {
-            let text = line
-                .recv_timeout(WATCHDOG)
-                .expect("ws_echo prints `listening on ADDR`");
-            if let Some(rest) = text.strip_prefix("listening on ") {
-                break rest.to_owned();
-            }
-        };
-        let (_ip, port) = announced.rsplit_once(':').expect("IP:PORT");
-        let port = port.parse().expect("a port");
-        Self { child, port }
-    }
-
-    /// SIGINT, then the exit status must be 0 (a graceful shutdown) within the watchdog.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .arg("-INT")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let deadline = Instant::now() + WATCHDOG;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "ws_echo did not stop on SIGINT");
-            thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "ws_echo exited with {status}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _gone = self.child.kill();
-            let _reaped = self.child.wait();
-        }
-    }
-}
 
 // ---- The client -----------------------------------------------------------------------------
 
@@ -303,38 +214,13 @@ fn ws_echo_refuses_a_message_over_its_limit_with_1009_on_both_drivers() {
     }
 }
 
-/// A fresh directory under the system's temp directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("lori-ws-{}-{label}", std::process::id()));
-        // Left over from a killed run with the same pid: start clean.
-        let _absent = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _gone = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn ws_echo_serves_wss_on_both_drivers() {
     let dir = TempDir::new("wss");
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
-    let cert = dir.0.join("cert.pem");
-    let key = dir.0.join("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let identity = Identity::write(&dir);
     let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(certified.cert.der().to_vec()))
-        .unwrap();
+    let cert = CertificateDer::from_pem_file(&identity.cert).expect("the certificate reads back");
+    roots.add(cert).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let client_config = Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)
@@ -343,7 +229,7 @@ fn ws_echo_serves_wss_on_both_drivers() {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     );
-    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (cert, key) = (identity.cert.as_str(), identity.key.as_str());
     for driver in DRIVERS {
         let server = Server::start(&["--driver", driver, "--tls-cert", cert, "--tls-key", key]);
         let tls = TlsClient::new(Arc::clone(&client_config));
