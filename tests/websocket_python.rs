@@ -4,6 +4,8 @@
 //! are in `tests/websocket_python.py`; each run is bounded by a watchdog.
 //!
 //! Needs `python3` with `websockets` (`.ci/autobahn` installs it: `pip install websockets`).
+//! Without it the tests print a note and check nothing, so that `cargo test` works on a
+//! fresh machine; CI sets `LORI_REQUIRE_INTEROP=1`, which makes a missing client a failure.
 
 mod websocket_support;
 
@@ -13,6 +15,25 @@ use std::sync::mpsc;
 use std::thread;
 
 use websocket_support::{DRIVERS, Identity, Server, TempDir, WATCHDOG};
+
+/// Whether the Python `websockets` client can run here. When it cannot: a failure under
+/// `LORI_REQUIRE_INTEROP` (CI), else a note and `false` (the test checks nothing).
+fn client_available() -> bool {
+    let imported = Command::new("python3")
+        .args(["-c", "import websockets"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !imported {
+        assert!(
+            std::env::var_os("LORI_REQUIRE_INTEROP").is_none(),
+            "python3 with `websockets` is required (pip install websockets)"
+        );
+        println!("note: python3 with `websockets` is missing; skipping (pip install websockets)");
+    }
+    imported
+}
 
 /// Runs `tests/websocket_python.py` with `args`; fails the test unless it exits 0.
 fn python(what: &str, args: &[&str]) {
@@ -51,6 +72,9 @@ fn python(what: &str, args: &[&str]) {
 
 #[test]
 fn python_websockets_client_is_echoed_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
     for driver in DRIVERS {
         let server = Server::start(&["--driver", driver]);
         let url = format!("ws://127.0.0.1:{}/", server.port);
@@ -61,6 +85,9 @@ fn python_websockets_client_is_echoed_on_both_drivers() {
 
 #[test]
 fn python_websockets_client_gets_1009_past_the_limit_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
     for driver in DRIVERS {
         let server = Server::start(&["--driver", driver, "--max-message-size", "1000"]);
         let url = format!("ws://127.0.0.1:{}/", server.port);
@@ -71,6 +98,9 @@ fn python_websockets_client_gets_1009_past_the_limit_on_both_drivers() {
 
 #[test]
 fn python_websockets_client_is_echoed_over_wss_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
     let dir = TempDir::new("python-wss");
     let identity = Identity::write(&dir);
     for driver in DRIVERS {
