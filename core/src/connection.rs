@@ -40,10 +40,14 @@ use crate::timer::{Expired, Timer, TimerTable, deadline};
 ///   [`poll_timeout`](Self::poll_timeout) (the next deadline).
 ///
 /// The rule: **after every B or C call, drain the outputs until all of them are empty**, in
-/// this order: write while `wants_write()`, `poll_io` until `None`, `poll_event` until
-/// `None` (handling an event may issue commands, so go round again while any of them
-/// produced something), then arm one timer at `poll_timeout()`. Read while `wants_read()`
-/// and the socket is readable.
+/// rounds: `poll_io` until `None`, `poll_event` until `None` (handling an event may issue
+/// commands), write while `wants_write()`, `poll_io` until `None` again; go round again
+/// while any of them produced something, then arm one timer at `poll_timeout()`. Read
+/// while `wants_read()` and the socket is readable. Instructions come before events
+/// (`IoOp::Connected` attaches the socket the `Connected` handler sees), and writes and
+/// instructions come after them because the last `poll_event` of a round, the one that
+/// returns `None`, may still queue bytes or an instruction (a graceful close's
+/// close_notify and FIN happen there once delivery is done).
 ///
 /// Received data is cut from the read buffer when `poll_event` is called, so `mute`,
 /// `yield_read` and `buffer_until` issued while handling one event apply to the next.

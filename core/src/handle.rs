@@ -77,6 +77,12 @@ pub trait HandleSource<M> {
     /// The connection's handle, or `None` when this driver offers none (the simulation
     /// harness, a hand-driven connection).
     fn handle(&mut self) -> Option<Handle<M>>;
+
+    /// The connection has ended: every later post is refused (handing its message back).
+    /// [`dispatch`](crate::dispatch) calls it before the handler hears the end
+    /// (`on_closed`, `on_connection_failure`, `on_start_failure`), so a post made after
+    /// that callback ran never reports success. Messages still queued are dropped.
+    fn close(&mut self) {}
 }
 
 /// A source without handles: for connections driven without a driver (tests, the

@@ -131,8 +131,8 @@ pub trait Handler<M = ()>: Send + 'static {
 }
 
 /// Drains `connection`'s events into `handler` (its context built from `socket` and
-/// `handles`), one method call per event, and returns how
-/// many were delivered. Commands the handler issues apply before the next event is polled;
+/// `handles`), one method call per event, and returns how many were delivered. Before the
+/// event that ends the connection it closes `handles` ([`HandleSource::close`]). Commands the handler issues apply before the next event is polled;
 /// the driver drains `poll_io` and writes afterwards.
 pub fn dispatch<M, H>(
     connection: &mut Connection,
@@ -146,6 +146,12 @@ where
     let mut delivered = 0;
     while let Some(event) = connection.poll_event() {
         delivered += 1;
+        if matches!(
+            event,
+            Event::Closed(_) | Event::ConnectionFailed(_) | Event::StartFailed(_)
+        ) {
+            handles.close();
+        }
         let cx = &mut Context::new(connection, socket, handles);
         match event {
             Event::Started => handler.on_started(cx),

@@ -429,7 +429,8 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         moved
     }
 
-    /// Writes, executes instructions and dispatches events until none of them moves.
+    /// Drains in the contract's rounds (see `Connection`): instructions, events, writes,
+    /// instructions again, until none of them moves.
     fn drain<H: Handler>(
         end: &mut Endpoint<H>,
         inbound: &mut Pipe,
@@ -438,33 +439,46 @@ impl<A: Handler, B: Handler> Pair<A, B> {
     ) -> bool {
         let mut moved = false;
         loop {
-            let mut progressed = Self::write(end, outbound, now);
-            while let Some(op) = end.conn.poll_io() {
-                progressed = true;
-                match op {
-                    IoOp::ShutdownWrite => {
-                        outbound.fin_at.get_or_insert(now + outbound.config.latency);
-                    }
-                    IoOp::Close => Self::close_socket(end, inbound, outbound, now),
-                    IoOp::YieldTurn => end.yielded = true,
-                    // Both ends are connected from the start: no client instructions occur.
-                    IoOp::Resolve { .. }
-                    | IoOp::Connect { .. }
-                    | IoOp::Abandon { .. }
-                    | IoOp::Connected { .. } => {}
-                }
-            }
+            let mut progressed = Self::execute_all(end, inbound, outbound, now);
             progressed |= dispatch(
                 &mut end.conn,
                 &mut NoSocket,
                 &mut NoHandles,
                 &mut end.handler,
             ) > 0;
+            progressed |= Self::write(end, outbound, now);
+            progressed |= Self::execute_all(end, inbound, outbound, now);
             if !progressed {
                 return moved;
             }
             moved = true;
         }
+    }
+
+    /// Carries out every queued instruction; whether there was one.
+    fn execute_all<H: Handler>(
+        end: &mut Endpoint<H>,
+        inbound: &mut Pipe,
+        outbound: &mut Pipe,
+        now: Instant,
+    ) -> bool {
+        let mut executed = false;
+        while let Some(op) = end.conn.poll_io() {
+            executed = true;
+            match op {
+                IoOp::ShutdownWrite => {
+                    outbound.fin_at.get_or_insert(now + outbound.config.latency);
+                }
+                IoOp::Close => Self::close_socket(end, inbound, outbound, now),
+                IoOp::YieldTurn => end.yielded = true,
+                // Both ends are connected from the start: no client instructions occur.
+                IoOp::Resolve { .. }
+                | IoOp::Connect { .. }
+                | IoOp::Abandon { .. }
+                | IoOp::Connected { .. } => {}
+            }
+        }
+        executed
     }
 
     /// Writes queued bytes while the pipe has room.

@@ -20,6 +20,7 @@ use crate::event_loop::{Loop, Readiness, Route, Source, TimerKey};
 use crate::handle::Handles;
 use crate::listener::ListenerGroup;
 use crate::stream::{Options, Stream};
+use crate::unwind::guard;
 
 /// The most slices one vectored write takes.
 const WRITE_SLICES: usize = 64;
@@ -73,6 +74,9 @@ pub(crate) struct Conn<M, H> {
     /// The listener group whose permit this connection holds, told when it closes.
     group: Option<Arc<ListenerGroup>>,
     closed: bool,
+    /// The handler panicked: it is never called again, and the connection is hard-closed
+    /// with its events dropped.
+    panicked: bool,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
@@ -108,6 +112,7 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             handles,
             group,
             closed: false,
+            panicked: false,
             #[cfg(feature = "tracing")]
             span: tracing::debug_span!(
                 "connection",
@@ -134,29 +139,65 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         self.drive(lp);
     }
 
-    /// The driving contract: write, execute instructions, dispatch events, read, until
-    /// nothing happens; then keep one timer at `poll_timeout()`.
+    /// The driving contract, in rounds until nothing moves: instructions, events, writes,
+    /// instructions again, a read; then keep one timer at `poll_timeout()`. Instructions
+    /// come before events (`IoOp::Connected` attaches the socket `on_connected` sees) and
+    /// again after them and the writes, because the last `poll_event` (the one that finds
+    /// none) may still queue bytes or an instruction (a graceful close's close_notify and
+    /// FIN).
     pub(crate) fn drive(&mut self, lp: &mut Loop) {
         loop {
-            let mut progressed = self.flush(lp.now);
-            while let Some(op) = self.connection.poll_io() {
-                progressed = true;
-                self.execute(op, lp);
-            }
-            let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
-            let delivered = dispatch(
-                &mut self.connection,
-                options.as_dyn(),
-                &mut self.handles,
-                &mut self.handler,
-            );
-            progressed |= delivered > 0;
+            let mut progressed = self.execute_all(lp);
+            progressed |= self.deliver();
+            progressed |= self.flush(lp.now);
+            progressed |= self.execute_all(lp);
             progressed |= self.read(lp.now);
             if !progressed {
                 break;
             }
         }
         self.arm(lp);
+    }
+
+    /// Delivers the connection's events to the handler, or drops them once it panicked;
+    /// whether there was one. A panic hard-closes the connection.
+    fn deliver(&mut self) -> bool {
+        if self.panicked {
+            let mut dropped = false;
+            while self.connection.poll_event().is_some() {
+                dropped = true;
+            }
+            return dropped;
+        }
+        let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
+        let connection = &mut self.connection;
+        let handles = &mut self.handles;
+        let handler = &mut self.handler;
+        match guard(|| dispatch(connection, options.as_dyn(), handles, handler)) {
+            Some(delivered) => delivered > 0,
+            None => {
+                self.handler_panicked();
+                true
+            }
+        }
+    }
+
+    /// The handler panicked: later posts are refused, and the connection closes at once
+    /// (the drive drops its remaining events, executes its close and releases its permit).
+    fn handler_panicked(&mut self) {
+        self.panicked = true;
+        self.handles.close();
+        self.connection.hard_close();
+    }
+
+    /// Carries out every queued instruction; whether there was one.
+    fn execute_all(&mut self, lp: &mut Loop) -> bool {
+        let mut executed = false;
+        while let Some(op) = self.connection.poll_io() {
+            executed = true;
+            self.execute(op, lp);
+        }
+        executed
     }
 
     /// Writes queued bytes while the socket takes them; whether anything happened.
@@ -379,12 +420,15 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
         };
         enter!(self);
         self.catch_up(lp);
-        if self.closed {
+        if self.closed || self.panicked {
             return;
         }
         let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
         let cx = &mut Context::new(&mut self.connection, options.as_dyn(), &mut self.handles);
-        self.handler.on_message(cx, *message);
+        let handler = &mut self.handler;
+        if guard(|| handler.on_message(cx, *message)).is_none() {
+            self.handler_panicked();
+        }
         self.drive(lp);
     }
 

@@ -133,4 +133,8 @@ impl<M: Send + 'static> HandleSource<M> for Handles<M> {
         }
         self.handle.clone()
     }
+
+    fn close(&mut self) {
+        Handles::close(self);
+    }
 }

@@ -59,5 +59,6 @@ mod event_loop;
 mod handle;
 mod listener;
 mod stream;
+mod unwind;
 
 pub use driver::{Builder, Driver, Listener};

@@ -15,6 +15,7 @@ use mio::Token;
 use crate::command::{Command, Key, Remote};
 use crate::event_loop::{Loop, Route, TimerKey};
 use crate::stream::{Acceptor, Stream};
+use crate::unwind::guard;
 
 /// How long a listener waits after an accept error such as `EMFILE` before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -97,6 +98,8 @@ pub(crate) struct Accepting<M, H, L> {
     paused: bool,
     /// After an accept error: not accepting until this time.
     backoff: Option<Instant>,
+    /// The handler panicked: this part is closed and its handler never called again.
+    panicked: bool,
     _handlers: PhantomData<fn() -> (M, H)>,
 }
 
@@ -126,6 +129,7 @@ where
             acceptable: true,
             paused: false,
             backoff: None,
+            panicked: false,
             _handlers: PhantomData,
         }
     }
@@ -148,18 +152,34 @@ where
         }
     }
 
+    /// Calls the handler, unless it panicked before: its result, or `None` after a panic,
+    /// which closes this part of the listener (its `on_closed` is not called).
+    fn call<R>(&mut self, lp: &mut Loop, call: impl FnOnce(&mut L) -> R) -> Option<R> {
+        if self.panicked {
+            return None;
+        }
+        let handler = &mut self.handler;
+        let result = guard(|| call(handler));
+        if result.is_none() {
+            self.panicked = true;
+            self.close(lp);
+        }
+        result
+    }
+
     /// Serves one accepted connection with its permit: its handler, or a refusal (the
-    /// socket closes and the permit is given back).
+    /// socket closes and the permit is given back). A panicking `on_accept` is a refusal
+    /// that also closes the listener.
     fn serve(&mut self, lp: &mut Loop, accepted: (Stream, Address), permit: Permit) {
         let (stream, peer) = accepted;
-        match self.handler.on_accept(&peer) {
-            Some(handler) => {
+        match self.call(lp, |handler| handler.on_accept(&peer)) {
+            Some(Some(handler)) => {
                 let mut connection = Connection::server(self.config.clone(), lp.now);
                 connection.attach_permit(permit);
                 let group = Some(Arc::clone(&self.group));
                 lp.spawn_conn::<M, H>(connection, Some(stream), handler, None, group);
             }
-            None => self.give_back(permit),
+            Some(None) | None => self.give_back(permit),
         }
     }
 
@@ -178,15 +198,22 @@ where
     L: ListenerHandler<H>,
 {
     fn start(&mut self, lp: &mut Loop) {
-        if let Some((acceptor, _)) = &self.acceptor {
-            match acceptor.local_address() {
-                Ok(local) => self.handler.on_listening(&local),
-                Err(error) => {
-                    self.handler.on_listen_failure(IoFailure::from(&error));
-                    self.close(lp);
-                    return;
-                }
+        let local = self
+            .acceptor
+            .as_ref()
+            .map(|(acceptor, _)| acceptor.local_address());
+        match local {
+            Some(Ok(local)) => {
+                self.call(lp, |handler| handler.on_listening(&local));
             }
+            Some(Err(error)) => {
+                self.call(lp, |handler| {
+                    handler.on_listen_failure(IoFailure::from(&error));
+                });
+                self.close(lp);
+                return;
+            }
+            None => return,
         }
         self.accept(lp);
     }
@@ -223,7 +250,9 @@ where
                 | io::ErrorKind::ConnectionAborted
                 | io::ErrorKind::ConnectionReset => {}
                 io::ErrorKind::InvalidInput => {
-                    self.handler.on_listen_failure(IoFailure::from(&error));
+                    self.call(lp, |handler| {
+                        handler.on_listen_failure(IoFailure::from(&error));
+                    });
                     self.close(lp);
                 }
                 _ => {
@@ -254,7 +283,7 @@ where
             acceptor.deregister(lp.registry());
             lp.remove_route(token);
             self.unpause();
-            self.handler.on_closed();
+            self.call(lp, |handler| handler.on_closed());
         }
     }
 
@@ -268,7 +297,8 @@ where
 }
 
 /// Registers `acceptor` on `lp` as part of `group` and starts it: `on_listening`, then
-/// accepting. A registration failure is the handler's `on_listen_failure` and `on_closed`.
+/// accepting. A registration failure is the handler's `on_listen_failure` and `on_closed`
+/// (a panic in either ends the handler there).
 pub(crate) fn spawn_listener<M, H, L>(
     lp: &mut Loop,
     mut acceptor: Acceptor,
@@ -282,7 +312,7 @@ pub(crate) fn spawn_listener<M, H, L>(
     L: ListenerHandler<H>,
 {
     if lp.is_shutting_down() {
-        handler.on_closed();
+        guard(|| handler.on_closed());
         return;
     }
     let key = lp.reserve_listener();
@@ -290,8 +320,10 @@ pub(crate) fn spawn_listener<M, H, L>(
     if let Err(error) = acceptor.register(lp.registry(), token) {
         lp.remove_route(token);
         lp.release_listener(key);
-        handler.on_listen_failure(IoFailure::from(&error));
-        handler.on_closed();
+        guard(|| {
+            handler.on_listen_failure(IoFailure::from(&error));
+            handler.on_closed();
+        });
         return;
     }
     let accepting =

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
-use common::{Hanging, recv, report};
 use lori_core::happy_eyeballs::IpVersion;
 use lori_core::{
     BufferUntil, Config, Connect, ConnectionFailure, ConnectionTimeout, Context, Handler,
@@ -16,6 +15,10 @@ use lori_core::{
 };
 use lori_mio::Driver;
 use lori_net::ListenOptions;
+use lori_testkit::{
+    Echo, Hanging, WATCHDOG, client, closed_port, has_ipv6_loopback, read_to_eof, recv, report,
+    write_all,
+};
 
 /// Reports the outcome of a client connection: `Ok(())` when connected (then closes), or
 /// the failure.
@@ -36,7 +39,7 @@ impl Handler for Outcome {
 fn refused_connect_fails_with_connection_refused() {
     let driver = Driver::new().expect("driver");
     let (tx, rx) = mpsc::channel();
-    let address = common::closed_port();
+    let address = closed_port();
     let connect = Connect::host("127.0.0.1", address.port());
     driver.connect(Config::default(), connect, Outcome(tx));
     match recv(&rx, "the outcome") {
@@ -45,7 +48,7 @@ fn refused_connect_fails_with_connection_refused() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
@@ -54,13 +57,13 @@ fn connect_to_a_full_backlog_times_out() {
     let hanging = Hanging::new();
     let (tx, rx) = mpsc::channel();
     let timeout = ConnectionTimeout::from_millis(200).expect("in range");
-    let connect = Connect::addresses([hanging.address]).timeout(timeout);
+    let connect = Connect::addresses([hanging.address()]).timeout(timeout);
     driver.connect(Config::default(), connect, Outcome(tx));
     match recv(&rx, "the outcome") {
         Err(ConnectionFailure::Timeout { .. }) => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Plays `rounds` rounds of ping-pong with an echo server: 8-byte round numbers, cut
@@ -126,21 +129,20 @@ fn ping_pong_for_100_rounds_over_ipv4() {
         &driver,
         Connect::host("localhost", address.port()).ip_version(IpVersion::V4),
     );
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
 fn ping_pong_for_100_rounds_over_ipv6() {
-    if !common::has_ipv6_loopback() {
+    if !has_ipv6_loopback() {
         return;
     }
     let driver = Driver::new().expect("driver");
     let options = ListenOptions::new().host("::1").ip_version(IpVersion::V6);
-    let (_listener, address) =
-        common::listen(&driver, options, Config::default(), None, || common::Echo);
+    let (_listener, address) = common::listen(&driver, options, Config::default(), None, || Echo);
     assert!(address.is_ipv6());
     ping_pong(&driver, Connect::host("[::1]", address.port()));
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Checks the socket options before and after connecting.
@@ -177,7 +179,7 @@ fn socket_options_apply_once_connected_and_not_before() {
         "nodelay before connecting: {before:?}"
     );
     assert_eq!(recv(&rx, "the option once connected"), Ok(true));
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Hands its handle to the test, forwards every posted message to the peer (an empty one
@@ -213,8 +215,7 @@ fn posts_from_another_thread_reach_on_message() {
     let forward = Forward(tx, closed_tx);
     let returned = driver.connect(Config::default(), Connect::addresses([address]), forward);
     let (mut peer, _) = server.accept().expect("accept");
-    peer.set_read_timeout(Some(common::WATCHDOG))
-        .expect("timeout");
+    peer.set_read_timeout(Some(WATCHDOG)).expect("timeout");
     let handle = recv(&rx, "the handle");
     let poster = std::thread::spawn(move || {
         for word in ["one ", "two ", "three"] {
@@ -223,14 +224,14 @@ fn posts_from_another_thread_reach_on_message() {
         returned.post(Bytes::new()).expect("open");
         handle
     });
-    assert_eq!(common::read_to_eof(&mut peer), b"one two three");
+    assert_eq!(read_to_eof(&mut peer), b"one two three");
     drop(peer);
     let handle = poster.join().expect("poster");
     // The connection closes once the peer's EOF arrives; from then on posts come back.
     recv(&closed, "the close");
     let late = handle.post(Bytes::from("late")).expect_err("closed");
     assert_eq!(late.into_inner(), Bytes::from("late"));
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// A proxy of sorts: on its first data, opens a client connection from inside the
@@ -281,15 +282,15 @@ fn handlers_open_connections_from_inside_the_loop() {
             tx: tx.clone(),
         },
     );
-    let mut client = common::client(address);
-    common::write_all(&mut client, b"go");
+    let mut client = client(address);
+    write_all(&mut client, b"go");
     let mut echoed = Vec::new();
     while echoed.len() < b"from inside".len() {
         echoed.extend_from_slice(&recv(&rx, "the echo"));
     }
     assert_eq!(echoed, b"from inside");
     drop(client);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Hands its handle to the test and closes.
@@ -321,7 +322,7 @@ fn a_handle_never_reaches_a_later_connection_in_the_same_slot() {
     // through an earlier handle must not reach it (it is refused, or dropped).
     let mut handles = Vec::new();
     for _ in 0..3 {
-        let mut client = common::client(address);
+        let mut client = client(address);
         handles.push(recv(&rx, "a handle"));
         let mut byte = [0; 1];
         match client.read(&mut byte) {
@@ -337,9 +338,9 @@ fn a_handle_never_reaches_a_later_connection_in_the_same_slot() {
         }
     }
     // The loop is still alive (no message reached `on_message`): a new client is served.
-    let mut client = common::client(address);
+    let mut client = client(address);
     recv(&rx, "a last handle");
     let mut byte = [0; 1];
     assert!(!matches!(client.read(&mut byte), Ok(1)));
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }

@@ -2,29 +2,22 @@
 //! with a small receive buffer, and a muted connection with a full read buffer that must
 //! deliver everything once unmuted (no wake-up comes for data already waiting).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
 
 use bytes::Bytes;
-use common::{recv, report};
 use lori_core::{
     Address, Config, Connect, Context, Handler, ReadBufferSize, SendError, SendToken,
     TimerDuration, TimerToken,
 };
 use lori_mio::Driver;
 use lori_net::ListenOptions;
+use lori_testkit::{WATCHDOG, client, ip, pattern, recv, report, write_all};
 
 const CHUNK: usize = 64 * 1024;
 const CHUNKS: usize = 200;
 const TOTAL: usize = CHUNK * CHUNKS;
-
-/// The byte at `offset` of every test stream.
-fn pattern(offset: usize) -> u8 {
-    (offset % 251) as u8
-}
 
 /// Checks received bytes against the pattern and counts them.
 #[derive(Default)]
@@ -146,7 +139,7 @@ fn a_flood_through_backpressure_arrives_intact() {
             })
         })
         .expect("listen");
-    let address = common::ip(&listener.local_addr());
+    let address = ip(&listener.local_addr());
     let (sent_tx, sent) = mpsc::channel();
     let flood = Flood {
         next: 0,
@@ -159,7 +152,7 @@ fn a_flood_through_backpressure_arrives_intact() {
     let throttled = recv(&sent, "every chunk sent");
     assert!(throttled > 0, "the writer was never throttled");
     assert_eq!(recv(&read, "every byte read"), TOTAL);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Mutes on its first data (reporting its handle), unmutes on a message, and reports the
@@ -208,13 +201,13 @@ fn unmuting_a_full_buffer_delivers_everything() {
             })
         })
         .expect("listen");
-    let address = common::ip(&listener.local_addr());
-    let client = common::client(address);
+    let address = ip(&listener.local_addr());
+    let client = client(address);
     let writer = {
         let mut client = client.try_clone().expect("clone");
         thread::spawn(move || {
             let data: Vec<u8> = (0..SIZE).map(pattern).collect();
-            common::write_all(&mut client, &data);
+            write_all(&mut client, &data);
         })
     };
     let handle = recv(&muted, "the mute");
@@ -222,7 +215,7 @@ fn unmuting_a_full_buffer_delivers_everything() {
     assert_eq!(recv(&done, "every byte"), SIZE);
     writer.join().expect("writer");
     client.shutdown(std::net::Shutdown::Both).expect("shutdown");
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Yields after every chunk (its read budget is small too) and reports the byte count
@@ -261,13 +254,13 @@ fn yielding_connections_lose_no_data_and_share_the_loop() {
             })
         })
         .expect("listen");
-    let address = common::ip(&listener.local_addr());
+    let address = ip(&listener.local_addr());
     let writers: Vec<_> = (0..2)
         .map(|_| {
-            let mut client = common::client(address);
+            let mut client = client(address);
             thread::spawn(move || {
                 let data: Vec<u8> = (0..SIZE).map(pattern).collect();
-                common::write_all(&mut client, &data);
+                write_all(&mut client, &data);
                 client
             })
         })
@@ -277,5 +270,5 @@ fn yielding_connections_lose_no_data_and_share_the_loop() {
     for writer in writers {
         drop(writer.join().expect("writer"));
     }
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use common::{Hanging, recv, report};
 use lori_core::happy_eyeballs::Settings;
 use lori_core::{Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handler};
 use lori_mio::Driver;
+use lori_testkit::{Hanging, WATCHDOG, closed_port, open_fds, recv, report};
 
 /// Reports the peer it connected to, closes, and reports the close.
 struct Winner(Sender<Result<Address, ConnectionFailure>>, Sender<()>);
@@ -34,7 +34,7 @@ impl Handler for Winner {
 }
 
 fn connect_through_second(driver: &Driver, first: SocketAddr, second: SocketAddr) {
-    let before = common::open_fds();
+    let before = open_fds();
     let (won_tx, won) = mpsc::channel();
     let (closed_tx, closed) = mpsc::channel();
     let connect = Connect::addresses([first, second])
@@ -43,7 +43,7 @@ fn connect_through_second(driver: &Driver, first: SocketAddr, second: SocketAddr
     let peer = recv(&won, "the connection").expect("connected");
     assert_eq!(peer, Address::Ip(second));
     recv(&closed, "the close");
-    assert_eq!(common::open_fds(), before, "a socket was left open");
+    assert_eq!(open_fds(), before, "a socket was left open");
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn the_second_address_wins_and_the_loser_is_closed() {
     let driver = Driver::new().expect("driver");
     let (_listener, good) = common::echo_server(&driver);
     let hanging = Hanging::new();
-    connect_through_second(&driver, hanging.address, good);
-    connect_through_second(&driver, common::closed_port(), good);
-    driver.shutdown(common::WATCHDOG);
+    connect_through_second(&driver, hanging.address(), good);
+    connect_through_second(&driver, closed_port(), good);
+    driver.shutdown(WATCHDOG);
 }

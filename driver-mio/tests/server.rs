@@ -11,13 +11,16 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{recv, report};
 use lori_core::{
     Address, BufferUntil, CloseReason, Config, Context, Handler, IdleTimeout, IoFailure,
     ListenerHandler, MaxSpawn,
 };
 use lori_mio::Driver;
 use lori_net::ListenOptions;
+use lori_testkit::{
+    Echo, TempDir, WATCHDOG, client, ip, is_timeout, read_exact, read_to_eof, recv, report,
+    write_all,
+};
 
 /// What a listener handler heard.
 #[derive(Debug, PartialEq)]
@@ -32,7 +35,7 @@ enum Heard {
 #[derive(Clone)]
 struct Reporting(Sender<Heard>);
 
-impl ListenerHandler<common::Echo> for Reporting {
+impl ListenerHandler<Echo> for Reporting {
     fn on_listening(&mut self, local: &Address) {
         report(&self.0, Heard::Listening(local.clone()));
     }
@@ -41,9 +44,9 @@ impl ListenerHandler<common::Echo> for Reporting {
         report(&self.0, Heard::Failed(error));
     }
 
-    fn on_accept(&mut self, peer: &Address) -> Option<common::Echo> {
+    fn on_accept(&mut self, peer: &Address) -> Option<Echo> {
         report(&self.0, Heard::Accepted(peer.clone()));
-        Some(common::Echo)
+        Some(Echo)
     }
 
     fn on_closed(&mut self) {
@@ -59,24 +62,24 @@ fn listens_on_port_zero_and_reports_its_lifecycle() {
         .listen(ListenOptions::new(), Config::default(), None, Reporting(tx))
         .expect("listen");
     let local = listener.local_addr();
-    let address = common::ip(&local);
+    let address = ip(&local);
     assert_ne!(address.port(), 0, "the kernel's port is read back");
     assert_eq!(recv(&rx, "on_listening"), Heard::Listening(local));
-    let mut client = common::client(address);
+    let mut client = client(address);
     let client_address = client.local_addr().expect("addr");
     assert_eq!(
         recv(&rx, "on_accept"),
         Heard::Accepted(Address::Ip(client_address))
     );
-    common::write_all(&mut client, b"hello");
-    assert_eq!(common::read_exact(&mut client, 5), b"hello");
+    write_all(&mut client, b"hello");
+    assert_eq!(read_exact(&mut client, 5), b"hello");
     listener.close();
     assert_eq!(recv(&rx, "on_closed"), Heard::Closed);
     // Accepted connections outlive their listener.
-    common::write_all(&mut client, b"still");
-    assert_eq!(common::read_exact(&mut client, 5), b"still");
+    write_all(&mut client, b"still");
+    assert_eq!(read_exact(&mut client, 5), b"still");
     drop(client);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
@@ -92,7 +95,7 @@ fn a_port_in_use_is_a_listen_failure() {
     assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
     assert!(matches!(recv(&rx, "the failure"), Heard::Failed(_)));
     assert_eq!(recv(&rx, "the close"), Heard::Closed);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Length-prefixed frames: a 4-byte big-endian length, then that many bytes, read by
@@ -141,16 +144,16 @@ fn buffer_until_cuts_length_prefixed_frames() {
         stream.extend_from_slice(&length.to_be_bytes());
         stream.extend_from_slice(payload);
     }
-    let mut client = common::client(address);
+    let mut client = client(address);
     // Odd-sized writes split headers and payloads anywhere.
     for piece in stream.chunks(333) {
-        common::write_all(&mut client, piece);
+        write_all(&mut client, piece);
     }
     for payload in &payloads {
         assert_eq!(&recv(&rx, "a frame"), payload);
     }
     drop(client);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Greets every connection and reports its start and close.
@@ -180,30 +183,28 @@ fn a_listener_at_its_limit_holds_new_clients_until_one_closes() {
         Some(limit),
         make,
     );
-    let mut first = common::client(address);
-    let mut second = common::client(address);
-    assert_eq!(common::read_exact(&mut first, 2), b"hi");
-    assert_eq!(common::read_exact(&mut second, 2), b"hi");
+    let mut first = client(address);
+    let mut second = client(address);
+    assert_eq!(read_exact(&mut first, 2), b"hi");
+    assert_eq!(read_exact(&mut second, 2), b"hi");
     assert_eq!(recv(&rx, "first start"), "started");
     assert_eq!(recv(&rx, "second start"), "started");
     // The third client connects (the kernel queues it) but is not served.
-    let mut third = common::client(address);
+    let mut third = client(address);
     third
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let mut greeting = [0; 2];
     let held = third.read(&mut greeting).expect_err("held at the limit");
-    assert!(common::is_timeout(&held), "held: {held}");
+    assert!(is_timeout(&held), "held: {held}");
     drop(first);
     assert_eq!(recv(&rx, "the first close"), "closed");
-    third
-        .set_read_timeout(Some(common::WATCHDOG))
-        .expect("timeout");
-    assert_eq!(common::read_exact(&mut third, 2), b"hi");
+    third.set_read_timeout(Some(WATCHDOG)).expect("timeout");
+    assert_eq!(read_exact(&mut third, 2), b"hi");
     assert_eq!(recv(&rx, "third start"), "started");
     drop(second);
     drop(third);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
@@ -219,28 +220,27 @@ fn threads_share_one_limit_and_resume_across_threads() {
         Some(limit),
         make,
     );
-    let mut served = common::client(address);
-    assert_eq!(common::read_exact(&mut served, 2), b"hi");
+    let mut served = client(address);
+    assert_eq!(read_exact(&mut served, 2), b"hi");
     assert_eq!(recv(&rx, "the first start"), "started");
     // Whichever thread's socket the kernel gives the next client to, it waits for the one
     // permit; when the served client leaves (on either thread), it is served.
     for round in 0..4 {
-        let mut next = common::client(address);
+        let mut next = client(address);
         next.set_read_timeout(Some(Duration::from_millis(100)))
             .expect("timeout");
         let mut greeting = [0; 2];
         let held = next.read(&mut greeting).expect_err("held at the limit");
-        assert!(common::is_timeout(&held), "round {round}: {held}");
+        assert!(is_timeout(&held), "round {round}: {held}");
         drop(served);
         assert_eq!(recv(&rx, "a close"), "closed");
-        next.set_read_timeout(Some(common::WATCHDOG))
-            .expect("timeout");
-        assert_eq!(common::read_exact(&mut next, 2), b"hi", "round {round}");
+        next.set_read_timeout(Some(WATCHDOG)).expect("timeout");
+        assert_eq!(read_exact(&mut next, 2), b"hi", "round {round}");
         assert_eq!(recv(&rx, "a start"), "started");
         served = next;
     }
     drop(served);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// Reports idle timeouts and closes.
@@ -261,13 +261,13 @@ fn the_idle_timeout_fires_and_the_handler_closes() {
     let config = Config::default().idle_timeout(Some(idle));
     let make = move || Idle(tx.clone());
     let (_listener, address) = common::listen(&driver, ListenOptions::new(), config, None, make);
-    let mut client = common::client(address);
+    let mut client = client(address);
     // Data moves the deadline later than the one first armed.
-    common::write_all(&mut client, b"x");
+    write_all(&mut client, b"x");
     recv(&rx, "the idle timeout");
-    assert!(common::read_to_eof(&mut client).is_empty());
+    assert!(read_to_eof(&mut client).is_empty());
     drop(client);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 /// A Unix client: sends a greeting once connected, reports what comes back, closes.
@@ -295,12 +295,10 @@ impl Handler for UnixClient {
 #[test]
 fn unix_sockets_echo() {
     let driver = Driver::new().expect("driver");
-    let dir = common::TempDir::new("echo");
+    let dir = TempDir::new("echo");
     let path = dir.path().join("echo.sock");
     let listener = driver
-        .listen_unix(&path, Config::default(), None, |_: &Address| {
-            Some(common::Echo)
-        })
+        .listen_unix(&path, Config::default(), None, |_: &Address| Some(Echo))
         .expect("listen");
     assert_eq!(listener.local_addr(), Address::Unix(Some(path.clone())));
     let (tx, rx) = mpsc::channel();
@@ -310,10 +308,10 @@ fn unix_sockets_echo() {
     // A std client sees the same server.
     let mut std_client = std::os::unix::net::UnixStream::connect(&path).expect("connect");
     std_client
-        .set_read_timeout(Some(common::WATCHDOG))
+        .set_read_timeout(Some(WATCHDOG))
         .expect("timeout");
-    common::write_all(&mut std_client, b"std");
-    assert_eq!(common::read_exact(&mut std_client, 3), b"std");
+    write_all(&mut std_client, b"std");
+    assert_eq!(read_exact(&mut std_client, 3), b"std");
     // A path nobody listens on fails the connection.
     let (tx, rx) = mpsc::channel();
     driver.connect_unix(
@@ -324,7 +322,7 @@ fn unix_sockets_echo() {
     let failure = recv(&rx, "the failure").expect_err("nobody listens");
     assert!(failure.contains("Tcp"), "failure: {failure}");
     drop(std_client);
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
@@ -335,17 +333,17 @@ fn two_threads_serve_fifty_concurrent_clients() {
     let clients: Vec<_> = (0..50u8)
         .map(|n| {
             thread::spawn(move || {
-                let mut client = common::client(address);
+                let mut client = client(address);
                 let message = vec![n; 1024];
-                common::write_all(&mut client, &message);
-                assert_eq!(common::read_exact(&mut client, 1024), message);
+                write_all(&mut client, &message);
+                assert_eq!(read_exact(&mut client, 1024), message);
             })
         })
         .collect();
     for client in clients {
         client.join().expect("client");
     }
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }
 
 #[test]
@@ -355,21 +353,18 @@ fn shutdown_closes_open_connections_and_returns() {
     let make = move || Greeter(tx.clone());
     let (_listener, address): (_, SocketAddr) =
         common::listen(&driver, ListenOptions::new(), Config::default(), None, make);
-    let mut clients: Vec<_> = (0..3).map(|_| common::client(address)).collect();
+    let mut clients: Vec<_> = (0..3).map(|_| client(address)).collect();
     for client in &mut clients {
-        assert_eq!(common::read_exact(client, 2), b"hi");
+        assert_eq!(read_exact(client, 2), b"hi");
     }
     let (done_tx, done) = mpsc::channel();
     let stopping = driver.clone();
     thread::spawn(move || {
-        stopping.shutdown(common::WATCHDOG);
+        stopping.shutdown(WATCHDOG);
         report(&done_tx, ());
     });
     for mut client in clients {
-        assert!(
-            common::read_to_eof(&mut client).is_empty(),
-            "EOF, nothing more"
-        );
+        assert!(read_to_eof(&mut client).is_empty(), "EOF, nothing more");
         client.flush().expect("flush");
     }
     recv(&done, "shutdown to return");
@@ -393,14 +388,14 @@ fn on_accept_returning_none_refuses_the_peer() {
             Some(MaxSpawn::new(1).expect("in range")),
             move |peer: &Address| {
                 report(&tx, peer.clone());
-                None::<common::Echo>
+                None::<Echo>
             },
         )
         .expect("listen");
-    let address = common::ip(&listener.local_addr());
+    let address = ip(&listener.local_addr());
     // Refused peers take no permit: with a limit of one, both are heard and refused.
     for _ in 0..2 {
-        let mut client = common::client(address);
+        let mut client = client(address);
         let peer = recv(&rx, "the accept filter");
         assert_eq!(peer, Address::Ip(client.local_addr().expect("addr")));
         let mut byte = [0; 1];
@@ -410,5 +405,5 @@ fn on_accept_returning_none_refuses_the_peer() {
             other => panic!("expected the socket closed, got {other:?}"),
         }
     }
-    driver.shutdown(common::WATCHDOG);
+    driver.shutdown(WATCHDOG);
 }

@@ -25,6 +25,8 @@ pub(crate) struct Mailbox<M> {
     /// The handle given out, kept to give out clones; `Some` exactly when `receiver` is.
     handle: Option<Handle<M>>,
     receiver: Option<UnboundedReceiver<M>>,
+    /// The connection ended: a channel made from now on is born closed.
+    closed: bool,
 }
 
 impl<M: Send + 'static> Mailbox<M> {
@@ -33,6 +35,7 @@ impl<M: Send + 'static> Mailbox<M> {
         Self {
             handle: None,
             receiver: None,
+            closed: false,
         }
     }
 
@@ -59,6 +62,7 @@ impl<M: Send + 'static> Mailbox<M> {
     /// Refuses further posts (they hand the message back); messages already queued are
     /// dropped with the mailbox.
     pub(crate) fn close(&mut self) {
+        self.closed = true;
         if let Some(receiver) = &mut self.receiver {
             receiver.close();
         }
@@ -68,7 +72,10 @@ impl<M: Send + 'static> Mailbox<M> {
         if let Some(handle) = &self.handle {
             return handle.clone();
         }
-        let (sender, receiver) = unbounded_channel();
+        let (sender, mut receiver) = unbounded_channel();
+        if self.closed {
+            receiver.close();
+        }
         let handle = Handle::new(Arc::new(Channel { sender }));
         self.receiver = Some(receiver);
         self.handle = Some(handle.clone());
@@ -79,5 +86,9 @@ impl<M: Send + 'static> Mailbox<M> {
 impl<M: Send + 'static> HandleSource<M> for Mailbox<M> {
     fn handle(&mut self) -> Option<Handle<M>> {
         Some(self.open())
+    }
+
+    fn close(&mut self) {
+        Mailbox::close(self);
     }
 }

@@ -235,15 +235,14 @@ where
         self.phase = wanted;
     }
 
-    /// Drains the connection's outputs until empty: instructions, then events to the
-    /// handler (which may issue commands), round again while anything happened.
+    /// Drains the connection's outputs until empty, in rounds: instructions, events to the
+    /// handler (which may issue commands), instructions again; round again while anything
+    /// happened. Instructions come before events (`IoOp::Connected` attaches the socket
+    /// `on_connected` sees) and after them, because the last `poll_event` (the one that
+    /// finds none) may still queue one (a graceful close's FIN). Writes happen in `run`.
     fn drive(&mut self) {
         loop {
-            let mut progressed = false;
-            while let Some(op) = self.connection.poll_io() {
-                progressed = true;
-                self.execute(op);
-            }
+            let mut progressed = self.execute_all();
             let Self {
                 connection,
                 handler,
@@ -255,10 +254,22 @@ where
                 Some(stream) => dispatch(connection, &mut stream.options(), mailbox, handler),
                 None => dispatch(connection, &mut NoSocket, mailbox, handler),
             };
-            if delivered == 0 && !progressed {
+            progressed |= delivered > 0;
+            progressed |= self.execute_all();
+            if !progressed {
                 return;
             }
         }
+    }
+
+    /// Carries out every queued instruction; whether there was one.
+    fn execute_all(&mut self) -> bool {
+        let mut executed = false;
+        while let Some(op) = self.connection.poll_io() {
+            executed = true;
+            self.execute(op);
+        }
+        executed
     }
 
     /// Carries out one instruction of the core.

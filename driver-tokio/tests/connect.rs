@@ -6,16 +6,17 @@ mod common;
 use std::io;
 use std::net::SocketAddr;
 
-use common::{Client, Echo, Reporting, Unanswered};
+use common::{Client, Reporting};
 use lori_core::happy_eyeballs::IpVersion;
 use lori_core::{Address, Config, Connect, ConnectionFailure, ConnectionTimeout};
 use lori_net::ListenOptions;
+use lori_testkit::{Echo, Hanging, TempDir, closed_port, has_ipv6_loopback};
 use lori_tokio::Driver;
 
 async fn refused_connect_fails_with_connection_refused() {
     let driver = Driver::current();
     let (report, mut reports) = common::reports();
-    let target = common::closed_port();
+    let target = closed_port();
     driver.connect::<(), _>(
         Config::default(),
         Connect::addresses([target]),
@@ -76,7 +77,7 @@ async fn ipv4_echo() {
 both_flavors!(ipv4, ipv4_echo);
 
 async fn ipv6_echo() {
-    if !common::has_ipv6_loopback() {
+    if !has_ipv6_loopback() {
         println!("note: skipping the IPv6 test, ::1 cannot be bound here");
         return;
     }
@@ -96,13 +97,13 @@ async fn localhost_is_resolved() {
 both_flavors!(resolve_localhost, localhost_is_resolved);
 
 async fn connect_times_out_against_a_full_backlog() {
-    let unanswered = Unanswered::new();
+    let hanging = Hanging::new();
     let driver = Driver::current();
     let (report, mut reports) = common::reports();
     let timeout = ConnectionTimeout::from_millis(200).expect("in range");
     driver.connect::<(), _>(
         Config::default(),
-        Connect::addresses([unanswered.address()]).timeout(timeout),
+        Connect::addresses([hanging.address()]).timeout(timeout),
         Reporting {
             greeting: b"",
             report,
@@ -116,7 +117,7 @@ async fn connect_times_out_against_a_full_backlog() {
 both_flavors!(connect_timeout, connect_times_out_against_a_full_backlog);
 
 async fn unix_socket_echo() {
-    let dir = common::TempDir::new("unix-echo");
+    let dir = TempDir::new("unix-echo");
     let path = dir.path().join("echo.sock");
     let driver = Driver::current();
     let listener = driver
@@ -149,7 +150,7 @@ async fn unix_socket_echo() {
 both_flavors!(unix_echo, unix_socket_echo);
 
 async fn unix_connect_to_a_missing_path_fails() {
-    let dir = common::TempDir::new("unix-missing");
+    let dir = TempDir::new("unix-missing");
     let driver = Driver::current();
     let (report, mut reports) = common::reports();
     driver.connect_unix::<(), _>(

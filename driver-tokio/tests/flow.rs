@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Reporter, pattern};
+use common::Reporter;
 use lori_core::{
     Address, BufferUntil, CloseReason, Config, Connect, ConnectionFailure, Context, Handler,
     ReadBufferSize, SendError, TimerDuration, TimerToken,
 };
 use lori_net::ListenOptions;
+use lori_testkit::pattern;
 use lori_tokio::Driver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -258,7 +259,7 @@ async fn mute_with_a_full_read_buffer_then_unmute_delivers_everything() {
         panic!("a TCP listener has an IP address");
     };
     let mut peer = TcpStream::connect(address).await.expect("connect");
-    let bytes: Vec<u8> = (0..1024).map(pattern).collect();
+    let bytes: Vec<u8> = (0..1024_u64).map(pattern).collect();
     peer.write_all(&bytes).await.expect("write");
     let mut rest = Vec::new();
     peer.read_to_end(&mut rest).await.expect("EOF");

@@ -7,10 +7,11 @@ mod common;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 
-use common::{Client, Echo, Reporting, Unanswered};
+use common::{Client, Reporting};
 use lori_core::happy_eyeballs::Settings;
 use lori_core::{Address, Config, Connect};
 use lori_net::ListenOptions;
+use lori_testkit::{Echo, Hanging, closed_port, has_ipv6_loopback, open_fds};
 use lori_tokio::Driver;
 
 /// Serialises the tests of this binary: descriptor counts are per process.
@@ -57,7 +58,7 @@ async fn happy_eyeballs_falls_back(first: SocketAddr) {
     let Address::Ip(good) = listener.local_addr() else {
         panic!("a TCP listener has an IP address");
     };
-    let fds_before = common::open_fds();
+    let fds_before = open_fds();
     let (report, mut reports) = common::reports();
     let settings = Settings::new(std::time::Duration::from_millis(10));
     driver.connect::<(), _>(
@@ -79,13 +80,13 @@ async fn happy_eyeballs_falls_back(first: SocketAddr) {
     assert_eq!(echoed, b"hi");
     // The winner and its accepted peer are open, the loser is not: two more descriptors
     // than before (the hanging attempt was closed when the winner won).
-    assert_eq!(common::open_fds(), fds_before + 2);
+    assert_eq!(open_fds(), fds_before + 2);
     driver.shutdown(std::time::Duration::from_secs(5)).await;
 }
 
 async fn happy_eyeballs_past_a_hanging_address() {
-    let unanswered = Unanswered::new();
-    happy_eyeballs_falls_back(unanswered.address()).await;
+    let hanging = Hanging::new();
+    happy_eyeballs_falls_back(hanging.address()).await;
 }
 serial_both_flavors!(
     happy_eyeballs_hanging,
@@ -93,7 +94,7 @@ serial_both_flavors!(
 );
 
 async fn happy_eyeballs_past_a_refusing_address() {
-    happy_eyeballs_falls_back(common::closed_port()).await;
+    happy_eyeballs_falls_back(closed_port()).await;
 }
 serial_both_flavors!(
     happy_eyeballs_refused,
@@ -102,7 +103,7 @@ serial_both_flavors!(
 
 /// The IPv6 flavour: `::1` refuses (nothing listens on that port), 127.0.0.1 accepts.
 async fn happy_eyeballs_across_families() {
-    if !common::has_ipv6_loopback() {
+    if !has_ipv6_loopback() {
         println!("note: skipping the IPv6 Happy Eyeballs test, ::1 cannot be bound here");
         return;
     }

@@ -6,11 +6,12 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Echo, Reporter, pattern};
+use common::Reporter;
 use lori_core::{
     Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handle, Handler, PostError,
 };
 use lori_net::ListenOptions;
+use lori_testkit::{Echo, pattern};
 use lori_tokio::Driver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

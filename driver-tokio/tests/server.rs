@@ -6,12 +6,13 @@ mod common;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use common::{Echo, Reporter};
+use common::Reporter;
 use lori_core::{
     Address, BufferUntil, CloseReason, Config, Connect, ConnectionFailure, Context, Handler,
     IdleTimeout, IoFailure, ListenerHandler, MaxSpawn, SocketOptionError,
 };
 use lori_net::ListenOptions;
+use lori_testkit::{Echo, has_ipv6_loopback};
 use lori_tokio::{Driver, Listener};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -103,7 +104,7 @@ async fn ping_pong_100_rounds() {
 }
 
 async fn ping_pong_100_rounds_over_ipv6() {
-    if !common::has_ipv6_loopback() {
+    if !has_ipv6_loopback() {
         println!("note: skipping the IPv6 ping-pong, ::1 cannot be bound here");
         return;
     }

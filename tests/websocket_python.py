@@ -1,0 +1,98 @@
+"""The Python `websockets` client against a running ws_echo (run by tests/websocket_python.rs).
+
+    python3 websocket_python.py echo URL [--ca PEM]   every message echoed, a ping answered,
+                                                       our close code echoed
+    python3 websocket_python.py limit URL LIMIT       LIMIT bytes echoed, LIMIT + 1 refused
+                                                       with close code 1009
+
+The client offers permessage-deflate (its default), which ws_echo must decline. Exits 0
+when every check passed; otherwise an assertion names the one that failed. Every wait is
+bounded (10 s).
+"""
+
+import argparse
+import ssl
+import sys
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+WAIT = 10
+MIB = 1024 * 1024
+
+
+def open_ws(url, ca=None, max_size=None):
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    return connect(
+        url,
+        ssl=context,
+        proxy=None,
+        max_size=max_size,
+        open_timeout=WAIT,
+        close_timeout=WAIT,
+        ping_interval=None,
+    )
+
+
+def echo(url, ca):
+    messages = [
+        "hello",
+        b"\x00\x01\xff",
+        "",
+        b"",
+        "žluťoučký kůň 🐎",
+        bytes(range(256)) * (MIB // 256),
+        "ab" * (MIB // 2),
+    ]
+    with open_ws(url, ca) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None, (
+            "ws_echo must decline permessage-deflate"
+        )
+        for message in messages:
+            ws.send(message)
+            answer = ws.recv(timeout=WAIT)
+            assert type(answer) is type(message), f"{type(answer)} for {type(message)}"
+            assert answer == message, f"echo of a {len(message)}-long message differs"
+        ws.send(iter(["frag", "mented ", "text"]))
+        assert ws.recv(timeout=WAIT) == "fragmented text", "a fragmented message"
+        pong = ws.ping(b"are you there")
+        assert pong.wait(WAIT), "no pong"
+        ws.close(code=4000, reason="bye")
+        assert ws.protocol.close_rcvd is not None, "no Close from ws_echo"
+        assert ws.protocol.close_rcvd.code == 4000, f"close code {ws.protocol.close_rcvd.code}, not 4000"
+    print(f"{len(messages) + 3} checks of the echo passed")
+
+
+def limit(url, size):
+    with open_ws(url) as ws:
+        ws.send(b"x" * size)
+        assert ws.recv(timeout=WAIT) == b"x" * size, "the message at the limit"
+        ws.send(b"x" * (size + 1))
+        try:
+            ws.recv(timeout=WAIT)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None, "no Close from ws_echo"
+            assert closed.rcvd.code == 1009, f"close code {closed.rcvd.code}, not 1009"
+        else:
+            raise AssertionError("a message over the limit was echoed")
+    print("the limit was enforced with 1009")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="mode", required=True)
+    echo_args = sub.add_parser("echo")
+    echo_args.add_argument("url")
+    echo_args.add_argument("--ca")
+    limit_args = sub.add_parser("limit")
+    limit_args.add_argument("url")
+    limit_args.add_argument("size", type=int)
+    args = parser.parse_args()
+    if args.mode == "echo":
+        echo(args.url, args.ca)
+    else:
+        limit(args.url, args.size)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

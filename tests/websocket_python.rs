@@ -1,0 +1,119 @@
+//! The Python `websockets` client (a real, independent implementation) against `ws_echo`
+//! on both drivers, plain and WSS: text, binary, empty and 1 MiB messages, a fragmented
+//! message, a ping, our close code echoed, and 1009 past the server's limit. The checks
+//! are in `tests/websocket_python.py`; each run is bounded by a watchdog.
+//!
+//! Needs `python3` with `websockets` (`.ci/autobahn` installs it: `pip install websockets`).
+//! Without it the tests print a note and check nothing, so that `cargo test` works on a
+//! fresh machine; CI sets `LORI_REQUIRE_INTEROP=1`, which makes a missing client a failure.
+
+mod websocket_support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use websocket_support::{DRIVERS, Identity, Server, TempDir, WATCHDOG};
+
+/// Whether the Python `websockets` client can run here. When it cannot: a failure under
+/// `LORI_REQUIRE_INTEROP` (CI), else a note and `false` (the test checks nothing).
+fn client_available() -> bool {
+    let imported = Command::new("python3")
+        .args(["-c", "import websockets"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !imported {
+        assert!(
+            std::env::var_os("LORI_REQUIRE_INTEROP").is_none(),
+            "python3 with `websockets` is required (pip install websockets)"
+        );
+        println!("note: python3 with `websockets` is missing; skipping (pip install websockets)");
+    }
+    imported
+}
+
+/// Runs `tests/websocket_python.py` with `args`; fails the test unless it exits 0.
+fn python(what: &str, args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/websocket_python.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let pid = child.id();
+    let (done, output) = mpsc::channel::<std::io::Result<Output>>();
+    thread::spawn(move || {
+        // The test gave up waiting: nobody to tell.
+        let _gone = done.send(child.wait_with_output());
+    });
+    let output = match output.recv_timeout(WATCHDOG) {
+        Ok(output) => output.expect("python3's output"),
+        Err(_) => {
+            // Ours, by its id: the script hangs past the watchdog.
+            let _killed = Command::new("kill").arg(pid.to_string()).status();
+            panic!("{what}: the Python client ran over {WATCHDOG:?}");
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{what}: the Python client failed ({}); is `websockets` installed (pip install \
+         websockets)?\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn python_websockets_client_is_echoed_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
+    for driver in DRIVERS {
+        let server = Server::start(&["--driver", driver]);
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        python(driver, &["echo", &url]);
+        server.stop();
+    }
+}
+
+#[test]
+fn python_websockets_client_gets_1009_past_the_limit_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
+    for driver in DRIVERS {
+        let server = Server::start(&["--driver", driver, "--max-message-size", "1000"]);
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        python(driver, &["limit", &url, "1000"]);
+        server.stop();
+    }
+}
+
+#[test]
+fn python_websockets_client_is_echoed_over_wss_on_both_drivers() {
+    if !client_available() {
+        return;
+    }
+    let dir = TempDir::new("python-wss");
+    let identity = Identity::write(&dir);
+    for driver in DRIVERS {
+        let server = Server::start(&[
+            "--driver",
+            driver,
+            "--tls-cert",
+            &identity.cert,
+            "--tls-key",
+            &identity.key,
+        ]);
+        let url = format!("wss://localhost:{}/", server.port);
+        python(driver, &["echo", &url, "--ca", &identity.cert]);
+        server.stop();
+    }
+}

@@ -1,0 +1,399 @@
+//! Frames (RFC 6455 5.2): the header's parse and encoding, masking a word at a time, and
+//! [`FrameParser`], which cuts received bytes into frames.
+//!
+//! The parser checks every rule at the header, before any payload is buffered: RSV bits,
+//! opcodes, masking by role, control frames (FIN set, at most 125 bytes), the 64-bit length's
+//! top bit, and the declared length against the frame and message limits. Payloads are
+//! [`Bytes`]: a slice of what was received when the payload is contiguous and unmasked,
+//! otherwise one copy (unmasked on the way) into a buffer of exactly its size.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::error::ProtocolError;
+
+/// The longest control frame payload.
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// The longest frame header: 2 bytes, an 8-byte length and a 4-byte mask.
+pub const MAX_HEADER_LEN: usize = 14;
+
+/// A frame's opcode. Reserved opcodes are refused by the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Opcode {
+    /// 0x0: continues a fragmented message.
+    Continuation,
+    /// 0x1: starts a text message.
+    Text,
+    /// 0x2: starts a binary message.
+    Binary,
+    /// 0x8: Close.
+    Close,
+    /// 0x9: Ping.
+    Ping,
+    /// 0xA: Pong.
+    Pong,
+}
+
+impl Opcode {
+    /// The opcode for `bits` (the low nibble); fails for reserved values.
+    pub fn from_bits(bits: u8) -> Result<Self, ProtocolError> {
+        match bits {
+            0x0 => Ok(Self::Continuation),
+            0x1 => Ok(Self::Text),
+            0x2 => Ok(Self::Binary),
+            0x8 => Ok(Self::Close),
+            0x9 => Ok(Self::Ping),
+            0xA => Ok(Self::Pong),
+            other => Err(ProtocolError::ReservedOpcode(other)),
+        }
+    }
+
+    /// The 4-bit value.
+    pub fn bits(self) -> u8 {
+        match self {
+            Self::Continuation => 0x0,
+            Self::Text => 0x1,
+            Self::Binary => 0x2,
+            Self::Close => 0x8,
+            Self::Ping => 0x9,
+            Self::Pong => 0xA,
+        }
+    }
+
+    /// Whether this is a control opcode (Close, Ping, Pong).
+    pub fn is_control(self) -> bool {
+        matches!(self, Self::Close | Self::Ping | Self::Pong)
+    }
+}
+
+/// A frame header that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// FIN: the last frame of its message.
+    pub fin: bool,
+    /// The opcode.
+    pub opcode: Opcode,
+    /// The masking key, if masked.
+    pub mask: Option<[u8; 4]>,
+    /// The payload length (within the limits the parser was given).
+    pub len: u64,
+}
+
+/// Which peer's frames a parser reads: a server reads masked client frames, a client reads
+/// unmasked server frames (RFC 6455 5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We are the server: frames must be masked.
+    Server,
+    /// We are the client: frames must not be masked.
+    Client,
+}
+
+/// The size limits applied at the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest data frame payload.
+    pub max_frame: u64,
+    /// The longest message: a data frame may not bring the message in progress beyond it.
+    pub max_message: u64,
+}
+
+/// Parses a header from the start of `bytes`. `Ok(None)`: more bytes are needed (nothing
+/// is consumed); otherwise the header and its length in bytes. `in_progress` is the size of
+/// the fragmented message a continuation frame would extend.
+pub fn parse_header(
+    bytes: &[u8],
+    role: Role,
+    limits: Limits,
+    in_progress: u64,
+) -> Result<Option<(Header, usize)>, ProtocolError> {
+    let [first, second, ..] = *bytes else {
+        return Ok(None);
+    };
+    if first & 0x70 != 0 {
+        return Err(ProtocolError::ReservedBits);
+    }
+    let fin = first & 0x80 != 0;
+    let opcode = Opcode::from_bits(first & 0x0F)?;
+    let masked = second & 0x80 != 0;
+    match (role, masked) {
+        (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+        (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+        _ => {}
+    }
+    let short = second & 0x7F;
+    if opcode.is_control() {
+        if !fin {
+            return Err(ProtocolError::FragmentedControl);
+        }
+        if usize::from(short) > MAX_CONTROL_PAYLOAD {
+            return Err(ProtocolError::ControlTooLong);
+        }
+    }
+    let (len, mut at) = match short {
+        126 => match bytes.get(2..4) {
+            Some(&[a, b]) => (u64::from(u16::from_be_bytes([a, b])), 4),
+            _ => return Ok(None),
+        },
+        127 => match bytes.get(2..10) {
+            Some(word) => {
+                let mut raw = [0; 8];
+                raw.copy_from_slice(word);
+                let len = u64::from_be_bytes(raw);
+                if len >> 63 != 0 {
+                    return Err(ProtocolError::LengthMsbSet);
+                }
+                (len, 10)
+            }
+            None => return Ok(None),
+        },
+        n => (u64::from(n), 2),
+    };
+    if !opcode.is_control() {
+        if len > limits.max_frame {
+            return Err(ProtocolError::FrameTooBig(len));
+        }
+        let before = if opcode == Opcode::Continuation {
+            in_progress
+        } else {
+            0
+        };
+        if before.saturating_add(len) > limits.max_message {
+            return Err(ProtocolError::MessageTooBig);
+        }
+    }
+    let mask = if masked {
+        let Some(key) = bytes.get(at..at + 4) else {
+            return Ok(None);
+        };
+        at += 4;
+        Some([key[0], key[1], key[2], key[3]])
+    } else {
+        None
+    };
+    Ok(Some((
+        Header {
+            fin,
+            opcode,
+            mask,
+            len,
+        },
+        at,
+    )))
+}
+
+/// Encodes a header into `out` (2 to 14 bytes).
+pub fn encode_header(
+    out: &mut impl BufMut,
+    fin: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    len: u64,
+) {
+    out.put_u8((u8::from(fin) << 7) | opcode.bits());
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    if len < 126 {
+        out.put_u8(mask_bit | len as u8);
+    } else if let Ok(short) = u16::try_from(len) {
+        out.put_u8(mask_bit | 126);
+        out.put_u16(short);
+    } else {
+        out.put_u8(mask_bit | 127);
+        out.put_u64(len);
+    }
+    if let Some(key) = mask {
+        out.put_slice(&key);
+    }
+}
+
+/// XORs `bytes` with `key`, as if `bytes` started `offset` bytes into the payload.
+/// Works a 64-bit word at a time.
+pub fn apply_mask(bytes: &mut [u8], key: [u8; 4], offset: usize) {
+    let mut key = key;
+    key.rotate_left(offset % 4);
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = bytes.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut raw = [0; 8];
+        raw.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(raw) ^ word).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+}
+
+/// One frame, checked and unmasked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// FIN.
+    pub fin: bool,
+    /// The opcode.
+    pub opcode: Opcode,
+    /// The unmasked payload.
+    pub payload: Bytes,
+}
+
+/// Cuts received bytes into frames. Feed it with [`push`](Self::push); take frames with
+/// [`next_frame`](Self::next_frame). Feeding byte by byte or all at once yields the same
+/// frames. After an error it holds nothing and yields nothing more.
+#[derive(Debug)]
+pub struct FrameParser {
+    role: Role,
+    limits: Limits,
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
+    /// The header of the frame whose payload is awaited.
+    header: Option<Header>,
+    failed: bool,
+}
+
+impl FrameParser {
+    /// A parser for a `role` endpoint with `limits`.
+    pub fn new(role: Role, limits: Limits) -> Self {
+        Self {
+            role,
+            limits,
+            chunks: VecDeque::new(),
+            buffered: 0,
+            header: None,
+            failed: false,
+        }
+    }
+
+    /// Appends received bytes (ignored after an error).
+    pub fn push(&mut self, bytes: Bytes) {
+        if !self.failed && !bytes.is_empty() {
+            self.buffered += bytes.len();
+            self.chunks.push_back(bytes);
+        }
+    }
+
+    /// Bytes received and not yet part of a returned frame.
+    pub fn buffered(&self) -> usize {
+        self.buffered
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or the first rule the
+    /// input broke. `in_progress` is the size of the fragmented message in progress (for
+    /// the message limit on continuation frames).
+    pub fn next_frame(&mut self, in_progress: u64) -> Result<Option<Frame>, ProtocolError> {
+        if self.failed {
+            return Ok(None);
+        }
+        let header = match self.header {
+            Some(header) => header,
+            None => {
+                let mut peek = [0u8; MAX_HEADER_LEN];
+                let have = self.peek(&mut peek);
+                match parse_header(&peek[..have], self.role, self.limits, in_progress) {
+                    Ok(Some((header, used))) => {
+                        self.consume(used);
+                        self.header = Some(header);
+                        header
+                    }
+                    Ok(None) => return Ok(None),
+                    Err(error) => {
+                        self.fail();
+                        return Err(error);
+                    }
+                }
+            }
+        };
+        // The header passed the limits, so its length fits in memory.
+        let len = usize::try_from(header.len).unwrap_or(usize::MAX);
+        if self.buffered < len {
+            return Ok(None);
+        }
+        self.header = None;
+        let payload = self.take_payload(len, header.mask);
+        Ok(Some(Frame {
+            fin: header.fin,
+            opcode: header.opcode,
+            payload,
+        }))
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.chunks.clear();
+        self.buffered = 0;
+        self.header = None;
+    }
+
+    /// Copies up to `out.len()` buffered bytes into `out` without consuming them.
+    fn peek(&self, out: &mut [u8]) -> usize {
+        let mut have = 0;
+        for chunk in &self.chunks {
+            let take = (out.len() - have).min(chunk.len());
+            out[have..have + take].copy_from_slice(&chunk[..take]);
+            have += take;
+            if have == out.len() {
+                break;
+            }
+        }
+        have
+    }
+
+    fn consume(&mut self, mut n: usize) {
+        self.buffered -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                return;
+            };
+            if front.len() > n {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Takes `len` buffered bytes (there are at least that many) as one payload.
+    fn take_payload(&mut self, len: usize, mask: Option<[u8; 4]>) -> Bytes {
+        self.buffered -= len;
+        if mask.is_none()
+            && let Some(front) = self.chunks.front_mut()
+            && front.len() >= len
+        {
+            let payload = front.split_to(len);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+            return payload;
+        }
+        let mut payload = BytesMut::with_capacity(len);
+        while payload.len() < len {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let take = (len - payload.len()).min(front.len());
+            payload.put_slice(&front[..take]);
+            front.advance(take);
+            if front.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+        if let Some(key) = mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        payload.freeze()
+    }
+}
+
+/// Encodes one frame as a single buffer, masking the payload with `mask` if given.
+pub fn encode_frame(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(MAX_HEADER_LEN + payload.len());
+    encode_header(&mut out, fin, opcode, mask, payload.len() as u64);
+    let start = out.len();
+    out.put_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
+    }
+    out.freeze()
+}
