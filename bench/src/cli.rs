@@ -1,0 +1,222 @@
+//! The command line: what `lori-bench` is asked to do.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::Timing;
+use crate::scenario::Settings;
+use crate::servers::Impl;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    /// Run one server until killed.
+    Server {
+        /// Which server.
+        implementation: Impl,
+        /// The loopback port to listen on (0: any free port).
+        port: u16,
+        /// The certificate (DER) of the TLS servers.
+        cert: Option<PathBuf>,
+        /// Its PKCS#8 private key (DER).
+        key: Option<PathBuf>,
+    },
+    /// Run the scenarios (all, or those in `only`) and print the tables.
+    All {
+        /// Rounds and timings.
+        settings: Settings,
+        /// `--quick` was given (the header says so).
+        quick: bool,
+        /// The scenarios to run; all when `None`.
+        only: Option<Vec<String>>,
+    },
+    /// Run one scenario against one server, once, for a profiler to attach to.
+    Profile {
+        /// Which server.
+        implementation: Impl,
+        /// The echo scenario's name.
+        scenario: String,
+        /// The measured window, in seconds (after one second of warm-up).
+        seconds: u64,
+    },
+    /// List the servers and scenarios.
+    List,
+}
+
+/// The usage text printed with every command-line error.
+pub const USAGE: &str = "usage:
+  lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
+  lori-bench server --impl NAME --port P [--cert DER --key DER]
+  lori-bench profile --impl NAME --scenario NAME [--seconds S]
+  lori-bench list";
+
+/// Parses the arguments (without the program name).
+pub fn parse(args: &[String]) -> io::Result<Cli> {
+    let usage = |problem: &str| io::Error::other(format!("{problem}\n{USAGE}"));
+    let (command, rest) = args.split_first().ok_or_else(|| usage("no command"))?;
+    match command.as_str() {
+        "list" if rest.is_empty() => Ok(Cli::List),
+        "server" => {
+            let mut implementation = None;
+            let mut port = None;
+            let (mut cert, mut key) = (None, None);
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--impl" => {
+                        implementation = Some(
+                            Impl::from_name(value)
+                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
+                        )
+                    }
+                    "--port" => {
+                        port = Some(value.parse().map_err(|_| usage("--port takes a port"))?)
+                    }
+                    "--cert" => cert = Some(PathBuf::from(value)),
+                    "--key" => key = Some(PathBuf::from(value)),
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::Server {
+                implementation: implementation.ok_or_else(|| usage("server needs --impl"))?,
+                port: port.ok_or_else(|| usage("server needs --port"))?,
+                cert,
+                key,
+            })
+        }
+        "all" => {
+            let quick = rest.iter().any(|flag| flag == "--quick");
+            let mut settings = if quick {
+                Settings::quick()
+            } else {
+                Settings::full()
+            };
+            let mut only = None;
+            let mut flags = rest.iter().filter(|flag| *flag != "--quick");
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--rounds" => {
+                        settings.rounds = value
+                            .parse()
+                            .ok()
+                            .filter(|&rounds| rounds > 0)
+                            .ok_or_else(|| usage("--rounds takes a positive number"))?
+                    }
+                    "--window-ms" => {
+                        let millis: u64 = value
+                            .parse()
+                            .ok()
+                            .filter(|&millis| millis > 0)
+                            .ok_or_else(|| usage("--window-ms takes a positive number"))?;
+                        settings.timing = Timing {
+                            window: Duration::from_millis(millis),
+                            ..settings.timing
+                        };
+                    }
+                    "--only" => only = Some(value.split(',').map(str::to_owned).collect()),
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::All {
+                settings,
+                quick,
+                only,
+            })
+        }
+        "profile" => {
+            let mut implementation = None;
+            let mut scenario = None;
+            let mut seconds = 10;
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                match flag.as_str() {
+                    "--impl" => {
+                        implementation = Some(
+                            Impl::from_name(value)
+                                .ok_or_else(|| usage(&format!("unknown server {value}")))?,
+                        )
+                    }
+                    "--scenario" => scenario = Some(value.clone()),
+                    "--seconds" => {
+                        seconds = value
+                            .parse()
+                            .ok()
+                            .filter(|&seconds| seconds > 0)
+                            .ok_or_else(|| usage("--seconds takes a positive number"))?
+                    }
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::Profile {
+                implementation: implementation.ok_or_else(|| usage("profile needs --impl"))?,
+                scenario: scenario.ok_or_else(|| usage("profile needs --scenario"))?,
+                seconds,
+            })
+        }
+        other => Err(usage(&format!("unknown command {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn server_flags_are_parsed() {
+        assert_eq!(
+            parse(&args("server --impl lori-mio --port 7000")).unwrap(),
+            Cli::Server {
+                implementation: Impl::LoriMio,
+                port: 7000,
+                cert: None,
+                key: None
+            }
+        );
+        assert!(parse(&args("server --impl nginx --port 1")).is_err());
+        assert!(parse(&args("server --impl mio")).is_err());
+        assert!(parse(&args("server --impl mio --port 99999")).is_err());
+    }
+
+    #[test]
+    fn all_takes_quick_rounds_and_only() {
+        let Cli::All {
+            settings,
+            quick,
+            only,
+        } = parse(&args("all --rounds 4 --quick --only rr-1,idle")).unwrap()
+        else {
+            panic!("not all");
+        };
+        assert!(quick);
+        assert_eq!(settings.rounds, 4);
+        assert_eq!(settings.timing.window, Settings::quick().timing.window);
+        assert_eq!(only, Some(vec!["rr-1".to_owned(), "idle".to_owned()]));
+        assert!(parse(&args("all --rounds 0")).is_err());
+        assert!(parse(&args("all --frobnicate 1")).is_err());
+        assert!(parse(&args("bench")).is_err());
+        assert_eq!(
+            parse(&args("profile --impl mio --scenario rr-1")).unwrap(),
+            Cli::Profile {
+                implementation: Impl::Mio,
+                scenario: "rr-1".to_owned(),
+                seconds: 10
+            }
+        );
+        assert!(parse(&args("profile --impl mio --scenario rr-1 --seconds 0")).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}

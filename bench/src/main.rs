@@ -1,0 +1,249 @@
+//! `lori-bench`: lori's drivers against hand-written tokio, mio and tokio-rustls echo
+//! servers, measured by one verifying load client, with ratios.
+//!
+//! ```sh
+//! cargo run --release -p lori-bench -- all --quick      # under 3 minutes, noisy
+//! cargo run --release -p lori-bench -- all              # the full run for BENCHMARKS.md
+//! cargo run --release -p lori-bench -- all --quick --only rr-1,idle
+//! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
+//! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
+//! cargo run --release -p lori-bench -- list
+//! ```
+//!
+//! `profile` runs one scenario once against one server and prints `server pid N` to stderr
+//! when the server listens, one second before the measured window starts, so that
+//! `perf record -e cpu-clock -g -p N` can watch it.
+//!
+//! Each server runs alone in a child process (`lori-bench server`), started fresh for every
+//! run. The primary figure is the server's CPU time per unit of work (from
+//! `/proc/PID/stat`) over the measured window, as a ratio to the hand-written server on the
+//! same runtime; throughput is secondary, because on a 2-core machine the client saturates
+//! a core whatever the server does. The markdown goes to stdout, progress to stderr.
+
+mod certs;
+mod child;
+mod cli;
+mod client;
+mod host;
+mod pattern;
+mod procfs;
+mod report;
+mod scenario;
+mod servers;
+mod stats;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_rustls::TlsConnector;
+
+use crate::certs::Identity;
+use crate::cli::Cli;
+use crate::client::Timing;
+use crate::pattern::Pattern;
+use crate::report::RunInfo;
+use crate::scenario::{Context, Settings};
+use crate::servers::Impl;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = cli::parse(&args).and_then(|command| match command {
+        Cli::Server {
+            implementation,
+            port,
+            cert,
+            key,
+        } => serve(implementation, port, cert, key),
+        Cli::All {
+            settings,
+            quick,
+            only,
+        } => run_all(settings, quick, only.as_deref()),
+        Cli::Profile {
+            implementation,
+            scenario,
+            seconds,
+        } => profile(implementation, &scenario, seconds),
+        Cli::List => list(),
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("lori-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `lori-bench server`.
+fn serve(
+    implementation: Impl,
+    port: u16,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> io::Result<()> {
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(certs::server_config(&cert, &key)?),
+        (None, None) => None,
+        _ => return Err(io::Error::other("--cert and --key go together")),
+    };
+    servers::run(implementation, port, tls)
+}
+
+/// `lori-bench list`.
+fn list() -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "servers:")?;
+    for implementation in Impl::ALL {
+        writeln!(out, "  {}", implementation.name())?;
+    }
+    writeln!(out, "scenarios:")?;
+    for scenario in scenario::echo_scenarios() {
+        writeln!(out, "  {:<11} {}", scenario.name, scenario.title)?;
+    }
+    writeln!(out, "  {:<11} server memory per idle connection", "idle")?;
+    Ok(())
+}
+
+/// `lori-bench profile`.
+fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
+    let scenario = scenario::echo_scenarios()
+        .into_iter()
+        .find(|scenario| scenario.name == name)
+        .ok_or_else(|| io::Error::other(format!("unknown echo scenario {name}")))?;
+    if implementation.is_tls() != scenario.entries[0].implementation.is_tls() {
+        return Err(io::Error::other(format!(
+            "{} does not run in {name}",
+            implementation.name()
+        )));
+    }
+    let dir = temp_dir()?;
+    let outcome = (|| {
+        let identity = Identity::generate(&dir)?;
+        let runtime = client_runtime()?;
+        let context = context(&runtime, &identity)?;
+        let timing = Timing {
+            warmup: Duration::from_secs(1),
+            window: Duration::from_secs(seconds),
+        };
+        let sample =
+            scenario::run_single(&scenario, implementation, timing, &context, &mut |pid| {
+                eprintln!("server pid {pid}");
+            })
+            .map_err(io::Error::other)?;
+        let unit = scenario.unit().name();
+        println!(
+            "{} {name}: {:.2} µs server CPU per {unit}, {:.0} {unit}/s",
+            implementation.name(),
+            sample.cpu_per_unit,
+            sample.throughput
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// A fresh directory for the run's certificate.
+fn temp_dir() -> io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("lori-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The load client's runtime: one thread.
+fn client_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// What every run shares.
+fn context<'a>(
+    runtime: &'a tokio::runtime::Runtime,
+    identity: &'a Identity,
+) -> io::Result<Context<'a>> {
+    Ok(Context {
+        runtime,
+        identity,
+        connector: TlsConnector::from(identity.client_config()?),
+        pattern: Arc::new(Pattern::new()),
+    })
+}
+
+/// `lori-bench all`.
+fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Result<()> {
+    let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+    if let Some(names) = only {
+        let known: Vec<&str> = scenario::echo_scenarios()
+            .iter()
+            .map(|scenario| scenario.name)
+            .chain(["idle"])
+            .collect();
+        if let Some(unknown) = names.iter().find(|name| !known.contains(&name.as_str())) {
+            return Err(io::Error::other(format!("unknown scenario {unknown}")));
+        }
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("lori-bench: warning: a debug build; run with --release for real figures");
+    }
+    if wanted("conn-rate") && procfs::tcp_tw_reuse() == Some(0) {
+        eprintln!(
+            "lori-bench: warning: net.ipv4.tcp_tw_reuse is 0, so conn-rate may run out of \
+             ephemeral ports (set it to 2, the Linux default)"
+        );
+    }
+    let dir = temp_dir()?;
+    let outcome = run_in(&dir, settings, quick, &wanted);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+/// Runs the wanted scenarios with the run's certificate in `dir`.
+fn run_in(
+    dir: &std::path::Path,
+    settings: Settings,
+    quick: bool,
+    wanted: &dyn Fn(&str) -> bool,
+) -> io::Result<()> {
+    let identity = Identity::generate(dir)?;
+    let runtime = client_runtime()?;
+    let context = context(&runtime, &identity)?;
+    let info = RunInfo {
+        mode: if quick { "quick, noisy" } else { "full" },
+        date: host::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine: host::machine(),
+        commit: host::commit(),
+        load: host::load_average(),
+        settings,
+    };
+    let mut out = io::stdout().lock();
+    write!(out, "{}", report::header(&info))?;
+    writeln!(out)?;
+    out.flush()?;
+    let mut progress = |line: &str| eprintln!("lori-bench: {line}");
+    let mut echo_results = Vec::new();
+    for scenario in scenario::echo_scenarios() {
+        if !wanted(scenario.name) {
+            continue;
+        }
+        let result = scenario::run_echo(&scenario, &settings, &context, &mut progress);
+        write!(out, "{}", report::echo_table(&result))?;
+        out.flush()?;
+        echo_results.push(result);
+    }
+    let idle = wanted("idle").then(|| scenario::run_idle(&settings, &context, &mut progress));
+    if let Some(idle) = &idle {
+        write!(out, "{}", report::idle_table(idle))?;
+    }
+    write!(
+        out,
+        "{}",
+        report::targets_table(&echo_results, idle.as_ref())
+    )?;
+    writeln!(out, "Load average at the end: {}.", host::load_average())?;
+    out.flush()
+}

@@ -1,0 +1,88 @@
+//! lori's echo server on either driver: the handler is written once against
+//! `lori_core::Handler` (as in the project's `echo_server` example) and run on `lori-mio`
+//! or `lori-tokio`.
+
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use lori_core::{Address, Config, Context, Handler, SendError};
+use lori_net::ListenOptions;
+
+use super::announce;
+
+/// Which tokio runtime runs `lori-tokio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavor {
+    /// `new_current_thread`.
+    CurrentThread,
+    /// `new_multi_thread` with one worker.
+    MultiThread,
+}
+
+/// Echoes every byte back. When the connection is throttled it keeps the chunk it could
+/// not send and mutes, then resends and unmutes on `Unthrottled`.
+#[derive(Default)]
+struct Echo {
+    unsent: Option<Bytes>,
+}
+
+impl Handler for Echo {
+    fn on_started(&mut self, cx: &mut Context<'_>) {
+        // Every server in the benchmark sets TCP_NODELAY; a failure only costs latency.
+        let _ = cx.socket().set_nodelay(true);
+    }
+
+    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        if let Err(SendError::NotWriteable(data)) = cx.send(data) {
+            self.unsent = Some(data);
+            cx.mute();
+        }
+    }
+
+    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+        if let Some(data) = self.unsent.take() {
+            match cx.send(data) {
+                Ok(_) => cx.unmute(),
+                Err(refused) => self.unsent = Some(refused.into_inner()),
+            }
+        }
+    }
+}
+
+/// The address a lori listener reports, as a socket address.
+fn socket_addr(local: &Address) -> io::Result<SocketAddr> {
+    match local {
+        Address::Ip(address) => Ok(*address),
+        Address::Unix(_) => Err(io::Error::other("a TCP listener reported a Unix address")),
+    }
+}
+
+/// Runs lori on `lori-mio` with one event-loop thread.
+pub(super) fn run_mio(options: ListenOptions, config: Config) -> io::Result<()> {
+    let driver = lori_mio::Driver::builder().threads(1).build()?;
+    let listener = driver.listen(options, config, None, |_: &Address| Some(Echo::default()))?;
+    announce(socket_addr(&listener.local_addr())?)?;
+    driver.wait();
+    Ok(())
+}
+
+/// Runs lori on `lori-tokio` with the given runtime flavor.
+pub(super) fn run_tokio(options: ListenOptions, config: Config, flavor: Flavor) -> io::Result<()> {
+    let runtime = match flavor {
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?,
+    };
+    let driver = lori_tokio::Driver::new(runtime.handle().clone());
+    let listener = runtime.block_on(async {
+        driver.listen(options, config, None, |_: &Address| Some(Echo::default()))
+    })?;
+    announce(socket_addr(&listener.local_addr())?)?;
+    runtime.block_on(std::future::pending::<()>());
+    Ok(())
+}
