@@ -1,253 +1,25 @@
 //! The examples work: every example binary runs on both drivers and does what its header
-//! says. The shared driver suite (`tests/suite*`) tests the drivers themselves; these tests
-//! only check the programs: their flags, their output, their exit codes, and that the echo
-//! server stops cleanly on SIGINT.
-//!
-//! `cargo test` builds the examples before it runs the tests, into the target directory's
-//! `examples/` folder. This test binary lives in `deps/` beside it, so an example is found
-//! at `current_exe()`'s parent's parent joined with `examples/NAME`. (`cargo test --test
-//! examples` alone does not build the examples: run `cargo build --examples` first.)
-//!
-//! Every child process is bounded by a watchdog: killed, and the test failed, after 30 s.
+//! says. The shared driver suite (`tests/drivers/`) tests the drivers themselves; these
+//! tests only check the programs: their flags, their output, their exit codes, and that the
+//! echo server stops cleanly on SIGINT. Every child process is bounded by a watchdog
+//! (`example_support::WATCHDOG`).
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+mod example_support;
 
-/// How long any example may run.
-const WATCHDOG: Duration = Duration::from_secs(30);
+use std::path::Path;
+
+use example_support::{DRIVERS, Server, run, write_identity};
+use lori_testkit::TempDir;
 
 /// A self-terminating example's own bound on its outcome, well under the watchdog.
 const OUTCOME_TIMEOUT_MS: &str = "8000";
 
-const DRIVERS: [&str; 2] = ["tokio", "mio"];
+/// The names the echo server's certificate covers.
+const SERVER_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
 
-/// The example binary `name`, next to this test binary (see the module docs).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in <target>/<profile>/deps");
-    let path = target.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds the examples; with `--test examples` alone, \
-         run `cargo build --examples` first",
-        path.display()
-    );
-    path
-}
-
-/// A running example, its output collected by two threads. Killed when dropped.
-struct Running {
-    name: String,
-    child: Child,
-    deadline: Instant,
-    lines: mpsc::Receiver<String>,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-/// What a finished example did.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn assert_success(&self, what: &str) {
-        assert!(
-            self.status.success(),
-            "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-    }
-
-    fn assert_failure(&self, what: &str, code: i32) {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "{what} should exit with {code}:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-    }
-}
-
-impl Running {
-    fn spawn(name: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(example(name))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the example starts");
-        let (line_sender, lines) = mpsc::channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdout = thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                all.push_str(&line);
-                all.push('\n');
-                // The test stopped listening for lines: keep collecting.
-                let _ignored = line_sender.send(line);
-            }
-            all
-        });
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let stderr = thread::spawn(move || {
-            let mut all = String::new();
-            // A read error ends the collection; what was read is kept.
-            let _partial = stderr.read_to_string(&mut all);
-            all
-        });
-        Self {
-            name: format!("{name} {}", args.join(" ")),
-            child,
-            deadline: Instant::now() + WATCHDOG,
-            lines,
-            stdout: Some(stdout),
-            stderr: Some(stderr),
-        }
-    }
-
-    /// Waits for the first stdout line starting with `prefix`; returns the rest of it.
-    fn wait_for_line(&self, prefix: &str) -> String {
-        loop {
-            let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return rest.to_owned();
-                    }
-                }
-                Err(_) => panic!("{}: no line starting {prefix:?}", self.name),
-            }
-        }
-    }
-
-    /// Sends SIGINT, as Ctrl-C would.
-    fn interrupt(&self) {
-        let status = Command::new("kill")
-            .arg("-INT")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -INT {}", self.child.id());
-    }
-
-    /// Waits for the exit, killing the example and failing the test at the watchdog.
-    fn finish(mut self) -> Finished {
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() >= self.deadline {
-                let _gone = self.child.kill();
-                let _reaped = self.child.wait();
-                let output = self.output();
-                panic!(
-                    "{} ran over {WATCHDOG:?} and was killed:\nstdout:\n{}\nstderr:\n{}",
-                    self.name, output.0, output.1
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        let (stdout, stderr) = self.output();
-        Finished {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn output(&mut self) -> (String, String) {
-        let join = |handle: Option<JoinHandle<String>>| {
-            handle
-                .map(|handle| handle.join().unwrap_or_default())
-                .unwrap_or_default()
-        };
-        (join(self.stdout.take()), join(self.stderr.take()))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _gone = self.child.kill();
-            let _reaped = self.child.wait();
-        }
-    }
-}
-
-/// Runs a self-terminating example to its end.
-fn run(name: &str, args: &[&str]) -> Finished {
-    Running::spawn(name, args).finish()
-}
-
-/// A fresh directory under the system's temp directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(label: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("lori-examples-{}-{label}", std::process::id()));
-        // Left over from a killed run with the same pid: start clean.
-        let _absent = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        Self(path)
-    }
-
-    fn join(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _gone = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A self-signed certificate for localhost and 127.0.0.1 and its key, as PEM files in
-/// `dir`: (cert, key).
-fn write_identity(dir: &TempDir, label: &str) -> (String, String) {
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let certified = rcgen::generate_simple_self_signed(names).expect("a certificate");
-    let cert = dir.join(&format!("{label}-cert.pem"));
-    let key = dir.join(&format!("{label}-key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("write the key");
-    (cert, key)
-}
-
-/// Starts echo_server with `args` and returns it with the port (or path) it announced.
-fn start_echo_server(args: &[&str]) -> (Running, String) {
-    let server = Running::spawn("echo_server", args);
-    let address = server.wait_for_line("listening on ");
-    (server, address)
-}
-
-/// Stops the server with SIGINT and checks it shut down gracefully (exit 0).
-fn stop_echo_server(server: Running) {
-    server.interrupt();
-    server
-        .finish()
-        .assert_success("echo_server after SIGINT (graceful shutdown)");
-}
-
-/// The port of an announced `IP:PORT`.
-fn port_of(address: &str) -> String {
-    let (_ip, port) = address.rsplit_once(':').expect("IP:PORT");
-    port.to_owned()
+/// A path in `dir`, as a flag value.
+fn path_in(dir: &TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
 }
 
 // ---- Self-terminating examples --------------------------------------------------------------
@@ -351,8 +123,8 @@ fn starttls_upgrades_and_exchanges_over_tls_on_mio() {
 #[test]
 fn echo_client_round_trips_through_echo_server_on_both_drivers_then_sigint_stops_it() {
     for server_driver in DRIVERS {
-        let (server, address) = start_echo_server(&["--driver", server_driver, "--port", "0"]);
-        let port = port_of(&address);
+        let server = Server::start("echo_server", &["--driver", server_driver, "--port", "0"]);
+        let port = server.port().to_string();
         for client_driver in DRIVERS {
             let done = run(
                 "echo_client",
@@ -377,7 +149,7 @@ fn echo_client_round_trips_through_echo_server_on_both_drivers_then_sigint_stops
             );
             assert!(done.stdout.contains("every echo matched"));
         }
-        stop_echo_server(server);
+        server.stop();
     }
 }
 
@@ -397,19 +169,22 @@ fn echo_client_fails_when_nothing_listens() {
 
 fn tls_echo_with_server_on(server_driver: &str) {
     let dir = TempDir::new(&format!("tls-{server_driver}"));
-    let (cert, key) = write_identity(&dir, "server");
-    let (other_cert, _other_key) = write_identity(&dir, "other");
-    let (server, address) = start_echo_server(&[
-        "--driver",
-        server_driver,
-        "--port",
-        "0",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ]);
-    let port = port_of(&address);
+    let (cert, key) = write_identity(&dir, "server", &SERVER_NAMES);
+    let (other_cert, _other_key) = write_identity(&dir, "other", &SERVER_NAMES);
+    let server = Server::start(
+        "echo_server",
+        &[
+            "--driver",
+            server_driver,
+            "--port",
+            "0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    let port = server.port().to_string();
     for client_driver in DRIVERS {
         let done = run(
             "echo_client",
@@ -463,7 +238,7 @@ fn tls_echo_with_server_on(server_driver: &str) {
     );
     done.assert_failure("echo_client trusting another certificate", 1);
     assert!(done.stderr.contains("BadCertificate"), "{}", done.stderr);
-    stop_echo_server(server);
+    server.stop();
 }
 
 #[test]
@@ -480,9 +255,9 @@ fn echo_client_over_tls_to_echo_server_on_mio() {
 fn echo_over_a_unix_socket_on_both_drivers() {
     for driver in DRIVERS {
         let dir = TempDir::new(&format!("unix-{driver}"));
-        let path = dir.join("echo.sock");
-        let (server, address) = start_echo_server(&["--driver", driver, "--unix", &path]);
-        assert_eq!(address, format!("unix:{path}"));
+        let path = path_in(&dir, "echo.sock");
+        let server = Server::start("echo_server", &["--driver", driver, "--unix", &path]);
+        assert_eq!(server.address, format!("unix:{path}"));
         let done = run(
             "echo_client",
             &[
@@ -498,7 +273,7 @@ fn echo_over_a_unix_socket_on_both_drivers() {
         );
         done.assert_success(&format!("echo_client over a Unix socket on {driver}"));
         assert!(done.stdout.contains(&format!("to unix:{path}")));
-        stop_echo_server(server);
+        server.stop();
         assert!(
             !Path::new(&path).exists(),
             "echo_server removes its socket file on shutdown"
@@ -509,10 +284,12 @@ fn echo_over_a_unix_socket_on_both_drivers() {
 #[test]
 fn echo_over_a_unix_socket_with_tls_on_tokio() {
     let dir = TempDir::new("unix-tls");
-    let (cert, key) = write_identity(&dir, "server");
-    let path = dir.join("echo.sock");
-    let (server, _address) =
-        start_echo_server(&["--unix", &path, "--tls-cert", &cert, "--tls-key", &key]);
+    let (cert, key) = write_identity(&dir, "server", &SERVER_NAMES);
+    let path = path_in(&dir, "echo.sock");
+    let server = Server::start(
+        "echo_server",
+        &["--unix", &path, "--tls-cert", &cert, "--tls-key", &key],
+    );
     let done = run(
         "echo_client",
         &[
@@ -526,7 +303,7 @@ fn echo_over_a_unix_socket_with_tls_on_tokio() {
     );
     done.assert_success("echo_client over TLS on a Unix socket");
     assert!(done.stdout.contains("over TLS 1.3"), "{}", done.stdout);
-    stop_echo_server(server);
+    server.stop();
 }
 
 // ---- Command lines ------------------------------------------------------------------------

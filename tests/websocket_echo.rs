@@ -5,22 +5,20 @@
 //! Every child process and every client run is bounded by a watchdog; nothing asserts a
 //! timing.
 
-mod websocket_support;
+mod example_support;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use lori_core::rustls::{
-    self, RootCertStore, pki_types::CertificateDer, pki_types::pem::PemObject,
-};
+use example_support::{DRIVERS, Server, WATCHDOG};
 use lori_core::{Config, Connect, TlsClient};
+use lori_testkit::{Identity, TempDir};
 use lori_websocket::{
     ClientRequest, CloseCode, CloseStatus, HandshakeError, SizeLimit, Text, WebSocket,
     WebSocketConfig, WebSocketHandler, WsContext,
 };
-use websocket_support::{DRIVERS, Identity, Server, TempDir, WATCHDOG};
 
 /// The server's default `max_message_size`.
 const MIB: usize = 1024 * 1024;
@@ -177,9 +175,9 @@ fn script() -> Vec<Msg> {
 #[test]
 fn ws_echo_echoes_every_message_and_the_close_code_on_both_drivers() {
     for driver in DRIVERS {
-        let server = Server::start(&["--driver", driver]);
+        let server = Server::ws_echo(driver, &[]);
         let code = CloseCode::new(4321).unwrap();
-        let ended = talk(driver, server.port, None, script(), code);
+        let ended = talk(driver, server.port(), None, script(), code);
         assert_eq!(
             ended.echoed,
             script(),
@@ -197,13 +195,13 @@ fn ws_echo_echoes_every_message_and_the_close_code_on_both_drivers() {
 #[test]
 fn ws_echo_refuses_a_message_over_its_limit_with_1009_on_both_drivers() {
     for driver in DRIVERS {
-        let server = Server::start(&["--driver", driver, "--max-message-size", "1000"]);
+        let server = Server::ws_echo(driver, &["--max-message-size", "1000"]);
         let script = vec![
             Msg::Binary(vec![7; 1000]),
             Msg::Binary(vec![7; 1001]),
             Msg::Text("never sent".to_owned()),
         ];
-        let ended = talk(driver, server.port, None, script, CloseCode::NORMAL);
+        let ended = talk(driver, server.port(), None, script, CloseCode::NORMAL);
         assert_eq!(ended.echoed, vec![Msg::Binary(vec![7; 1000])], "{driver}");
         assert_eq!(
             ended.status,
@@ -217,24 +215,15 @@ fn ws_echo_refuses_a_message_over_its_limit_with_1009_on_both_drivers() {
 #[test]
 fn ws_echo_serves_wss_on_both_drivers() {
     let dir = TempDir::new("wss");
-    let identity = Identity::write(&dir);
-    let mut roots = RootCertStore::empty();
-    let cert = CertificateDer::from_pem_file(&identity.cert).expect("the certificate reads back");
-    roots.add(cert).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client_config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
-    let (cert, key) = (identity.cert.as_str(), identity.key.as_str());
+    let identity = Identity::localhost();
+    let cert = dir.write("cert.pem", &identity.cert_pem);
+    let key = dir.write("key.pem", &identity.key_pem);
+    let (cert, key) = (cert.to_str().expect("UTF-8"), key.to_str().expect("UTF-8"));
     for driver in DRIVERS {
-        let server = Server::start(&["--driver", driver, "--tls-cert", cert, "--tls-key", key]);
-        let tls = TlsClient::new(Arc::clone(&client_config));
+        let server = Server::ws_echo(driver, &["--tls-cert", cert, "--tls-key", key]);
+        let tls = identity.client();
         let code = CloseCode::new(3000).unwrap();
-        let ended = talk(driver, server.port, Some(tls), script(), code);
+        let ended = talk(driver, server.port(), Some(tls), script(), code);
         assert_eq!(
             ended.echoed,
             script(),

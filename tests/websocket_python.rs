@@ -7,14 +7,15 @@
 //! Without it the tests print a note and check nothing, so that `cargo test` works on a
 //! fresh machine; CI sets `LORI_REQUIRE_INTEROP=1`, which makes a missing client a failure.
 
-mod websocket_support;
+mod example_support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use websocket_support::{DRIVERS, Identity, Server, TempDir, WATCHDOG};
+use example_support::{DRIVERS, Server, WATCHDOG, write_identity};
+use lori_testkit::TempDir;
 
 /// Whether the Python `websockets` client can run here. When it cannot: a failure under
 /// `LORI_REQUIRE_INTEROP` (CI), else a note and `false` (the test checks nothing).
@@ -76,8 +77,8 @@ fn python_websockets_client_is_echoed_on_both_drivers() {
         return;
     }
     for driver in DRIVERS {
-        let server = Server::start(&["--driver", driver]);
-        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let server = Server::ws_echo(driver, &[]);
+        let url = format!("ws://127.0.0.1:{}/", server.port());
         python(driver, &["echo", &url]);
         server.stop();
     }
@@ -89,8 +90,8 @@ fn python_websockets_client_gets_1009_past_the_limit_on_both_drivers() {
         return;
     }
     for driver in DRIVERS {
-        let server = Server::start(&["--driver", driver, "--max-message-size", "1000"]);
-        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let server = Server::ws_echo(driver, &["--max-message-size", "1000"]);
+        let url = format!("ws://127.0.0.1:{}/", server.port());
         python(driver, &["limit", &url, "1000"]);
         server.stop();
     }
@@ -102,18 +103,11 @@ fn python_websockets_client_is_echoed_over_wss_on_both_drivers() {
         return;
     }
     let dir = TempDir::new("python-wss");
-    let identity = Identity::write(&dir);
+    let (cert, key) = write_identity(&dir, "server", &["localhost"]);
     for driver in DRIVERS {
-        let server = Server::start(&[
-            "--driver",
-            driver,
-            "--tls-cert",
-            &identity.cert,
-            "--tls-key",
-            &identity.key,
-        ]);
-        let url = format!("wss://localhost:{}/", server.port);
-        python(driver, &["echo", &url, "--ca", &identity.cert]);
+        let server = Server::ws_echo(driver, &["--tls-cert", &cert, "--tls-key", &key]);
+        let url = format!("wss://localhost:{}/", server.port());
+        python(driver, &["echo", &url, "--ca", &cert]);
         server.stop();
     }
 }

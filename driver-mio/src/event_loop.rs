@@ -20,6 +20,7 @@ use crate::command::{Command, Key, Remote};
 use crate::connection::{Conn, Task};
 use crate::handle::{Handles, Mailbox};
 use crate::listener::{ListenTask, ListenerGroup};
+use crate::slots::Slots;
 use crate::stream::Stream;
 
 /// The waker's token; routes use slab indices, which never reach it.
@@ -81,13 +82,6 @@ impl Readiness {
     }
 }
 
-/// A slab entry: the generation naming its occupant and the task, out of the slab while
-/// it runs (so it can use the loop).
-struct Slot<T: ?Sized> {
-    generation: u64,
-    task: Option<Box<T>>,
-}
-
 /// One event loop and everything it runs.
 pub(crate) struct Loop {
     poll: Poll,
@@ -98,8 +92,8 @@ pub(crate) struct Loop {
     receiver: Receiver<Command>,
     routes: Slab<Route>,
     dead_routes: Vec<usize>,
-    conns: Slab<Slot<dyn Task>>,
-    listeners: Slab<Slot<dyn ListenTask>>,
+    conns: Slots<dyn Task>,
+    listeners: Slots<dyn ListenTask>,
     next_generation: u64,
     timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
     /// Connections that yielded this turn: served again next turn.
@@ -126,8 +120,8 @@ impl Loop {
             receiver,
             routes: Slab::new(),
             dead_routes: Vec::new(),
-            conns: Slab::new(),
-            listeners: Slab::new(),
+            conns: Slots::new(),
+            listeners: Slots::new(),
             next_generation: 0,
             timers: BinaryHeap::new(),
             yielded: Vec::new(),
@@ -204,11 +198,7 @@ impl Loop {
         H: Handler<M>,
     {
         let generation = self.generation();
-        let index = self.conns.insert(Slot {
-            generation,
-            task: None,
-        });
-        let key = Key { index, generation };
+        let key = self.conns.reserve(generation);
         if let Some(mailbox) = &mailbox {
             mailbox.set_key(key);
         }
@@ -236,42 +226,28 @@ impl Loop {
     }
 
     fn put_conn(&mut self, key: Key, task: Box<dyn Task>) {
-        if task.finished() {
-            self.conns.remove(key.index);
-        } else if let Some(slot) = self.conns.get_mut(key.index) {
-            slot.task = Some(task);
-        }
+        let finished = task.finished();
+        self.conns.put_back(key, task, finished);
     }
 
     /// Runs `f` on the connection `key` if it still exists; removes it when it finished.
     fn with_conn(&mut self, key: Key, f: impl FnOnce(&mut dyn Task, &mut Self)) {
-        let Some(slot) = self.conns.get_mut(key.index) else {
-            return;
-        };
-        if slot.generation != key.generation {
-            return;
+        if let Some(mut task) = self.conns.take(key) {
+            f(&mut *task, self);
+            self.put_conn(key, task);
         }
-        let Some(mut task) = slot.task.take() else {
-            return;
-        };
-        f(&mut *task, self);
-        self.put_conn(key, task);
     }
 
     /// Reserves a listener slot; fill it with [`Loop::start_listener`] or free it with
     /// [`Loop::release_listener`].
     pub(crate) fn reserve_listener(&mut self) -> Key {
         let generation = self.generation();
-        let index = self.listeners.insert(Slot {
-            generation,
-            task: None,
-        });
-        Key { index, generation }
+        self.listeners.reserve(generation)
     }
 
     /// Frees a reserved listener slot.
     pub(crate) fn release_listener(&mut self, key: Key) {
-        self.listeners.try_remove(key.index);
+        self.listeners.release(key);
     }
 
     /// Starts the listener in its reserved slot.
@@ -281,50 +257,26 @@ impl Loop {
     }
 
     fn put_listener(&mut self, key: Key, task: Box<dyn ListenTask>) {
-        if task.finished() {
-            self.listeners.remove(key.index);
-        } else if let Some(slot) = self.listeners.get_mut(key.index) {
-            slot.task = Some(task);
-        }
+        let finished = task.finished();
+        self.listeners.put_back(key, task, finished);
     }
 
+    /// Runs `f` on the listener `key` if it still exists; removes it when it finished.
     fn with_listener(&mut self, key: Key, f: impl FnOnce(&mut dyn ListenTask, &mut Self)) {
-        let Some(slot) = self.listeners.get_mut(key.index) else {
-            return;
-        };
-        if slot.generation != key.generation {
-            return;
+        if let Some(mut task) = self.listeners.take(key) {
+            f(&mut *task, self);
+            self.put_listener(key, task);
         }
-        let Some(mut task) = slot.task.take() else {
-            return;
-        };
-        f(&mut *task, self);
-        self.put_listener(key, task);
     }
 
     /// The listeners of `group` on this loop (all of them for `None`).
     fn listener_keys(&self, group: Option<u64>) -> Vec<Key> {
         self.listeners
-            .iter()
-            .filter(|(_, slot)| {
-                let task = slot.task.as_ref();
-                task.is_some_and(|task| group.is_none_or(|group| task.group() == group))
-            })
-            .map(|(index, slot)| Key {
-                index,
-                generation: slot.generation,
-            })
-            .collect()
+            .keys(|task| group.is_none_or(|group| task.group() == group))
     }
 
     fn conn_keys(&self) -> Vec<Key> {
-        self.conns
-            .iter()
-            .map(|(index, slot)| Key {
-                index,
-                generation: slot.generation,
-            })
-            .collect()
+        self.conns.keys(|_| true)
     }
 
     /// Runs the loop until a shutdown completes (or the poll fails).

@@ -58,6 +58,7 @@ mod driver;
 mod event_loop;
 mod handle;
 mod listener;
+mod slots;
 mod stream;
 mod unwind;
 
