@@ -31,6 +31,8 @@ mod report;
 mod scenario;
 mod servers;
 mod stats;
+mod ws_client;
+mod ws_frame;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -114,7 +116,7 @@ fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
         .into_iter()
         .find(|scenario| scenario.name == name)
         .ok_or_else(|| io::Error::other(format!("unknown echo scenario {name}")))?;
-    if implementation.is_tls() != scenario.entries[0].implementation.is_tls() {
+    if implementation.protocol() != scenario.entries[0].implementation.protocol() {
         return Err(io::Error::other(format!(
             "{} does not run in {name}",
             implementation.name()

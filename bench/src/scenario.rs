@@ -64,6 +64,8 @@ pub enum Unit {
     RoundTrip,
     /// Connections made, echoed once and closed.
     Connection,
+    /// WebSocket messages echoed.
+    Message,
 }
 
 impl Unit {
@@ -73,6 +75,7 @@ impl Unit {
             Unit::Mebibyte => "MiB",
             Unit::RoundTrip => "rt",
             Unit::Connection => "conn",
+            Unit::Message => "msg",
         }
     }
 
@@ -80,7 +83,7 @@ impl Unit {
     fn scale(self) -> f64 {
         match self {
             Unit::Mebibyte => 1024.0 * 1024.0,
-            Unit::RoundTrip | Unit::Connection => 1.0,
+            Unit::RoundTrip | Unit::Connection | Unit::Message => 1.0,
         }
     }
 }
@@ -125,6 +128,7 @@ impl Scenario {
             Workload::Bulk { .. } => Unit::Mebibyte,
             Workload::RoundTrips { .. } => Unit::RoundTrip,
             Workload::ConnectRate { .. } => Unit::Connection,
+            Workload::WsRoundTrips { .. } | Workload::WsPipelined { .. } => Unit::Message,
         }
     }
 }
@@ -161,6 +165,24 @@ fn tls_entries() -> Vec<Entry> {
         (Impl::LoriMioTls, false),
         (Impl::LoriTokioTls, false),
         (Impl::TokioRustls, true),
+    ]
+    .into_iter()
+    .map(|(implementation, again)| Entry {
+        implementation,
+        again,
+    })
+    .collect()
+}
+
+/// The entries of the WebSocket scenarios: both WebSocket libraries, lori's WebSocket on
+/// both drivers, the cheaper library again.
+fn ws_entries() -> Vec<Entry> {
+    [
+        (Impl::TokioTungstenite, false),
+        (Impl::Fastwebsockets, false),
+        (Impl::LoriMioWs, false),
+        (Impl::LoriTokioWs, false),
+        (Impl::WS_SELF_BASELINE, true),
     ]
     .into_iter()
     .map(|(implementation, again)| Entry {
@@ -208,6 +230,25 @@ pub fn echo_scenarios() -> Vec<Scenario> {
             title: "TLS bulk echo, 1 connection, 64 KiB writes",
             workload: Workload::Bulk { connections: 1 },
             entries: tls_entries(),
+        },
+        Scenario {
+            name: "ws-small",
+            title: "WebSocket echo, 64 B binary messages, round trips, 100 connections",
+            workload: Workload::WsRoundTrips {
+                connections: 100,
+                size: 64,
+            },
+            entries: ws_entries(),
+        },
+        Scenario {
+            name: "ws-64k",
+            title: "WebSocket echo, 64 KiB binary messages, 1 connection, 4 in flight",
+            workload: Workload::WsPipelined {
+                connections: 1,
+                size: 64 * 1024,
+                in_flight: 4,
+            },
+            entries: ws_entries(),
         },
     ]
 }
