@@ -144,6 +144,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Nothing counted yet, not stopped.
+    pub fn new(pattern: Arc<Pattern>) -> Self {
+        Self {
+            pattern,
+            units: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
     /// Whether the run has been told to stop (connections then wind down).
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
@@ -175,11 +184,7 @@ pub fn measure(
 ) -> Result<Measurement, LoadError> {
     let ticks = procfs::ticks_per_second();
     runtime.block_on(async {
-        let shared = Arc::new(Shared {
-            pattern: Arc::clone(pattern),
-            units: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(Arc::clone(pattern)));
         let mut tasks = JoinSet::new();
         match workload {
             Workload::Bulk { connections } => {
@@ -441,11 +446,7 @@ pub fn idle_memory(
     connections: usize,
 ) -> Result<IdleMeasurement, LoadError> {
     runtime.block_on(async {
-        let shared = Arc::new(Shared {
-            pattern: Arc::clone(pattern),
-            units: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(Arc::clone(pattern)));
         let first = open_idle(address, 0, Arc::clone(&shared)).await?;
         tokio::time::sleep(SETTLE).await;
         let rss_before = procfs::resident_bytes(pid)?;

@@ -515,6 +515,52 @@ mod tests {
         assert!(!table.contains("rr-1"));
     }
 
+    fn ws_result() -> EchoResult {
+        EchoResult {
+            scenario: Scenario {
+                name: "ws-small",
+                title: "test",
+                workload: Workload::WsRoundTrips {
+                    connections: 1,
+                    size: 64,
+                },
+                entries: vec![
+                    entry(Impl::TokioTungstenite, false),
+                    entry(Impl::Fastwebsockets, false),
+                    entry(Impl::LoriMioWs, false),
+                    entry(Impl::Fastwebsockets, true),
+                ],
+            },
+            samples: vec![
+                vec![sample(4.0, 100.0), sample(4.0, 100.0)],
+                vec![sample(5.0, 100.0), sample(5.0, 100.0)],
+                vec![sample(4.4, 100.0), sample(4.4, 100.0)],
+                vec![sample(5.0, 100.0), sample(5.0, 100.0)],
+            ],
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn lori_websocket_is_compared_with_both_libraries_and_judged_by_the_cheaper() {
+        let table = echo_table(&ws_result());
+        assert!(table.contains(
+            "| lori-mio-ws | 4.40 [4.40–4.40] | 0.88 [0.88–0.88] × fastwebsockets; \
+             1.10 [1.10–1.10] × tokio-tungstenite |"
+        ));
+        assert!(table.contains(
+            "| fastwebsockets (again) | 5.00 [5.00–5.00] | 1.00 [1.00–1.00] × fastwebsockets |"
+        ));
+        // tokio-tungstenite used less CPU here, so the target is read against it.
+        let targets = targets_table(&[ws_result()], None);
+        assert!(targets.contains(
+            "| lori-mio-ws CPU ≤ 1.00 × the cheaper of fastwebsockets and tokio-tungstenite \
+             (tokio-tungstenite) | ws-small | 1.10 [1.10–1.10] | 1.00–1.00 | missed |"
+        ));
+        assert!(!targets.contains("throughput"));
+        assert!(!targets.contains("lori-tokio-ws"));
+    }
+
     #[test]
     fn small_figures_keep_more_digits() {
         assert_eq!(decimals_for(1234.5), 0);

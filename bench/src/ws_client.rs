@@ -376,3 +376,114 @@ pub async fn pipelined(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Pattern;
+
+    /// An unmasked server frame.
+    fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![u8::from(fin) << 7 | opcode];
+        match u16::try_from(payload.len()) {
+            Ok(len) if len < 126 => out.push(len as u8),
+            Ok(len) => {
+                out.push(126);
+                out.extend_from_slice(&len.to_be_bytes());
+            }
+            Err(_) => unreachable!("test frames are short"),
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn shared() -> Shared {
+        Shared::new(Arc::new(Pattern::new()))
+    }
+
+    /// What `message` makes of `bytes`, expecting `size` bytes of the pattern at 100.
+    fn read(bytes: Vec<u8>, size: usize) -> Result<Received, LoadError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut reader = FrameReader::new(&bytes[..], Vec::new());
+            reader.message(&shared(), 3, 100, size).await
+        })
+    }
+
+    #[test]
+    fn a_whole_message_fragmented_or_not_is_accepted() {
+        let pattern = Pattern::new();
+        let whole = frame(true, OP_BINARY, pattern.slice(100, 300));
+        assert!(matches!(read(whole, 300), Ok(Received::Message)));
+        let mut parts = frame(false, OP_BINARY, pattern.slice(100, 100));
+        parts.extend(frame(true, OP_PING, b"hi"));
+        parts.extend(frame(true, OP_CONTINUATION, pattern.slice(200, 200)));
+        assert!(matches!(read(parts, 300), Ok(Received::Message)));
+        assert!(matches!(
+            read(frame(true, OP_CLOSE, &[3, 232]), 300),
+            Ok(Received::Close)
+        ));
+    }
+
+    #[test]
+    fn wrong_bytes_lengths_and_frames_fail() {
+        let pattern = Pattern::new();
+        let mut changed = pattern.slice(100, 64).to_vec();
+        changed[63] ^= 1;
+        assert!(matches!(
+            read(frame(true, OP_BINARY, &changed), 64),
+            Err(LoadError::Mismatch {
+                connection: 3,
+                offset: 100
+            })
+        ));
+        let short = frame(true, OP_BINARY, pattern.slice(100, 63));
+        assert!(matches!(read(short, 64), Err(LoadError::Protocol { .. })));
+        let long = frame(true, OP_BINARY, pattern.slice(100, 65));
+        assert!(matches!(read(long, 64), Err(LoadError::Protocol { .. })));
+        let text = frame(true, 0x1, pattern.slice(100, 64));
+        assert!(matches!(read(text, 64), Err(LoadError::Protocol { .. })));
+        let mut masked = frame(true, OP_BINARY, pattern.slice(100, 64));
+        masked[1] |= 0x80;
+        assert!(matches!(read(masked, 60), Err(LoadError::Protocol { .. })));
+        // The stream ends in the middle of the payload.
+        let mut cut = frame(true, OP_BINARY, pattern.slice(100, 64));
+        cut.truncate(40);
+        assert!(matches!(read(cut, 64), Err(LoadError::Protocol { .. })));
+    }
+
+    #[test]
+    fn frames_split_across_reads_and_the_buffer_end_are_reassembled() {
+        let pattern = Pattern::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (mut server, client) = tokio::io::duplex(7);
+            let messages = 40u64;
+            let size = 5000;
+            let writer = async {
+                for k in 0..messages {
+                    let bytes = frame(true, OP_BINARY, pattern.slice(k * size as u64, size));
+                    server.write_all(&bytes).await.unwrap();
+                }
+                server.write_all(&frame(true, OP_CLOSE, &[])).await.unwrap();
+                drop(server);
+            };
+            let shared = shared();
+            let reader = async {
+                let mut reader = FrameReader::new(client, Vec::new());
+                for k in 0..messages {
+                    let received = reader.message(&shared, 0, k * size as u64, size).await;
+                    assert!(matches!(received, Ok(Received::Message)), "{k}");
+                }
+                let close = reader.message(&shared, 0, messages * size as u64, size);
+                assert!(matches!(close.await, Ok(Received::Close)));
+                reader.expect_eof(0).await.unwrap();
+            };
+            tokio::join!(writer, reader);
+        });
+    }
+}

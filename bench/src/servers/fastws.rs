@@ -48,12 +48,11 @@ async fn echo(mut stream: TcpStream) {
     while let Ok(frame) = ws.read_frame().await {
         match frame.opcode {
             OpCode::Close => return,
-            OpCode::Text | OpCode::Binary => {
-                if ws.write_frame(frame).await.is_err() {
-                    return;
-                }
-            }
-            _ => {}
+            OpCode::Text | OpCode::Binary => {}
+            _ => continue,
+        }
+        if ws.write_frame(frame).await.is_err() {
+            return;
         }
     }
 }
