@@ -1,5 +1,6 @@
 //! `lori-bench`: lori's drivers against hand-written tokio, mio and tokio-rustls echo
-//! servers, measured by one verifying load client, with ratios.
+//! servers, and lori's WebSocket against `tokio-tungstenite` and `fastwebsockets`, measured
+//! by one verifying load client, with ratios.
 //!
 //! ```sh
 //! cargo run --release -p lori-bench -- all --quick      # under 3 minutes, noisy
