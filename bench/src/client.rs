@@ -19,6 +19,7 @@ use tokio_rustls::TlsConnector;
 use crate::certs::SERVER_NAME;
 use crate::pattern::{Pattern, start_offset};
 use crate::procfs;
+use crate::ws_client;
 
 /// The size of every bulk write.
 pub const BULK_WRITE: usize = 64 * 1024;
@@ -50,6 +51,24 @@ pub enum Workload {
     ConnectRate {
         /// Workers running at once.
         workers: usize,
+    },
+    /// WebSocket: each connection sends a binary message of `size` bytes and waits for its
+    /// echo, again and again. The unit is the message.
+    WsRoundTrips {
+        /// Connections open at once.
+        connections: usize,
+        /// Bytes per message (at most 64 KiB, the pattern's longest slice).
+        size: usize,
+    },
+    /// WebSocket: each connection keeps up to `in_flight` binary messages of `size` bytes
+    /// sent and not yet echoed, reading the echoes concurrently. The unit is the message.
+    WsPipelined {
+        /// Connections open at once.
+        connections: usize,
+        /// Bytes per message (at most 64 KiB, the pattern's longest slice).
+        size: usize,
+        /// Messages sent ahead of their echoes.
+        in_flight: usize,
     },
 }
 
@@ -83,6 +102,14 @@ pub enum LoadError {
     /// The load did not wind down in time after it was stopped.
     #[error("the load did not finish within {STOP_LIMIT:?} of being stopped")]
     Stalled,
+    /// The server broke the WebSocket protocol (or the upgrade).
+    #[error("connection {connection}: {what}")]
+    Protocol {
+        /// The connection's number in the run.
+        connection: usize,
+        /// What was wrong.
+        what: String,
+    },
     /// A client task panicked or was cancelled.
     #[error("a client task failed: {0}")]
     Task(String),
@@ -109,18 +136,30 @@ pub struct Measurement {
 }
 
 /// What every task of a run shares.
-struct Shared {
-    pattern: Arc<Pattern>,
+pub struct Shared {
+    /// The byte pattern every connection sends a stretch of.
+    pub pattern: Arc<Pattern>,
     units: AtomicU64,
     stop: AtomicBool,
 }
 
 impl Shared {
-    fn stopped(&self) -> bool {
+    /// Nothing counted yet, not stopped.
+    pub fn new(pattern: Arc<Pattern>) -> Self {
+        Self {
+            pattern,
+            units: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the run has been told to stop (connections then wind down).
+    pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn count(&self, units: u64) {
+    /// Counts `units` of work done.
+    pub fn count(&self, units: u64) {
         self.units.fetch_add(units, Ordering::Relaxed);
     }
 }
@@ -145,11 +184,7 @@ pub fn measure(
 ) -> Result<Measurement, LoadError> {
     let ticks = procfs::ticks_per_second();
     runtime.block_on(async {
-        let shared = Arc::new(Shared {
-            pattern: Arc::clone(pattern),
-            units: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(Arc::clone(pattern)));
         let mut tasks = JoinSet::new();
         match workload {
             Workload::Bulk { connections } => {
@@ -165,6 +200,31 @@ pub fn measure(
             Workload::ConnectRate { workers } => {
                 for worker in 0..workers {
                     tasks.spawn(connect_rate(target.clone(), worker, Arc::clone(&shared)));
+                }
+            }
+            Workload::WsRoundTrips { connections, size } => {
+                for connection in 0..connections {
+                    tasks.spawn(ws_client::round_trips(
+                        target.address,
+                        connection,
+                        size,
+                        Arc::clone(&shared),
+                    ));
+                }
+            }
+            Workload::WsPipelined {
+                connections,
+                size,
+                in_flight,
+            } => {
+                for connection in 0..connections {
+                    tasks.spawn(ws_client::pipelined(
+                        target.address,
+                        connection,
+                        size,
+                        in_flight,
+                        Arc::clone(&shared),
+                    ));
                 }
             }
         }
@@ -197,7 +257,7 @@ async fn join_all(tasks: &mut JoinSet<Result<(), LoadError>>) -> Result<(), Load
 }
 
 /// A TCP connection to the server with `TCP_NODELAY`.
-async fn connect_tcp(address: SocketAddr) -> io::Result<TcpStream> {
+pub async fn connect_tcp(address: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(address).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
@@ -386,11 +446,7 @@ pub fn idle_memory(
     connections: usize,
 ) -> Result<IdleMeasurement, LoadError> {
     runtime.block_on(async {
-        let shared = Arc::new(Shared {
-            pattern: Arc::clone(pattern),
-            units: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(Arc::clone(pattern)));
         let first = open_idle(address, 0, Arc::clone(&shared)).await?;
         tokio::time::sleep(SETTLE).await;
         let rss_before = procfs::resident_bytes(pid)?;

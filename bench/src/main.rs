@@ -1,5 +1,6 @@
 //! `lori-bench`: lori's drivers against hand-written tokio, mio and tokio-rustls echo
-//! servers, measured by one verifying load client, with ratios.
+//! servers, and lori's WebSocket against `tokio-tungstenite` and `fastwebsockets`, measured
+//! by one verifying load client, with ratios.
 //!
 //! ```sh
 //! cargo run --release -p lori-bench -- all --quick      # under 3 minutes, noisy
@@ -31,6 +32,8 @@ mod report;
 mod scenario;
 mod servers;
 mod stats;
+mod ws_client;
+mod ws_frame;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -114,7 +117,7 @@ fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
         .into_iter()
         .find(|scenario| scenario.name == name)
         .ok_or_else(|| io::Error::other(format!("unknown echo scenario {name}")))?;
-    if implementation.is_tls() != scenario.entries[0].implementation.is_tls() {
+    if implementation.protocol() != scenario.entries[0].implementation.protocol() {
         return Err(io::Error::other(format!(
             "{} does not run in {name}",
             implementation.name()

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::scenario::{EchoResult, IdleResult, Sample, Settings};
-use crate::servers::Impl;
+use crate::servers::{Impl, Protocol};
 use crate::stats::{Summary, paired_ratios};
 
 /// Where and how a run was made.
@@ -47,7 +47,8 @@ pub fn header(info: &RunInfo) -> String {
     let _ = writeln!(
         out,
         "- figures: median [min–max] over rounds; ratios are paired per round against the \
-         same-runtime hand-written server (× name); \"of best\" is the median throughput over \
+         same-runtime hand-written server (× name), lori's WebSocket against both WebSocket \
+         libraries; \"of best\" is the median throughput over \
          the best hand-written server's median in that scenario"
     );
     out
@@ -91,23 +92,31 @@ fn present(values: &[Option<f64>]) -> Vec<f64> {
     values.iter().flatten().copied().collect()
 }
 
-/// The row a scenario entry's ratios are taken against: the first listing of its own
-/// implementation for the self-vs-self row, of its baseline for a lori server, none for a
-/// baseline.
-fn baseline_index(result: &EchoResult, index: usize) -> Option<usize> {
+/// The rows a scenario entry's ratios are taken against: the first listing of its own
+/// implementation for the self-vs-self row, of each of its baselines for a lori server
+/// (both WebSocket libraries for lori's WebSocket), none for a baseline.
+fn baseline_indices(result: &EchoResult, index: usize) -> Vec<usize> {
     let entry = result.scenario.entries[index];
-    let against = if entry.again {
-        entry.implementation
+    let against: &[Impl] = if entry.again {
+        std::slice::from_ref(&entry.implementation)
     } else if entry.implementation.is_baseline() {
-        return None;
+        &[]
     } else {
-        entry.implementation.baseline()
+        entry.implementation.baselines()
     };
+    against
+        .iter()
+        .filter_map(|implementation| first_listing(result, *implementation))
+        .collect()
+}
+
+/// The row of the first listing of `implementation`.
+fn first_listing(result: &EchoResult, implementation: Impl) -> Option<usize> {
     result
         .scenario
         .entries
         .iter()
-        .position(|other| other.implementation == against && !other.again)
+        .position(|entry| entry.implementation == implementation && !entry.again)
 }
 
 /// The median throughput of the best hand-written server in the scenario.
@@ -141,22 +150,26 @@ pub fn echo_table(result: &EchoResult) -> String {
         let cpu = field(samples, |s| s.cpu_per_unit);
         let throughput = field(samples, |s| s.throughput);
         let throughput_summary = Summary::of(&present(&throughput));
-        let (cpu_ratio, throughput_ratio) = match baseline_index(result, index) {
-            Some(base) => {
-                let name = scenario.entries[base].implementation.name();
-                let base_samples = &result.samples[base];
-                (
-                    show_ratio(
-                        &paired_ratios(&cpu, &field(base_samples, |s| s.cpu_per_unit)),
-                        name,
-                    ),
-                    show_ratio(
-                        &paired_ratios(&throughput, &field(base_samples, |s| s.throughput)),
-                        name,
-                    ),
-                )
-            }
-            None => ("baseline".to_owned(), "baseline".to_owned()),
+        let bases = baseline_indices(result, index);
+        let (cpu_ratio, throughput_ratio) = if bases.is_empty() {
+            ("baseline".to_owned(), "baseline".to_owned())
+        } else {
+            let ratios = |pick: fn(&Sample) -> f64, values: &[Option<f64>]| {
+                bases
+                    .iter()
+                    .map(|&base| {
+                        show_ratio(
+                            &paired_ratios(values, &field(&result.samples[base], pick)),
+                            scenario.entries[base].implementation.name(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            (
+                ratios(|s| s.cpu_per_unit, &cpu),
+                ratios(|s| s.throughput, &throughput),
+            )
         };
         let of_best = match (throughput_summary, best) {
             (Some(summary), Some(best)) if best > 0.0 => format!("{:.2}", summary.median / best),
@@ -260,7 +273,7 @@ fn noise(result: &EchoResult) -> String {
     let Some(index) = result.scenario.entries.iter().position(|entry| entry.again) else {
         return "–".to_owned();
     };
-    let Some(base) = baseline_index(result, index) else {
+    let Some(&base) = baseline_indices(result, index).first() else {
         return "–".to_owned();
     };
     let ratios = paired_ratios(
@@ -298,6 +311,23 @@ const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 6] = [
     (Impl::LoriTokioTls, Impl::TokioRustls, 1.05, &[]),
 ];
 
+/// The WebSocket targets: lori's WebSocket on each driver against the cheaper (by median
+/// server CPU per message) of the WebSocket libraries, in every WebSocket scenario.
+const WS_TARGETS: [(Impl, f64); 2] = [(Impl::LoriMioWs, 1.00), (Impl::LoriTokioWs, 1.00)];
+
+/// The baseline of `lori` with the lowest median server CPU per unit in `result`.
+fn cheapest_baseline(result: &EchoResult, lori: Impl) -> Option<Impl> {
+    lori.baselines()
+        .iter()
+        .filter_map(|&baseline| {
+            let samples = result.of(baseline)?;
+            let median = Summary::of(&present(&field(samples, |s| s.cpu_per_unit)))?.median;
+            Some((baseline, median))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(baseline, _)| baseline)
+}
+
 /// The idle-memory target, bytes per connection in user space.
 const IDLE_LIMIT: f64 = 2048.0;
 
@@ -324,9 +354,31 @@ pub fn targets_table(echo: &[EchoResult], idle: Option<&IdleResult>) -> String {
                 noise: noise(result),
             });
         }
+        for (lori, limit) in WS_TARGETS {
+            if result.of(lori).is_none() {
+                continue;
+            }
+            let names: Vec<&str> = lori.baselines().iter().map(|b| b.name()).collect();
+            let cheapest = cheapest_baseline(result, lori);
+            checks.push(Check {
+                target: format!(
+                    "{} CPU ≤ {limit:.2} × the cheaper of {} ({})",
+                    lori.name(),
+                    names.join(" and "),
+                    cheapest.map_or("none measured", Impl::name)
+                ),
+                scenario: name.to_owned(),
+                figure: cheapest
+                    .and_then(|base| ratio_between(result, lori, base, |s| s.cpu_per_unit)),
+                bound: Bound::AtMost,
+                limit,
+                noise: noise(result),
+            });
+        }
         for entry in &result.scenario.entries {
             let lori = entry.implementation;
-            if lori.is_baseline() {
+            // The WebSocket scenarios have no throughput target.
+            if lori.is_baseline() || lori.protocol() == Protocol::WebSocket {
                 continue;
             }
             checks.push(Check {
@@ -461,6 +513,52 @@ mod tests {
             "| lori-mio throughput ≥ 0.97 × mio | bulk-1 | 0.95 [0.90–1.00] | 1.00–1.00 | missed |"
         ));
         assert!(!table.contains("rr-1"));
+    }
+
+    fn ws_result() -> EchoResult {
+        EchoResult {
+            scenario: Scenario {
+                name: "ws-small",
+                title: "test",
+                workload: Workload::WsRoundTrips {
+                    connections: 1,
+                    size: 64,
+                },
+                entries: vec![
+                    entry(Impl::TokioTungstenite, false),
+                    entry(Impl::Fastwebsockets, false),
+                    entry(Impl::LoriMioWs, false),
+                    entry(Impl::Fastwebsockets, true),
+                ],
+            },
+            samples: vec![
+                vec![sample(4.0, 100.0), sample(4.0, 100.0)],
+                vec![sample(5.0, 100.0), sample(5.0, 100.0)],
+                vec![sample(4.4, 100.0), sample(4.4, 100.0)],
+                vec![sample(5.0, 100.0), sample(5.0, 100.0)],
+            ],
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn lori_websocket_is_compared_with_both_libraries_and_judged_by_the_cheaper() {
+        let table = echo_table(&ws_result());
+        assert!(table.contains(
+            "| lori-mio-ws | 4.40 [4.40–4.40] | 0.88 [0.88–0.88] × fastwebsockets; \
+             1.10 [1.10–1.10] × tokio-tungstenite |"
+        ));
+        assert!(table.contains(
+            "| fastwebsockets (again) | 5.00 [5.00–5.00] | 1.00 [1.00–1.00] × fastwebsockets |"
+        ));
+        // tokio-tungstenite used less CPU here, so the target is read against it.
+        let targets = targets_table(&[ws_result()], None);
+        assert!(targets.contains(
+            "| lori-mio-ws CPU ≤ 1.00 × the cheaper of fastwebsockets and tokio-tungstenite \
+             (tokio-tungstenite) | ws-small | 1.10 [1.10–1.10] | 1.00–1.00 | missed |"
+        ));
+        assert!(!targets.contains("throughput"));
+        assert!(!targets.contains("lori-tokio-ws"));
     }
 
     #[test]

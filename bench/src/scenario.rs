@@ -64,6 +64,8 @@ pub enum Unit {
     RoundTrip,
     /// Connections made, echoed once and closed.
     Connection,
+    /// WebSocket messages echoed.
+    Message,
 }
 
 impl Unit {
@@ -73,6 +75,7 @@ impl Unit {
             Unit::Mebibyte => "MiB",
             Unit::RoundTrip => "rt",
             Unit::Connection => "conn",
+            Unit::Message => "msg",
         }
     }
 
@@ -80,7 +83,7 @@ impl Unit {
     fn scale(self) -> f64 {
         match self {
             Unit::Mebibyte => 1024.0 * 1024.0,
-            Unit::RoundTrip | Unit::Connection => 1.0,
+            Unit::RoundTrip | Unit::Connection | Unit::Message => 1.0,
         }
     }
 }
@@ -125,6 +128,7 @@ impl Scenario {
             Workload::Bulk { .. } => Unit::Mebibyte,
             Workload::RoundTrips { .. } => Unit::RoundTrip,
             Workload::ConnectRate { .. } => Unit::Connection,
+            Workload::WsRoundTrips { .. } | Workload::WsPipelined { .. } => Unit::Message,
         }
     }
 }
@@ -161,6 +165,24 @@ fn tls_entries() -> Vec<Entry> {
         (Impl::LoriMioTls, false),
         (Impl::LoriTokioTls, false),
         (Impl::TokioRustls, true),
+    ]
+    .into_iter()
+    .map(|(implementation, again)| Entry {
+        implementation,
+        again,
+    })
+    .collect()
+}
+
+/// The entries of the WebSocket scenarios: both WebSocket libraries, lori's WebSocket on
+/// both drivers, the cheaper library again.
+fn ws_entries() -> Vec<Entry> {
+    [
+        (Impl::TokioTungstenite, false),
+        (Impl::Fastwebsockets, false),
+        (Impl::LoriMioWs, false),
+        (Impl::LoriTokioWs, false),
+        (Impl::WS_SELF_BASELINE, true),
     ]
     .into_iter()
     .map(|(implementation, again)| Entry {
@@ -208,6 +230,25 @@ pub fn echo_scenarios() -> Vec<Scenario> {
             title: "TLS bulk echo, 1 connection, 64 KiB writes",
             workload: Workload::Bulk { connections: 1 },
             entries: tls_entries(),
+        },
+        Scenario {
+            name: "ws-small",
+            title: "WebSocket echo, 64 B binary messages, round trips, 100 connections",
+            workload: Workload::WsRoundTrips {
+                connections: 100,
+                size: 64,
+            },
+            entries: ws_entries(),
+        },
+        Scenario {
+            name: "ws-64k",
+            title: "WebSocket echo, 64 KiB binary messages, 1 connection, 4 in flight",
+            workload: Workload::WsPipelined {
+                connections: 1,
+                size: 64 * 1024,
+                in_flight: 4,
+            },
+            entries: ws_entries(),
         },
     ]
 }
@@ -489,9 +530,10 @@ mod tests {
 
     #[test]
     fn a_quick_run_plans_well_under_three_minutes_and_a_full_run_ten_rounds() {
-        // Starting servers, the idle scenario and winding down took about 40 s more in
-        // practice; the quick run must stay under 3 minutes in all.
-        assert!(planned(&Settings::quick()) <= Duration::from_secs(120));
+        // Starting servers, the idle scenario and winding down took about 20 s more in
+        // practice (2 min 33 s in all with 135 s planned); the quick run must stay under 3
+        // minutes in all.
+        assert!(planned(&Settings::quick()) <= Duration::from_secs(140));
         let full = Settings::full();
         assert!(full.rounds >= 10 && full.idle_rounds >= 3);
         assert!(planned(&full) <= Duration::from_secs(30 * 60));
@@ -504,17 +546,52 @@ mod tests {
             assert_eq!(again.len(), 1, "{}", scenario.name);
             assert!(again[0].implementation.is_baseline());
             for (index, entry) in scenario.entries.iter().enumerate() {
-                let baseline = entry.implementation.baseline();
-                let first = scenario
-                    .entries
-                    .iter()
-                    .position(|e| e.implementation == baseline && !e.again);
-                assert!(
-                    first.is_some_and(|first| first <= index),
-                    "{}",
-                    scenario.name
+                assert_eq!(
+                    entry.implementation.protocol(),
+                    scenario.entries[0].implementation.protocol()
                 );
+                for &baseline in entry.implementation.baselines() {
+                    let first = scenario
+                        .entries
+                        .iter()
+                        .position(|e| e.implementation == baseline && !e.again);
+                    assert!(
+                        first.is_some_and(|first| first <= index),
+                        "{}",
+                        scenario.name
+                    );
+                }
             }
+        }
+    }
+
+    #[test]
+    fn the_websocket_scenarios_count_messages_the_pattern_can_hold() {
+        let ws: Vec<Scenario> = echo_scenarios()
+            .into_iter()
+            .filter(|scenario| scenario.name.starts_with("ws-"))
+            .collect();
+        assert_eq!(ws.len(), 2);
+        for scenario in ws {
+            assert_eq!(scenario.unit(), Unit::Message);
+            let (Workload::WsRoundTrips { size, .. } | Workload::WsPipelined { size, .. }) =
+                scenario.workload
+            else {
+                panic!("{} is not a WebSocket workload", scenario.name);
+            };
+            assert!(size <= crate::pattern::MAX_SLICE, "{}", scenario.name);
+            let lori: Vec<Impl> = scenario
+                .entries
+                .iter()
+                .map(|entry| entry.implementation)
+                .filter(|implementation| !implementation.is_baseline())
+                .collect();
+            assert_eq!(lori, [Impl::LoriMioWs, Impl::LoriTokioWs]);
+            let again = scenario.entries.iter().find(|entry| entry.again);
+            assert_eq!(
+                again.map(|entry| entry.implementation),
+                Some(Impl::WS_SELF_BASELINE)
+            );
         }
     }
 }

@@ -1,12 +1,12 @@
-//! lori's echo server on either driver: the handler is written once against
-//! `lori_core::Handler` (as in the project's `echo_server` example) and run on `lori-mio`
-//! or `lori-tokio`.
+//! lori's servers on either driver: the byte echo handler is written once against
+//! `lori_core::Handler` (as in the project's `echo_server` example), and any handler (this
+//! one, or the WebSocket echo of `lori_ws`) is run on `lori-mio` or `lori-tokio`.
 
 use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use lori_core::{Address, Config, Context, Handler, SendError};
+use lori_core::{Address, Config, Context, Handler, ListenerHandler, SendError};
 use lori_net::ListenOptions;
 
 use super::announce;
@@ -23,7 +23,7 @@ pub(super) enum Flavor {
 /// Echoes every byte back. When the connection is throttled it keeps the chunk it could
 /// not send and mutes, then resends and unmutes on `Unthrottled`.
 #[derive(Default)]
-struct Echo {
+pub(super) struct Echo {
     unsent: Option<Bytes>,
 }
 
@@ -50,6 +50,11 @@ impl Handler for Echo {
     }
 }
 
+/// The listener handler of the byte echo: every connection gets an [`Echo`].
+pub(super) fn echo(_: &Address) -> Option<Echo> {
+    Some(Echo::default())
+}
+
 /// The address a lori listener reports, as a socket address.
 fn socket_addr(local: &Address) -> io::Result<SocketAddr> {
     match local {
@@ -58,17 +63,32 @@ fn socket_addr(local: &Address) -> io::Result<SocketAddr> {
     }
 }
 
-/// Runs lori on `lori-mio` with one event-loop thread.
-pub(super) fn run_mio(options: ListenOptions, config: Config) -> io::Result<()> {
+/// Runs lori on `lori-mio` with one event-loop thread; `accept` makes each connection's
+/// handler.
+pub(super) fn run_mio<H, L>(options: ListenOptions, config: Config, accept: L) -> io::Result<()>
+where
+    H: Handler,
+    L: ListenerHandler<H> + Clone,
+{
     let driver = lori_mio::Driver::builder().threads(1).build()?;
-    let listener = driver.listen(options, config, None, |_: &Address| Some(Echo::default()))?;
+    let listener = driver.listen(options, config, None, accept)?;
     announce(socket_addr(&listener.local_addr())?)?;
     driver.wait();
     Ok(())
 }
 
-/// Runs lori on `lori-tokio` with the given runtime flavor.
-pub(super) fn run_tokio(options: ListenOptions, config: Config, flavor: Flavor) -> io::Result<()> {
+/// Runs lori on `lori-tokio` with the given runtime flavor; `accept` makes each
+/// connection's handler.
+pub(super) fn run_tokio<H, L>(
+    options: ListenOptions,
+    config: Config,
+    flavor: Flavor,
+    accept: L,
+) -> io::Result<()>
+where
+    H: Handler,
+    L: ListenerHandler<H>,
+{
     let runtime = match flavor {
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -79,9 +99,7 @@ pub(super) fn run_tokio(options: ListenOptions, config: Config, flavor: Flavor) 
             .build()?,
     };
     let driver = lori_tokio::Driver::new(runtime.handle().clone());
-    let listener = runtime.block_on(async {
-        driver.listen(options, config, None, |_: &Address| Some(Echo::default()))
-    })?;
+    let listener = runtime.block_on(async { driver.listen(options, config, None, accept) })?;
     announce(socket_addr(&listener.local_addr())?)?;
     runtime.block_on(std::future::pending::<()>());
     Ok(())

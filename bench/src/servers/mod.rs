@@ -3,12 +3,16 @@
 //! `lori_net::ListenOptions` (same backlog and options), sets `TCP_NODELAY` on accepted
 //! sockets, reads at most [`READ_SIZE`] bytes at a time, runs on one thread (the
 //! multi-thread tokio runtimes have one worker), prints `listening on ADDR` and echoes
-//! until it is killed.
+//! until it is killed. The WebSocket servers accept messages and frames up to
+//! [`WS_MAX_MESSAGE`].
 
+mod fastws;
 mod hand_mio;
 mod hand_tokio;
 mod lori;
+mod lori_ws;
 mod tokio_tls;
+mod tungstenite;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -20,6 +24,20 @@ use rustls::ServerConfig;
 /// How many bytes every server reads at once: lori's default read buffer size, so that all
 /// servers make the same reads and the comparison is of what each does around them.
 pub const READ_SIZE: usize = 16 * 1024;
+
+/// The longest message and frame every WebSocket server accepts: 64 MiB.
+pub const WS_MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// What a server speaks on its TCP connections, which decides the scenarios it runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Bytes echoed as they arrive.
+    Plain,
+    /// Bytes echoed inside TLS (the server needs a certificate).
+    Tls,
+    /// WebSocket (RFC 6455, plain `ws://`): messages echoed.
+    WebSocket,
+}
 
 /// A server implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,11 +60,21 @@ pub enum Impl {
     LoriTokioTls,
     /// Hand-written tokio-rustls: the `Tokio` server behind a `TlsAcceptor`.
     TokioRustls,
+    /// lori's WebSocket echo (`lori-websocket`) on `lori-mio`.
+    LoriMioWs,
+    /// lori's WebSocket echo on `lori-tokio`, a current-thread runtime.
+    LoriTokioWs,
+    /// `tokio-tungstenite`: a task per connection, `accept_async`, each message sent back;
+    /// current-thread.
+    TokioTungstenite,
+    /// `fastwebsockets` after a hand-rolled upgrade: a task per connection, each message
+    /// written back; current-thread.
+    Fastwebsockets,
 }
 
 impl Impl {
     /// Every implementation, in the order `--help` lists them.
-    pub const ALL: [Impl; 9] = [
+    pub const ALL: [Impl; 13] = [
         Impl::LoriMio,
         Impl::LoriTokioCt,
         Impl::LoriTokioMt,
@@ -56,6 +84,10 @@ impl Impl {
         Impl::LoriMioTls,
         Impl::LoriTokioTls,
         Impl::TokioRustls,
+        Impl::LoriMioWs,
+        Impl::LoriTokioWs,
+        Impl::TokioTungstenite,
+        Impl::Fastwebsockets,
     ];
 
     /// The name used on the command line and in tables.
@@ -70,6 +102,10 @@ impl Impl {
             Impl::LoriMioTls => "lori-mio-tls",
             Impl::LoriTokioTls => "lori-tokio-tls",
             Impl::TokioRustls => "tokio-rustls",
+            Impl::LoriMioWs => "lori-mio-ws",
+            Impl::LoriTokioWs => "lori-tokio-ws",
+            Impl::TokioTungstenite => "tokio-tungstenite",
+            Impl::Fastwebsockets => "fastwebsockets",
         }
     }
 
@@ -80,33 +116,68 @@ impl Impl {
             .find(|candidate| candidate.name() == name)
     }
 
-    /// Whether the server speaks TLS (and so needs a certificate).
-    pub fn is_tls(self) -> bool {
-        matches!(
-            self,
-            Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls
-        )
+    /// What the server speaks.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Impl::LoriMio
+            | Impl::LoriTokioCt
+            | Impl::LoriTokioMt
+            | Impl::Tokio
+            | Impl::TokioMt
+            | Impl::Mio => Protocol::Plain,
+            Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => Protocol::Tls,
+            Impl::LoriMioWs | Impl::LoriTokioWs | Impl::TokioTungstenite | Impl::Fastwebsockets => {
+                Protocol::WebSocket
+            }
+        }
     }
 
-    /// Whether this is a hand-written baseline rather than lori.
+    /// Whether the server speaks TLS (and so needs a certificate).
+    pub fn is_tls(self) -> bool {
+        self.protocol() == Protocol::Tls
+    }
+
+    /// Whether this is a baseline (hand-written, or another WebSocket library) rather than
+    /// lori.
     pub fn is_baseline(self) -> bool {
         matches!(
             self,
-            Impl::Tokio | Impl::TokioMt | Impl::Mio | Impl::TokioRustls
+            Impl::Tokio
+                | Impl::TokioMt
+                | Impl::Mio
+                | Impl::TokioRustls
+                | Impl::TokioTungstenite
+                | Impl::Fastwebsockets
         )
     }
 
-    /// The hand-written server on the same runtime, which this one's ratios are taken
-    /// against (a baseline is its own).
-    pub fn baseline(self) -> Impl {
+    /// The baselines this server's ratios are taken against (a baseline: only itself). For
+    /// the byte and TLS echoes, the hand-written server on the same runtime; for lori's
+    /// WebSocket, both WebSocket libraries, [`Impl::WS_SELF_BASELINE`] first.
+    pub fn baselines(self) -> &'static [Impl] {
         match self {
-            Impl::LoriMio | Impl::Mio => Impl::Mio,
-            Impl::LoriTokioCt | Impl::Tokio => Impl::Tokio,
-            Impl::LoriTokioMt | Impl::TokioMt => Impl::TokioMt,
-            Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => Impl::TokioRustls,
+            Impl::LoriMio | Impl::Mio => &[Impl::Mio],
+            Impl::LoriTokioCt | Impl::Tokio => &[Impl::Tokio],
+            Impl::LoriTokioMt | Impl::TokioMt => &[Impl::TokioMt],
+            Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => &[Impl::TokioRustls],
+            Impl::LoriMioWs | Impl::LoriTokioWs => &WS_BASELINES,
+            Impl::TokioTungstenite => &[Impl::TokioTungstenite],
+            Impl::Fastwebsockets => &[Impl::Fastwebsockets],
         }
     }
+
+    /// The first of [`Impl::baselines`]: the one the self-vs-self row repeats.
+    pub fn baseline(self) -> Impl {
+        self.baselines()[0]
+    }
+
+    /// The WebSocket baseline listed twice (the self-vs-self row) in the WebSocket
+    /// scenarios: the one that used less server CPU per message in the runs so far.
+    pub const WS_SELF_BASELINE: Impl = Impl::Fastwebsockets;
 }
+
+/// The WebSocket baselines, [`Impl::WS_SELF_BASELINE`] first.
+const WS_BASELINES: [Impl; 2] = [Impl::WS_SELF_BASELINE, Impl::TokioTungstenite];
 
 /// Runs `implementation` on `port` (0: any free port) until the process is killed. `tls`
 /// is required by the TLS implementations and ignored by the others.
@@ -117,27 +188,38 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         })
     };
     match implementation {
-        Impl::LoriMio => lori::run_mio(lori_options(port), Config::default()),
+        Impl::LoriMio => lori::run_mio(lori_options(port), Config::default(), lori::echo),
         Impl::LoriTokioCt => lori::run_tokio(
             lori_options(port),
             Config::default(),
             lori::Flavor::CurrentThread,
+            lori::echo,
         ),
         Impl::LoriTokioMt => lori::run_tokio(
             lori_options(port),
             Config::default(),
             lori::Flavor::MultiThread,
+            lori::echo,
         ),
         Impl::Tokio => hand_tokio::run(port, false),
         Impl::TokioMt => hand_tokio::run(port, true),
         Impl::Mio => hand_mio::run(port),
-        Impl::LoriMioTls => lori::run_mio(lori_options(port), Config::default().server_tls(tls()?)),
+        Impl::LoriMioTls => lori::run_mio(
+            lori_options(port),
+            Config::default().server_tls(tls()?),
+            lori::echo,
+        ),
         Impl::LoriTokioTls => lori::run_tokio(
             lori_options(port),
             Config::default().server_tls(tls()?),
             lori::Flavor::CurrentThread,
+            lori::echo,
         ),
         Impl::TokioRustls => tokio_tls::run(port, tls()?),
+        Impl::LoriMioWs => lori_ws::run_mio(port),
+        Impl::LoriTokioWs => lori_ws::run_tokio(port),
+        Impl::TokioTungstenite => tungstenite::run(port),
+        Impl::Fastwebsockets => fastws::run(port),
     }
 }
 
@@ -167,11 +249,17 @@ mod tests {
     fn names_round_trip_and_baselines_are_baselines() {
         for implementation in Impl::ALL {
             assert_eq!(Impl::from_name(implementation.name()), Some(implementation));
-            let baseline = implementation.baseline();
-            assert!(baseline.is_baseline());
-            assert_eq!(baseline.is_tls(), implementation.is_tls());
-            assert_eq!(baseline.baseline(), baseline);
+            for &baseline in implementation.baselines() {
+                assert!(baseline.is_baseline());
+                assert_eq!(baseline.protocol(), implementation.protocol());
+                assert_eq!(baseline.baselines(), [baseline]);
+            }
+            assert_eq!(
+                implementation.baselines().len() == 1,
+                implementation.is_baseline() || implementation.protocol() != Protocol::WebSocket
+            );
         }
+        assert_eq!(Impl::LoriMioWs.baseline(), Impl::WS_SELF_BASELINE);
         assert_eq!(Impl::from_name("nginx"), None);
     }
 }
