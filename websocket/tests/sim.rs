@@ -10,8 +10,9 @@ use lori_core::sim::{LinkConfig, Pair, strategy};
 use lori_core::{Config, Connection, Context, Handler, TimerDuration};
 use lori_websocket::frame::{FrameParser, Limits, Opcode, Role, encode_frame, encode_header};
 use lori_websocket::{
-    ClientRequest, CloseCode, CloseStatus, Handshake, HandshakeError, SizeLimit, Text, Upgrade,
-    UpgradeRequest, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState, WsContext,
+    ClientRequest, CloseCode, CloseStatus, Handshake, HandshakeError, HttpResponse, SizeLimit,
+    Text, Upgrade, UpgradeRequest, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState,
+    WsContext,
 };
 use proptest::prelude::*;
 
@@ -52,6 +53,8 @@ struct App {
     /// Close with this code when a text equal to the string arrives.
     close_on: Option<(String, CloseCode)>,
     reject: bool,
+    /// The answer to a plain HTTP request (`None`: the default 400).
+    page: Option<HttpResponse>,
     closed: Option<(CloseStatus, String)>,
     handshake_error: Option<HandshakeError>,
 }
@@ -103,6 +106,14 @@ impl WebSocketHandler for App {
         } else {
             Upgrade::Accept(None)
         }
+    }
+    fn on_http_request(
+        &mut self,
+        _cx: &mut WsContext<'_, '_>,
+        r: &UpgradeRequest,
+    ) -> Option<HttpResponse> {
+        self.log.push(format!("http {}", r.uri()));
+        self.page.clone()
     }
     fn on_open(&mut self, cx: &mut WsContext<'_, '_>, _handshake: &Handshake) {
         self.log.push("open".into());
@@ -476,6 +487,49 @@ fn wrong_version_gets_426_with_the_supported_version() {
         pair.b.handler.handler().handshake_error,
         Some(HandshakeError::WrongVersion)
     );
+}
+
+const PAGE_REQUEST: &str = "GET /?room=1 HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n";
+
+#[test]
+fn a_plain_get_is_answered_with_the_applications_response_and_closed() {
+    let page = HttpResponse::ok("text/html; charset=utf-8", "<p>hi</p>").unwrap();
+    let app = App {
+        page: Some(page),
+        ..App::default()
+    };
+    let mut pair = raw_pair(app, WebSocketConfig::default());
+    raw_send(&mut pair, PAGE_REQUEST);
+    assert_eq!(
+        String::from_utf8(pair.a.handler.received.to_vec()).unwrap(),
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 9\r\n\
+         Connection: close\r\n\r\n<p>hi</p>"
+    );
+    assert!(
+        pair.b.is_socket_closed(),
+        "the server closed after answering"
+    );
+    let server = pair.b.handler.handler();
+    assert_eq!(server.log, ["http /?room=1"], "no other callback");
+    assert_eq!(pair.b.handler.state(), WebSocketState::Closed);
+}
+
+#[test]
+fn a_plain_get_nobody_answers_gets_400_and_a_handshake_failure() {
+    let mut pair = raw_pair(App::default(), WebSocketConfig::default());
+    raw_send(&mut pair, PAGE_REQUEST);
+    assert!(
+        pair.a
+            .handler
+            .received
+            .starts_with(b"HTTP/1.1 400 Bad Request\r\n")
+    );
+    let server = pair.b.handler.handler();
+    assert_eq!(
+        server.log,
+        ["http /?room=1", "handshake failed MissingUpgrade"]
+    );
+    assert!(pair.b.is_socket_closed());
 }
 
 #[test]
