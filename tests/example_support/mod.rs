@@ -8,6 +8,9 @@
 //! NAME` alone does not build the examples: run `cargo build --examples` first.)
 #![allow(dead_code)] // Each test binary uses part of it.
 
+pub mod clients;
+pub mod interop;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -218,6 +221,13 @@ impl Server {
         let mut args = vec!["--port", "0", "--driver", driver];
         args.extend_from_slice(flags);
         Self::start("ws_echo", &args)
+    }
+
+    /// `ws_chat` on `driver`, port 0, with `flags` besides.
+    pub fn ws_chat(driver: &str, flags: &[&str]) -> Self {
+        let mut args = vec!["--port", "0", "--driver", driver];
+        args.extend_from_slice(flags);
+        Self::start("ws_chat", &args)
     }
 
     /// The port of an announced `IP:PORT`.
