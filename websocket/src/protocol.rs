@@ -665,7 +665,10 @@ impl Protocol {
                         self.send_control(conn, ControlKind::Close, frame);
                     }
                     self.report_closed(status, reason);
-                    self.close_tcp(conn);
+                    match self.role {
+                        Role::Server => self.close_tcp(conn),
+                        Role::Client => self.await_server_close(conn),
+                    }
                 }
             },
         }
@@ -706,6 +709,17 @@ impl Protocol {
         } else {
             self.pending.then_close_tcp = true;
         }
+    }
+
+    /// Client, once the close handshake is complete: RFC 6455 7.1.1 has the server close
+    /// the TCP connection first (so the server, not the client, holds TIME_WAIT). The
+    /// client waits for its EOF, on which the core closes our side too, and closes hard at
+    /// the close deadline if it never comes. Held control frames still go out.
+    fn await_server_close(&mut self, conn: &mut Connection) {
+        self.deadlines.handshake = None;
+        self.deadlines.keep_alive = None;
+        self.arm_close_deadline(conn);
+        self.rearm(conn);
     }
 
     fn keep_alive(&mut self, conn: &mut Connection) {

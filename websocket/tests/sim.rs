@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::sim::{LinkConfig, Pair, strategy};
-use lori_core::{Config, Connection, Context, Handler, TimerDuration};
+use lori_core::{Config, Connection, ConnectionState, Context, Handler, TimerDuration};
 use lori_websocket::frame::{FrameParser, Limits, Opcode, Role, encode_frame, encode_header};
+use lori_websocket::handshake::accept_key;
 use lori_websocket::{
     ClientRequest, CloseCode, CloseStatus, Handshake, HandshakeError, HttpResponse, SizeLimit,
     Text, Upgrade, UpgradeRequest, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState,
@@ -398,6 +399,100 @@ fn client_refuses_a_response_with_the_wrong_accept_key() {
         Some(HandshakeError::InvalidAccept)
     );
     assert!(pair.a.is_socket_closed());
+}
+
+/// A client WebSocket (A, key `[7; 16]`) opened against a raw server (B) that answered
+/// its request; B's record is cleared.
+fn raw_server_pair(app: App) -> Pair<WebSocket<App>, Raw> {
+    let start = std::time::Instant::now();
+    let request = ClientRequest::new("localhost", "/").unwrap().key([7; 16]);
+    let client = WebSocket::client(WebSocketConfig::default(), request, app);
+    let mut pair = Pair::from_connections(
+        (
+            Connection::client_connected(Config::default(), start),
+            client,
+        ),
+        (Connection::server(Config::default(), start), Raw::default()),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    let accept = accept_key(b"BwcHBwcHBwcHBwcHBwcHBw==");
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    pair.b.conn.send(Bytes::from(response)).unwrap();
+    pair.settle();
+    assert_eq!(pair.a.handler.state(), WebSocketState::Open);
+    pair.b.handler.received.clear();
+    pair
+}
+
+#[test]
+fn the_client_leaves_closing_tcp_to_the_server_after_the_close_handshake() {
+    let mut pair = raw_server_pair(App::default());
+    let ws = &mut pair.a.handler;
+    ws.protocol_mut()
+        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .unwrap();
+    pair.settle();
+    assert_eq!(pair.b.handler.received[0], 0x88, "our Close frame");
+    pair.b
+        .conn
+        .send(encode_frame(
+            true,
+            Opcode::Close,
+            None,
+            &1000u16.to_be_bytes(),
+        ))
+        .unwrap();
+    pair.settle();
+    assert_eq!(
+        pair.a.handler.handler().closed,
+        Some((CloseStatus::Code(CloseCode::NORMAL), String::new())),
+        "the close handshake is complete"
+    );
+    assert_eq!(
+        pair.b.conn.state(),
+        ConnectionState::Open,
+        "RFC 6455 7.1.1: the client sent no FIN; the server closes first"
+    );
+    pair.b.conn.close();
+    pair.settle();
+    assert!(
+        pair.a.is_socket_closed(),
+        "the server's FIN closed the client"
+    );
+    assert!(pair.b.is_socket_closed());
+}
+
+#[test]
+fn the_client_closes_hard_if_the_server_keeps_tcp_open_past_the_close_timeout() {
+    let mut pair = raw_server_pair(App::default());
+    let closed_at = pair.elapsed();
+    let ws = &mut pair.a.handler;
+    ws.protocol_mut()
+        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .unwrap();
+    pair.b
+        .conn
+        .send(encode_frame(
+            true,
+            Opcode::Close,
+            None,
+            &1000u16.to_be_bytes(),
+        ))
+        .unwrap();
+    pair.run_for(Duration::from_millis(4_999));
+    assert!(!pair.a.is_socket_closed(), "still waiting for the server");
+    pair.run_for(Duration::from_millis(1));
+    assert!(pair.a.is_socket_closed());
+    assert_eq!(pair.elapsed() - closed_at, Duration::from_secs(5));
+    assert_eq!(
+        pair.a.handler.handler().closed,
+        Some((CloseStatus::Code(CloseCode::NORMAL), String::new())),
+        "reported once, with the handshake's status"
+    );
 }
 
 // ---- Bad input -----------------------------------------------------------------------------
