@@ -1,8 +1,8 @@
 //! `ws_chat` on both drivers: our own client role (two clients on the same driver; a
 //! message from either reaches both, a client that left gets nothing more), the page and
 //! a 404 over plain HTTP on the same port, a foreign `Origin` refused, and two pages of
-//! headless Chromium chatting through it (`tests/node/chat_pages.mjs` drives Chromium over
-//! the DevTools protocol).
+//! headless Chromium chatting through it, over http/ws and over https/wss
+//! (`tests/node/chat_pages.mjs` drives Chromium over the DevTools protocol).
 //!
 //! The Chromium test needs `chromium`, `node` and `npm ci` in `tests/node`; without them it
 //! prints a note and checks nothing, unless `LORI_REQUIRE_INTEROP` is set (CI). Every
@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use example_support::clients::ClientDriver;
 use example_support::interop::{chromium, node_available, node_script, run_script};
-use example_support::{DRIVERS, Server};
+use example_support::{DRIVERS, Server, write_identity};
 use lori_core::{Connect, Handle};
+use lori_testkit::TempDir;
 use lori_testkit::blocking::read_to_eof;
 use lori_testkit::wait::recv;
 use lori_websocket::{
@@ -225,6 +226,32 @@ fn two_chromium_pages_chat_through_ws_chat_on_both_drivers() {
         );
         assert!(
             out.contains(r#"A: ["hello from A ✓","hello from B ✓"]"#),
+            "{driver}: {out}"
+        );
+        server.stop();
+    }
+}
+
+#[test]
+fn two_chromium_pages_chat_over_https_and_wss_on_both_drivers() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    if !node_available() {
+        return;
+    }
+    let dir = TempDir::new("chat-wss");
+    let (cert, key) = write_identity(&dir, "server", &["127.0.0.1"]);
+    for driver in DRIVERS {
+        let server = Server::ws_chat(driver, &["--tls-cert", &cert, "--tls-key", &key]);
+        let url = format!("https://127.0.0.1:{}/", server.port());
+        let out = run_script(
+            &format!("chat_pages.mjs over TLS on {driver}"),
+            &mut node_script("chat_pages.mjs", &[chromium, &url, "--insecure"]),
+            Duration::from_secs(25),
+        );
+        assert!(
+            out.contains(r#"B: ["hello from A ✓","hello from B ✓"]"#),
             "{driver}: {out}"
         );
         server.stop();

@@ -1,10 +1,11 @@
 // Two pages of headless Chromium chat through a running ws_chat (run by
 // tests/websocket_chat.rs):
 //
-//     node chat_pages.mjs CHROMIUM URL
+//     node chat_pages.mjs CHROMIUM URL [--insecure]
 //
 // Starts CHROMIUM headless with a fresh profile and the DevTools protocol on a free
-// loopback port, opens URL (ws_chat's page) in two tabs, waits until both WebSockets are
+// loopback port (`--insecure`: accepting any certificate, for a test server's self-signed
+// one), opens URL (ws_chat's page) in two tabs, waits until both WebSockets are
 // open, then types a message into each page in turn, as a user would, and waits until it
 // shows up in both pages (the sender's included). Exits 0 when both messages arrived
 // everywhere; otherwise prints what it was waiting for and exits 1. Every wait is bounded
@@ -111,9 +112,10 @@ async function say(page, text) {
 }
 
 async function main() {
-  const [chromium, url] = process.argv.slice(2);
-  if (!chromium || !url) {
-    throw new Error("usage: node chat_pages.mjs CHROMIUM URL");
+  const [chromium, url, ...rest] = process.argv.slice(2);
+  const insecure = rest.length === 1 && rest[0] === "--insecure";
+  if (!chromium || !url || (rest.length > 0 && !insecure)) {
+    throw new Error("usage: node chat_pages.mjs CHROMIUM URL [--insecure]");
   }
   const profile = mkdtempSync(join(tmpdir(), "lori-chromium-"));
   const browser = spawn(
@@ -132,6 +134,7 @@ async function main() {
       "--remote-debugging-address=127.0.0.1",
       "--remote-debugging-port=0",
       `--user-data-dir=${profile}`,
+      ...(insecure ? ["--ignore-certificate-errors"] : []),
       "about:blank",
     ],
     { detached: true, stdio: ["ignore", "ignore", "pipe"] },
