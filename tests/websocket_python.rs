@@ -13,67 +13,36 @@
 mod example_support;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::Command;
 
+use example_support::interop::{require, run_script, runs};
 use example_support::ws_script::{Msg, play};
 use example_support::{DRIVERS, Server, WATCHDOG, write_identity};
 use lori_core::Connect;
 use lori_testkit::TempDir;
 use lori_websocket::{ClientRequest, CloseCode, CloseStatus};
 
-/// Whether the Python `websockets` client can run here. When it cannot: a failure under
-/// `LORI_REQUIRE_INTEROP` (CI), else a note and `false` (the test checks nothing).
+/// Whether the Python `websockets` package is here; see [`require`].
 fn client_available() -> bool {
-    let imported = Command::new("python3")
-        .args(["-c", "import websockets"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if !imported {
-        assert!(
-            std::env::var_os("LORI_REQUIRE_INTEROP").is_none(),
-            "python3 with `websockets` is required (pip install websockets)"
-        );
-        println!("note: python3 with `websockets` is missing; skipping (pip install websockets)");
-    }
-    imported
+    require(
+        "python3 with `websockets`",
+        runs("python3", &["-c", "import websockets"]),
+        "pip install websockets",
+    )
+}
+
+/// `tests/websocket_python.py`.
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/websocket_python.py")
 }
 
 /// Runs `tests/websocket_python.py` with `args`; fails the test unless it exits 0.
 fn python(what: &str, args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/websocket_python.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let pid = child.id();
-    let (done, output) = mpsc::channel::<std::io::Result<Output>>();
-    thread::spawn(move || {
-        // The test gave up waiting: nobody to tell.
-        let _gone = done.send(child.wait_with_output());
-    });
-    let output = match output.recv_timeout(WATCHDOG) {
-        Ok(output) => output.expect("python3's output"),
-        Err(_) => {
-            // Ours, by its id: the script hangs past the watchdog.
-            let _killed = Command::new("kill").arg(pid.to_string()).status();
-            panic!("{what}: the Python client ran over {WATCHDOG:?}");
-        }
-    };
-    assert!(
-        output.status.success(),
-        "{what}: the Python client failed ({}); is `websockets` installed (pip install \
-         websockets)?\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let what = format!("the Python client on {what}");
+    run_script(
+        &what,
+        Command::new("python3").arg(script()).args(args),
+        WATCHDOG,
     );
 }
 
@@ -120,10 +89,9 @@ fn python_websockets_client_is_echoed_over_wss_on_both_drivers() {
 
 /// The `websockets` echo server of `tests/websocket_python.py`, announced on a free port.
 fn python_server() -> Server {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/websocket_python.py");
     Server::start_command(
         "the Python websockets server",
-        Command::new("python3").arg(script).arg("serve"),
+        Command::new("python3").arg(script()).arg("serve"),
     )
 }
 
