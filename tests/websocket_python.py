@@ -1,16 +1,28 @@
-"""The Python `websockets` client against a running ws_echo (run by tests/websocket_python.rs).
+"""The Python `websockets` client against a running ws_echo, and a `websockets` echo server
+for our client (run by tests/websocket_python.rs).
 
     python3 websocket_python.py echo URL [--ca PEM]   every message echoed, a ping answered,
                                                        our close code echoed
     python3 websocket_python.py limit URL LIMIT       LIMIT bytes echoed, LIMIT + 1 refused
                                                        with close code 1009
+    python3 websocket_python.py serve                 an asyncio echo server on 127.0.0.1,
+                                                       any free port
 
 The client offers permessage-deflate (its default), which ws_echo must decline. Exits 0
 when every check passed; otherwise an assertion names the one that failed. Every wait is
 bounded (10 s).
+
+The server prints `listening on 127.0.0.1:PORT` once it accepts, echoes every message
+(a text `ping me` is answered instead by a Ping of its own and, once the Pong came back,
+the text `pong received`), prints one line per ended connection (`closed CODE REASON BY`,
+BY being `client` or `server`: who started the close handshake; or `failed ERROR`), and on
+SIGINT closes and exits 0.
 """
 
 import argparse
+import asyncio
+import logging
+import signal
 import ssl
 import sys
 
@@ -78,6 +90,50 @@ def limit(url, size):
     print("the limit was enforced with 1009")
 
 
+async def echo_connection(ws):
+    try:
+        async for message in ws:
+            if message == "ping me":
+                pong = await ws.ping(b"from the server")
+                await asyncio.wait_for(pong, WAIT)
+                await ws.send("pong received")
+            else:
+                await ws.send(message)
+    except ConnectionClosed:
+        # Any code but 1000 and 1001 ends the loop with an exception: the close frames
+        # below tell whether the handshake completed.
+        pass
+    await ws.wait_closed()
+    received, sent = ws.protocol.close_rcvd, ws.protocol.close_sent
+    if received is None or sent is None:
+        print(f"failed: received {received}, sent {sent}", flush=True)
+        return
+    by = "client" if ws.protocol.close_rcvd_then_sent else "server"
+    print(f"closed {received.code} {received.reason} {by}", flush=True)
+
+
+async def serve_echo():
+    from websockets.asyncio.server import serve
+
+    # The library's own warnings and errors (a connection it found broken) go to stderr,
+    # where the test looks for them.
+    logging.basicConfig(level=logging.WARNING)
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.add_signal_handler(signal.SIGINT, stop.set_result, None)
+    async with serve(
+        echo_connection,
+        "127.0.0.1",
+        0,
+        max_size=4 * MIB,
+        ping_interval=None,
+        close_timeout=WAIT,
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"listening on 127.0.0.1:{port}", flush=True)
+        await stop
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -87,11 +143,14 @@ def main():
     limit_args = sub.add_parser("limit")
     limit_args.add_argument("url")
     limit_args.add_argument("size", type=int)
+    sub.add_parser("serve")
     args = parser.parse_args()
     if args.mode == "echo":
         echo(args.url, args.ca)
-    else:
+    elif args.mode == "limit":
         limit(args.url, args.size)
+    else:
+        asyncio.run(serve_echo())
 
 
 if __name__ == "__main__":

@@ -217,8 +217,9 @@ impl Driver {
     }
 
     /// Listens at `at`; every accepted connection gets `config` and the handler `listener`
-    /// makes. Returns the bound address (port 0 resolved).
-    pub fn listen<H, L>(
+    /// makes. Returns the bound address (port 0 resolved). `M` is the type of the messages
+    /// the connections' handles carry.
+    pub fn listen<M, H, L>(
         &self,
         at: &Listen,
         config: Config,
@@ -226,7 +227,8 @@ impl Driver {
         listener: L,
     ) -> io::Result<Address>
     where
-        H: Handler,
+        M: Send + 'static,
+        H: Handler<M>,
         L: ListenerHandler<H> + Clone,
     {
         Ok(match (self, at) {
@@ -432,10 +434,12 @@ fn ctrl_c() -> io::Result<mpsc::Receiver<()>> {
 }
 
 /// Serves `listener`'s connections on the chosen driver until Ctrl-C, then shuts down
-/// gracefully (and removes a Unix socket's file).
-pub fn serve<H, L>(args: &ServerArgs, listener: L) -> Result<(), Failure>
+/// gracefully (and removes a Unix socket's file). `M` is the type of the messages the
+/// connections' handles carry.
+pub fn serve<M, H, L>(args: &ServerArgs, listener: L) -> Result<(), Failure>
 where
-    H: Handler,
+    M: Send + 'static,
+    H: Handler<M>,
     L: ListenerHandler<H> + Clone,
 {
     let stop = ctrl_c()?;

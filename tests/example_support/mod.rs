@@ -8,6 +8,10 @@
 //! NAME` alone does not build the examples: run `cargo build --examples` first.)
 #![allow(dead_code)] // Each test binary uses part of it.
 
+pub mod clients;
+pub mod interop;
+pub mod ws_script;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -87,13 +91,18 @@ impl Finished {
 impl Running {
     /// Starts the example `name` with `args`.
     pub fn spawn(name: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(example(name))
-            .args(args)
+        let label = format!("{name} {}", args.join(" "));
+        Self::spawn_command(&label, Command::new(example(name)).args(args))
+    }
+
+    /// Starts any program (`label` names it in failures), watched like an example.
+    pub fn spawn_command(label: &str, command: &mut Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("the example starts");
+            .unwrap_or_else(|error| panic!("{label} cannot start: {error}"));
         let (line_sender, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         let stdout = thread::spawn(move || {
@@ -114,7 +123,7 @@ impl Running {
             all
         });
         Self {
-            name: format!("{name} {}", args.join(" ")),
+            name: label.to_owned(),
             child,
             deadline: Instant::now() + WATCHDOG,
             lines,
@@ -208,7 +217,16 @@ pub struct Server {
 impl Server {
     /// Starts the example `name` with `args` and waits for its `listening on` line.
     pub fn start(name: &str, args: &[&str]) -> Self {
-        let running = Running::spawn(name, args);
+        Self::announced(Running::spawn(name, args))
+    }
+
+    /// Starts any server program that announces `listening on ADDR` (`label` names it in
+    /// failures) and waits for that line.
+    pub fn start_command(label: &str, command: &mut Command) -> Self {
+        Self::announced(Running::spawn_command(label, command))
+    }
+
+    fn announced(running: Running) -> Self {
         let address = running.wait_for_line("listening on ");
         Self { running, address }
     }
@@ -220,6 +238,13 @@ impl Server {
         Self::start("ws_echo", &args)
     }
 
+    /// `ws_chat` on `driver`, port 0, with `flags` besides.
+    pub fn ws_chat(driver: &str, flags: &[&str]) -> Self {
+        let mut args = vec!["--port", "0", "--driver", driver];
+        args.extend_from_slice(flags);
+        Self::start("ws_chat", &args)
+    }
+
     /// The port of an announced `IP:PORT`.
     pub fn port(&self) -> u16 {
         let (_ip, port) = self.address.rsplit_once(':').expect("IP:PORT");
@@ -228,10 +253,16 @@ impl Server {
 
     /// Stops the server with SIGINT and checks it shut down gracefully (exit 0).
     pub fn stop(self) {
+        self.stop_and_collect();
+    }
+
+    /// Stops the server with SIGINT, checks it shut down gracefully (exit 0), and returns
+    /// what it printed.
+    pub fn stop_and_collect(self) -> Finished {
         self.running.interrupt();
-        self.running
-            .finish()
-            .assert_success("the server after SIGINT (graceful shutdown)");
+        let finished = self.running.finish();
+        finished.assert_success("the server after SIGINT (graceful shutdown)");
+        finished
     }
 }
 

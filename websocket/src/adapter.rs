@@ -76,6 +76,16 @@ impl<H> WebSocket<H> {
                         Upgrade::Reject => self.protocol.reject(cx),
                     }
                 }
+                WsEvent::HttpRequest(request) => {
+                    let response = {
+                        let ws = &mut WsContext::new(cx, &mut self.protocol);
+                        handler.on_http_request(ws, &request)
+                    };
+                    match response {
+                        Some(response) => self.protocol.respond(cx, response),
+                        None => self.protocol.reject(cx),
+                    }
+                }
                 WsEvent::Open(handshake) => {
                     handler.on_open(&mut WsContext::new(cx, &mut self.protocol), &handshake);
                 }

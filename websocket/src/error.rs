@@ -122,7 +122,8 @@ pub enum HandshakeError {
     /// No Host header (answered 400).
     #[error("missing Host header")]
     MissingHost,
-    /// No `Upgrade: websocket`, or no `upgrade` token in Connection (answered 400).
+    /// No `Upgrade: websocket` (a plain request the application did not answer), or no
+    /// `upgrade` token in Connection (answered 400).
     #[error("missing Upgrade: websocket or Connection: upgrade")]
     MissingUpgrade,
     /// Sec-WebSocket-Version is not 13 or is missing (answered 426).

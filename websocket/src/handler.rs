@@ -7,6 +7,7 @@ use lori_core::{Context, TimerToken};
 use crate::close::{CloseCode, CloseStatus};
 use crate::error::{CloseError, HandshakeError, SendError};
 use crate::handshake::{Subprotocol, UpgradeRequest};
+use crate::http::HttpResponse;
 use crate::protocol::{Handshake, Protocol, WebSocketState};
 use crate::utf8::Text;
 
@@ -102,6 +103,19 @@ pub trait WebSocketHandler<M = ()>: Send + 'static {
         _request: &UpgradeRequest,
     ) -> Upgrade {
         Upgrade::Accept(None)
+    }
+
+    /// Server: a plain HTTP GET that is not an upgrade (e.g. a browser asking for the page
+    /// whose script opens the WebSocket). Return a response to send it and close the
+    /// connection; no other method is called for it afterwards. `None` (the default)
+    /// answers 400 and reports [`HandshakeError::MissingUpgrade`] to
+    /// `on_handshake_failure`, as for any request that is not an upgrade.
+    fn on_http_request(
+        &mut self,
+        _cx: &mut WsContext<'_, '_, M>,
+        _request: &UpgradeRequest,
+    ) -> Option<HttpResponse> {
+        None
     }
 
     /// The WebSocket is open.

@@ -24,7 +24,7 @@ pub fn accept_key(key: &[u8]) -> String {
 }
 
 /// Whether `text` is an HTTP token (RFC 9110 5.6.2) and not empty.
-fn is_token(text: &str) -> bool {
+pub(crate) fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text
             .bytes()
@@ -118,13 +118,25 @@ pub struct ParsedRequest {
     pub accept: String,
 }
 
-/// Reads an upgrade request from the start of `buffer`. `Ok(None)`: incomplete, read more
-/// (unless the buffer already exceeds `max_size`, which is [`HandshakeError::TooLarge`]).
-/// Otherwise the request and the length of its head; bytes after it are frames.
+/// A request head read by [`parse_request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A valid WebSocket upgrade.
+    Upgrade(ParsedRequest),
+    /// A plain HTTP/1.1 GET with a Host and no `Upgrade: websocket` (a browser asking for
+    /// a page): the server may answer it with an [`HttpResponse`](crate::HttpResponse).
+    Plain(UpgradeRequest),
+}
+
+/// Reads a request from the start of `buffer`. `Ok(None)`: incomplete, read more (unless
+/// the buffer already exceeds `max_size`, which is [`HandshakeError::TooLarge`]).
+/// Otherwise the request and the length of its head; bytes after it are frames. A GET
+/// that names no `websocket` in `Upgrade` is [`Request::Plain`]; one that does must be a
+/// complete, valid upgrade.
 pub fn parse_request(
     buffer: &[u8],
     max_size: usize,
-) -> Result<Option<(ParsedRequest, usize)>, HandshakeError> {
+) -> Result<Option<(Request, usize)>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let used = match parsed.parse(buffer) {
@@ -152,9 +164,20 @@ pub fn parse_request(
     if find("host").next().is_none() {
         return Err(HandshakeError::MissingHost);
     }
+    let request = || UpgradeRequest {
+        uri: uri.clone(),
+        headers: parsed
+            .headers
+            .iter()
+            .map(|h| (h.name.to_owned(), Bytes::copy_from_slice(h.value)))
+            .collect(),
+    };
     let upgrade = find("upgrade").any(|v| has_token(v, "websocket"));
+    if !upgrade {
+        return Ok(Some((Request::Plain(request()), used)));
+    }
     let connection = find("connection").any(|v| has_token(v, "upgrade"));
-    if !(upgrade && connection) {
+    if !connection {
         return Err(HandshakeError::MissingUpgrade);
     }
     let mut versions = find("sec-websocket-version");
@@ -167,16 +190,9 @@ pub fn parse_request(
         return Err(HandshakeError::InvalidKey);
     }
     let accept = accept_key(key);
-    let headers = parsed
-        .headers
-        .iter()
-        .map(|h| (h.name.to_owned(), Bytes::copy_from_slice(h.value)))
-        .collect();
+    let request = request();
     Ok(Some((
-        ParsedRequest {
-            request: UpgradeRequest { uri, headers },
-            accept,
-        },
+        Request::Upgrade(ParsedRequest { request, accept }),
         used,
     )))
 }
@@ -211,7 +227,7 @@ pub fn error_response(error: HandshakeError) -> Bytes {
 
 /// Whether `text` may stand in a request line or header value: visible ASCII, and spaces
 /// and tabs when `spaces`.
-fn is_field(text: &str, spaces: bool) -> bool {
+pub(crate) fn is_field(text: &str, spaces: bool) -> bool {
     !text.is_empty()
         && text
             .bytes()

@@ -25,6 +25,9 @@
 //! # let _ = handler;
 //! ```
 //!
+//! A server can also answer a plain HTTP GET on the same port (the page whose script
+//! opens the WebSocket): [`WebSocketHandler::on_http_request`] returns an [`HttpResponse`].
+//!
 //! Modules by concern: [`handshake`] (the HTTP upgrade, both roles), [`frame`] (headers,
 //! masking, the frame parser), [`message`] (reassembly with incremental UTF-8), [`close`]
 //! (codes and reasons), [`protocol`] (the state machine), [`handler`] and [`adapter`].
@@ -41,6 +44,7 @@ mod error;
 pub mod frame;
 pub mod handler;
 pub mod handshake;
+mod http;
 mod mask;
 pub mod message;
 pub mod protocol;
@@ -53,5 +57,6 @@ pub use error::{CloseError, HandshakeError, ProtocolError, SendError};
 pub use frame::Role;
 pub use handler::{Upgrade, WebSocketHandler, WsContext};
 pub use handshake::{ClientRequest, InvalidToken, Subprotocol, UpgradeRequest};
+pub use http::{HttpResponse, InvalidStatus};
 pub use protocol::{Handshake, Protocol, WebSocketState, WsEvent};
 pub use utf8::{InvalidUtf8, Text, Utf8Validator};

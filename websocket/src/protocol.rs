@@ -23,7 +23,8 @@ use crate::close::{CloseCode, CloseReasonText, CloseStatus, close_payload, parse
 use crate::config::WebSocketConfig;
 use crate::error::{CloseError, HandshakeError, ProtocolError, SendError};
 use crate::frame::{self, Frame, FrameParser, Limits, MAX_CONTROL_PAYLOAD, Opcode, Role};
-use crate::handshake::{self, ClientRequest, Subprotocol, UpgradeRequest};
+use crate::handshake::{self, ClientRequest, Request, Subprotocol, UpgradeRequest};
+use crate::http::HttpResponse;
 use crate::mask::Entropy;
 use crate::message::{Message, Reassembler};
 use crate::utf8::Text;
@@ -38,6 +39,11 @@ pub enum WsEvent {
     /// Server: a valid upgrade request; answer with [`Protocol::accept`] or
     /// [`Protocol::reject`] (now or later; the handshake timeout runs meanwhile).
     UpgradeRequest(UpgradeRequest),
+    /// Server: a plain HTTP GET, not an upgrade (a browser asking for the page that opens
+    /// the WebSocket); answer with [`Protocol::respond`], or [`Protocol::reject`] it with
+    /// 400 (`HandshakeFailed(MissingUpgrade)` follows). After a response the connection
+    /// closes and no other event follows.
+    HttpRequest(UpgradeRequest),
     /// The WebSocket is open.
     Open(Handshake),
     /// A complete text message.
@@ -98,6 +104,8 @@ enum Phase {
         request: UpgradeRequest,
         accept: String,
     },
+    /// Server: the application answers a plain HTTP request.
+    Serving,
     /// Client: reading the response.
     ClientHandshake {
         buffer: BytesMut,
@@ -212,6 +220,7 @@ impl Protocol {
             Phase::Idle
             | Phase::ServerHandshake { .. }
             | Phase::Deciding { .. }
+            | Phase::Serving
             | Phase::ClientHandshake { .. } => WebSocketState::Connecting,
             Phase::Open => WebSocketState::Open,
             Phase::Closing => WebSocketState::Closing,
@@ -290,7 +299,9 @@ impl Protocol {
                 }
             }
             Phase::Open | Phase::Closing => self.parser.push(data),
-            Phase::Idle | Phase::Closed => {}
+            // A plain request is answered once and the connection closed: what follows it
+            // (a pipelined request) is never read.
+            Phase::Idle | Phase::Serving | Phase::Closed => {}
         }
     }
 
@@ -336,6 +347,7 @@ impl Protocol {
             Phase::Idle
             | Phase::ServerHandshake { .. }
             | Phase::Deciding { .. }
+            | Phase::Serving
             | Phase::ClientHandshake { .. } => {
                 self.events
                     .push_back(WsEvent::HandshakeFailed(HandshakeError::ConnectionClosed));
@@ -393,11 +405,29 @@ impl Protocol {
         self.open(conn, request, protocol);
     }
 
-    /// Server: rejects the pending upgrade request with 403. Ignored unless one is pending.
+    /// Server: rejects the pending upgrade request with 403, or the pending plain HTTP
+    /// request with 400 (`MissingUpgrade`, as if no application could answer it). Ignored
+    /// unless one is pending.
     pub fn reject(&mut self, conn: &mut Connection) {
-        if matches!(self.phase, Phase::Deciding { .. }) {
-            self.refuse(conn, HandshakeError::Rejected);
+        match self.phase {
+            Phase::Deciding { .. } => self.refuse(conn, HandshakeError::Rejected),
+            Phase::Serving => self.refuse(conn, HandshakeError::MissingUpgrade),
+            _ => {}
         }
+    }
+
+    /// Server: answers the pending plain HTTP request with `response`, then closes the
+    /// connection gracefully (bounded by the close timeout). No event follows. Ignored
+    /// unless a plain request is pending.
+    pub fn respond(&mut self, conn: &mut Connection, response: HttpResponse) {
+        if !matches!(self.phase, Phase::Serving) {
+            return;
+        }
+        self.phase = Phase::Closed;
+        let (head, body) = response.encode();
+        // Refused only when the connection is going anyway.
+        let _ = conn.send_vectored([head, body]);
+        self.close_tcp(conn);
     }
 
     /// Sends a text message (fragmented if `outbound_frame_size` is set).
@@ -518,7 +548,11 @@ impl Protocol {
         };
         match handshake::parse_request(buffer, self.config.max_handshake_size.get()) {
             Ok(None) => {}
-            Ok(Some((parsed, used))) => {
+            Ok(Some((Request::Plain(request), _))) => {
+                self.phase = Phase::Serving;
+                self.events.push_back(WsEvent::HttpRequest(request));
+            }
+            Ok(Some((Request::Upgrade(parsed), used))) => {
                 let rest = buffer.split_off(used).freeze();
                 self.parser.push(rest);
                 self.events
@@ -631,7 +665,10 @@ impl Protocol {
                         self.send_control(conn, ControlKind::Close, frame);
                     }
                     self.report_closed(status, reason);
-                    self.close_tcp(conn);
+                    match self.role {
+                        Role::Server => self.close_tcp(conn),
+                        Role::Client => self.await_server_close(conn),
+                    }
                 }
             },
         }
@@ -672,6 +709,17 @@ impl Protocol {
         } else {
             self.pending.then_close_tcp = true;
         }
+    }
+
+    /// Client, once the close handshake is complete: RFC 6455 7.1.1 has the server close
+    /// the TCP connection first (so the server, not the client, holds TIME_WAIT). The
+    /// client waits for its EOF, on which the core closes our side too, and closes hard at
+    /// the close deadline if it never comes. Held control frames still go out.
+    fn await_server_close(&mut self, conn: &mut Connection) {
+        self.deadlines.handshake = None;
+        self.deadlines.keep_alive = None;
+        self.arm_close_deadline(conn);
+        self.rearm(conn);
     }
 
     fn keep_alive(&mut self, conn: &mut Connection) {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::sim::{LinkConfig, Pair, strategy};
-use lori_core::{Config, Connection, Context, Handler, TimerDuration};
+use lori_core::{Config, Connection, ConnectionState, Context, Handler, TimerDuration};
 use lori_websocket::frame::{FrameParser, Limits, Opcode, Role, encode_frame, encode_header};
+use lori_websocket::handshake::accept_key;
 use lori_websocket::{
-    ClientRequest, CloseCode, CloseStatus, Handshake, HandshakeError, SizeLimit, Text, Upgrade,
-    UpgradeRequest, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState, WsContext,
+    ClientRequest, CloseCode, CloseStatus, Handshake, HandshakeError, HttpResponse, SizeLimit,
+    Text, Upgrade, UpgradeRequest, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState,
+    WsContext,
 };
 use proptest::prelude::*;
 
@@ -52,6 +54,8 @@ struct App {
     /// Close with this code when a text equal to the string arrives.
     close_on: Option<(String, CloseCode)>,
     reject: bool,
+    /// The answer to a plain HTTP request (`None`: the default 400).
+    page: Option<HttpResponse>,
     closed: Option<(CloseStatus, String)>,
     handshake_error: Option<HandshakeError>,
 }
@@ -103,6 +107,14 @@ impl WebSocketHandler for App {
         } else {
             Upgrade::Accept(None)
         }
+    }
+    fn on_http_request(
+        &mut self,
+        _cx: &mut WsContext<'_, '_>,
+        r: &UpgradeRequest,
+    ) -> Option<HttpResponse> {
+        self.log.push(format!("http {}", r.uri()));
+        self.page.clone()
     }
     fn on_open(&mut self, cx: &mut WsContext<'_, '_>, _handshake: &Handshake) {
         self.log.push("open".into());
@@ -389,6 +401,100 @@ fn client_refuses_a_response_with_the_wrong_accept_key() {
     assert!(pair.a.is_socket_closed());
 }
 
+/// A client WebSocket (A, key `[7; 16]`) opened against a raw server (B) that answered
+/// its request; B's record is cleared.
+fn raw_server_pair(app: App) -> Pair<WebSocket<App>, Raw> {
+    let start = std::time::Instant::now();
+    let request = ClientRequest::new("localhost", "/").unwrap().key([7; 16]);
+    let client = WebSocket::client(WebSocketConfig::default(), request, app);
+    let mut pair = Pair::from_connections(
+        (
+            Connection::client_connected(Config::default(), start),
+            client,
+        ),
+        (Connection::server(Config::default(), start), Raw::default()),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    let accept = accept_key(b"BwcHBwcHBwcHBwcHBwcHBw==");
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    pair.b.conn.send(Bytes::from(response)).unwrap();
+    pair.settle();
+    assert_eq!(pair.a.handler.state(), WebSocketState::Open);
+    pair.b.handler.received.clear();
+    pair
+}
+
+#[test]
+fn the_client_leaves_closing_tcp_to_the_server_after_the_close_handshake() {
+    let mut pair = raw_server_pair(App::default());
+    let ws = &mut pair.a.handler;
+    ws.protocol_mut()
+        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .unwrap();
+    pair.settle();
+    assert_eq!(pair.b.handler.received[0], 0x88, "our Close frame");
+    pair.b
+        .conn
+        .send(encode_frame(
+            true,
+            Opcode::Close,
+            None,
+            &1000u16.to_be_bytes(),
+        ))
+        .unwrap();
+    pair.settle();
+    assert_eq!(
+        pair.a.handler.handler().closed,
+        Some((CloseStatus::Code(CloseCode::NORMAL), String::new())),
+        "the close handshake is complete"
+    );
+    assert_eq!(
+        pair.b.conn.state(),
+        ConnectionState::Open,
+        "RFC 6455 7.1.1: the client sent no FIN; the server closes first"
+    );
+    pair.b.conn.close();
+    pair.settle();
+    assert!(
+        pair.a.is_socket_closed(),
+        "the server's FIN closed the client"
+    );
+    assert!(pair.b.is_socket_closed());
+}
+
+#[test]
+fn the_client_closes_hard_if_the_server_keeps_tcp_open_past_the_close_timeout() {
+    let mut pair = raw_server_pair(App::default());
+    let closed_at = pair.elapsed();
+    let ws = &mut pair.a.handler;
+    ws.protocol_mut()
+        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .unwrap();
+    pair.b
+        .conn
+        .send(encode_frame(
+            true,
+            Opcode::Close,
+            None,
+            &1000u16.to_be_bytes(),
+        ))
+        .unwrap();
+    pair.run_for(Duration::from_millis(4_999));
+    assert!(!pair.a.is_socket_closed(), "still waiting for the server");
+    pair.run_for(Duration::from_millis(1));
+    assert!(pair.a.is_socket_closed());
+    assert_eq!(pair.elapsed() - closed_at, Duration::from_secs(5));
+    assert_eq!(
+        pair.a.handler.handler().closed,
+        Some((CloseStatus::Code(CloseCode::NORMAL), String::new())),
+        "reported once, with the handshake's status"
+    );
+}
+
 // ---- Bad input -----------------------------------------------------------------------------
 
 #[test]
@@ -476,6 +582,49 @@ fn wrong_version_gets_426_with_the_supported_version() {
         pair.b.handler.handler().handshake_error,
         Some(HandshakeError::WrongVersion)
     );
+}
+
+const PAGE_REQUEST: &str = "GET /?room=1 HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\n\r\n";
+
+#[test]
+fn a_plain_get_is_answered_with_the_applications_response_and_closed() {
+    let page = HttpResponse::ok("text/html; charset=utf-8", "<p>hi</p>").unwrap();
+    let app = App {
+        page: Some(page),
+        ..App::default()
+    };
+    let mut pair = raw_pair(app, WebSocketConfig::default());
+    raw_send(&mut pair, PAGE_REQUEST);
+    assert_eq!(
+        String::from_utf8(pair.a.handler.received.to_vec()).unwrap(),
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 9\r\n\
+         Connection: close\r\n\r\n<p>hi</p>"
+    );
+    assert!(
+        pair.b.is_socket_closed(),
+        "the server closed after answering"
+    );
+    let server = pair.b.handler.handler();
+    assert_eq!(server.log, ["http /?room=1"], "no other callback");
+    assert_eq!(pair.b.handler.state(), WebSocketState::Closed);
+}
+
+#[test]
+fn a_plain_get_nobody_answers_gets_400_and_a_handshake_failure() {
+    let mut pair = raw_pair(App::default(), WebSocketConfig::default());
+    raw_send(&mut pair, PAGE_REQUEST);
+    assert!(
+        pair.a
+            .handler
+            .received
+            .starts_with(b"HTTP/1.1 400 Bad Request\r\n")
+    );
+    let server = pair.b.handler.handler();
+    assert_eq!(
+        server.log,
+        ["http /?room=1", "handshake failed MissingUpgrade"]
+    );
+    assert!(pair.b.is_socket_closed());
 }
 
 #[test]

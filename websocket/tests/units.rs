@@ -6,9 +6,12 @@ use bytes::Bytes;
 use lori_websocket::frame::{
     Frame, FrameParser, Limits, Opcode, Role, apply_mask, encode_frame, encode_header,
 };
-use lori_websocket::handshake::{accept_key, parse_request};
+use lori_websocket::handshake::{ParsedRequest, Request, accept_key, parse_request};
 use lori_websocket::message::{Message, Reassembler};
-use lori_websocket::{CloseCode, CloseStatus, HandshakeError, ProtocolError, Text, Utf8Validator};
+use lori_websocket::{
+    CloseCode, CloseStatus, HandshakeError, HttpResponse, InvalidStatus, ProtocolError, Text,
+    Utf8Validator,
+};
 use proptest::prelude::*;
 
 /// Failing seeds go to the workspace's `proptest-regressions/`, replayed first on every run.
@@ -475,13 +478,37 @@ proptest! {
 
 const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
+/// The length of an upgrade request's head (a plain request fails the test).
 fn parse(text: &str) -> Result<Option<usize>, HandshakeError> {
-    parse_request(text.as_bytes(), 8192).map(|r| r.map(|(_, used)| used))
+    parse_request(text.as_bytes(), 8192).map(|r| {
+        r.map(|(request, used)| {
+            assert!(matches!(request, Request::Upgrade(_)), "an upgrade request");
+            used
+        })
+    })
+}
+
+/// A complete, valid upgrade request and its head's length.
+fn parse_upgrade(text: &str) -> (ParsedRequest, usize) {
+    match parse_request(text.as_bytes(), 8192) {
+        Ok(Some((Request::Upgrade(parsed), used))) => (parsed, used),
+        other => panic!("not a valid upgrade: {other:?}"),
+    }
+}
+
+/// A complete plain (not upgrade) request's URI, and its head's length.
+fn parse_plain(text: &str) -> Result<Option<(String, usize)>, HandshakeError> {
+    parse_request(text.as_bytes(), 8192).map(|r| {
+        r.map(|(request, used)| match request {
+            Request::Plain(request) => (request.uri().to_owned(), used),
+            Request::Upgrade(_) => panic!("not a plain request"),
+        })
+    })
 }
 
 #[test]
 fn handshake_valid() {
-    let (parsed, used) = parse_request(REQUEST.as_bytes(), 8192).unwrap().unwrap();
+    let (parsed, used) = parse_upgrade(REQUEST);
     assert_eq!(used, REQUEST.len());
     assert_eq!(parsed.request.uri(), "/chat");
     assert_eq!(parsed.request.header("HOST"), Some("server.example.com"));
@@ -522,9 +549,11 @@ fn handshake_missing_host() {
 
 #[test]
 fn handshake_missing_upgrade() {
+    let plain = REQUEST.replace("Upgrade: websocket\r\n", "");
     assert_eq!(
-        parse(&REQUEST.replace("Upgrade: websocket\r\n", "")),
-        Err(HandshakeError::MissingUpgrade)
+        parse_plain(&plain),
+        Ok(Some(("/chat".to_owned(), plain.len()))),
+        "no Upgrade: a plain request, for the application to answer or refuse with 400"
     );
     assert_eq!(
         parse(&REQUEST.replace("Connection: Upgrade", "Connection: keep-alive")),
@@ -599,6 +628,75 @@ fn handshake_rfc6455_example_key() {
 }
 
 #[test]
+fn plain_requests_are_recognised_and_checked_like_upgrades() {
+    let page = "GET /?room=1 HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nAccept: text/html\r\n\r\n";
+    assert_eq!(
+        parse_plain(page),
+        Ok(Some(("/?room=1".to_owned(), page.len())))
+    );
+    assert_eq!(parse_plain(&page[..page.len() - 2]), Ok(None), "incomplete");
+    let h2c = page.replace("Accept: text/html", "Connection: Upgrade\r\nUpgrade: h2c");
+    assert_eq!(
+        parse_plain(&h2c).map(|r| r.map(|(uri, _)| uri)),
+        Ok(Some("/?room=1".to_owned())),
+        "an upgrade to another protocol is a plain request"
+    );
+    assert_eq!(
+        parse_plain(&page.replacen("GET", "POST", 1)),
+        Err(HandshakeError::NotGet)
+    );
+    assert_eq!(
+        parse_plain(&page.replace("Host: 127.0.0.1:9001\r\n", "")),
+        Err(HandshakeError::MissingHost)
+    );
+    assert_eq!(
+        parse_plain(&page.replace("HTTP/1.1", "HTTP/1.0")),
+        Err(HandshakeError::InvalidHttp)
+    );
+}
+
+#[test]
+fn http_responses_are_checked_and_encoded_with_length_and_close() {
+    assert_eq!(HttpResponse::new(101), Err(InvalidStatus(101)));
+    assert_eq!(HttpResponse::new(600), Err(InvalidStatus(600)));
+    let not_found = HttpResponse::new(404).unwrap().body("no");
+    let (head, body) = not_found.encode();
+    assert_eq!(
+        &head[..],
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(&body[..], b"no");
+    let ok = HttpResponse::new(200).unwrap();
+    assert!(
+        ok.clone().header("X-A\r\nSet-Cookie", "1").is_err(),
+        "injection in a name"
+    );
+    assert!(
+        ok.clone().header("X-A", "1\r\nSet-Cookie: 2").is_err(),
+        "injection in a value"
+    );
+    assert!(
+        ok.clone().header("content-length", "5").is_err(),
+        "the encoder's own"
+    );
+    assert!(
+        ok.clone().header("Connection", "keep-alive").is_err(),
+        "the encoder's own"
+    );
+    let (head, body) = HttpResponse::new(204).unwrap().body("dropped").encode();
+    assert_eq!(
+        &head[..],
+        b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+    );
+    assert!(body.is_empty(), "204 has no body");
+    let (head, _) = HttpResponse::new(299).unwrap().encode();
+    assert!(
+        head.starts_with(b"HTTP/1.1 299 \r\n"),
+        "an empty reason phrase"
+    );
+}
+
+#[test]
 fn handshake_multi_token_connection() {
     let text = REQUEST.replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
     assert_eq!(parse(&text), Ok(Some(text.len())));
@@ -610,7 +708,7 @@ proptest! {
     #[test]
     fn handshake_property_random_uris(path in "/[a-zA-Z0-9/_.~?=&-]{0,64}") {
         let text = REQUEST.replace("/chat", &path);
-        let (parsed, _) = parse_request(text.as_bytes(), 8192).unwrap().unwrap();
+        let (parsed, _) = parse_upgrade(&text);
         prop_assert_eq!(parsed.request.uri(), path.as_str());
     }
 
@@ -619,7 +717,7 @@ proptest! {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(key);
         let text = REQUEST.replace("dGhlIHNhbXBsZSBub25jZQ==", &encoded);
-        let (parsed, _) = parse_request(text.as_bytes(), 8192).unwrap().unwrap();
+        let (parsed, _) = parse_upgrade(&text);
         prop_assert_eq!(parsed.accept, accept_key(encoded.as_bytes()));
     }
 
