@@ -113,14 +113,21 @@ impl ReadBuffer {
         Some(chunk)
     }
 
-    /// Appends everything `source` yields until it would block or ends: decrypted bytes,
-    /// which the core appends itself (the driver reads ciphertext elsewhere).
+    /// Appends everything `source` holds until it would block or ends: decrypted bytes,
+    /// which the core appends itself (the driver reads ciphertext elsewhere). One copy per
+    /// chunk, straight from the source's buffer.
     #[cfg(feature = "tls")]
-    pub(crate) fn fill_from(&mut self, source: &mut dyn std::io::Read) {
-        let mut writer = (&mut self.data).writer();
-        // Stops at WouldBlock (nothing more decrypted) or an unclean EOF: both are states
-        // the connection learns from the session, not errors here.
-        let _ = std::io::copy(source, &mut writer);
+    pub(crate) fn fill_from(&mut self, source: &mut impl std::io::BufRead) {
+        // Stops at WouldBlock (nothing more decrypted), at the clean end (an empty chunk)
+        // or at an unclean EOF: states the connection learns from the session, not errors.
+        while let Ok(chunk) = source.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let taken = chunk.len();
+            self.data.extend_from_slice(chunk);
+            source.consume(taken);
+        }
         self.accounted = self.data.len();
     }
 

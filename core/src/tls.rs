@@ -588,7 +588,16 @@ impl Connection {
     /// Feeds received ciphertext to rustls and drains what it gives: plaintext into the
     /// read buffer (until a read buffer's worth waits), ciphertext into the send queue.
     /// Completes the handshake, notes the peer's close_notify, and fails on TLS errors.
+    /// Without a TLS layer it does nothing, inline, so the plaintext read path pays no call.
+    #[inline]
     pub(crate) fn tls_pump(&mut self) {
+        if self.tls.layer.is_some() {
+            self.tls_pump_layer();
+        }
+    }
+
+    /// [`tls_pump`](Self::tls_pump)'s loop, with a layer in place.
+    fn tls_pump_layer(&mut self) {
         loop {
             if !self.state.takes_inbound() {
                 return;
