@@ -164,6 +164,7 @@ impl Connection {
         if self.muted && self.state == State::Closing(Initiator::Local) && !self.discard_inbound {
             self.discard_inbound = true;
             self.read.clear();
+            self.spares.clear();
         }
     }
 
@@ -216,6 +217,7 @@ impl Connection {
         self.permit = None;
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.tls_release();
         self.events.retain(|event| {
             !matches!(
@@ -269,6 +271,7 @@ impl Connection {
         self.state = State::Failing(terminal);
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.events.retain(|event| {
             !matches!(
                 event,
@@ -371,6 +374,7 @@ impl Connection {
         self.permit = None;
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.io_ops.push_back(IoOp::Close);
         self.events.push_back(Event::ConnectionFailed(failure));
     }
