@@ -39,11 +39,15 @@ impl Spares {
     }
 
     /// Drops every spare, and the box holding them.
+    #[inline]
     pub(crate) fn clear(&mut self) {
-        self.slots = None;
+        if self.slots.is_some() {
+            self.slots = None;
+        }
     }
 
     /// Whether every slot is taken.
+    #[inline]
     fn is_full(&self) -> bool {
         self.slots
             .as_ref()
@@ -53,8 +57,9 @@ impl Spares {
     /// Offers a completely written chunk: kept when a slot is free, no one else holds the
     /// chunk's memory, and, emptied and reclaimed from the start of its allocation, it
     /// holds between `min` and [`MAX_SPARE`] bytes. Otherwise it is dropped as usual.
+    #[inline]
     pub(crate) fn offer(&mut self, mut chunk: Bytes, min: usize) {
-        if self.is_full() {
+        if self.is_full() || !chunk.is_unique() {
             return;
         }
         // Emptied first, so that taking it over copies none of its (written) bytes.
@@ -95,22 +100,25 @@ impl Spares {
     /// without a fitting spare, as `BytesMut::reserve` does (which reclaims too).
     #[inline]
     pub(crate) fn make_room(&mut self, buffer: &mut BytesMut, room: usize) {
-        if buffer.capacity() - buffer.len() < room {
+        if buffer.capacity() - buffer.len() >= room {
+            return;
+        }
+        if self.slots.is_some() && buffer.is_empty() {
             self.refill(buffer, room);
+        } else {
+            buffer.reserve(room);
         }
     }
 
-    /// [`make_room`](Self::make_room) when the buffer is short of room.
+    /// [`make_room`](Self::make_room) for an empty buffer while spares are held.
+    #[inline(never)]
     fn refill(&mut self, buffer: &mut BytesMut, room: usize) {
-        let spare_first = buffer.is_empty() && self.slots.is_some();
-        if spare_first
-            && !buffer.try_reclaim(room)
-            && let Some(spare) = self.take(room)
-        {
-            *buffer = spare;
-            return;
+        if !buffer.try_reclaim(room) {
+            match self.take(room) {
+                Some(spare) => *buffer = spare,
+                None => buffer.reserve(room),
+            }
         }
-        buffer.reserve(room);
     }
 }
 

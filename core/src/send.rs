@@ -64,6 +64,7 @@ impl SendQueue {
 
     /// Marks `n` queued bytes as written (at most what is queued), handing every chunk
     /// written completely to `done`.
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize, mut done: impl FnMut(Bytes)) {
         let mut left = n.min(self.queued_bytes());
         self.written += left as u64;
