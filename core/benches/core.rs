@@ -13,6 +13,9 @@
 //! - `read/frames_4b`: 16 KiB read under `buffer_until(Exact(4))`, cut into 4096 events.
 //! - `write/send_64k_written`: `send` of a 64 KiB `Bytes`, `write_slices`,
 //!   `handle_written` of all of it, the `Sent` polled.
+//! - `write/echo_4x16k`: a zero-copy echo in a driver that reads its whole read budget
+//!   before writing (lori-tokio's order): four 16 KiB reads, each chunk sent back as it
+//!   is, then one write of all of it. Written chunks become the next read buffers.
 //! - `tls/echo_16k`: a 16 KiB send encrypted by a client connection, its records read and
 //!   decrypted by a server connection, echoed back the same way: two records each way.
 //! - `reference/*`: what the core's cost is compared with: a 16 KiB memcpy, the same copy
@@ -142,6 +145,28 @@ fn writes(c: &mut Criterion) {
             let filled = connection.write_slices(&mut slices);
             let queued: usize = slices[..filled].iter().map(|slice| slice.len()).sum();
             black_box(&slices);
+            connection.handle_written(queued, now);
+            drain(&mut connection);
+        });
+    });
+    group.throughput(Throughput::Bytes(4 * READ as u64));
+    let input = vec![0x5a; READ];
+    group.bench_function("echo_4x16k", |b| {
+        let mut connection = Connection::server(Config::default(), now);
+        drain(&mut connection);
+        b.iter(|| {
+            for _ in 0..4 {
+                feed(&mut connection, &input, now);
+                while let Some(event) = connection.poll_event() {
+                    if let Event::Received(chunk) = event {
+                        connection.send(chunk).expect("open and writeable");
+                    }
+                }
+            }
+            let mut slices = [IoSlice::new(&[]); 8];
+            let filled = connection.write_slices(&mut slices);
+            let queued: usize = slices[..filled].iter().map(|slice| slice.len()).sum();
+            assert_eq!(queued, 4 * READ);
             connection.handle_written(queued, now);
             drain(&mut connection);
         });

@@ -14,6 +14,7 @@ use crate::event::{CloseReason, Direction, Event, IoOp, SendToken, TimerToken};
 use crate::limits::{BufferUntil, ConnectionTimeout, IdleTimeout, ReadBufferSize, TimerDuration};
 use crate::listener::Permit;
 use crate::read::ReadBuffer;
+use crate::recycle::Spares;
 use crate::send::SendQueue;
 use crate::state::{ConnectionState, Handshake, Initiator, PeerEof, State};
 use crate::timer::{Expired, Timer, TimerTable, deadline};
@@ -73,6 +74,10 @@ pub struct Connection {
     /// A client connection's connecting phase; `None` once connected or failed, and for
     /// server connections. Invariant: `Some` exactly while the state is `Connecting`.
     pub(crate) connecting: Option<Box<Connecting>>,
+    /// Written send chunks kept as the next read buffers and TLS output. Invariant: empty
+    /// while nothing is in flight (the read buffer released and the send queue empty),
+    /// while muted, and once closed.
+    pub(crate) spares: Spares,
     throttled: bool,
     /// `yield_read()` was called this turn: deliver and read nothing until the next turn.
     yield_requested: bool,
@@ -122,6 +127,7 @@ impl Connection {
             write_shut: false,
             permit: None,
             connecting: None,
+            spares: Spares::default(),
             throttled: false,
             yield_requested: false,
             yield_announced: false,
@@ -300,7 +306,13 @@ impl Connection {
             return;
         }
         debug_assert!(n <= self.send.queued_bytes(), "written more than queued");
-        self.send.advance(n);
+        let spares = &mut self.spares;
+        let min = self.read.minimum();
+        self.send.advance(n, |chunk| spares.offer(chunk, min));
+        if self.send.is_empty() && self.read.is_released() {
+            // Nothing in flight any more: keep no spare memory.
+            self.spares.clear();
+        }
         while let Some(token) = self.send.pop_completed() {
             self.events.push_back(Event::Sent(token));
         }
@@ -323,6 +335,10 @@ impl Connection {
             Direction::Read => {
                 self.read.release_if_empty();
                 self.tls_release_if_empty();
+                if self.send.is_empty() && self.read.is_released() {
+                    // Nothing in flight: keep no spare memory.
+                    self.spares.clear();
+                }
             }
             Direction::Write => {
                 let refusing = self.config.send_policy == SendPolicy::RefuseWhileThrottled;
@@ -426,6 +442,7 @@ impl Connection {
     /// connection is closing (see [`close`](Self::close)).
     pub fn mute(&mut self) {
         self.muted = true;
+        self.spares.clear();
         self.discard_inbound_if_closing_muted();
     }
 

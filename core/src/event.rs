@@ -268,11 +268,15 @@ pub enum IoOp {
         /// The winning attempt.
         attempt: AttemptId,
     },
-    /// Shut down the socket's write side (send FIN), after every queued byte was written.
+    /// Shut down the socket's write side (send FIN), after every queued byte was written:
+    /// a local graceful close, where the peer still has to answer. Not sent when the peer's
+    /// EOF closes the connection: `Close` follows the last write at once, and close(2)
+    /// sends the FIN.
     ShutdownWrite,
     /// Close the socket (if the connection has one: a client that failed to connect has
-    /// none, its attempts were abandoned). The connection is over; drain its remaining
-    /// events, then drop it.
+    /// none, its attempts were abandoned), with an ordinary close(2), which sends the FIN
+    /// after the bytes written. The connection is over; drain its remaining events, then
+    /// drop it.
     Close,
     /// Stop reading this connection for the rest of this turn, serve other ready work, then
     /// come back and call `handle_new_turn`.

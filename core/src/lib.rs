@@ -90,6 +90,7 @@ mod listener;
 #[cfg(not(feature = "tls"))]
 mod no_tls;
 mod read;
+mod recycle;
 mod send;
 #[cfg(feature = "sim")]
 pub mod sim;

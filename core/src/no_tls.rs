@@ -20,9 +20,9 @@ impl Connection {
     }
     pub(crate) fn read_target(&mut self) -> Limit<&mut BytesMut> {
         if self.discard_inbound {
-            self.read.discard_target()
+            self.read.discard_target(&mut self.spares)
         } else {
-            self.read.target()
+            self.read.target(&mut self.spares)
         }
     }
     pub(crate) fn tls_take_appended(&mut self) -> Option<usize> {

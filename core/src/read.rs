@@ -2,7 +2,8 @@
 //!
 //! Invariant: `buffer_until.required_bytes() <= minimum <= size`. The buffer holds at most
 //! `size` bytes; when it empties, `size` shrinks back to `minimum`. Memory is allocated
-//! only while the driver reads and released once the buffer is empty and the socket has
+//! only while the driver reads (its own, reclaimed once every chunk cut from it is gone, or
+//! a spare, see `recycle.rs`) and released once the buffer is empty and the socket has
 //! nothing more (`release_if_empty`), so an idle connection holds no read buffer.
 
 use bytes::buf::{BufMut, Limit};
@@ -10,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{BufferUntilError, ReadBufferError};
 use crate::limits::{BufferUntil, ReadBufferSize};
+use crate::recycle::Spares;
 
 #[derive(Debug)]
 pub(crate) struct ReadBuffer {
@@ -22,6 +24,9 @@ pub(crate) struct ReadBuffer {
     until: BufferUntil,
     /// `data.len()` as of the core's last look: bytes beyond it were appended by the driver.
     accounted: usize,
+    /// The buffer was released on would-block (or cleared) and nothing was read since: it
+    /// holds no memory, and the connection keeps no spares unless sends are in flight.
+    released: bool,
 }
 
 impl ReadBuffer {
@@ -32,6 +37,7 @@ impl ReadBuffer {
             minimum: size.get(),
             until: BufferUntil::Streaming,
             accounted: 0,
+            released: true,
         }
     }
 
@@ -62,22 +68,27 @@ impl ReadBuffer {
         len > 0 && len >= self.until.required_bytes()
     }
 
+    /// Whether the buffer was released on would-block and nothing was read since.
+    pub(crate) fn is_released(&self) -> bool {
+        self.released
+    }
+
     /// The driver's read target: spare capacity limited to the room left, never empty.
-    pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
+    /// Memory comes from the buffer's own allocation if nothing else holds it any more,
+    /// else from a spare, else from the allocator.
+    pub(crate) fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
         let room = self.size.saturating_sub(self.data.len()).max(1);
-        if self.data.capacity() - self.data.len() < room {
-            self.data.reserve(room);
-        }
+        spares.make_room(&mut self.data, room);
+        self.released = false;
         (&mut self.data).limit(room)
     }
 
     /// The same target for bytes that will be dropped (a muted connection draining towards
     /// EOF while closing): a full buffer's worth regardless of what is held.
-    pub(crate) fn discard_target(&mut self) -> Limit<&mut BytesMut> {
-        if self.data.capacity() - self.data.len() < self.size {
-            self.data.reserve(self.size);
-        }
+    pub(crate) fn discard_target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
         let room = self.size;
+        spares.make_room(&mut self.data, room);
+        self.released = false;
         (&mut self.data).limit(room)
     }
 
@@ -113,14 +124,23 @@ impl ReadBuffer {
         Some(chunk)
     }
 
-    /// Appends everything `source` yields until it would block or ends: decrypted bytes,
-    /// which the core appends itself (the driver reads ciphertext elsewhere).
+    /// Appends everything `source` holds until it would block or ends: decrypted bytes,
+    /// which the core appends itself (the driver reads ciphertext elsewhere). One copy per
+    /// chunk, straight from the source's buffer.
     #[cfg(feature = "tls")]
-    pub(crate) fn fill_from(&mut self, source: &mut dyn std::io::Read) {
-        let mut writer = (&mut self.data).writer();
-        // Stops at WouldBlock (nothing more decrypted) or an unclean EOF: both are states
-        // the connection learns from the session, not errors here.
-        let _ = std::io::copy(source, &mut writer);
+    pub(crate) fn fill_from(&mut self, source: &mut impl std::io::BufRead, spares: &mut Spares) {
+        // Stops at WouldBlock (nothing more decrypted), at the clean end (an empty chunk)
+        // or at an unclean EOF: states the connection learns from the session, not errors.
+        while let Ok(chunk) = source.fill_buf() {
+            if chunk.is_empty() {
+                break;
+            }
+            let taken = chunk.len();
+            spares.make_room(&mut self.data, taken);
+            self.released = false;
+            self.data.extend_from_slice(chunk);
+            source.consume(taken);
+        }
         self.accounted = self.data.len();
     }
 
@@ -128,6 +148,7 @@ impl ReadBuffer {
     pub(crate) fn release_if_empty(&mut self) {
         if self.data.is_empty() {
             self.data = BytesMut::new();
+            self.released = true;
         }
     }
 
@@ -135,6 +156,7 @@ impl ReadBuffer {
     pub(crate) fn clear(&mut self) {
         self.data = BytesMut::new();
         self.accounted = 0;
+        self.released = true;
     }
 
     pub(crate) fn set_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {

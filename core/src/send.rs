@@ -62,8 +62,10 @@ impl SendQueue {
         filled
     }
 
-    /// Marks `n` queued bytes as written (at most what is queued).
-    pub(crate) fn advance(&mut self, n: usize) {
+    /// Marks `n` queued bytes as written (at most what is queued), handing every chunk
+    /// written completely to `done`.
+    #[inline]
+    pub(crate) fn advance(&mut self, n: usize, mut done: impl FnMut(Bytes)) {
         let mut left = n.min(self.queued_bytes());
         self.written += left as u64;
         while left > 0 {
@@ -72,7 +74,9 @@ impl SendQueue {
             };
             if front.len() <= left {
                 left -= front.len();
-                self.chunks.pop_front();
+                if let Some(chunk) = self.chunks.pop_front() {
+                    done(chunk);
+                }
             } else {
                 front.advance(left);
                 left = 0;

@@ -9,6 +9,7 @@
 //!  Open ──close()───────────────────────────► Closing(Local) ─┐
 //!   │  ──peer EOF, once its data is delivered ► Closing(Peer) ──┤ writes drained → FIN;
 //!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed
+//!   │                     (Closing(Peer): no separate FIN, the close sends it)
 //!   └──hard_close(), I/O error, timeouts──────────────────────► Closed ◄── same from Closing
 //!
 //!  With TLS (`server_tls`, `Connect::tls`, `start_tls`):
@@ -163,6 +164,7 @@ impl Connection {
         if self.muted && self.state == State::Closing(Initiator::Local) && !self.discard_inbound {
             self.discard_inbound = true;
             self.read.clear();
+            self.spares.clear();
         }
     }
 
@@ -215,6 +217,7 @@ impl Connection {
         self.permit = None;
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.tls_release();
         self.events.retain(|event| {
             !matches!(
@@ -268,6 +271,7 @@ impl Connection {
         self.state = State::Failing(terminal);
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.events.retain(|event| {
             !matches!(
                 event,
@@ -370,6 +374,7 @@ impl Connection {
         self.permit = None;
         self.timers.clear();
         self.read.clear();
+        self.spares.clear();
         self.io_ops.push_back(IoOp::Close);
         self.events.push_back(Event::ConnectionFailed(failure));
     }
@@ -421,12 +426,18 @@ impl Connection {
             // Under TLS the close_notify goes after every queued byte and before the FIN.
             self.tls_close_notify();
         }
+        let peer_done = self.peer_eof != PeerEof::NotReceived;
+        let ending = peer_done && !self.read.has_chunk() && !self.tls_inbound_pending();
         if !self.write_shut && self.send.is_empty() {
             self.write_shut = true;
-            self.io_ops.push_back(IoOp::ShutdownWrite);
+            // After the peer's EOF, with everything written, the close comes at once, and
+            // close(2) alone sends the same FIN: nothing is left unread in the socket. A
+            // local close shuts the write side first, because the peer still has to answer.
+            if !(ending && initiator == Initiator::Peer) {
+                self.io_ops.push_back(IoOp::ShutdownWrite);
+            }
         }
-        let peer_done = self.peer_eof != PeerEof::NotReceived;
-        if self.write_shut && peer_done && !self.read.has_chunk() && !self.tls_inbound_pending() {
+        if self.write_shut && ending {
             self.finish(match initiator {
                 Initiator::Local => CloseReason::LocalGraceful,
                 Initiator::Peer if self.tls_peer_closed_uncleanly() => CloseReason::PeerEofUnclean,

@@ -34,6 +34,7 @@ use crate::connection::Connection;
 use crate::error::StartTlsError;
 use crate::event::{ConnectionFailure, StartFailure, TlsError};
 use crate::read::ReadBuffer;
+use crate::recycle::{Sink, Spares};
 use crate::send::SendQueue;
 use crate::state::{Handshake, PeerEof, State, Terminal};
 
@@ -230,11 +231,9 @@ impl TlsLayer {
         self.cipher.len() < self.cipher_size
     }
 
-    fn target(&mut self) -> Limit<&mut BytesMut> {
+    fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
         let room = self.cipher_size.saturating_sub(self.cipher.len()).max(1);
-        if self.cipher.capacity() - self.cipher.len() < room {
-            self.cipher.reserve(room);
-        }
+        spares.make_room(&mut self.cipher, room);
         (&mut self.cipher).limit(room)
     }
 
@@ -289,32 +288,42 @@ impl TlsLayer {
     }
 
     /// Moves every decrypted byte into `read`.
-    fn drain_plaintext(&mut self, read: &mut ReadBuffer) {
-        read.fill_from(&mut self.session.reader());
+    fn drain_plaintext(&mut self, read: &mut ReadBuffer, spares: &mut Spares) {
+        read.fill_from(&mut self.session.reader(), spares);
     }
 
-    /// Moves every byte rustls wants sent into `queue`; returns whether there were any.
-    fn drain_ciphertext(&mut self, queue: &mut SendQueue) -> bool {
-        let mut any = false;
+    /// Moves every byte rustls wants sent into `queue`, as one chunk written into a spare
+    /// buffer when there is one; returns whether there were any.
+    fn drain_ciphertext(&mut self, queue: &mut SendQueue, spares: &mut Spares) -> bool {
+        if !self.session.wants_write() {
+            return false;
+        }
+        let mut out = spares.take(0).unwrap_or_default();
         while self.session.wants_write() {
-            let mut out = Vec::new();
-            match self.session.write_tls(&mut out) {
-                Ok(n) if n > 0 => {
-                    any = true;
-                    queue.push(Bytes::from(out));
-                }
+            match self.session.write_tls(&mut Sink(&mut out)) {
+                Ok(n) if n > 0 => {}
                 _ => break,
             }
         }
-        any
+        if out.is_empty() {
+            spares.keep(out, 1);
+            return false;
+        }
+        queue.push(out.freeze());
+        true
     }
 
     /// Encrypts `data` into `queue`, within rustls's buffer limit.
-    fn encrypt(&mut self, mut data: &[u8], queue: &mut SendQueue) -> Result<(), rustls::Error> {
+    fn encrypt(
+        &mut self,
+        mut data: &[u8],
+        queue: &mut SendQueue,
+        spares: &mut Spares,
+    ) -> Result<(), rustls::Error> {
         while !data.is_empty() {
             let taken = self.session.writer().write(data).unwrap_or(0);
             data = &data[taken..];
-            let drained = self.drain_ciphertext(queue);
+            let drained = self.drain_ciphertext(queue, spares);
             if taken == 0 && !drained {
                 return Err(rustls::Error::EncryptError);
             }
@@ -488,9 +497,9 @@ impl Connection {
     /// The driver's read target: the ciphertext buffer under TLS, else the read buffer.
     pub(crate) fn read_target(&mut self) -> Limit<&mut BytesMut> {
         match self.tls.layer.as_mut() {
-            Some(layer) => layer.target(),
-            None if self.discard_inbound => self.read.discard_target(),
-            None => self.read.target(),
+            Some(layer) => layer.target(&mut self.spares),
+            None if self.discard_inbound => self.read.discard_target(&mut self.spares),
+            None => self.read.target(&mut self.spares),
         }
     }
 
@@ -551,7 +560,7 @@ impl Connection {
     /// Queues what rustls wants sent (handshake messages, alerts).
     pub(crate) fn tls_flush(&mut self) {
         if let Some(layer) = self.tls.layer.as_mut() {
-            layer.drain_ciphertext(&mut self.send);
+            layer.drain_ciphertext(&mut self.send, &mut self.spares);
         }
     }
 
@@ -563,7 +572,7 @@ impl Connection {
         {
             layer.close_notify_sent = true;
             layer.session.send_close_notify();
-            layer.drain_ciphertext(&mut self.send);
+            layer.drain_ciphertext(&mut self.send, &mut self.spares);
         }
     }
 
@@ -572,7 +581,7 @@ impl Connection {
         let Some(layer) = self.tls.layer.as_mut() else {
             return self.send.push(chunk);
         };
-        if let Err(error) = layer.encrypt(&chunk, &mut self.send) {
+        if let Err(error) = layer.encrypt(&chunk, &mut self.send, &mut self.spares) {
             self.tls_failed(error);
         }
     }
@@ -588,7 +597,16 @@ impl Connection {
     /// Feeds received ciphertext to rustls and drains what it gives: plaintext into the
     /// read buffer (until a read buffer's worth waits), ciphertext into the send queue.
     /// Completes the handshake, notes the peer's close_notify, and fails on TLS errors.
+    /// Without a TLS layer it does nothing, inline, so the plaintext read path pays no call.
+    #[inline]
     pub(crate) fn tls_pump(&mut self) {
+        if self.tls.layer.is_some() {
+            self.tls_pump_layer();
+        }
+    }
+
+    /// [`tls_pump`](Self::tls_pump)'s loop, with a layer in place.
+    fn tls_pump_layer(&mut self) {
         loop {
             if !self.state.takes_inbound() {
                 return;
@@ -605,8 +623,8 @@ impl Connection {
                 Some(Ok(fed)) => fed,
                 Some(Err(error)) => return self.tls_failed(error),
             };
-            layer.drain_ciphertext(&mut self.send);
-            layer.drain_plaintext(&mut self.read);
+            layer.drain_ciphertext(&mut self.send, &mut self.spares);
+            layer.drain_plaintext(&mut self.read, &mut self.spares);
             let handshaking = layer.session.is_handshaking();
             if fed.peer_closed {
                 layer.close_notify_received = true;

@@ -129,13 +129,17 @@ fn peer_eof_delivers_buffered_data_then_closes_gracefully() {
         "open while the last data is handled"
     );
     assert_eq!(s.events(), [Event::Closed(CloseReason::PeerEof)]);
-    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+    assert_eq!(
+        s.io(),
+        [IoOp::Close],
+        "after the peer's EOF the close sends the FIN: no separate shutdown"
+    );
 }
 
 #[test]
 fn peer_eof_lets_the_application_answer_the_last_request() {
     // `echo hello | nc`: the request and the EOF arrive together. The echo is accepted,
-    // flushed, and only then is the write side shut down.
+    // flushed, and only then is the socket closed (its close sends the FIN).
     let mut s = Script::default_server();
     s.read(b"hello");
     s.eof();
@@ -152,7 +156,7 @@ fn peer_eof_lets_the_application_answer_the_last_request() {
         s.events(),
         [Event::Sent(token), Event::Closed(CloseReason::PeerEof)]
     );
-    assert_eq!(s.io(), [IoOp::ShutdownWrite, IoOp::Close]);
+    assert_eq!(s.io(), [IoOp::Close]);
 }
 
 #[test]

@@ -52,17 +52,23 @@
 //! --features sim --test state_machine --release`.
 
 use std::num::NonZeroUsize;
+#[cfg(feature = "tls")]
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+#[cfg(feature = "tls")]
+use lori_core::TlsClient;
+#[cfg(feature = "tls")]
 use lori_core::rustls::crypto::ring::default_provider;
+#[cfg(feature = "tls")]
 use lori_core::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+#[cfg(feature = "tls")]
 use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use lori_core::sim::{Fault, LinkConfig, Pair, Side, strategy};
 use lori_core::{
     BufferUntil, CloseReason, Config, Connection, ConnectionFailure, Context, Handler,
     ReadBufferSize, SendError, SendPolicy, SendToken, SetTimerError, StartFailure, TimerDuration,
-    TimerToken, TlsClient, TlsError, TlsFailure, Watermarks,
+    TimerToken, TlsError, TlsFailure, Watermarks,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
@@ -84,8 +90,9 @@ struct SideModel {
     muted: bool,
 }
 
-/// How the pair's connection starts.
+/// How the pair's connection starts (plaintext only without the `tls` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 enum Start {
     /// Two plaintext connections, open from the start.
     Plain,
@@ -169,11 +176,14 @@ impl ReferenceStateMachine for Model {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<Model> {
+        #[cfg(feature = "tls")]
         let start = prop_oneof![
             2 => Just(Start::Plain),
             1 => Just(Start::Tls),
             1 => Just(Start::TlsHandshaken),
         ];
+        #[cfg(not(feature = "tls"))]
+        let start = Just(Start::Plain);
         (
             start,
             strategy::link(),
@@ -515,6 +525,7 @@ impl Sut {
 
 /// The TLS configurations, made once: a self-signed certificate for "localhost" (rcgen),
 /// the server's configuration with it, and a client trusting it.
+#[cfg(feature = "tls")]
 fn tls_configs() -> &'static (TlsClient, Arc<ServerConfig>) {
     static CONFIGS: OnceLock<(TlsClient, Arc<ServerConfig>)> = OnceLock::new();
     CONFIGS.get_or_init(|| {
@@ -564,13 +575,19 @@ impl StateMachineTest for Sut {
 
     fn init_test(model: &Model) -> Self {
         let [a, b] = &model.sides;
-        let pair = if model.start == Start::Plain {
+        let plain = || {
             Pair::new(
                 (a.config.clone(), Recorder::new(false)),
                 (b.config.clone(), Recorder::new(false)),
                 model.a_to_b,
                 model.b_to_a,
             )
+        };
+        #[cfg(not(feature = "tls"))]
+        let pair = plain();
+        #[cfg(feature = "tls")]
+        let pair = if model.start == Start::Plain {
+            plain()
         } else {
             let (client, server) = tls_configs();
             let now = std::time::Instant::now();

@@ -475,6 +475,98 @@ fn a_peer_close_notify_lets_pending_writes_finish() {
     );
 }
 
+/// Writes everything `from` has queued and returns the bytes, as a driver's `writev`.
+fn write_out(from: &mut Connection, now: Instant) -> Vec<u8> {
+    let mut wire = Vec::new();
+    while from.wants_write() {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let filled = from.write_slices(&mut slices);
+        let before = wire.len();
+        for slice in &slices[..filled] {
+            wire.extend_from_slice(slice);
+        }
+        from.handle_written(wire.len() - before, now);
+    }
+    wire
+}
+
+/// Reads `wire` into `to` as far as it takes it.
+fn read_in(to: &mut Connection, mut wire: &[u8], now: Instant) {
+    while !wire.is_empty() && to.wants_read() {
+        let mut target = to.read_buf();
+        let n = target.remaining_mut().min(wire.len());
+        target.put_slice(&wire[..n]);
+        to.handle_read(n, now);
+        wire = &wire[n..];
+    }
+}
+
+/// Every instruction and event `conn` has, in the driver's order.
+fn drain(conn: &mut Connection) -> (Vec<IoOp>, Vec<Event>) {
+    let (mut ops, mut events) = (vec![], vec![]);
+    ops.extend(std::iter::from_fn(|| conn.poll_io()));
+    events.extend(std::iter::from_fn(|| conn.poll_event()));
+    ops.extend(std::iter::from_fn(|| conn.poll_io()));
+    (ops, events)
+}
+
+#[test]
+fn after_the_peers_close_notify_ours_is_written_before_the_close_without_a_shutdown() {
+    let s = setup();
+    let now = Instant::now();
+    let mut client = Connection::client_connected_tls(Config::default(), s.client_tls, now);
+    let mut server = Connection::server_tls(Config::default(), s.server_tls, now);
+    for _ in 0..4 {
+        let wire = write_out(&mut client, now);
+        read_in(&mut server, &wire, now);
+        drain(&mut server);
+        let wire = write_out(&mut server, now);
+        read_in(&mut client, &wire, now);
+        drain(&mut client);
+    }
+    assert!(
+        client.is_writeable() && server.is_writeable(),
+        "handshake done"
+    );
+
+    client.close();
+    assert_eq!(
+        drain(&mut client),
+        (vec![], vec![]),
+        "close_notify queued first"
+    );
+    let wire = write_out(&mut client, now);
+    assert_eq!(
+        drain(&mut client).0,
+        [IoOp::ShutdownWrite],
+        "a local close shuts down"
+    );
+
+    read_in(&mut server, &wire, now);
+    assert_eq!(
+        drain(&mut server),
+        (vec![], vec![]),
+        "the server's close_notify waits to be written: no FIN yet"
+    );
+    assert!(server.wants_write());
+    let answer = write_out(&mut server, now);
+    assert_eq!(
+        drain(&mut server),
+        (vec![IoOp::Close], vec![Event::Closed(CloseReason::PeerEof)]),
+        "close_notify written, then the close (which sends the FIN), no ShutdownWrite"
+    );
+
+    // What the server wrote before closing was its close_notify: the client closes cleanly.
+    read_in(&mut client, &answer, now);
+    assert_eq!(
+        drain(&mut client),
+        (
+            vec![IoOp::Close],
+            vec![Event::Closed(CloseReason::LocalGraceful)]
+        )
+    );
+}
+
 #[test]
 fn eof_without_close_notify_is_an_unclean_close() {
     let mut p = tls_pair(
