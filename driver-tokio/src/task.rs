@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use lori_core::{
-    Config, Connect, Connection, ConnectionFailure, Context, Handler, IoFailure, IoOp, NoSocket,
-    Permit, Resolution, dispatch,
+    Config, Connect, Connection, ConnectionFailure, Context, Direction, Handler, IoFailure, IoOp,
+    NoSocket, Permit, Resolution, dispatch,
 };
 use lori_net::Progress;
 use tokio::sync::watch;
@@ -322,17 +322,22 @@ where
     }
 
     /// Reads while the core wants data and the socket has some, draining the outputs after
-    /// each read (a handler may mute, yield or change `buffer_until` in between).
+    /// each read (a handler may mute, yield or change `buffer_until` in between). A short
+    /// read ends it: the socket is drained, and the core hears so (it may free an empty
+    /// read buffer) once the drive has delivered what was read.
     fn read(&mut self) {
         while self.connection.wants_read() {
             let Some(stream) = &self.socket else {
                 return;
             };
-            let result = stream.try_read_buf(&mut self.connection.read_buf());
-            let go_on =
-                lori_net::report_read(&mut self.connection, result, now()) == Progress::Moved;
+            let received = stream.read_into(&mut self.connection.read_buf());
+            let progress = lori_net::report_read(&mut self.connection, received.result, now());
             self.drive();
-            if !go_on {
+            if received.drained {
+                self.connection.handle_would_block(Direction::Read, now());
+                return;
+            }
+            if progress != Progress::Moved {
                 return;
             }
         }
