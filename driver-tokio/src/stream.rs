@@ -51,19 +51,20 @@ impl Stream {
         UnixStream::from_std(std).map(Self::Unix)
     }
 
-    /// Waits until the socket may be readable (or has an error).
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    /// Polls for read readiness (data, EOF or an error), registering `cx` while there is
+    /// none. No future is built, so nothing is allocated or dropped per wait.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.readable().await,
-            Self::Unix(stream) => stream.readable().await,
+            Self::Tcp(stream) => stream.poll_read_ready(cx),
+            Self::Unix(stream) => stream.poll_read_ready(cx),
         }
     }
 
-    /// Waits until the socket may be writable (or has an error).
-    pub(crate) async fn writable(&self) -> io::Result<()> {
+    /// Polls for write readiness (or an error), registering `cx` while there is none.
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.writable().await,
-            Self::Unix(stream) => stream.writable().await,
+            Self::Tcp(stream) => stream.poll_write_ready(cx),
+            Self::Unix(stream) => stream.poll_write_ready(cx),
         }
     }
 
@@ -137,13 +138,6 @@ impl Stream {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),
             }
-        }
-    }
-
-    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Self::Tcp(stream) => stream.poll_write_ready(cx),
-            Self::Unix(stream) => stream.poll_write_ready(cx),
         }
     }
 

@@ -2,8 +2,11 @@
 //! the application's handler, following the core's driving contract. The task IS the
 //! connection: it owns the socket, the connection, the handler and the mailbox.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
 use std::path::PathBuf;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::time::Instant;
 
 use lori_core::{
@@ -13,6 +16,7 @@ use lori_core::{
 use lori_net::Progress;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 
 use crate::attempts::Attempts;
 use crate::listener::Release;
@@ -88,6 +92,7 @@ where
         resolving: None,
         mailbox,
         phase: Phase::Running,
+        writable: false,
         yielding: false,
         closed: false,
         _ending: ending,
@@ -107,14 +112,41 @@ pub(crate) struct Ending {
 
 /// What woke the task.
 enum Wake<M> {
-    /// The shutdown phase changed (or its sender is gone: `false`).
-    Phase(bool),
-    Readable(io::Result<()>),
-    Writable(io::Result<()>),
+    /// The shutdown phase changed (or its sender is gone: `false`); the receiver that
+    /// waited for it comes back, to wait for the next change.
+    Phase(watch::Receiver<Phase>, bool),
+    /// The socket is ready for what the task waited for: each direction it waited for
+    /// and found ready, with its readiness error if any.
+    Io {
+        readable: Option<io::Result<()>>,
+        writable: Option<io::Result<()>>,
+    },
     Timer,
     Message(Option<M>),
     Attempt(lori_core::AttemptId, io::Result<()>),
     Resolved(Resolution),
+}
+
+/// What the task waits for this time round, besides its mailbox, attempts and resolution
+/// (which it waits for whenever they exist).
+#[derive(Clone, Copy)]
+struct Waiting {
+    /// Readability: the core wants to read.
+    read: bool,
+    /// Writability: bytes are queued.
+    write: bool,
+    /// The timer: one is armed.
+    timer: bool,
+    /// The last wake was the socket's: the mailbox is polled before it this time, so a
+    /// socket that is always ready does not starve posted messages.
+    mailbox_first: bool,
+}
+
+/// Waits for the next shutdown phase change on its own receiver and hands it back, with
+/// whether the sender is still there.
+async fn phase_changed(mut phase: watch::Receiver<Phase>) -> (watch::Receiver<Phase>, bool) {
+    let open = phase.changed().await.is_ok();
+    (phase, open)
 }
 
 /// The state of one connection task.
@@ -129,6 +161,9 @@ pub(crate) struct Task<M, H> {
     mailbox: Mailbox<M>,
     /// The shutdown phase already applied to the connection.
     phase: Phase,
+    /// The socket's write readiness as last seen: set when the reactor reported it, cleared
+    /// by a write that would block. Bytes queued by a read are written at once while set.
+    writable: bool,
     /// The core asked to yield this turn (`IoOp::YieldTurn`).
     yielding: bool,
     /// The core said `IoOp::Close`: the task ends once the events are drained.
@@ -144,15 +179,24 @@ where
 {
     /// Runs the connection until the core closes it. `phase` is the driver's shutdown
     /// phase.
+    ///
+    /// Each time round it drives the connection, then waits in one `poll_fn` (no future
+    /// built per turn) for the first of, in this order: the socket (readability while the
+    /// core wants data, writability while bytes are queued, both polled so both are
+    /// handled), the timer, the mailbox, connect attempts, the resolution, and a change of
+    /// the shutdown phase. The phase is also checked at the top of every turn with an
+    /// atomic load (`has_changed`), so a connection whose socket is always ready still
+    /// sees a shutdown; its own receiver only registers for the wake-up of an idle task.
     pub(crate) async fn run(mut self, mut phase: watch::Receiver<Phase>) {
-        let mut watching_phase = true;
+        self.apply_phase(*phase.borrow_and_update());
+        let mut phase_wait = pin!(Some(phase_changed(phase.clone())));
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
         let mut armed: Option<Instant> = None;
+        let mut mailbox_first = false;
         loop {
-            if watching_phase {
-                let wanted = *phase.borrow_and_update();
-                self.apply_phase(wanted);
+            if phase.has_changed().unwrap_or(false) {
+                self.apply_phase(*phase.borrow_and_update());
             }
             self.drive();
             if self.closed {
@@ -172,21 +216,17 @@ where
                 armed = deadline;
             }
 
-            let wants_read = self.socket.is_some() && self.connection.wants_read();
-            let wants_write = self.socket.is_some() && self.connection.wants_write();
-            let socket = self.socket.as_ref();
-            let wake = tokio::select! {
-                changed = phase.changed(), if watching_phase => Wake::Phase(changed.is_ok()),
-                ready = readable(socket), if wants_read => Wake::Readable(ready),
-                ready = writable(socket), if wants_write => Wake::Writable(ready),
-                () = &mut sleep, if armed.is_some() => Wake::Timer,
-                message = self.mailbox.recv(), if self.mailbox.is_open() => Wake::Message(message),
-                (attempt, result) = std::future::poll_fn(|cx| self.attempts.poll_next(cx)),
-                    if self.attempts.is_waiting() => Wake::Attempt(attempt, result),
-                answer = resolved(&mut self.resolving), if self.resolving.is_some() => {
-                    Wake::Resolved(answer)
-                }
+            let waiting = Waiting {
+                read: self.connection.wants_read(),
+                write: self.connection.wants_write(),
+                timer: armed.is_some(),
+                mailbox_first,
             };
+            let wake = std::future::poll_fn(|cx| {
+                self.poll_wake(cx, waiting, sleep.as_mut(), phase_wait.as_mut())
+            })
+            .await;
+            mailbox_first = matches!(wake, Wake::Io { .. });
 
             let now = now();
             self.connection.handle_new_turn(now);
@@ -198,13 +238,11 @@ where
                 self.drive();
             }
             match wake {
-                Wake::Phase(watching) => watching_phase = watching,
-                Wake::Readable(Ok(())) => self.read(),
-                Wake::Writable(Ok(())) => self.write(),
-                Wake::Readable(Err(error)) | Wake::Writable(Err(error)) => {
-                    self.connection
-                        .handle_io_error(IoFailure::from(&error), now);
+                Wake::Phase(receiver, open) => {
+                    let next = open.then(|| phase_changed(receiver));
+                    phase_wait.set(next);
                 }
+                Wake::Io { readable, writable } => self.on_io(readable, writable, now),
                 Wake::Timer => {}
                 Wake::Message(Some(message)) => self.deliver(message),
                 Wake::Message(None) => {}
@@ -217,6 +255,86 @@ where
                     self.connection.handle_resolved(answer, now);
                 }
             }
+        }
+    }
+
+    /// The first thing ready among what the task waits for (see [`Task::run`]), or
+    /// `Pending` with every one of them registered to wake `cx`.
+    fn poll_wake<F>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        waiting: Waiting,
+        sleep: Pin<&mut Sleep>,
+        phase_wait: Pin<&mut Option<F>>,
+    ) -> Poll<Wake<M>>
+    where
+        F: Future<Output = (watch::Receiver<Phase>, bool)>,
+    {
+        if waiting.mailbox_first
+            && let Poll::Ready(message) = self.mailbox.poll_recv(cx)
+        {
+            return Poll::Ready(Wake::Message(message));
+        }
+        if let Some(stream) = &self.socket {
+            let writable = waiting.write.then(|| stream.poll_write_ready(cx));
+            let readable = waiting.read.then(|| stream.poll_read_ready(cx));
+            let writable = writable.and_then(ready_now);
+            let readable = readable.and_then(ready_now);
+            if writable.is_some() || readable.is_some() {
+                return Poll::Ready(Wake::Io { readable, writable });
+            }
+        }
+        if waiting.timer && sleep.poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        if !waiting.mailbox_first
+            && let Poll::Ready(message) = self.mailbox.poll_recv(cx)
+        {
+            return Poll::Ready(Wake::Message(message));
+        }
+        if self.attempts.is_waiting()
+            && let Poll::Ready((attempt, result)) = self.attempts.poll_next(cx)
+        {
+            return Poll::Ready(Wake::Attempt(attempt, result));
+        }
+        if let Some(resolving) = &mut self.resolving
+            && let Poll::Ready(answer) = Pin::new(resolving).poll(cx)
+        {
+            let answer = answer.unwrap_or_else(|error| {
+                Resolution::Failed(IoFailure::from(&io::Error::other(error)))
+            });
+            return Poll::Ready(Wake::Resolved(answer));
+        }
+        if let Some(wait) = phase_wait.as_pin_mut()
+            && let Poll::Ready((receiver, open)) = wait.poll(cx)
+        {
+            return Poll::Ready(Wake::Phase(receiver, open));
+        }
+        Poll::Pending
+    }
+
+    /// The socket is ready: writes first (queued bytes go out and may unthrottle the
+    /// connection), then reads. A readiness error closes the connection.
+    fn on_io(
+        &mut self,
+        readable: Option<io::Result<()>>,
+        writable: Option<io::Result<()>>,
+        now: Instant,
+    ) {
+        let failed = [&writable, &readable]
+            .into_iter()
+            .flatten()
+            .find_map(|ready| ready.as_ref().err());
+        if let Some(error) = failed {
+            self.connection.handle_io_error(IoFailure::from(error), now);
+            return;
+        }
+        if writable.is_some() {
+            self.writable = true;
+            self.write(now);
+        }
+        if readable.is_some() {
+            self.read(now);
         }
     }
 
@@ -322,19 +440,24 @@ where
     }
 
     /// Reads while the core wants data and the socket has some, draining the outputs after
-    /// each read (a handler may mute, yield or change `buffer_until` in between). A short
-    /// read ends it: the socket is drained, and the core hears so (it may free an empty
-    /// read buffer) once the drive has delivered what was read.
-    fn read(&mut self) {
+    /// each read (a handler may mute, yield or change `buffer_until` in between). Bytes a
+    /// read's drive queued are written before the next read while the socket was last
+    /// writable, so each chunk goes back out while it is still in the cache. A short read
+    /// ends it: the socket is drained, and the core hears so (it may free an empty read
+    /// buffer) once the drive has delivered what was read.
+    fn read(&mut self, now: Instant) {
         while self.connection.wants_read() {
             let Some(stream) = &self.socket else {
                 return;
             };
             let received = stream.read_into(&mut self.connection.read_buf());
-            let progress = lori_net::report_read(&mut self.connection, received.result, now());
+            let progress = lori_net::report_read(&mut self.connection, received.result, now);
             self.drive();
+            if self.writable && self.connection.wants_write() {
+                self.write(now);
+            }
             if received.drained {
-                self.connection.handle_would_block(Direction::Read, now());
+                self.connection.handle_would_block(Direction::Read, now);
                 return;
             }
             if progress != Progress::Moved {
@@ -345,7 +468,8 @@ where
 
     /// Writes the queued bytes while the socket takes them, up to [`WRITES_PER_WAKE`]
     /// vectored writes, draining the outputs after each (`Sent` may lead to more sends).
-    fn write(&mut self) {
+    /// A write that would block clears `writable` until the socket is writable again.
+    fn write(&mut self, now: Instant) {
         for _ in 0..WRITES_PER_WAKE {
             if !self.connection.wants_write() {
                 return;
@@ -358,10 +482,12 @@ where
                 let count = self.connection.write_slices(&mut slices);
                 stream.try_write_vectored(&slices[..count])
             };
-            let go_on =
-                lori_net::report_write(&mut self.connection, result, now()) == Progress::Moved;
+            let progress = lori_net::report_write(&mut self.connection, result, now);
+            if progress == Progress::WouldBlock {
+                self.writable = false;
+            }
             self.drive();
-            if !go_on {
+            if progress != Progress::Moved {
                 return;
             }
         }
@@ -391,29 +517,10 @@ where
     }
 }
 
-/// Waits for `socket` to be readable; pending forever without one.
-async fn readable(socket: Option<&Stream>) -> io::Result<()> {
-    match socket {
-        Some(stream) => stream.readable().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Waits for `socket` to be writable; pending forever without one.
-async fn writable(socket: Option<&Stream>) -> io::Result<()> {
-    match socket {
-        Some(stream) => stream.writable().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The answer of the resolution under way; pending forever without one. A resolver task
-/// that panicked or was cancelled counts as a failed resolution.
-async fn resolved(resolving: &mut Option<JoinHandle<Resolution>>) -> Resolution {
-    match resolving {
-        Some(handle) => handle
-            .await
-            .unwrap_or_else(|error| Resolution::Failed(IoFailure::from(&io::Error::other(error)))),
-        None => std::future::pending().await,
+/// The value of a ready poll.
+fn ready_now<T>(poll: Poll<T>) -> Option<T> {
+    match poll {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
     }
 }
