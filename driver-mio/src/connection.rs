@@ -98,8 +98,8 @@ macro_rules! enter {
 }
 
 impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
-    /// A connection `key` over `connection`, with `socket` (registered under its token) if
-    /// it has one.
+    /// A connection `key` over `connection`, with `socket` (registered under its token just
+    /// before, so its first readiness event is still to come) if it has one.
     pub(crate) fn new(
         key: Key,
         connection: Connection,
@@ -112,7 +112,10 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             key,
             connection,
             handler,
-            readable: socket.is_some(),
+            // A socket is registered just before: epoll reports one that is already
+            // readable when it is added, so the first read waits for that event rather than
+            // trying a `recv` that returns `EAGAIN` when the peer has sent nothing yet.
+            readable: false,
             read_ended: false,
             drained: false,
             writable: socket.is_some(),
