@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::path::PathBuf;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -14,7 +14,6 @@ use lori_core::{
     NoSocket, Permit, Resolution, dispatch,
 };
 use lori_net::Progress;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
@@ -94,7 +93,7 @@ where
         writable: false,
         yielding: false,
         closed: false,
-        _ending: ending,
+        ending,
     }
 }
 
@@ -105,15 +104,15 @@ where
 pub(crate) struct Ending {
     /// Dropped first: the listener may accept again.
     pub(crate) _release: Option<Release>,
-    /// Dropped last: the task no longer counts for shutdown.
-    pub(crate) _tracked: Tracked,
+    /// Dropped last: the task no longer counts for shutdown. Meanwhile, the task reads the
+    /// shutdown phase from it.
+    pub(crate) tracked: Tracked,
 }
 
 /// What woke the task.
 enum Wake<M> {
-    /// The shutdown phase changed (or its sender is gone: `false`); the receiver that
-    /// waited for it comes back, to wait for the next change.
-    Phase(watch::Receiver<Phase>, bool),
+    /// The shutdown phase moved past the one applied.
+    Phase,
     /// The socket is ready for what the task waited for: each direction it waited for
     /// and found ready, with its readiness error if any.
     Io {
@@ -137,22 +136,6 @@ struct Waiting {
     /// The last wake was the socket's: the mailbox is polled before it this time, so a
     /// socket that is always ready does not starve posted messages.
     mailbox_first: bool,
-}
-
-/// Waits for the next shutdown phase change on its own receiver and hands it back, with
-/// whether the sender is still there. (An `async` block rather than an `async fn`, whose
-/// future would hold the receiver twice.)
-#[allow(
-    clippy::manual_async_fn,
-    reason = "an async fn's future holds its arguments twice"
-)]
-fn phase_changed(
-    mut phase: watch::Receiver<Phase>,
-) -> impl Future<Output = (watch::Receiver<Phase>, bool)> + Send {
-    async move {
-        let open = phase.changed().await.is_ok();
-        (phase, open)
-    }
 }
 
 /// What only a connecting client uses, boxed so that a server connection's task (most
@@ -184,7 +167,7 @@ pub(crate) struct Task<M, H> {
     /// The core said `IoOp::Close`: the task ends once the events are drained.
     closed: bool,
     /// Dropped with the task, after the connection (fields drop in declaration order).
-    _ending: Ending,
+    ending: Ending,
 }
 
 impl<M, H> Task<M, H>
@@ -192,35 +175,28 @@ where
     M: Send + 'static,
     H: Handler<M>,
 {
-    /// Runs the connection until the core closes it. `phase` is the driver's shutdown
+    /// Runs the connection until the core closes it, following the driver's shutdown
     /// phase.
     ///
     /// Each time round it drives the connection, then waits in one `poll_fn` (no future
     /// built per turn) for the first of, in this order: the socket (readability while the
     /// core wants data, writability while bytes are queued, both polled so both are
     /// handled), the timer, the mailbox, connect attempts, the resolution, and a change of
-    /// the shutdown phase. The phase is also checked at the top of every turn with an
-    /// atomic load (`has_changed`), so a connection whose socket is always ready still
-    /// sees a shutdown; its own receiver only registers for the wake-up of an idle task.
+    /// the shutdown phase. The phase is read at the top of every turn with one atomic load,
+    /// so a connection whose socket is always ready still sees a shutdown; an idle task's
+    /// waker is registered with the coordinator once.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn's future would hold the task twice (see the size test)"
     )]
-    pub(crate) fn run(
-        mut self,
-        mut phase: watch::Receiver<Phase>,
-    ) -> impl Future<Output = ()> + Send {
+    pub(crate) fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
-            self.apply_phase(*phase.borrow_and_update());
-            let mut phase_wait = pin!(Some(phase_changed(phase.clone())));
             // Made when a deadline is first armed, dropped when none is: an idle connection
             // without timers holds no `Sleep`.
             let mut sleep: Option<Pin<Box<Sleep>>> = None;
             let mut mailbox_first = false;
             loop {
-                if phase.has_changed().unwrap_or(false) {
-                    self.apply_phase(*phase.borrow_and_update());
-                }
+                self.apply_phase(self.ending.tracked.phase());
                 self.drive();
                 if self.closed {
                     return;
@@ -249,7 +225,7 @@ where
                 };
                 let wake = std::future::poll_fn(|cx| {
                     let sleep = sleep.as_mut().map(Pin::as_mut);
-                    self.poll_wake(cx, waiting, sleep, phase_wait.as_mut())
+                    self.poll_wake(cx, waiting, sleep)
                 })
                 .await;
                 mailbox_first = matches!(wake, Wake::Io { .. });
@@ -265,10 +241,7 @@ where
                     self.drive();
                 }
                 match wake {
-                    Wake::Phase(receiver, open) => {
-                        let next = open.then(|| phase_changed(receiver));
-                        phase_wait.set(next);
-                    }
+                    Wake::Phase => {}
                     Wake::Io { readable, writable } => self.on_io(readable, writable, now),
                     Wake::Timer => {}
                     Wake::Message(Some(message)) => self.deliver(message),
@@ -290,16 +263,12 @@ where
 
     /// The first thing ready among what the task waits for (see [`Task::run`]), or
     /// `Pending` with every one of them registered to wake `cx`.
-    fn poll_wake<F>(
+    fn poll_wake(
         &mut self,
         cx: &mut std::task::Context<'_>,
         waiting: Waiting,
         sleep: Option<Pin<&mut Sleep>>,
-        phase_wait: Pin<&mut Option<F>>,
-    ) -> Poll<Wake<M>>
-    where
-        F: Future<Output = (watch::Receiver<Phase>, bool)>,
-    {
+    ) -> Poll<Wake<M>> {
         if waiting.mailbox_first
             && let Poll::Ready(message) = self.mailbox.poll_recv(cx)
         {
@@ -324,23 +293,27 @@ where
         {
             return Poll::Ready(Wake::Message(message));
         }
-        let Some(connecting) = &mut self.connecting else {
-            return poll_phase(cx, phase_wait);
-        };
-        if connecting.attempts.is_waiting()
-            && let Poll::Ready((attempt, result)) = connecting.attempts.poll_next(cx)
-        {
-            return Poll::Ready(Wake::Attempt(attempt, result));
+        if let Some(connecting) = &mut self.connecting {
+            if connecting.attempts.is_waiting()
+                && let Poll::Ready((attempt, result)) = connecting.attempts.poll_next(cx)
+            {
+                return Poll::Ready(Wake::Attempt(attempt, result));
+            }
+            if let Some(resolving) = &mut connecting.resolving
+                && let Poll::Ready(answer) = Pin::new(resolving).poll(cx)
+            {
+                let answer = answer.unwrap_or_else(|error| {
+                    Resolution::Failed(IoFailure::from(&io::Error::other(error)))
+                });
+                return Poll::Ready(Wake::Resolved(answer));
+            }
         }
-        if let Some(resolving) = &mut connecting.resolving
-            && let Poll::Ready(answer) = Pin::new(resolving).poll(cx)
-        {
-            let answer = answer.unwrap_or_else(|error| {
-                Resolution::Failed(IoFailure::from(&io::Error::other(error)))
-            });
-            return Poll::Ready(Wake::Resolved(answer));
+        // Registered first, then read: a phase change either wakes this waker or is seen.
+        self.ending.tracked.wake_on_change(cx.waker());
+        if self.ending.tracked.phase() > self.phase {
+            return Poll::Ready(Wake::Phase);
         }
-        poll_phase(cx, phase_wait)
+        Poll::Pending
     }
 
     /// The socket is ready: writes first (queued bytes go out and may unthrottle the
@@ -558,20 +531,6 @@ where
     }
 }
 
-/// A change of the shutdown phase, if `phase_wait` (still waiting) sees one.
-fn poll_phase<M, F>(
-    cx: &mut std::task::Context<'_>,
-    phase_wait: Pin<&mut Option<F>>,
-) -> Poll<Wake<M>>
-where
-    F: Future<Output = (watch::Receiver<Phase>, bool)>,
-{
-    match phase_wait.as_pin_mut().map(|wait| wait.poll(cx)) {
-        Some(Poll::Ready((receiver, open))) => Poll::Ready(Wake::Phase(receiver, open)),
-        _ => Poll::Pending,
-    }
-}
-
 /// The deadline the timer is armed at, if it is.
 fn armed(sleep: &Option<Pin<Box<Sleep>>>) -> Option<Instant> {
     sleep.as_ref().map(|sleep| sleep.deadline().into_std())
@@ -597,21 +556,23 @@ mod tests {
 
     /// What the spawned future holds besides the `Connection` (the core's; 624 bytes with
     /// Rust 1.95 on x86_64 when this was written) and the handler: the socket, mailbox,
-    /// shutdown watch, timer slot and wait state. Measured in this test: 1,304 bytes while
-    /// `run` was an `async fn` (whose future holds its arguments twice) with the `Sleep`
-    /// pinned in place and the connecting state inline; 360 bytes (984 in all) with `run`
-    /// an `async` block, the `Sleep` boxed only while armed and the connecting state boxed
-    /// only for clients. The bound leaves a little room; the core's size is its own
-    /// concern, so it is not counted here.
-    const TASK_OVERHEAD_BOUND: usize = 384;
+    /// shutdown registration, timer slot and wait state. Measured in this test: 1,304
+    /// bytes while `run` was an `async fn` (whose future holds its arguments twice) with
+    /// the `Sleep` pinned in place and the connecting state inline; 360 with `run` an
+    /// `async` block, the `Sleep` boxed only while armed and the connecting state boxed
+    /// only for clients; 200 (824 in all) once the shutdown phase was read from the
+    /// coordinator instead of a `watch` receiver and its wait future. tokio rounds a task
+    /// cell up to 128 bytes on x86_64, so a few bytes can cost 128 per connection. The
+    /// bound leaves a little room; the core's size is its own concern, so it is not
+    /// counted here.
+    const TASK_OVERHEAD_BOUND: usize = 224;
 
     #[test]
     fn the_spawned_future_stays_small() {
         let coordinator = Coordinator::new();
-        let (tracked, phase) = coordinator.track();
         let ending = Ending {
             _release: None,
-            _tracked: tracked,
+            tracked: coordinator.track(),
         };
         let connect = Connect::host("localhost", 1);
         let task = prepare(
@@ -621,7 +582,7 @@ mod tests {
             Mailbox::<()>::lazy(),
             ending,
         );
-        let future = task.run(phase);
+        let future = task.run();
         let overhead = size_of_val(&future) - size_of::<Connection>() - size_of::<Quiet>();
         assert!(
             overhead <= TASK_OVERHEAD_BOUND,
