@@ -192,3 +192,98 @@ pub(crate) async fn stopping(phase: &mut watch::Receiver<Phase>) {
     // An error means the sender is gone, which also means stop.
     let _ = phase.wait_for(|phase| *phase != Phase::Running).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, Waker) {
+        let counter = Arc::new(Counting::default());
+        (Arc::clone(&counter), Waker::from(counter))
+    }
+
+    fn wakes(counter: &Counting) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn registered_tasks_are_woken_once_per_phase_and_forgotten_when_dropped() {
+        let coordinator = Coordinator::new();
+        let (first_count, first_waker) = counting();
+        let (second_count, second_waker) = counting();
+        let mut first = coordinator.track();
+        let mut second = coordinator.track();
+        first.wake_on_change(&first_waker);
+        second.wake_on_change(&second_waker);
+        // Registering the same waker again changes nothing.
+        first.wake_on_change(&first_waker);
+        assert_eq!(first.phase(), Phase::Running);
+
+        coordinator.advance(Phase::Closing);
+        assert_eq!((wakes(&first_count), wakes(&second_count)), (1, 1));
+        assert_eq!(first.phase(), Phase::Closing);
+
+        // Not a move forward: nobody is woken.
+        coordinator.advance(Phase::Running);
+        coordinator.advance(Phase::Closing);
+        assert_eq!((wakes(&first_count), wakes(&second_count)), (1, 1));
+        assert_eq!(second.phase(), Phase::Closing);
+
+        drop(second);
+        coordinator.advance(Phase::Hard);
+        assert_eq!((wakes(&first_count), wakes(&second_count)), (2, 1));
+        assert_eq!(first.phase(), Phase::Hard);
+
+        // The dropped task's slot is reused.
+        let (_third_count, third_waker) = counting();
+        let mut third = coordinator.track();
+        third.wake_on_change(&third_waker);
+        assert_eq!(coordinator.lock_wakers().slots.len(), 2);
+        drop((first, third));
+        assert!(coordinator.lock_wakers().slots.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn a_changed_waker_replaces_the_registered_one() {
+        let coordinator = Coordinator::new();
+        let (old_count, old_waker) = counting();
+        let (new_count, new_waker) = counting();
+        let mut tracked = coordinator.track();
+        tracked.wake_on_change(&old_waker);
+        tracked.wake_on_change(&new_waker);
+        coordinator.advance(Phase::Closing);
+        assert_eq!((wakes(&old_count), wakes(&new_count)), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn all_ended_returns_once_every_tracked_task_is_dropped() {
+        let coordinator = Coordinator::new();
+        let tracked = coordinator.track();
+        let waiting = tokio::spawn({
+            let coordinator = Arc::clone(&coordinator);
+            async move { coordinator.all_ended().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a task is still tracked");
+        drop(tracked);
+        tokio::time::timeout(lori_testkit::WATCHDOG, waiting)
+            .await
+            .expect("all_ended returned within the watchdog")
+            .expect("the waiting task did not panic");
+    }
+}
