@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use bytes::BufMut;
 use lori_core::happy_eyeballs::{AttemptId, IpVersion, Resolution};
-use lori_core::{Connection, Context, Handler, IoFailure, IoOp, dispatch};
+use lori_core::{Connection, Context, Direction, Handler, IoFailure, IoOp, dispatch};
 use lori_net::Progress;
 use mio::Token;
 use mio::net::TcpStream;
@@ -62,8 +63,15 @@ pub(crate) struct Conn<M, H> {
     socket: Option<(Stream, Token)>,
     attempts: Vec<Attempt>,
     /// Sticky readiness (edge-triggered): the socket was readable and has not returned
-    /// `WouldBlock` since. Survives mute, yield and a full buffer, so no wake-up is lost.
+    /// `WouldBlock` or a short read since. Survives mute, yield and a full buffer, so no
+    /// wake-up is lost.
     readable: bool,
+    /// The poll reported the read side ended (FIN, hang-up or error) at some point: from
+    /// then on only `WouldBlock` clears `readable`, since no new edge will come.
+    read_ended: bool,
+    /// A short read emptied the socket this drive: the core hears `WouldBlock` (so it may
+    /// free an empty read buffer) once the drive has delivered what was read.
+    drained: bool,
     /// The socket was writable and no write has returned `WouldBlock` since.
     writable: bool,
     /// The earliest deadline the loop's heap holds for this connection, if any. A later
@@ -90,8 +98,8 @@ macro_rules! enter {
 }
 
 impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
-    /// A connection `key` over `connection`, with `socket` (registered under its token) if
-    /// it has one.
+    /// A connection `key` over `connection`, with `socket` (registered under its token just
+    /// before, so its first readiness event is still to come) if it has one.
     pub(crate) fn new(
         key: Key,
         connection: Connection,
@@ -104,7 +112,12 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             key,
             connection,
             handler,
-            readable: socket.is_some(),
+            // A socket is registered just before: epoll reports one that is already
+            // readable when it is added, so the first read waits for that event rather than
+            // trying a `recv` that returns `EAGAIN` when the peer has sent nothing yet.
+            readable: false,
+            read_ended: false,
+            drained: false,
             writable: socket.is_some(),
             socket,
             attempts: Vec::new(),
@@ -155,6 +168,9 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             if !progressed {
                 break;
             }
+        }
+        if mem::take(&mut self.drained) {
+            self.connection.handle_would_block(Direction::Read, lp.now);
         }
         self.arm(lp);
     }
@@ -219,6 +235,15 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
     }
 
     /// Reads once if the core wants data and the socket has some; whether it read.
+    ///
+    /// A read that fills less than the buffer offered (and is not EOF) means the socket is
+    /// drained, as tokio rules too: `readable` is cleared without the `recv` that would
+    /// return `EAGAIN`. That is safe with edge-triggered epoll because any data arriving
+    /// after the short read's `recv` queues a new readable event (every arrival wakes the
+    /// epoll entry, and the edge that brought us here was consumed by `epoll_wait` before
+    /// the read). The exception is a read side that has already ended: its FIN or error
+    /// came with an earlier edge, so once the poll reported it only `WouldBlock` (or EOF)
+    /// ends reading.
     fn read(&mut self, now: Instant) -> bool {
         let Some((stream, _)) = &self.socket else {
             return false;
@@ -226,9 +251,17 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         if !self.readable || !self.connection.wants_read() {
             return false;
         }
-        let result = lori_net::recv_into(stream, &mut self.connection.read_buf());
-        if lori_net::report_read(&mut self.connection, result, now) == Progress::WouldBlock {
-            self.readable = false;
+        let mut buf = self.connection.read_buf();
+        let offered = buf.chunk_mut().len();
+        let result = lori_net::recv_into(stream, &mut buf);
+        let short = matches!(result, Ok(n) if n > 0 && n < offered);
+        match lori_net::report_read(&mut self.connection, result, now) {
+            Progress::WouldBlock => self.readable = false,
+            Progress::Moved if short && !self.read_ended => {
+                self.readable = false;
+                self.drained = true;
+            }
+            Progress::Moved | Progress::Ended => {}
         }
         true
     }
@@ -390,6 +423,7 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
                 self.connection.handle_new_turn(lp.now);
                 self.readable |= readiness.readable;
                 self.writable |= readiness.writable;
+                self.read_ended |= readiness.read_ended;
             }
             Source::Attempt(id) => self.attempt_ready(lp, id),
         }

@@ -71,6 +71,9 @@ pub(crate) struct Readiness {
     pub(crate) readable: bool,
     /// The socket takes writes, or has an error to report.
     pub(crate) writable: bool,
+    /// The read side has ended (the peer's FIN, a hang-up or an error): no later edge will
+    /// announce it, so a short read no longer means the socket is drained.
+    pub(crate) read_ended: bool,
 }
 
 impl Readiness {
@@ -78,6 +81,7 @@ impl Readiness {
         Self {
             readable: event.is_readable() || event.is_read_closed() || event.is_error(),
             writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+            read_ended: event.is_read_closed() || event.is_error(),
         }
     }
 }

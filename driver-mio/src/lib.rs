@@ -13,7 +13,10 @@
 //! thread, one non-blocking socket per Happy Eyeballs attempt, shutdown, close, yield),
 //! keep one timer at its `poll_timeout()`, and dispatch its events. Sockets are registered
 //! edge-triggered; the driver remembers that a socket is still readable or writable, so a
-//! mute, a yield or a full buffer never loses a wake-up.
+//! mute, a yield or a full buffer never loses a wake-up. A read that fills less than the
+//! buffer offered counts as draining the socket (as tokio rules), so the common case reads
+//! once per wake-up with no `recv` returning `EAGAIN`; bytes a read's handler queued are
+//! written before the next read.
 //!
 //! Other threads reach a connection through its [`lori_core::Handle`] (`cx.handle()` in a
 //! handler, or the one [`Driver::connect`] returns): posted messages arrive at

@@ -60,11 +60,6 @@ impl Attempts {
         Some(self.list.swap_remove(index).stream)
     }
 
-    /// Closes every attempt's socket and frees the list.
-    pub(crate) fn clear(&mut self) {
-        self.list = Vec::new();
-    }
-
     /// The next attempt to finish and its result. A failed attempt's socket is closed at
     /// once; a connected one is kept for [`Attempts::take`].
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(AttemptId, io::Result<()>)> {

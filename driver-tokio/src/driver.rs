@@ -210,16 +210,15 @@ impl Driver {
         M: Send + 'static,
         H: Handler<M>,
     {
-        let (tracked, phase) = self.coordinator.track();
         let ending = task::Ending {
             _release: release,
-            _tracked: tracked,
+            tracked: self.coordinator.track(),
         };
         let task = {
             let _runtime = self.runtime.enter();
             task::prepare(opening, config, handler, mailbox, ending)
         };
-        self.spawn(task.run(phase), span);
+        self.spawn(task.run(), span);
     }
 
     /// Starts the accept task of a bound listener, or reports why there is none.
@@ -244,7 +243,7 @@ impl Driver {
             }
         };
         let (listener, shared) = listener::new_listener(local, ConnectionLimit::new(limit));
-        let (tracked, phase) = self.coordinator.track();
+        let (tracked, phase) = (self.coordinator.track(), self.coordinator.subscribe());
         let accepting = listener::accept_loop::<M, H, L>(
             socket,
             shared,

@@ -31,14 +31,16 @@
 //! }
 //! ```
 //!
-//! How a connection task runs: it waits (one `select!`) for readability only while the
-//! core wants to read, for writability only while bytes are queued, for its one timer only
-//! while one is armed, for posted messages only once a handle exists, and for connect
-//! attempts and name resolution only while connecting. It reads with `try_read_buf` into
-//! the core's read buffer, writes the core's queued slices with one vectored write, and
-//! after every input drains the core's instructions and events. A yield asked by the core
-//! is a `tokio::task::yield_now`. An idle connection holds no channel and no timer
-//! registration.
+//! How a connection task runs: it waits (one `poll_fn`, in a fixed order, no future built
+//! per turn) for readability only while the core wants to read, for writability only while
+//! bytes are queued, for its one timer only while one is armed, for posted messages only
+//! once a handle exists, and for connect attempts and name resolution only while
+//! connecting. It reads into the core's read buffer (never zeroed); a short read counts as
+//! draining the socket, as tokio's own `poll_read` rules, so no read returns `EAGAIN` in
+//! the common case. Bytes a read's handler queued are written before the next read, with
+//! one vectored write of the core's queued slices. After every input it drains the core's
+//! instructions and events. A yield asked by the core is a `tokio::task::yield_now`. An
+//! idle connection holds no channel and no timer registration.
 //!
 //! Name resolution runs `lori_net::resolve` on tokio's blocking pool; connect attempts are
 //! non-blocking sockets polled by the connection task itself, so an abandoned attempt's

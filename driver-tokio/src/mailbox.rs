@@ -2,6 +2,7 @@
 //! handle is first asked for.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use lori_core::{Handle, HandleSource, Post};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -46,16 +47,12 @@ impl<M: Send + 'static> Mailbox<M> {
         (mailbox, handle)
     }
 
-    /// Whether there is a channel to receive from.
-    pub(crate) fn is_open(&self) -> bool {
-        self.receiver.is_some()
-    }
-
-    /// The next message; pending forever without a channel, `None` once closed and empty.
-    pub(crate) async fn recv(&mut self) -> Option<M> {
+    /// Polls for the next message: `Pending` without a channel (nothing to register),
+    /// `Ready(None)` once closed and empty.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<M>> {
         match &mut self.receiver {
-            Some(receiver) => receiver.recv().await,
-            None => std::future::pending().await,
+            Some(receiver) => receiver.poll_recv(cx),
+            None => Poll::Pending,
         }
     }
 

@@ -12,6 +12,15 @@ use lori_net::SocketOpts;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
+/// The outcome of [`Stream::read_into`].
+#[derive(Debug)]
+pub(crate) struct Received {
+    /// The read's result, as `recv` gave it.
+    pub(crate) result: io::Result<usize>,
+    /// A short read emptied the socket: no more reads until it is readable again.
+    pub(crate) drained: bool,
+}
+
 /// A connected (or connecting) stream socket registered with the tokio reactor.
 #[derive(Debug)]
 pub(crate) enum Stream {
@@ -42,27 +51,52 @@ impl Stream {
         UnixStream::from_std(std).map(Self::Unix)
     }
 
-    /// Waits until the socket may be readable (or has an error).
-    pub(crate) async fn readable(&self) -> io::Result<()> {
+    /// Polls for read readiness (data, EOF or an error), registering `cx` while there is
+    /// none. No future is built, so nothing is allocated or dropped per wait.
+    pub(crate) fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.readable().await,
-            Self::Unix(stream) => stream.readable().await,
+            Self::Tcp(stream) => stream.poll_read_ready(cx),
+            Self::Unix(stream) => stream.poll_read_ready(cx),
         }
     }
 
-    /// Waits until the socket may be writable (or has an error).
-    pub(crate) async fn writable(&self) -> io::Result<()> {
+    /// Polls for write readiness (or an error), registering `cx` while there is none.
+    pub(crate) fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.writable().await,
-            Self::Unix(stream) => stream.writable().await,
+            Self::Tcp(stream) => stream.poll_write_ready(cx),
+            Self::Unix(stream) => stream.poll_write_ready(cx),
         }
     }
 
-    /// Reads once into `buf`'s spare room; `WouldBlock` clears the cached readiness.
-    pub(crate) fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
-        match self {
-            Self::Tcp(stream) => stream.try_read_buf(buf),
-            Self::Unix(stream) => stream.try_read_buf(buf),
+    /// Reads once into `buf`'s spare room (never zeroed first). `WouldBlock` clears the
+    /// cached read readiness, and so does a short read, as tokio's own `poll_read` rules:
+    /// a read that fills less than the room offered (and is not EOF) drained the socket,
+    /// so the `recv` that would return `EAGAIN` is skipped. The reactor sets the readiness
+    /// again on the socket's next event, and never clears a read-closed readiness, so a
+    /// FIN that came with the data is still read. The clearing is tick-checked: readiness
+    /// that arrived during the read survives it.
+    pub(crate) fn read_into<B: BufMut>(&self, buf: &mut B) -> Received {
+        let offered = buf.chunk_mut().len();
+        let mut short = None;
+        let result = self.try_io(Interest::READABLE, || {
+            let count = lori_net::recv_into(self, buf)?;
+            if count > 0 && count < offered {
+                short = Some(count);
+                // Not an error: `try_io` clears the readiness on `WouldBlock`, which is
+                // exactly what a short read calls for. The count is kept in `short`.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(count)
+        });
+        match short {
+            Some(count) => Received {
+                result: Ok(count),
+                drained: true,
+            },
+            None => Received {
+                result,
+                drained: false,
+            },
         }
     }
 
@@ -104,13 +138,6 @@ impl Stream {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
                 other => return Poll::Ready(other),
             }
-        }
-    }
-
-    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Self::Tcp(stream) => stream.poll_write_ready(cx),
-            Self::Unix(stream) => stream.poll_write_ready(cx),
         }
     }
 
