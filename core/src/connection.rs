@@ -306,12 +306,15 @@ impl Connection {
             return;
         }
         debug_assert!(n <= self.send.queued_bytes(), "written more than queued");
-        let spares = &mut self.spares;
-        let min = self.read.minimum();
-        self.send.advance(n, |chunk| spares.offer(chunk, min));
-        if self.send.is_empty() && self.read.is_released() {
-            // Nothing in flight any more: keep no spare memory.
+        if n >= self.send.queued_bytes() && self.read.is_released() {
+            // Nothing will be in flight: keep no spare memory, and offer none (keeping a
+            // chunk only to drop it would cost an allocation per request and response).
+            self.send.advance(n, drop);
             self.spares.clear();
+        } else {
+            let spares = &mut self.spares;
+            let min = self.read.minimum();
+            self.send.advance(n, |chunk| spares.offer(chunk, min));
         }
         while let Some(token) = self.send.pop_completed() {
             self.events.push_back(Event::Sent(token));
@@ -336,7 +339,7 @@ impl Connection {
                 self.read.release_if_empty();
                 self.tls_release_if_empty();
                 if self.send.is_empty() && self.read.is_released() {
-                    // Nothing in flight: keep no spare memory.
+                    // Nothing in flight any more: keep no spare memory.
                     self.spares.clear();
                 }
             }

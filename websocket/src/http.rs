@@ -39,10 +39,12 @@ impl HttpResponse {
     /// 200 OK with `body` of the given `Content-Type` (e.g. `text/html; charset=utf-8`).
     /// Fails if the content type is not a valid header value.
     pub fn ok(content_type: &str, body: impl Into<Bytes>) -> Result<Self, InvalidToken> {
-        Ok(Self::new(200)
-            .map_err(|_| InvalidToken)?
-            .header("Content-Type", content_type)?
-            .body(body))
+        let ok = Self {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+        };
+        ok.header("Content-Type", content_type)
     }
 
     /// Adds a header. Fails unless `name` is a token and `value` visible ASCII with spaces,
