@@ -8,28 +8,24 @@
 //! cargo run --example blocking_echo -- --port 7670  # a chosen port
 //! ```
 //!
-//! Read it as the reference for driving a `Connection` by hand. The whole contract is:
-//!
-//! 1. After every input (`handle_*`) or command, drain until nothing moves: dispatch events
-//!    to the handler, execute every `poll_io` instruction, write `write_slices` while
-//!    `wants_write()`.
-//! 2. Then wait for the next input: here a blocking read whose timeout is the time left
-//!    until `poll_timeout()`, and `handle_timeout` when it expires.
-//!
-//! A blocking driver cannot cancel a connect in progress, so an abandoned Happy Eyeballs
-//! attempt finishes on its helper thread and its socket is dropped when it reports.
+//! Read it as the reference for a driver of your own: the core's `Engine` runs the whole
+//! driving contract, so a driver is a `Transport` (read, write, shut down, close, and for
+//! clients resolve and connect) and a loop that waits for what the engine's `Wait` asks
+//! (here: a blocking read bounded by the deadline, or a helper thread's report while
+//! connecting) and drives the engine with it.
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes};
+use bytes::buf::Limit;
+use bytes::{BufMut, Bytes, BytesMut};
 use lori_core::{
     Address, AttemptId, Config, Connect, Connection, ConnectionFailure, ConnectionTimeout, Context,
-    Handler, IdleTimeout, IoFailure, IoOp, NoHandles, NoSocket, Resolution, SendError,
-    SocketOptionError, SocketOptions, dispatch,
+    Engine, Handler, IdleTimeout, Input, IoFailure, IpVersion, NoHandles, NoSocket, Readiness,
+    Resolution, SendError, SocketOptionError, SocketOptions, Transport,
 };
 
 /// Echoes every byte back; under backpressure it keeps the refused chunk, mutes, and
@@ -146,153 +142,151 @@ impl SocketOptions for StdSocket<'_> {
     }
 }
 
-/// What the helper threads of the connecting phase report.
+/// What the helper threads of a client's connecting phase report.
 enum Report {
     Resolved(Resolution),
     Attempt(AttemptId, io::Result<TcpStream>),
 }
 
-/// The connecting phase of a client: executes `Resolve` and `Connect` instructions on
-/// helper threads and feeds their reports back, until an attempt wins (its stream is
-/// returned) or the connection fails (`None`; the handler has had `on_connection_failure`).
-fn connect<H: Handler>(conn: &mut Connection, handler: &mut H) -> Option<TcpStream> {
-    let (reports, inbox) = mpsc::channel();
-    let mut connected: HashMap<AttemptId, TcpStream> = HashMap::new();
-    loop {
-        while let Some(op) = conn.poll_io() {
-            match op {
-                IoOp::Resolve { host, port, .. } => {
-                    let reports = reports.clone();
-                    std::thread::spawn(move || {
-                        let answer = match (&*host, port).to_socket_addrs() {
-                            Ok(addrs) => Resolution::Combined(addrs.map(|a| a.ip()).collect()),
-                            Err(error) => Resolution::Failed(IoFailure::from(&error)),
-                        };
-                        let _ = reports.send(Report::Resolved(answer));
-                    });
-                }
-                IoOp::Connect { attempt, addr, .. } => {
-                    let reports = reports.clone();
-                    std::thread::spawn(move || {
-                        let _ = reports.send(Report::Attempt(attempt, TcpStream::connect(addr)));
-                    });
-                }
-                IoOp::Abandon { attempt } => drop(connected.remove(&attempt)),
-                IoOp::Connected { attempt } => return connected.remove(&attempt),
-                _ => {}
-            }
+/// The engine's transport: a blocking socket, and for a client its connect attempts, made
+/// on helper threads that report back through a channel.
+struct Blocking {
+    stream: Option<TcpStream>,
+    reports: mpsc::Sender<Report>,
+    /// Attempts that connected, until the engine adopts or abandons them.
+    connected: HashMap<AttemptId, TcpStream>,
+}
+
+impl Transport for Blocking {
+    /// One blocking read, bounded by the socket's read timeout (its `WouldBlock` is the
+    /// deadline). `std::io::Read` wants initialised memory, so this copies through a
+    /// stack buffer; `lori-net`'s `recv_into` reads into the core's buffer directly.
+    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+        let stream = self.stream.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        let mut scratch = [0u8; 16384];
+        let room = buf.remaining_mut().min(scratch.len());
+        let count = (&*stream).read(&mut scratch[..room])?;
+        buf.put_slice(&scratch[..count]);
+        Ok(count)
+    }
+
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let stream = self.stream.as_ref().ok_or(io::ErrorKind::NotConnected)?;
+        (&*stream).write_vectored(slices)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.stream
+            .as_ref()
+            .map_or(Ok(()), |stream| stream.shutdown(Shutdown::Write))
+    }
+
+    fn close(&mut self) {
+        self.stream = None;
+        self.connected.clear();
+    }
+
+    fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
+        match &self.stream {
+            Some(stream) => f(&mut StdSocket(stream)),
+            None => f(&mut NoSocket),
         }
-        dispatch(conn, &mut NoSocket, &mut NoHandles, handler);
-        if conn.state() == lori_core::ConnectionState::Closed {
-            return None;
-        }
-        let now = Instant::now();
-        let report = match conn.poll_timeout() {
-            Some(at) => inbox.recv_timeout(at.saturating_duration_since(now)).ok(),
-            None => inbox.recv().ok(),
-        };
-        let now = Instant::now();
-        match report {
-            Some(Report::Resolved(answer)) => conn.handle_resolved(answer, now),
-            Some(Report::Attempt(attempt, Ok(stream))) => {
-                connected.insert(attempt, stream);
-                conn.handle_connect_result(attempt, Ok(()), now);
-            }
-            Some(Report::Attempt(attempt, Err(error))) => {
-                conn.handle_connect_result(attempt, Err(IoFailure::from(&error)), now);
-            }
-            None => conn.handle_timeout(now),
-        }
+    }
+
+    fn resolve(&mut self, host: Arc<str>, port: u16, _: IpVersion) -> Result<(), IoFailure> {
+        let reports = self.reports.clone();
+        std::thread::spawn(move || {
+            let answer = match (&*host, port).to_socket_addrs() {
+                Ok(addrs) => Resolution::Combined(addrs.map(|a| a.ip()).collect()),
+                Err(error) => Resolution::Failed(IoFailure::from(&error)),
+            };
+            let _ = reports.send(Report::Resolved(answer));
+        });
+        Ok(())
+    }
+
+    /// A blocking connect on a helper thread: it cannot be cancelled, so an abandoned
+    /// attempt finishes there and its socket is dropped when it reports.
+    fn start_attempt(
+        &mut self,
+        attempt: AttemptId,
+        addr: SocketAddr,
+        _from: Option<SocketAddr>,
+    ) -> Result<(), IoFailure> {
+        let reports = self.reports.clone();
+        std::thread::spawn(move || {
+            let _ = reports.send(Report::Attempt(attempt, TcpStream::connect(addr)));
+        });
+        Ok(())
+    }
+
+    fn abandon_attempt(&mut self, attempt: AttemptId) {
+        self.connected.remove(&attempt);
+    }
+
+    fn adopt_attempt(&mut self, attempt: AttemptId) -> bool {
+        self.stream = self.connected.remove(&attempt);
+        self.stream.is_some()
     }
 }
 
-/// Runs a connection that has its socket until it closes.
-fn run<H: Handler>(conn: &mut Connection, handler: &mut H, stream: &TcpStream) {
+/// Runs `conn` with `handler` over `stream` (a server's accepted socket) or, for a client,
+/// the socket its connecting phase makes, until it closes.
+fn run<H: Handler>(conn: &mut Connection, handler: &mut H, stream: Option<TcpStream>) {
+    let (reports, inbox) = mpsc::channel();
+    let mut transport = Blocking {
+        stream,
+        reports,
+        connected: HashMap::new(),
+    };
+    let mut engine = Engine::new();
+    let mut input = Input::Tick;
     loop {
-        if drain(conn, handler, stream) {
+        let now = Instant::now();
+        let wait = engine.drive(conn, &mut transport, handler, &mut NoHandles, input, now);
+        if wait.closed {
             return;
         }
-        let now = Instant::now();
-        let wait = conn
-            .poll_timeout()
-            .map(|at| at.saturating_duration_since(now));
-        if !conn.wants_read() {
-            // Muted or yielded with nothing to write: sleep until the next deadline.
-            std::thread::sleep(wait.unwrap_or(Duration::from_millis(10)));
-            let now = Instant::now();
-            conn.handle_new_turn(now);
-            conn.handle_timeout(now);
+        if wait.yielded {
+            // This thread serves one connection: its next turn is now.
+            input = Input::NewTurn;
             continue;
         }
         // A zero timeout means "block forever" to std: wait at least a millisecond.
-        let wait = wait.map(|left| left.max(Duration::from_millis(1)));
-        if let Err(error) = stream.set_read_timeout(wait) {
-            conn.handle_io_error(IoFailure::from(error), now);
-            continue;
-        }
-        read_once(conn, stream);
-    }
-}
-
-/// One blocking read into the connection's buffer. `std::io::Read` wants initialised
-/// memory, so this copies through a stack buffer; `lori-net`'s `recv_into` reads into the
-/// core's buffer directly.
-fn read_once(conn: &mut Connection, stream: &TcpStream) {
-    let mut scratch = [0u8; 16384];
-    let mut target = conn.read_buf();
-    let room = target.remaining_mut().min(scratch.len());
-    let result = (&*stream).read(&mut scratch[..room]);
-    let now = Instant::now();
-    match result {
-        Ok(0) => conn.handle_eof(now),
-        Ok(n) => {
-            target.put_slice(&scratch[..n]);
-            conn.handle_read(n, now);
-        }
-        Err(error)
-            if matches!(
-                error.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            conn.handle_timeout(now)
-        }
-        Err(error) => conn.handle_io_error(IoFailure::from(error), now),
-    }
-}
-
-/// Drains events, instructions and writes until nothing moves; true once the socket closed.
-fn drain<H: Handler>(conn: &mut Connection, handler: &mut H, stream: &TcpStream) -> bool {
-    loop {
-        let mut moved = dispatch(conn, &mut StdSocket(stream), &mut NoHandles, handler) > 0;
-        while let Some(op) = conn.poll_io() {
-            moved = true;
-            match op {
-                IoOp::ShutdownWrite => {
-                    if let Err(error) = stream.shutdown(Shutdown::Write) {
-                        conn.handle_io_error(IoFailure::from(error), Instant::now());
+        let left = wait.deadline.map(|at| {
+            at.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        });
+        input = match &transport.stream {
+            // Connecting: wait for a helper thread's report or the deadline.
+            None => {
+                match left.map_or_else(|| inbox.recv().ok(), |left| inbox.recv_timeout(left).ok()) {
+                    Some(Report::Resolved(answer)) => Input::Resolved(answer),
+                    Some(Report::Attempt(attempt, Ok(stream))) => {
+                        transport.connected.insert(attempt, stream);
+                        Input::AttemptDone {
+                            attempt,
+                            result: Ok(()),
+                        }
                     }
+                    Some(Report::Attempt(attempt, Err(error))) => Input::AttemptDone {
+                        attempt,
+                        result: Err(IoFailure::from(&error)),
+                    },
+                    None => Input::Tick,
                 }
-                IoOp::Close => {
-                    dispatch(conn, &mut StdSocket(stream), &mut NoHandles, handler);
-                    return true;
-                }
-                // A yield: this thread serves one connection, so the next turn is now.
-                _ => conn.handle_new_turn(Instant::now()),
             }
-        }
-        while conn.wants_write() {
-            moved = true;
-            let mut slices = [IoSlice::new(&[]); 64];
-            let count = conn.write_slices(&mut slices);
-            match (&*stream).write_vectored(&slices[..count]) {
-                Ok(n) => conn.handle_written(n, Instant::now()),
-                Err(error) => conn.handle_io_error(IoFailure::from(error), Instant::now()),
+            // The engine's next read blocks until bytes come or the deadline passes.
+            Some(stream) if wait.readable || wait.writable => match stream.set_read_timeout(left) {
+                Ok(()) => Input::Ready(Readiness::BOTH),
+                Err(error) => Input::Failed(IoFailure::from(&error)),
+            },
+            // Muted with nothing to write: sleep until the next deadline.
+            Some(_) => {
+                std::thread::sleep(left.unwrap_or(Duration::from_millis(10)));
+                Input::Tick
             }
-        }
-        if !moved {
-            return false;
-        }
+        };
     }
 }
 
@@ -316,7 +310,7 @@ fn demo(port: u16) -> io::Result<()> {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut conn = Connection::server(Config::default(), Instant::now());
-                run(&mut conn, &mut Echo::default(), &stream);
+                run(&mut conn, &mut Echo::default(), Some(stream));
             });
         }
     });
@@ -332,9 +326,7 @@ fn demo(port: u16) -> io::Result<()> {
         echoed: Vec::new(),
         outcome: None,
     };
-    if let Some(stream) = connect(&mut conn, &mut pinger) {
-        run(&mut conn, &mut pinger, &stream);
-    }
+    run(&mut conn, &mut pinger, None);
     match pinger.outcome {
         Some(Ok(())) => {
             println!("client: every line echoed");

@@ -80,6 +80,7 @@
 mod client;
 mod config;
 mod connection;
+pub mod engine;
 mod error;
 mod event;
 mod handle;
@@ -105,6 +106,7 @@ use no_tls as tls;
 pub use client::{Connect, Target};
 pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::Connection;
+pub use engine::{Engine, Input, Readiness, Transport, Wait};
 pub use error::{
     BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError, StartTlsError,
 };

@@ -54,19 +54,19 @@
 //! ```
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, IoSlice};
+use std::io::{self, ErrorKind, IoSlice};
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::buf::Limit;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::engine::{Engine, Input, Readiness, Transport};
 use crate::error::IoFailure;
-use crate::event::{Direction, IoOp};
 use crate::handle::NoHandles;
-use crate::handler::{Handler, dispatch};
-use crate::socket::NoSocket;
+use crate::handler::Handler;
 
 /// One direction of the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,10 +121,8 @@ pub struct Endpoint<H> {
     pub conn: Connection,
     /// The application's handler; events are dispatched to it.
     pub handler: H,
-    socket_closed: bool,
+    engine: Engine,
     eof_delivered: bool,
-    write_blocked: bool,
-    yielded: bool,
 }
 
 impl<H> Endpoint<H> {
@@ -136,16 +134,14 @@ impl<H> Endpoint<H> {
         Self {
             conn,
             handler,
-            socket_closed: false,
+            engine: Engine::new(),
             eof_delivered: false,
-            write_blocked: false,
-            yielded: false,
         }
     }
 
     /// Whether the driver closed this end's socket (after `IoOp::Close`).
     pub fn is_socket_closed(&self) -> bool {
-        self.socket_closed
+        self.engine.is_closed()
     }
 }
 
@@ -355,181 +351,128 @@ impl<A: Handler, B: Handler> Pair<A, B> {
             .min()
     }
 
-    /// One pass of the driver over one end: a new turn after a yield, due timers, a reset,
-    /// reads, then writes, instructions and events until none moves. Returns whether
-    /// anything happened.
+    /// One pass of the engine over one end, its socket tried both ways (a level-triggered
+    /// poll): due timers, a reset that arrived, reads, writes, instructions and events
+    /// until none moves. Returns whether anything happened.
     fn step_endpoint<H: Handler>(
         end: &mut Endpoint<H>,
         inbound: &mut Pipe,
         outbound: &mut Pipe,
         now: Instant,
     ) -> bool {
-        if end.socket_closed {
-            return false;
-        }
-        let mut moved = false;
-        if end.yielded {
-            end.yielded = false;
-            end.conn.handle_new_turn(now);
-            moved = true;
-        }
-        if end.conn.poll_timeout().is_some_and(|at| at <= now) {
-            end.conn.handle_timeout(now);
-            moved = true;
-        }
+        let input = if inbound.reset_at.is_some_and(|at| at <= now) {
+            Input::Failed(IoFailure::new(ErrorKind::ConnectionReset, None))
+        } else {
+            Input::Ready(Readiness::BOTH)
+        };
+        let mut socket = SimSocket {
+            inbound,
+            outbound,
+            eof_delivered: &mut end.eof_delivered,
+            now,
+        };
+        let wait = end.engine.drive(
+            &mut end.conn,
+            &mut socket,
+            &mut end.handler,
+            &mut NoHandles,
+            input,
+            now,
+        );
+        wait.progressed
+    }
+}
+
+/// One end's socket: its inbound and outbound pipes, level-triggered (every call is tried;
+/// `WouldBlock` when there is nothing to read or no room to write).
+struct SimSocket<'a> {
+    inbound: &'a mut Pipe,
+    outbound: &'a mut Pipe,
+    eof_delivered: &'a mut bool,
+    now: Instant,
+}
+
+impl Transport for SimSocket<'_> {
+    /// Reads what has arrived, at most the link's largest read; the FIN once the data
+    /// before it is read; a reset that arrived.
+    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+        let (inbound, now) = (&mut *self.inbound, self.now);
         if inbound.reset_at.is_some_and(|at| at <= now) {
-            let reset = IoFailure::new(ErrorKind::ConnectionReset, None);
-            end.conn.handle_io_error(reset, now);
-            moved = true;
+            return Err(ErrorKind::ConnectionReset.into());
         }
-        moved |= Self::read(end, inbound, now);
-        moved |= Self::drain(end, inbound, outbound, now);
-        moved
+        if inbound.arrived(now) {
+            let mut budget = inbound.config.max_read.get().min(buf.remaining_mut());
+            let mut read = 0;
+            while budget > 0 {
+                let Some((at, chunk)) = inbound.chunks.front_mut() else {
+                    break;
+                };
+                if *at > now {
+                    break;
+                }
+                let take = budget.min(chunk.len());
+                buf.put_slice(&chunk[..take]);
+                chunk.advance(take);
+                if chunk.is_empty() {
+                    inbound.chunks.pop_front();
+                }
+                budget -= take;
+                read += take;
+            }
+            inbound.len -= read;
+            return Ok(read);
+        }
+        if inbound.fin_at.is_some_and(|at| at <= now)
+            && inbound.chunks.is_empty()
+            && !*self.eof_delivered
+        {
+            *self.eof_delivered = true;
+            return Ok(0);
+        }
+        Err(ErrorKind::WouldBlock.into())
     }
 
-    /// Reads while the connection wants to and bytes (or the FIN) have arrived.
-    fn read<H>(end: &mut Endpoint<H>, inbound: &mut Pipe, now: Instant) -> bool {
-        let mut moved = false;
-        while end.conn.wants_read() {
-            if inbound.arrived(now) {
-                let mut target = end.conn.read_buf();
-                let mut budget = inbound.config.max_read.get().min(target.remaining_mut());
-                let mut read = 0;
-                while budget > 0 {
-                    let Some((at, chunk)) = inbound.chunks.front_mut() else {
-                        break;
-                    };
-                    if *at > now {
-                        break;
-                    }
-                    let take = budget.min(chunk.len());
-                    target.put_slice(&chunk[..take]);
-                    chunk.advance(take);
-                    if chunk.is_empty() {
-                        inbound.chunks.pop_front();
-                    }
-                    budget -= take;
-                    read += take;
-                }
-                inbound.len -= read;
-                end.conn.handle_read(read, now);
-                moved = true;
-            } else if inbound.fin_at.is_some_and(|at| at <= now)
-                && inbound.chunks.is_empty()
-                && !end.eof_delivered
-            {
-                end.eof_delivered = true;
-                end.conn.handle_eof(now);
-                moved = true;
-            } else {
-                end.conn.handle_would_block(Direction::Read, now);
+    /// Takes what the pipe has room for, at most the link's largest write. Bytes written
+    /// to a closed reader reset the writer; after our FIN they are dropped.
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        let (outbound, now) = (&mut *self.outbound, self.now);
+        let room = outbound.space().min(outbound.config.max_write.get());
+        if room == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        let mut bytes = Vec::with_capacity(room);
+        for slice in slices {
+            let take = slice.len().min(room - bytes.len());
+            bytes.extend_from_slice(&slice[..take]);
+            if bytes.len() == room {
                 break;
             }
         }
-        moved
-    }
-
-    /// Drains in the contract's rounds (see `Connection`): instructions, events, writes,
-    /// instructions again, until none of them moves.
-    fn drain<H: Handler>(
-        end: &mut Endpoint<H>,
-        inbound: &mut Pipe,
-        outbound: &mut Pipe,
-        now: Instant,
-    ) -> bool {
-        let mut moved = false;
-        loop {
-            let mut progressed = Self::execute_all(end, inbound, outbound, now);
-            progressed |= dispatch(
-                &mut end.conn,
-                &mut NoSocket,
-                &mut NoHandles,
-                &mut end.handler,
-            ) > 0;
-            progressed |= Self::write(end, outbound, now);
-            progressed |= Self::execute_all(end, inbound, outbound, now);
-            if !progressed {
-                return moved;
-            }
-            moved = true;
+        let written = bytes.len();
+        if outbound.reader_closed {
+            outbound
+                .reset_at
+                .get_or_insert(now + outbound.config.latency);
+        } else if outbound.fin_at.is_none() {
+            outbound.len += written;
+            let arrival = now + outbound.config.latency;
+            outbound.chunks.push_back((arrival, Bytes::from(bytes)));
         }
+        Ok(written)
     }
 
-    /// Carries out every queued instruction; whether there was one.
-    fn execute_all<H: Handler>(
-        end: &mut Endpoint<H>,
-        inbound: &mut Pipe,
-        outbound: &mut Pipe,
-        now: Instant,
-    ) -> bool {
-        let mut executed = false;
-        while let Some(op) = end.conn.poll_io() {
-            executed = true;
-            match op {
-                IoOp::ShutdownWrite => {
-                    outbound.fin_at.get_or_insert(now + outbound.config.latency);
-                }
-                IoOp::Close => Self::close_socket(end, inbound, outbound, now),
-                IoOp::YieldTurn => end.yielded = true,
-                // Both ends are connected from the start: no client instructions occur.
-                IoOp::Resolve { .. }
-                | IoOp::Connect { .. }
-                | IoOp::Abandon { .. }
-                | IoOp::Connected { .. } => {}
-            }
-        }
-        executed
+    /// The FIN follows the data written.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        let outbound = &mut *self.outbound;
+        outbound
+            .fin_at
+            .get_or_insert(self.now + outbound.config.latency);
+        Ok(())
     }
 
-    /// Writes queued bytes while the pipe has room.
-    fn write<H>(end: &mut Endpoint<H>, outbound: &mut Pipe, now: Instant) -> bool {
-        let mut moved = false;
-        while end.conn.wants_write() && !end.socket_closed {
-            let room = outbound.space().min(outbound.config.max_write.get());
-            if room == 0 {
-                if !end.write_blocked {
-                    end.write_blocked = true;
-                    end.conn.handle_would_block(Direction::Write, now);
-                    moved = true;
-                }
-                return moved;
-            }
-            let mut slices = [IoSlice::new(&[]); 32];
-            let count = end.conn.write_slices(&mut slices);
-            let mut bytes = Vec::with_capacity(room);
-            for slice in &slices[..count] {
-                let take = slice.len().min(room - bytes.len());
-                bytes.extend_from_slice(&slice[..take]);
-                if bytes.len() == room {
-                    break;
-                }
-            }
-            let written = bytes.len();
-            if outbound.reader_closed {
-                outbound
-                    .reset_at
-                    .get_or_insert(now + outbound.config.latency);
-            } else if outbound.fin_at.is_none() {
-                outbound.len += written;
-                let arrival = now + outbound.config.latency;
-                outbound.chunks.push_back((arrival, Bytes::from(bytes)));
-            }
-            end.write_blocked = false;
-            end.conn.handle_written(written, now);
-            moved = true;
-        }
-        moved
-    }
-
-    /// The driver closes this end's socket: a FIN follows its data, and unread inbound
-    /// data resets the peer.
-    fn close_socket<H>(
-        end: &mut Endpoint<H>,
-        inbound: &mut Pipe,
-        outbound: &mut Pipe,
-        now: Instant,
-    ) {
-        end.socket_closed = true;
+    /// A FIN follows the data, and unread inbound data resets the peer.
+    fn close(&mut self) {
+        let (inbound, outbound, now) = (&mut *self.inbound, &mut *self.outbound, self.now);
         outbound.fin_at.get_or_insert(now + outbound.config.latency);
         inbound.reader_closed = true;
         if inbound.len > 0 {
@@ -540,6 +483,11 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         }
         inbound.chunks.clear();
         inbound.len = 0;
+    }
+
+    /// A level-triggered link: a read returning less than offered may be followed by more.
+    fn short_read_drains(&self) -> bool {
+        false
     }
 }
 

@@ -1322,3 +1322,200 @@ proptest::proptest! {
         proptest::prop_assert!(echoed == payload, "echoed {} of {}", echoed.len(), payload.len());
     }
 }
+
+// ---- The engine's calls under TLS ------------------------------------------------------
+
+/// One direction of an in-memory duplex: bytes in flight and the writer's FIN.
+#[derive(Default)]
+struct Wire {
+    bytes: std::collections::VecDeque<u8>,
+    fin: bool,
+}
+
+/// One end of an in-memory duplex as the engine's transport, logging its calls as
+/// `"NAME CALL"` into the log both ends share.
+struct Duplex {
+    name: &'static str,
+    inbound: Arc<std::sync::Mutex<Wire>>,
+    outbound: Arc<std::sync::Mutex<Wire>>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Duplex {
+    fn log(&self, call: &str) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {call}", self.name));
+    }
+}
+
+impl lori_core::Transport for Duplex {
+    fn read(
+        &mut self,
+        buf: &mut bytes::buf::Limit<&mut bytes::BytesMut>,
+    ) -> std::io::Result<usize> {
+        let mut wire = self.inbound.lock().unwrap();
+        if wire.bytes.is_empty() {
+            return if wire.fin {
+                Ok(0)
+            } else {
+                Err(std::io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let count = wire.bytes.len().min(buf.remaining_mut());
+        let taken: Vec<u8> = wire.bytes.drain(..count).collect();
+        buf.put_slice(&taken);
+        Ok(count)
+    }
+
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let mut wire = self.outbound.lock().unwrap();
+        let before = wire.bytes.len();
+        for slice in slices {
+            wire.bytes.extend(slice.iter());
+        }
+        drop(wire);
+        self.log("write");
+        Ok(self.outbound.lock().unwrap().bytes.len() - before)
+    }
+
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.outbound.lock().unwrap().fin = true;
+        self.log("shutdown");
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.outbound.lock().unwrap().fin = true;
+        self.log("close");
+    }
+
+    fn short_read_drains(&self) -> bool {
+        false
+    }
+}
+
+/// Logs its connection's opening and closing events; the client sends `hello` and closes
+/// on the echo, the server echoes.
+struct Logged {
+    name: &'static str,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Handler for Logged {
+    fn on_started(&mut self, _cx: &mut Context<'_>) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} started", self.name));
+    }
+
+    fn on_connected(&mut self, cx: &mut Context<'_>) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} connected", self.name));
+        cx.send(&b"hello"[..]).unwrap();
+    }
+
+    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} received", self.name));
+        if self.name == "server" {
+            cx.send(data).unwrap();
+        } else {
+            cx.close();
+        }
+    }
+
+    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+        let line = format!("{} closed {reason:?}", self.name);
+        self.log.lock().unwrap().push(line);
+    }
+}
+
+#[test]
+fn the_engine_writes_close_notify_before_the_fin_and_opens_only_after_the_handshake() {
+    let s = setup();
+    let now = Instant::now();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let to_server = Arc::new(std::sync::Mutex::new(Wire::default()));
+    let to_client = Arc::new(std::sync::Mutex::new(Wire::default()));
+    let mut ends = [
+        (
+            Connection::client_connected_tls(Config::default(), s.client_tls, now),
+            Duplex {
+                name: "client",
+                inbound: Arc::clone(&to_client),
+                outbound: Arc::clone(&to_server),
+                log: Arc::clone(&log),
+            },
+            Logged {
+                name: "client",
+                log: Arc::clone(&log),
+            },
+            lori_core::Engine::new(),
+        ),
+        (
+            Connection::server_tls(Config::default(), s.server_tls, now),
+            Duplex {
+                name: "server",
+                inbound: to_server,
+                outbound: to_client,
+                log: Arc::clone(&log),
+            },
+            Logged {
+                name: "server",
+                log: Arc::clone(&log),
+            },
+            lori_core::Engine::new(),
+        ),
+    ];
+    for _ in 0..100 {
+        let mut moved = false;
+        for (conn, transport, handler, engine) in &mut ends {
+            let wait = engine.drive(
+                conn,
+                transport,
+                handler,
+                &mut lori_core::NoHandles,
+                lori_core::Input::Ready(lori_core::Readiness::BOTH),
+                now,
+            );
+            moved |= wait.progressed;
+        }
+        if !moved {
+            break;
+        }
+    }
+    let log = log.lock().unwrap().clone();
+    let at = |line: &str| {
+        log.iter()
+            .position(|entry| entry == line)
+            .unwrap_or_else(|| panic!("{line} missing from {log:?}"))
+    };
+    // The handshake's flights are written before either side opens.
+    assert_eq!(log[0], "client write", "the ClientHello first: {log:?}");
+    assert!(at("server write") < at("server started"), "{log:?}");
+    assert!(at("client connected") > at("server write"), "{log:?}");
+    // The client closes on the echo: its close_notify is written, then the FIN.
+    let received = at("client received");
+    let rest: Vec<&str> = log[received..].iter().map(String::as_str).collect();
+    let shutdown = rest.iter().position(|l| *l == "client shutdown").unwrap();
+    assert_eq!(
+        rest[shutdown - 1],
+        "client write",
+        "close_notify before FIN: {rest:?}"
+    );
+    // The server sees the close_notify as the EOF, answers with its own, then closes.
+    assert!(rest.contains(&"server closed PeerEof"), "{rest:?}");
+    let server_close = rest.iter().position(|l| *l == "server close").unwrap();
+    assert_eq!(rest[server_close - 1], "server write", "{rest:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("client closed LocalGraceful")
+    );
+}

@@ -9,22 +9,20 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use bytes::BufMut;
+use bytes::BytesMut;
+use bytes::buf::Limit;
 use lori_core::happy_eyeballs::{AttemptId, IpVersion, Resolution};
-use lori_core::{Connection, Context, Direction, Handler, IoFailure, IoOp, dispatch};
-use lori_net::Progress;
+use lori_core::{
+    Connection, Engine, Handler, Input, IoFailure, Readiness, SocketOptions, Transport,
+};
 use mio::Token;
 use mio::net::TcpStream;
 
 use crate::command::{Command, Key};
-use crate::event_loop::{Loop, Readiness, Route, Source, TimerKey};
+use crate::event_loop::{Loop, Route, Source, TimerKey};
 use crate::handle::Handles;
 use crate::listener::ListenerGroup;
 use crate::stream::{Options, Stream};
-use crate::unwind::guard;
-
-/// The most slices one vectored write takes.
-const WRITE_SLICES: usize = 64;
 
 /// A connection as its loop sees it, whatever its handler and message types.
 pub(crate) trait Task {
@@ -57,34 +55,19 @@ struct Attempt {
 pub(crate) struct Conn<M, H> {
     key: Key,
     connection: Connection,
+    engine: Engine,
     handler: H,
     /// The connection's socket and its token; `None` before a client connects and after
     /// the close.
     socket: Option<(Stream, Token)>,
     attempts: Vec<Attempt>,
-    /// Sticky readiness (edge-triggered): the socket was readable and has not returned
-    /// `WouldBlock` or a short read since. Survives mute, yield and a full buffer, so no
-    /// wake-up is lost.
-    readable: bool,
-    /// The poll reported the read side ended (FIN, hang-up or error) at some point: from
-    /// then on only `WouldBlock` clears `readable`, since no new edge will come.
-    read_ended: bool,
-    /// A short read emptied the socket this drive: the core hears `WouldBlock` (so it may
-    /// free an empty read buffer) once the drive has delivered what was read.
-    drained: bool,
-    /// The socket was writable and no write has returned `WouldBlock` since.
-    writable: bool,
     /// The earliest deadline the loop's heap holds for this connection, if any. A later
-    /// `poll_timeout()` pushes nothing (the earlier entry fires first and re-arms), so the
-    /// heap does not grow with every idle-timer restart.
+    /// deadline pushes nothing (the earlier entry fires first and re-arms), so the heap
+    /// does not grow with every idle-timer restart.
     queued: Option<Instant>,
     handles: Handles<M>,
     /// The listener group whose permit this connection holds, told when it closes.
     group: Option<Arc<ListenerGroup>>,
-    closed: bool,
-    /// The handler panicked: it is never called again, and the connection is hard-closed
-    /// with its events dropped.
-    panicked: bool,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
@@ -99,7 +82,7 @@ macro_rules! enter {
 
 impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
     /// A connection `key` over `connection`, with `socket` (registered under its token just
-    /// before, so its first readiness event is still to come) if it has one.
+    /// before) if it has one. Drive it with [`Conn::start`].
     pub(crate) fn new(
         key: Key,
         connection: Connection,
@@ -111,21 +94,13 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         Self {
             key,
             connection,
+            engine: Engine::new(),
             handler,
-            // A socket is registered just before: epoll reports one that is already
-            // readable when it is added, so the first read waits for that event rather than
-            // trying a `recv` that returns `EAGAIN` when the peer has sent nothing yet.
-            readable: false,
-            read_ended: false,
-            drained: false,
-            writable: socket.is_some(),
             socket,
             attempts: Vec::new(),
             queued: None,
             handles,
             group,
-            closed: false,
-            panicked: false,
             #[cfg(feature = "tracing")]
             span: tracing::debug_span!(
                 "connection",
@@ -135,221 +110,51 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         }
     }
 
-    /// The connection itself, for the loop to act on before the first drive.
-    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
-        &mut self.connection
-    }
-
-    /// Reports a socket's failure to register with the poll: the connection closes.
-    pub(crate) fn fail(&mut self, error: &io::Error, now: Instant) {
-        self.connection.handle_io_error(IoFailure::from(error), now);
-    }
-
-    /// Brings the connection's clock to the loop's before a command from outside (a
-    /// message, a shutdown): due timers fire first.
-    fn catch_up(&mut self, lp: &mut Loop) {
-        self.connection.handle_timeout(lp.now);
-        self.drive(lp);
-    }
-
-    /// The driving contract, in rounds until nothing moves: instructions, events, writes,
-    /// instructions again, a read; then keep one timer at `poll_timeout()`. Instructions
-    /// come before events (`IoOp::Connected` attaches the socket `on_connected` sees) and
-    /// again after them and the writes, because the last `poll_event` (the one that finds
-    /// none) may still queue bytes or an instruction (a graceful close's close_notify and
-    /// FIN).
-    pub(crate) fn drive(&mut self, lp: &mut Loop) {
-        loop {
-            let mut progressed = self.execute_all(lp);
-            progressed |= self.deliver();
-            progressed |= self.flush(lp.now);
-            progressed |= self.execute_all(lp);
-            progressed |= self.read(lp.now);
-            if !progressed {
-                break;
-            }
-        }
-        if mem::take(&mut self.drained) {
-            self.connection.handle_would_block(Direction::Read, lp.now);
-        }
-        self.arm(lp);
-    }
-
-    /// Delivers the connection's events to the handler, or drops them once it panicked;
-    /// whether there was one. A panic hard-closes the connection.
-    fn deliver(&mut self) -> bool {
-        if self.panicked {
-            let mut dropped = false;
-            while self.connection.poll_event().is_some() {
-                dropped = true;
-            }
-            return dropped;
-        }
-        let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
-        let connection = &mut self.connection;
-        let handles = &mut self.handles;
-        let handler = &mut self.handler;
-        match guard(|| dispatch(connection, options.as_dyn(), handles, handler)) {
-            Some(delivered) => delivered > 0,
-            None => {
-                self.handler_panicked();
-                true
-            }
-        }
-    }
-
-    /// The handler panicked: later posts are refused, and the connection closes at once
-    /// (the drive drops its remaining events, executes its close and releases its permit).
-    fn handler_panicked(&mut self) {
-        self.panicked = true;
-        self.handles.close();
-        self.connection.hard_close();
-    }
-
-    /// Carries out every queued instruction; whether there was one.
-    fn execute_all(&mut self, lp: &mut Loop) -> bool {
-        let mut executed = false;
-        while let Some(op) = self.connection.poll_io() {
-            executed = true;
-            self.execute(op, lp);
-        }
-        executed
-    }
-
-    /// Writes queued bytes while the socket takes them; whether anything happened.
-    fn flush(&mut self, now: Instant) -> bool {
-        let Some((stream, _)) = &self.socket else {
-            return false;
+    /// The first drive. A socket registered just before is writable, but reading waits
+    /// for its first readiness event: epoll reports one already readable when it is added,
+    /// so a `recv` now would return `EAGAIN` when the peer has sent nothing yet.
+    pub(crate) fn start(&mut self, lp: &mut Loop, input: Input<M>) {
+        enter!(self);
+        let input = match input {
+            Input::Tick if self.socket.is_some() => Input::Ready(Readiness::WRITABLE),
+            other => other,
         };
-        let mut progressed = false;
-        while self.writable && self.connection.wants_write() {
-            progressed = true;
-            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-            let count = self.connection.write_slices(&mut slices);
-            let result = stream.write_vectored(&slices[..count]);
-            if lori_net::report_write(&mut self.connection, result, now) == Progress::WouldBlock {
-                self.writable = false;
-            }
-        }
-        progressed
+        self.drive(lp, input);
     }
 
-    /// Reads once if the core wants data and the socket has some; whether it read.
-    ///
-    /// A read that fills less than the buffer offered (and is not EOF) means the socket is
-    /// drained, as tokio rules too: `readable` is cleared without the `recv` that would
-    /// return `EAGAIN`. That is safe with edge-triggered epoll because any data arriving
-    /// after the short read's `recv` queues a new readable event (every arrival wakes the
-    /// epoll entry, and the edge that brought us here was consumed by `epoll_wait` before
-    /// the read). The exception is a read side that has already ended: its FIN or error
-    /// came with an earlier edge, so once the poll reported it only `WouldBlock` (or EOF)
-    /// ends reading.
-    fn read(&mut self, now: Instant) -> bool {
-        let Some((stream, _)) = &self.socket else {
-            return false;
+    /// Runs the engine for `input`, then carries out what it asks of the loop: a new turn
+    /// after other ready work, one timer at the deadline, the listener's permit released
+    /// once closed.
+    fn drive(&mut self, lp: &mut Loop, input: Input<M>) {
+        let now = lp.now;
+        let mut socket = MioSocket {
+            lp,
+            key: self.key,
+            socket: &mut self.socket,
+            attempts: &mut self.attempts,
         };
-        if !self.readable || !self.connection.wants_read() {
-            return false;
+        let wait = self.engine.drive(
+            &mut self.connection,
+            &mut socket,
+            &mut self.handler,
+            &mut self.handles,
+            input,
+            now,
+        );
+        if wait.closed {
+            if let Some(group) = self.group.take() {
+                group.released();
+            }
+            return;
         }
-        let mut buf = self.connection.read_buf();
-        let offered = buf.chunk_mut().len();
-        let result = lori_net::recv_into(stream, &mut buf);
-        let short = matches!(result, Ok(n) if n > 0 && n < offered);
-        match lori_net::report_read(&mut self.connection, result, now) {
-            Progress::WouldBlock => self.readable = false,
-            Progress::Moved if short && !self.read_ended => {
-                self.readable = false;
-                self.drained = true;
-            }
-            Progress::Moved | Progress::Ended => {}
+        if wait.yielded {
+            lp.yield_turn(self.key);
         }
-        true
-    }
-
-    /// Carries out one instruction of the core.
-    fn execute(&mut self, op: IoOp, lp: &mut Loop) {
-        match op {
-            IoOp::Resolve {
-                host,
-                port,
-                ip_version,
-            } => self.resolve(lp, host, port, ip_version),
-            IoOp::Connect {
-                attempt,
-                addr,
-                from,
-            } => self.start_attempt(lp, attempt, addr, from),
-            IoOp::Abandon { attempt } => {
-                if let Some(attempt) = self.take_attempt(attempt) {
-                    drop_attempt(lp, attempt);
-                }
-            }
-            IoOp::Connected { attempt } => {
-                if let Some(attempt) = self.take_attempt(attempt) {
-                    lp.set_route(attempt.token, Route::Conn(self.key, Source::Main));
-                    self.socket = Some((Stream::Tcp(attempt.stream), attempt.token));
-                    self.readable = true;
-                    self.writable = true;
-                }
-            }
-            IoOp::ShutdownWrite => {
-                if let Some((stream, _)) = &self.socket
-                    && let Err(error) = stream.shutdown_write()
-                    && error.kind() != io::ErrorKind::NotConnected
-                {
-                    let failure = IoFailure::from(&error);
-                    self.connection.handle_io_error(failure, lp.now);
-                }
-            }
-            IoOp::Close => self.close_sockets(lp),
-            IoOp::YieldTurn => lp.yield_turn(self.key),
-            _ => {}
-        }
-    }
-
-    /// Resolves `host` on a helper thread; the answer comes back as a command.
-    fn resolve(&mut self, lp: &mut Loop, host: Arc<str>, port: u16, ip_version: IpVersion) {
-        let remote = lp.remote.clone();
-        let key = self.key;
-        let spawned = thread::Builder::new()
-            .name("lori-mio-resolve".into())
-            .spawn(move || {
-                let resolution = lori_net::resolve(&host, port, ip_version);
-                // The loop is gone when this fails: nobody waits for the answer.
-                let _gone = remote.send(Command::Resolved { key, resolution });
-            });
-        if let Err(error) = spawned {
-            let failure = Resolution::Failed(IoFailure::from(&error));
-            self.connection.handle_resolved(failure, lp.now);
-        }
-    }
-
-    /// Starts the connect attempt `id` to `addr` on a new registered socket.
-    fn start_attempt(
-        &mut self,
-        lp: &mut Loop,
-        id: AttemptId,
-        addr: SocketAddr,
-        from: Option<SocketAddr>,
-    ) {
-        let started = lori_net::start_connect(addr, from).and_then(|socket| {
-            let mut stream = TcpStream::from_std(std::net::TcpStream::from(socket));
-            let token = lp.add_route(Route::Conn(self.key, Source::Attempt(id)));
-            let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-            match lp.registry().register(&mut stream, token, interest) {
-                Ok(()) => Ok(Attempt { id, stream, token }),
-                Err(error) => {
-                    lp.remove_route(token);
-                    Err(error)
-                }
-            }
-        });
-        match started {
-            Ok(attempt) => self.attempts.push(attempt),
-            Err(error) => {
-                let failure = Err(IoFailure::from(&error));
-                self.connection.handle_connect_result(id, failure, lp.now);
-            }
+        if let Some(at) = wait.deadline
+            && self.queued.is_none_or(|queued| at < queued)
+        {
+            self.queued = Some(at);
+            lp.arm(TimerKey::Conn(self.key), at);
         }
     }
 
@@ -362,50 +167,131 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             Ok(false) => return,
             Ok(true) => Ok(()),
             Err(error) => {
-                if let Some(failed) = self.take_attempt(id) {
+                if let Some(failed) = take_attempt(&mut self.attempts, id) {
                     drop_attempt(lp, failed);
                 }
                 Err(IoFailure::from(&error))
             }
         };
-        self.connection.handle_connect_result(id, result, lp.now);
+        self.drive(
+            lp,
+            Input::AttemptDone {
+                attempt: id,
+                result,
+            },
+        );
+    }
+}
+
+/// The connection's socket and attempts as the engine's transport, with the loop they are
+/// registered on.
+struct MioSocket<'a> {
+    lp: &'a mut Loop,
+    key: Key,
+    socket: &'a mut Option<(Stream, Token)>,
+    attempts: &'a mut Vec<Attempt>,
+}
+
+impl Transport for MioSocket<'_> {
+    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+        match self.socket {
+            Some((stream, _)) => lori_net::recv_into(stream, buf),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
-    fn take_attempt(&mut self, id: AttemptId) -> Option<Attempt> {
-        let position = self.attempts.iter().position(|attempt| attempt.id == id)?;
-        Some(self.attempts.swap_remove(position))
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.socket {
+            Some((stream, _)) => stream.write_vectored(slices),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 
-    /// `IoOp::Close`: closes the socket and any attempt, refuses later posts and tells the
-    /// listener group that its permit is free.
-    /// Posts are refused before the socket closes, so a peer that sees the close knows it.
-    fn close_sockets(&mut self, lp: &mut Loop) {
-        self.handles.close();
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.socket {
+            Some((stream, _)) => stream.shutdown_write(),
+            None => Ok(()),
+        }
+    }
+
+    /// Deregisters and closes the socket and every attempt.
+    fn close(&mut self) {
         if let Some((mut stream, token)) = self.socket.take() {
-            stream.deregister(lp.registry());
-            lp.remove_route(token);
+            stream.deregister(self.lp.registry());
+            self.lp.remove_route(token);
         }
-        for attempt in mem::take(&mut self.attempts) {
-            drop_attempt(lp, attempt);
+        for attempt in mem::take(self.attempts) {
+            drop_attempt(self.lp, attempt);
         }
-        if let Some(group) = self.group.take() {
-            group.released();
-        }
-        self.closed = true;
     }
 
-    /// Keeps a timer armed no later than `poll_timeout()`.
-    fn arm(&mut self, lp: &mut Loop) {
-        if self.closed {
-            return;
+    fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
+        let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
+        f(options.as_dyn())
+    }
+
+    /// Resolves `host` on a helper thread; the answer comes back as a command.
+    fn resolve(
+        &mut self,
+        host: Arc<str>,
+        port: u16,
+        ip_version: IpVersion,
+    ) -> Result<(), IoFailure> {
+        let remote = self.lp.remote.clone();
+        let key = self.key;
+        thread::Builder::new()
+            .name("lori-mio-resolve".into())
+            .spawn(move || {
+                let resolution = lori_net::resolve(&host, port, ip_version);
+                // The loop is gone when this fails: nobody waits for the answer.
+                let _gone = remote.send(Command::Resolved { key, resolution });
+            })
+            .map(drop)
+            .map_err(|error| IoFailure::from(&error))
+    }
+
+    /// Starts a non-blocking connect on a new socket registered under its own token.
+    fn start_attempt(
+        &mut self,
+        id: AttemptId,
+        addr: SocketAddr,
+        from: Option<SocketAddr>,
+    ) -> Result<(), IoFailure> {
+        let lp = &mut *self.lp;
+        let socket =
+            lori_net::start_connect(addr, from).map_err(|error| IoFailure::from(&error))?;
+        let mut stream = TcpStream::from_std(std::net::TcpStream::from(socket));
+        let token = lp.add_route(Route::Conn(self.key, Source::Attempt(id)));
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        if let Err(error) = lp.registry().register(&mut stream, token, interest) {
+            lp.remove_route(token);
+            return Err(IoFailure::from(&error));
         }
-        if let Some(at) = self.connection.poll_timeout()
-            && self.queued.is_none_or(|queued| at < queued)
-        {
-            self.queued = Some(at);
-            lp.arm(TimerKey::Conn(self.key), at);
+        self.attempts.push(Attempt { id, stream, token });
+        Ok(())
+    }
+
+    fn abandon_attempt(&mut self, id: AttemptId) {
+        if let Some(attempt) = take_attempt(self.attempts, id) {
+            drop_attempt(self.lp, attempt);
         }
     }
+
+    /// The attempt's socket becomes the connection's, under the attempt's token.
+    fn adopt_attempt(&mut self, id: AttemptId) -> bool {
+        let Some(attempt) = take_attempt(self.attempts, id) else {
+            return false;
+        };
+        self.lp
+            .set_route(attempt.token, Route::Conn(self.key, Source::Main));
+        *self.socket = Some((Stream::Tcp(attempt.stream), attempt.token));
+        true
+    }
+}
+
+fn take_attempt(attempts: &mut Vec<Attempt>, id: AttemptId) -> Option<Attempt> {
+    let position = attempts.iter().position(|attempt| attempt.id == id)?;
+    Some(attempts.swap_remove(position))
 }
 
 /// Deregisters and closes an attempt's socket.
@@ -419,21 +305,14 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
     fn ready(&mut self, lp: &mut Loop, source: Source, readiness: Readiness) {
         enter!(self);
         match source {
-            Source::Main => {
-                self.connection.handle_new_turn(lp.now);
-                self.readable |= readiness.readable;
-                self.writable |= readiness.writable;
-                self.read_ended |= readiness.read_ended;
-            }
+            Source::Main => self.drive(lp, Input::Ready(readiness)),
             Source::Attempt(id) => self.attempt_ready(lp, id),
         }
-        self.drive(lp);
     }
 
     fn new_turn(&mut self, lp: &mut Loop) {
         enter!(self);
-        self.connection.handle_new_turn(lp.now);
-        self.drive(lp);
+        self.drive(lp, Input::NewTurn);
     }
 
     fn timeout(&mut self, lp: &mut Loop, at: Instant) {
@@ -444,8 +323,7 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
         self.queued = None;
         // Harmless when the deadline moved later meanwhile: nothing is due, and the drive
         // arms the timer again.
-        self.connection.handle_timeout(lp.now);
-        self.drive(lp);
+        self.drive(lp, Input::Tick);
     }
 
     fn message(&mut self, lp: &mut Loop, message: Box<dyn Any + Send>) {
@@ -453,40 +331,25 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
             return;
         };
         enter!(self);
-        self.catch_up(lp);
-        if self.closed || self.panicked {
-            return;
-        }
-        let mut options = Options::of(self.socket.as_ref().map(|(stream, _)| stream));
-        let cx = &mut Context::new(&mut self.connection, options.as_dyn(), &mut self.handles);
-        let handler = &mut self.handler;
-        if guard(|| handler.on_message(cx, *message)).is_none() {
-            self.handler_panicked();
-        }
-        self.drive(lp);
+        self.drive(lp, Input::Message(*message));
     }
 
     fn resolved(&mut self, lp: &mut Loop, resolution: Resolution) {
         enter!(self);
-        self.connection.handle_resolved(resolution, lp.now);
-        self.drive(lp);
+        self.drive(lp, Input::Resolved(resolution));
     }
 
     fn close(&mut self, lp: &mut Loop) {
         enter!(self);
-        self.catch_up(lp);
-        self.connection.close();
-        self.drive(lp);
+        self.drive(lp, Input::Close);
     }
 
     fn hard_close(&mut self, lp: &mut Loop) {
         enter!(self);
-        self.catch_up(lp);
-        self.connection.hard_close();
-        self.drive(lp);
+        self.drive(lp, Input::HardClose);
     }
 
     fn finished(&self) -> bool {
-        self.closed
+        self.engine.is_closed()
     }
 }

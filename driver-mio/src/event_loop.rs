@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 use lori_core::happy_eyeballs::AttemptId;
-use lori_core::{Connection, Handler};
+use lori_core::{Connection, Handler, Input, IoFailure, Readiness};
 use mio::event::Event;
 use mio::{Events, Poll, Registry, Token, Waker};
 use slab::Slab;
@@ -64,25 +64,13 @@ pub(crate) enum TimerKey {
     Shutdown,
 }
 
-/// A socket's readiness, as the driver keeps it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Readiness {
-    /// Data, EOF or an error waits to be read.
-    pub(crate) readable: bool,
-    /// The socket takes writes, or has an error to report.
-    pub(crate) writable: bool,
-    /// The read side has ended (the peer's FIN, a hang-up or an error): no later edge will
-    /// announce it, so a short read no longer means the socket is drained.
-    pub(crate) read_ended: bool,
-}
-
-impl Readiness {
-    fn of(event: &Event) -> Self {
-        Self {
-            readable: event.is_readable() || event.is_read_closed() || event.is_error(),
-            writable: event.is_writable() || event.is_write_closed() || event.is_error(),
-            read_ended: event.is_read_closed() || event.is_error(),
-        }
+/// A socket's readiness event as the engine takes it. An error counts for both directions
+/// and ends the read side (the next read reports it).
+fn readiness(event: &Event) -> Readiness {
+    Readiness {
+        readable: event.is_readable() || event.is_read_closed() || event.is_error(),
+        writable: event.is_writable() || event.is_write_closed() || event.is_error(),
+        read_closed: event.is_read_closed() || event.is_error(),
     }
 }
 
@@ -220,12 +208,12 @@ impl Loop {
             }
         });
         let mut conn = Conn::new(key, connection, handler, socket, handles, group);
-        if let Some(error) = failure {
-            conn.fail(&error, self.now);
-        } else if self.is_shutting_down() {
-            conn.connection_mut().close();
-        }
-        conn.drive(self);
+        let first = match failure {
+            Some(error) => Input::Failed(IoFailure::from(&error)),
+            None if self.is_shutting_down() => Input::Close,
+            None => Input::Tick,
+        };
+        conn.start(self, first);
         self.put_conn(key, Box::new(conn));
     }
 
@@ -328,7 +316,7 @@ impl Loop {
     fn on_event(&mut self, event: &Event) {
         match self.routes.get(event.token().0).copied() {
             Some(Route::Conn(key, source)) => {
-                let readiness = Readiness::of(event);
+                let readiness = readiness(event);
                 self.with_conn(key, |task, lp| task.ready(lp, source, readiness));
             }
             Some(Route::Listener(key)) => self.with_listener(key, |task, lp| task.accept(lp)),

@@ -1,24 +1,22 @@
 //! Listeners on a loop: accepting under the connection limit, pausing at the limit and
 //! resuming when a permit is released (on any thread), backing off after accept errors.
 
-use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lori_core::{
     Address, Config, Connection, ConnectionLimit, Handler, IoFailure, ListenerHandler, Permit,
 };
 use mio::Token;
 
+use lori_net::{ACCEPT_BACKOFF, AcceptAction};
+
 use crate::command::{Command, Key, Remote};
 use crate::event_loop::{Loop, Route, TimerKey};
 use crate::stream::{Acceptor, Stream};
 use crate::unwind::guard;
-
-/// How long a listener waits after an accept error such as `EMFILE` before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How many connections a listener accepts in one turn before letting other work run.
 const ACCEPT_BUDGET: usize = 64;
@@ -244,21 +242,19 @@ where
                     error
                 }
             };
-            match error.kind() {
-                io::ErrorKind::WouldBlock => self.acceptable = false,
-                io::ErrorKind::Interrupted
-                | io::ErrorKind::ConnectionAborted
-                | io::ErrorKind::ConnectionReset => {}
-                io::ErrorKind::InvalidInput => {
+            match lori_net::accept_action(&error) {
+                AcceptAction::Wait => self.acceptable = false,
+                AcceptAction::Retry => {}
+                AcceptAction::BackOff => {
+                    let at = lp.now + ACCEPT_BACKOFF;
+                    self.backoff = Some(at);
+                    lp.arm(TimerKey::Listener(self.key), at);
+                }
+                AcceptAction::Fail => {
                     self.call(lp, |handler| {
                         handler.on_listen_failure(IoFailure::from(&error));
                     });
                     self.close(lp);
-                }
-                _ => {
-                    let at = lp.now + ACCEPT_BACKOFF;
-                    self.backoff = Some(at);
-                    lp.arm(TimerKey::Listener(self.key), at);
                 }
             }
         }

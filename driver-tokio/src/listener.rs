@@ -5,9 +5,9 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use lori_core::{Address, Config, ConnectionLimit, Handler, IoFailure, ListenerHandler};
+use lori_net::{ACCEPT_BACKOFF, AcceptAction};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, watch};
 
@@ -17,11 +17,6 @@ use crate::shutdown::{Phase, Tracked, stopping};
 use crate::stream::Stream;
 use crate::task::Opening;
 use crate::trace;
-
-/// How long the accept task waits after a resource error (`EMFILE`, `ENFILE`, `ENOBUFS`,
-/// `ENOMEM`) before it accepts again, so that it never spins while the process is out of
-/// descriptors or memory.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A listening socket served by a driver. Cheap to clone; every clone controls the same
 /// listener. Dropping it does not close the listener: call [`Listener::close`].
@@ -111,24 +106,6 @@ impl Socket {
     }
 }
 
-/// What to do after a failed `accept`.
-enum AcceptError {
-    /// The failure was one pending connection's (aborted, reset, …): accept the next.
-    Retry,
-    /// The process is short of a resource: wait [`ACCEPT_BACKOFF`], then accept again.
-    Backoff,
-    /// The listening socket itself is broken: stop.
-    Fatal,
-}
-
-fn classify(error: &io::Error) -> AcceptError {
-    match error.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Backoff,
-        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT) => AcceptError::Fatal,
-        _ => AcceptError::Retry,
-    }
-}
-
 /// Makes the shared state of a listener bound to `local` under `limit`.
 pub(crate) fn new_listener(local: Address, limit: ConnectionLimit) -> (Listener, Arc<Shared>) {
     let shared = Arc::new(Shared {
@@ -190,13 +167,13 @@ pub(crate) async fn accept_loop<M, H, L>(
                         trace::span("connection", &peer),
                     );
                 }
-                Err(error) => match classify(&error) {
-                    AcceptError::Retry => {}
-                    AcceptError::Backoff => tokio::select! {
+                Err(error) => match lori_net::accept_action(&error) {
+                    AcceptAction::Wait | AcceptAction::Retry => {}
+                    AcceptAction::BackOff => tokio::select! {
                         () = &mut stop => break,
                         () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                     },
-                    AcceptError::Fatal => {
+                    AcceptAction::Fail => {
                         handler.on_listen_failure(IoFailure::from(&error));
                         break;
                     }

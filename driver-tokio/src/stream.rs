@@ -12,15 +12,6 @@ use lori_net::SocketOpts;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
-/// The outcome of [`Stream::read_into`].
-#[derive(Debug)]
-pub(crate) struct Received {
-    /// The read's result, as `recv` gave it.
-    pub(crate) result: io::Result<usize>,
-    /// A short read emptied the socket: no more reads until it is readable again.
-    pub(crate) drained: bool,
-}
-
 /// A connected (or connecting) stream socket registered with the tokio reactor.
 #[derive(Debug)]
 pub(crate) enum Stream {
@@ -69,13 +60,13 @@ impl Stream {
     }
 
     /// Reads once into `buf`'s spare room (never zeroed first). `WouldBlock` clears the
-    /// cached read readiness, and so does a short read, as tokio's own `poll_read` rules:
-    /// a read that fills less than the room offered (and is not EOF) drained the socket,
-    /// so the `recv` that would return `EAGAIN` is skipped. The reactor sets the readiness
-    /// again on the socket's next event, and never clears a read-closed readiness, so a
-    /// FIN that came with the data is still read. The clearing is tick-checked: readiness
-    /// that arrived during the read survives it.
-    pub(crate) fn read_into<B: BufMut>(&self, buf: &mut B) -> Received {
+    /// cached read readiness, and so does a short read, as tokio's own `poll_read` rules
+    /// (and as the engine assumes): a read that fills less than the room offered (and is
+    /// not EOF) drained the socket, so the `recv` that would return `EAGAIN` is skipped.
+    /// The reactor sets the readiness again on the socket's next event, and never clears a
+    /// read-closed readiness, so a FIN that came with the data is still read. The clearing
+    /// is tick-checked: readiness that arrived during the read survives it.
+    pub(crate) fn read_into<B: BufMut>(&self, buf: &mut B) -> io::Result<usize> {
         let offered = buf.chunk_mut().len();
         let mut short = None;
         let result = self.try_io(Interest::READABLE, || {
@@ -89,14 +80,8 @@ impl Stream {
             Ok(count)
         });
         match short {
-            Some(count) => Received {
-                result: Ok(count),
-                drained: true,
-            },
-            None => Received {
-                result,
-                drained: false,
-            },
+            Some(count) => Ok(count),
+            None => result,
         }
     }
 

@@ -1,19 +1,22 @@
-//! The connection task: one tokio task per connection runs the core's `Connection` and
-//! the application's handler, following the core's driving contract. The task IS the
-//! connection: it owns the socket, the connection, the handler and the mailbox.
+//! The connection task: one tokio task per connection runs the core's engine over the
+//! connection, its handler and its socket. The task IS the connection: it owns the socket,
+//! the connection, the handler and the mailbox; it waits for what the engine asks for.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
+use bytes::BytesMut;
+use bytes::buf::Limit;
 use lori_core::{
-    Config, Connect, Connection, ConnectionFailure, Context, Direction, Handler, IoFailure, IoOp,
-    NoSocket, Permit, Resolution, dispatch,
+    AttemptId, Config, Connect, Connection, ConnectionFailure, Engine, Handler, Input, IoFailure,
+    IpVersion, NoSocket, Permit, Readiness, Resolution, SocketOptions, Transport, Wait,
 };
-use lori_net::Progress;
 use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
@@ -22,13 +25,6 @@ use crate::listener::Release;
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Phase, Tracked};
 use crate::stream::Stream;
-
-/// The most slices one vectored write takes (a 1 KiB array on the stack).
-const WRITE_SLICES: usize = 64;
-
-/// Vectored writes per writability wake-up before the task goes back to its select loop
-/// (where tokio's cooperative budget can make it yield to other tasks).
-const WRITES_PER_WAKE: usize = 16;
 
 /// How a connection comes to be. The one place where connections are created, so that
 /// later kinds (TLS) are one more variant.
@@ -85,14 +81,12 @@ where
     };
     Task {
         connection,
+        engine: Engine::new(),
         handler,
         socket,
         connecting: None,
         mailbox,
         phase: Phase::Running,
-        writable: false,
-        yielding: false,
-        closed: false,
         ending,
     }
 }
@@ -129,9 +123,9 @@ enum Wake<M> {
 /// (which it waits for whenever they exist).
 #[derive(Clone, Copy)]
 struct Waiting {
-    /// Readability: the core wants to read.
+    /// Readability: the engine asked for it.
     read: bool,
-    /// Writability: bytes are queued.
+    /// Writability: the engine asked for it.
     write: bool,
     /// The last wake was the socket's: the mailbox is polled before it this time, so a
     /// socket that is always ready does not starve posted messages.
@@ -150,22 +144,16 @@ struct Connecting {
 /// The state of one connection task.
 pub(crate) struct Task<M, H> {
     connection: Connection,
+    engine: Engine,
     handler: H,
     /// The connection's socket: `None` while connecting and once closed.
     socket: Option<Stream>,
-    /// A client's connect attempts and name resolution: made by the first `IoOp::Resolve`
-    /// or `IoOp::Connect`, dropped once connected or closed.
+    /// A client's connect attempts and name resolution: made by the first resolution or
+    /// attempt, dropped once connected or closed.
     connecting: Option<Box<Connecting>>,
     mailbox: Mailbox<M>,
     /// The shutdown phase already applied to the connection.
     phase: Phase,
-    /// The socket's write readiness as last seen: set when the reactor reported it, cleared
-    /// by a write that would block. Bytes queued by a read are written at once while set.
-    writable: bool,
-    /// The core asked to yield this turn (`IoOp::YieldTurn`).
-    yielding: bool,
-    /// The core said `IoOp::Close`: the task ends once the events are drained.
-    closed: bool,
     /// Dropped with the task, after the connection (fields drop in declaration order).
     ending: Ending,
 }
@@ -175,16 +163,16 @@ where
     M: Send + 'static,
     H: Handler<M>,
 {
-    /// Runs the connection until the core closes it, following the driver's shutdown
+    /// Runs the connection until the engine closes it, following the driver's shutdown
     /// phase.
     ///
-    /// Each time round it drives the connection, then waits in one `poll_fn` (no future
-    /// built per turn) for the first of, in this order: the socket (readability while the
-    /// core wants data, writability while bytes are queued, both polled so both are
-    /// handled), the timer, the mailbox, connect attempts, the resolution, and a change of
-    /// the shutdown phase. The phase is read at the top of every turn with one atomic load,
-    /// so a connection whose socket is always ready still sees a shutdown; an idle task's
-    /// waker is registered with the coordinator once.
+    /// Each time round it drives the engine with what happened, then waits in one
+    /// `poll_fn` (no future built per turn) for the first of, in this order: the socket
+    /// (what the engine asked for, both directions polled so both are handled), the timer,
+    /// the mailbox, connect attempts, the resolution, and a change of the shutdown phase.
+    /// The phase is read at the top of every turn with one atomic load, so a connection
+    /// whose socket is always ready still sees a shutdown; an idle task's waker is
+    /// registered with the coordinator once.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn's future would hold the task twice (see the size test)"
@@ -195,21 +183,21 @@ where
             // without timers holds no `Sleep`.
             let mut sleep: Option<Pin<Box<Sleep>>> = None;
             let mut mailbox_first = false;
+            let mut wait = self.drive(Input::Tick, now());
             loop {
-                self.apply_phase(self.ending.tracked.phase());
-                self.drive();
-                if self.closed {
+                if let Some(shutdown) = self.take_phase() {
+                    wait = self.drive(shutdown, now());
+                }
+                if wait.closed {
                     return;
                 }
-                if self.yielding {
-                    self.yielding = false;
+                if wait.yielded {
                     tokio::task::yield_now().await;
-                    self.connection.handle_new_turn(now());
+                    wait = self.drive(Input::NewTurn, now());
                     continue;
                 }
-                let deadline = self.connection.poll_timeout();
-                if deadline != armed(&sleep) {
-                    match (deadline, &mut sleep) {
+                if wait.deadline != armed(&sleep) {
+                    match (wait.deadline, &mut sleep) {
                         (Some(deadline), Some(sleep)) => sleep.as_mut().reset(deadline.into()),
                         (Some(deadline), None) => {
                             sleep = Some(Box::pin(tokio::time::sleep_until(deadline.into())));
@@ -219,8 +207,8 @@ where
                 }
 
                 let waiting = Waiting {
-                    read: self.connection.wants_read(),
-                    write: self.connection.wants_write(),
+                    read: wait.readable,
+                    write: wait.writable,
                     mailbox_first,
                 };
                 let wake = std::future::poll_fn(|cx| {
@@ -229,35 +217,63 @@ where
                 })
                 .await;
                 mailbox_first = matches!(wake, Wake::Io { .. });
-
-                let now = now();
-                self.connection.handle_new_turn(now);
-                // Timers are checked against the clock at every wake-up; when the `Sleep` fired,
-                // its deadline has passed by tokio's clock even if the two clocks round apart.
-                let timer_fired = matches!(wake, Wake::Timer);
-                let due = armed(&sleep).filter(|deadline| timer_fired || *deadline <= now);
-                if let Some(deadline) = due {
-                    self.connection.handle_timeout(now.max(deadline));
-                    self.drive();
-                }
-                match wake {
-                    Wake::Phase => {}
-                    Wake::Io { readable, writable } => self.on_io(readable, writable, now),
-                    Wake::Timer => {}
-                    Wake::Message(Some(message)) => self.deliver(message),
-                    Wake::Message(None) => {}
-                    Wake::Attempt(attempt, result) => {
-                        let result = result.map_err(|error| IoFailure::from(&error));
-                        self.connection.handle_connect_result(attempt, result, now);
-                    }
-                    Wake::Resolved(answer) => {
-                        if let Some(connecting) = &mut self.connecting {
-                            connecting.resolving = None;
-                        }
-                        self.connection.handle_resolved(answer, now);
-                    }
-                }
+                wait = self.woken(wake, armed(&sleep));
             }
+        }
+    }
+
+    /// Drives the engine with what woke the task. `timer` is the deadline the `Sleep` was
+    /// armed at: when it fired, that deadline has passed by tokio's clock, even if the two
+    /// clocks round apart, so the drive's time is at least that.
+    fn woken(&mut self, wake: Wake<M>, timer: Option<Instant>) -> Wait {
+        let now = now();
+        let (input, now) = match wake {
+            Wake::Phase | Wake::Message(None) => (Input::Tick, now),
+            Wake::Timer => (Input::Tick, timer.map_or(now, |deadline| now.max(deadline))),
+            Wake::Io { readable, writable } => (io_input(readable, writable), now),
+            Wake::Message(Some(message)) => (Input::Message(message), now),
+            Wake::Attempt(attempt, result) => {
+                let result = result.map_err(|error| IoFailure::from(&error));
+                (Input::AttemptDone { attempt, result }, now)
+            }
+            Wake::Resolved(answer) => {
+                if let Some(connecting) = &mut self.connecting {
+                    connecting.resolving = None;
+                }
+                (Input::Resolved(answer), now)
+            }
+        };
+        self.drive(input, now)
+    }
+
+    /// Runs the engine for `input` over the task's socket, attempts and mailbox.
+    fn drive(&mut self, input: Input<M>, now: Instant) -> Wait {
+        let mut socket = TokioSocket {
+            socket: &mut self.socket,
+            connecting: &mut self.connecting,
+        };
+        self.engine.drive(
+            &mut self.connection,
+            &mut socket,
+            &mut self.handler,
+            &mut self.mailbox,
+            input,
+            now,
+        )
+    }
+
+    /// The shutdown phase to apply, if it moved: `Close` when closing, `HardClose` at the
+    /// deadline.
+    fn take_phase(&mut self) -> Option<Input<M>> {
+        let wanted = self.ending.tracked.phase();
+        if wanted <= self.phase {
+            return None;
+        }
+        self.phase = wanted;
+        match wanted {
+            Phase::Running => None,
+            Phase::Closing => Some(Input::Close),
+            Phase::Hard => Some(Input::HardClose),
         }
     }
 
@@ -315,218 +331,112 @@ where
         }
         Poll::Pending
     }
+}
 
-    /// The socket is ready: writes first (queued bytes go out and may unthrottle the
-    /// connection), then reads. A readiness error closes the connection.
-    fn on_io(
+/// The engine's input for a socket wake-up: the directions found ready, or the readiness
+/// error that closes the connection.
+fn io_input<M>(readable: Option<io::Result<()>>, writable: Option<io::Result<()>>) -> Input<M> {
+    let failed = [&writable, &readable]
+        .into_iter()
+        .flatten()
+        .find_map(|ready| ready.as_ref().err());
+    match failed {
+        Some(error) => Input::Failed(IoFailure::from(error)),
+        None => Input::Ready(Readiness {
+            readable: readable.is_some(),
+            writable: writable.is_some(),
+            read_closed: false,
+        }),
+    }
+}
+
+/// The task's socket and connect attempts as the engine's transport.
+struct TokioSocket<'a> {
+    socket: &'a mut Option<Stream>,
+    connecting: &'a mut Option<Box<Connecting>>,
+}
+
+impl Transport for TokioSocket<'_> {
+    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+        match self.socket {
+            Some(stream) => stream.read_into(buf),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.socket {
+            Some(stream) => stream.try_write_vectored(slices),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.socket {
+            Some(stream) => stream.shutdown_write(),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the socket and any attempt, which closes them.
+    fn close(&mut self) {
+        *self.socket = None;
+        *self.connecting = None;
+    }
+
+    fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
+        match self.socket {
+            Some(stream) => f(&mut stream.options()),
+            None => f(&mut NoSocket),
+        }
+    }
+
+    /// Resolves on the blocking pool (what `lookup_host` does).
+    fn resolve(
         &mut self,
-        readable: Option<io::Result<()>>,
-        writable: Option<io::Result<()>>,
-        now: Instant,
-    ) {
-        let failed = [&writable, &readable]
-            .into_iter()
-            .flatten()
-            .find_map(|ready| ready.as_ref().err());
-        if let Some(error) = failed {
-            self.connection.handle_io_error(IoFailure::from(error), now);
-            return;
-        }
-        if writable.is_some() {
-            self.writable = true;
-            self.write(now);
-        }
-        if readable.is_some() {
-            self.read(now);
+        host: Arc<str>,
+        port: u16,
+        ip_version: IpVersion,
+    ) -> Result<(), IoFailure> {
+        let connecting = self.connecting.get_or_insert_default();
+        connecting.resolving = Some(tokio::task::spawn_blocking(move || {
+            lori_net::resolve(&host, port, ip_version)
+        }));
+        Ok(())
+    }
+
+    fn start_attempt(
+        &mut self,
+        attempt: AttemptId,
+        addr: SocketAddr,
+        from: Option<SocketAddr>,
+    ) -> Result<(), IoFailure> {
+        let connecting = self.connecting.get_or_insert_default();
+        connecting
+            .attempts
+            .start(attempt, addr, from)
+            .map_err(|error| IoFailure::from(&error))
+    }
+
+    fn abandon_attempt(&mut self, attempt: AttemptId) {
+        if let Some(connecting) = self.connecting {
+            connecting.attempts.abandon(attempt);
         }
     }
 
-    /// Applies the driver's shutdown phase: `close()` when closing, `hard_close()` at the
-    /// deadline.
-    fn apply_phase(&mut self, wanted: Phase) {
-        if wanted <= self.phase {
-            return;
-        }
-        self.connection.handle_timeout(now());
-        match wanted {
-            Phase::Running => {}
-            Phase::Closing => self.connection.close(),
-            Phase::Hard => self.connection.hard_close(),
-        }
-        self.phase = wanted;
-    }
-
-    /// Drains the connection's outputs until empty, in rounds: instructions, events to the
-    /// handler (which may issue commands), instructions again; round again while anything
-    /// happened. Instructions come before events (`IoOp::Connected` attaches the socket
-    /// `on_connected` sees) and after them, because the last `poll_event` (the one that
-    /// finds none) may still queue one (a graceful close's FIN). Writes happen in `run`.
-    fn drive(&mut self) {
-        loop {
-            let mut progressed = self.execute_all();
-            let Self {
-                connection,
-                handler,
-                socket,
-                mailbox,
-                ..
-            } = self;
-            let delivered = match socket {
-                Some(stream) => dispatch(connection, &mut stream.options(), mailbox, handler),
-                None => dispatch(connection, &mut NoSocket, mailbox, handler),
-            };
-            progressed |= delivered > 0;
-            progressed |= self.execute_all();
-            if !progressed {
-                return;
-            }
-        }
-    }
-
-    /// Carries out every queued instruction; whether there was one.
-    fn execute_all(&mut self) -> bool {
-        let mut executed = false;
-        while let Some(op) = self.connection.poll_io() {
-            executed = true;
-            self.execute(op);
-        }
-        executed
-    }
-
-    /// Carries out one instruction of the core.
-    fn execute(&mut self, op: IoOp) {
-        match op {
-            IoOp::Resolve {
-                host,
-                port,
-                ip_version,
-            } => {
-                let connecting = self.connecting.get_or_insert_default();
-                connecting.resolving = Some(tokio::task::spawn_blocking(move || {
-                    lori_net::resolve(&host, port, ip_version)
-                }));
-            }
-            IoOp::Connect {
-                attempt,
-                addr,
-                from,
-            } => {
-                let connecting = self.connecting.get_or_insert_default();
-                if let Err(error) = connecting.attempts.start(attempt, addr, from) {
-                    let failure = Err(IoFailure::from(&error));
-                    self.connection
-                        .handle_connect_result(attempt, failure, now());
-                }
-            }
-            IoOp::Abandon { attempt } => {
-                if let Some(connecting) = &mut self.connecting {
-                    connecting.attempts.abandon(attempt);
-                }
-            }
-            // The other attempts are abandoned with the win: dropping them closes their
-            // sockets.
-            IoOp::Connected { attempt } => match self
-                .connecting
-                .take()
-                .and_then(|mut connecting| connecting.attempts.take(attempt))
-            {
-                Some(stream) => self.socket = Some(stream),
-                None => {
-                    let lost = IoFailure::new(io::ErrorKind::NotConnected, None);
-                    self.connection.handle_io_error(lost, now());
-                }
-            },
-            IoOp::ShutdownWrite => {
-                if let Some(Err(error)) = self.socket.as_ref().map(Stream::shutdown_write) {
-                    self.connection
-                        .handle_io_error(IoFailure::from(&error), now());
-                }
-            }
-            IoOp::Close => {
-                self.socket = None;
-                self.connecting = None;
-                self.mailbox.close();
-                self.closed = true;
-            }
-            IoOp::YieldTurn => self.yielding = true,
-            _ => {}
-        }
-    }
-
-    /// Reads while the core wants data and the socket has some, draining the outputs after
-    /// each read (a handler may mute, yield or change `buffer_until` in between). Bytes a
-    /// read's drive queued are written before the next read while the socket was last
-    /// writable, so each chunk goes back out while it is still in the cache. A short read
-    /// ends it: the socket is drained, and the core hears so (it may free an empty read
-    /// buffer) once the drive has delivered what was read.
-    fn read(&mut self, now: Instant) {
-        while self.connection.wants_read() {
-            let Some(stream) = &self.socket else {
-                return;
-            };
-            let received = stream.read_into(&mut self.connection.read_buf());
-            let progress = lori_net::report_read(&mut self.connection, received.result, now);
-            self.drive();
-            if self.writable && self.connection.wants_write() {
-                self.write(now);
-            }
-            if received.drained {
-                self.connection.handle_would_block(Direction::Read, now);
-                return;
-            }
-            if progress != Progress::Moved {
-                return;
-            }
-        }
-    }
-
-    /// Writes the queued bytes while the socket takes them, up to [`WRITES_PER_WAKE`]
-    /// vectored writes, draining the outputs after each (`Sent` may lead to more sends).
-    /// A write that would block clears `writable` until the socket is writable again.
-    fn write(&mut self, now: Instant) {
-        for _ in 0..WRITES_PER_WAKE {
-            if !self.connection.wants_write() {
-                return;
-            }
-            let Some(stream) = &self.socket else {
-                return;
-            };
-            let result = {
-                let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-                let count = self.connection.write_slices(&mut slices);
-                stream.try_write_vectored(&slices[..count])
-            };
-            let progress = lori_net::report_write(&mut self.connection, result, now);
-            if progress == Progress::WouldBlock {
-                self.writable = false;
-            }
-            self.drive();
-            if progress != Progress::Moved {
-                return;
-            }
-        }
-    }
-
-    /// Hands a posted message to the handler.
-    fn deliver(&mut self, message: M) {
-        let Self {
-            connection,
-            handler,
-            socket,
-            mailbox,
-            ..
-        } = self;
-        match socket {
+    /// The winner's socket becomes the connection's; the other attempts are abandoned with
+    /// the win, and dropping them closes their sockets.
+    fn adopt_attempt(&mut self, attempt: AttemptId) -> bool {
+        let won = self
+            .connecting
+            .take()
+            .and_then(|mut connecting| connecting.attempts.take(attempt));
+        match won {
             Some(stream) => {
-                let mut options = stream.options();
-                let mut cx = Context::new(connection, &mut options, mailbox);
-                handler.on_message(&mut cx, message);
+                *self.socket = Some(stream);
+                true
             }
-            None => {
-                let mut options = NoSocket;
-                let mut cx = Context::new(connection, &mut options, mailbox);
-                handler.on_message(&mut cx, message);
-            }
+            None => false,
         }
     }
 }

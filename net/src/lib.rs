@@ -8,8 +8,7 @@
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
-//! - turning a read's or write's result into the connection's input: [`report_read`],
-//!   [`report_write`].
+//! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
@@ -30,16 +29,16 @@
 #[cfg(not(unix))]
 compile_error!("lori-net supports Unix-like systems only");
 
+pub mod accept;
 pub mod connect;
 pub mod listen;
 pub mod options;
 pub mod read;
-pub mod report;
 pub mod resolve;
 
+pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action};
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
 pub use read::recv_into;
-pub use report::{Progress, report_read, report_write};
 pub use resolve::resolve;

@@ -8,6 +8,7 @@ pub mod support;
 
 mod backpressure;
 mod connection_limit;
+mod contract;
 mod framed;
 mod happy_eyeballs;
 mod openssl;

@@ -115,6 +115,29 @@ impl TestDriver {
         }
     }
 
+    /// Serves the already listening `socket`; every accepted connection gets `config` and
+    /// a handler from `listener`.
+    pub fn adopt<M, H, L>(
+        &self,
+        socket: std::net::TcpListener,
+        config: Config,
+        listener: L,
+    ) -> io::Result<TestListener>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+        L: ListenerHandler<H>,
+    {
+        match self.inner() {
+            Inner::Mio(driver) => driver
+                .adopt_listener(socket, config, None, listener)
+                .map(TestListener::Mio),
+            Inner::Tokio { driver, .. } => driver
+                .adopt_listener(socket, config, None, listener)
+                .map(TestListener::Tokio),
+        }
+    }
+
     /// Listens on 127.0.0.1, port 0, serving every connection with `make()`.
     pub fn serve<M, H, F>(&self, config: Config, make: F) -> (TestListener, SocketAddr)
     where
