@@ -40,18 +40,19 @@ use crate::timer::{Expired, Timer, TimerTable, deadline};
 ///   [`poll_event`](Self::poll_event) (events for the application) and
 ///   [`poll_timeout`](Self::poll_timeout) (the next deadline).
 ///
-/// The rule: **after every B or C call, drain the outputs until all of them are empty**, in
-/// rounds: `poll_io` until `None`, `poll_event` until `None` (handling an event may issue
-/// commands), write while `wants_write()`, `poll_io` until `None` again; go round again
-/// while any of them produced something, then arm one timer at `poll_timeout()`. Read
-/// while `wants_read()` and the socket is readable. Instructions come before events
-/// (`IoOp::Connected` attaches the socket the `Connected` handler sees), and writes and
-/// instructions come after them because the last `poll_event` of a round, the one that
-/// returns `None`, may still queue bytes or an instruction (a graceful close's
-/// close_notify and FIN happen there once delivery is done).
+/// The rule: **after every B or C call, drain the outputs until all of them are empty**;
+/// the [`Engine`](crate::Engine) does exactly this (in rounds: instructions, events,
+/// instructions, writes, one read) and is the way to drive a connection. By hand: read
+/// while `wants_read()` and the socket is readable, write while `wants_write()`, and keep
+/// one timer at `poll_timeout()`.
 ///
-/// Received data is cut from the read buffer when `poll_event` is called, so `mute`,
-/// `yield_read` and `buffer_until` issued while handling one event apply to the next.
+/// `poll_event` is the one output with side effects, and they are its whole rule: it cuts
+/// received data by the settings in force when it is called (so `mute`, `yield_read` and
+/// `buffer_until` issued while handling one event apply to the next), decrypts what the
+/// room made by the last delivery allows, and acts on the peer's EOF once everything
+/// before it was delivered. So even the call that returns `None` may queue bytes and
+/// instructions (a graceful close's close_notify and FIN): after it, poll `poll_io` and
+/// write again.
 #[derive(Debug)]
 pub struct Connection {
     pub(crate) state: State,

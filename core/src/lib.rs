@@ -13,54 +13,67 @@
 //! - [`Connection::poll_timeout`]: the next deadline at which to call
 //!   [`Connection::handle_timeout`].
 //!
-//! Bytes move through two borrowed buffers: the driver reads the socket into
-//! [`Connection::read_buf`] and writes [`Connection::write_slices`] with one vectored write.
-//!
-//! **The contract.** After every input (`handle_*`) or command, drain the outputs until
-//! all are empty. Commands never call back into the application; they change state and
-//! queue events, so nothing changes under the caller and the order of events is fixed:
-//! `Sent` for bytes written before an event precedes it, each accepted send ends in exactly
-//! one `Sent` or `SendFailed` in token order, and nothing follows `Closed` but `SendFailed`.
-//!
-//! A driver ([`lori-mio`], [`lori-tokio`]) does this for you and delivers events to a
-//! [`Handler`]; the same handler runs on either driver. You can also drive a connection by
-//! hand, which is how you embed it in your own event loop or test a protocol:
+//! **The engine** ([`Engine`], module [`engine`]) carries out the driving contract — feed
+//! the connection, deliver its events to a [`Handler`], carry out its instructions, read
+//! and write until nothing moves — against a [`Transport`] you implement for your socket.
+//! The drivers ([`lori-mio`], [`lori-tokio`]) are such transports plus a loop; embedding
+//! the core in an event loop of your own is the same: call [`Engine::drive`] with what
+//! happened ([`Input`]: readiness, the deadline, a message) and wait for what it answers
+//! ([`Wait`]). Over an in-memory transport:
 //!
 //! ```
-//! use std::io::IoSlice;
+//! use std::collections::VecDeque;
+//! use std::io::{self, IoSlice};
 //! use std::time::Instant;
-//! use bytes::BufMut;
-//! use lori_core::{Config, Connection, Event, IoOp};
+//! use bytes::{BufMut, Bytes, BytesMut, buf::Limit};
+//! use lori_core::{Config, Connection, Context, Engine, Handler, Input, NoHandles, Readiness, Transport};
+//!
+//! /// The peer sent `inbound` then its FIN; what we write lands in `outbound`.
+//! #[derive(Default)]
+//! struct Memory { inbound: VecDeque<u8>, outbound: Vec<u8>, closed: bool }
+//!
+//! impl Transport for Memory {
+//!     fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+//!         let n = self.inbound.len().min(buf.remaining_mut());
+//!         buf.put_slice(&self.inbound.drain(..n).collect::<Vec<u8>>());
+//!         Ok(n) // 0 once drained: the peer's EOF
+//!     }
+//!     fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+//!         slices.iter().for_each(|s| self.outbound.extend_from_slice(s));
+//!         Ok(slices.iter().map(|s| s.len()).sum())
+//!     }
+//!     fn shutdown_write(&mut self) -> io::Result<()> { Ok(()) }
+//!     fn close(&mut self) { self.closed = true }
+//!     fn short_read_drains(&self) -> bool { false } // read until EOF or WouldBlock
+//! }
+//!
+//! struct Echo;
+//! impl Handler for Echo {
+//!     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+//!         let _ = cx.send(data);
+//!     }
+//! }
 //!
 //! let now = Instant::now();
 //! let mut conn = Connection::server(Config::default(), now);
-//! assert_eq!(conn.poll_event(), Some(Event::Started));
-//!
-//! // The socket had "ping" for us: the driver reads it into the connection's buffer.
-//! assert!(conn.wants_read());
-//! conn.read_buf().put_slice(b"ping");
-//! conn.handle_read(4, now);
-//!
-//! // The application sees it and answers.
-//! let Some(Event::Received(data)) = conn.poll_event() else { panic!() };
-//! assert_eq!(&data[..], b"ping");
-//! let token = conn.send(&b"pong"[..]).expect("open and not throttled");
-//!
-//! // The driver writes what is queued and reports how much the socket took.
-//! let mut slices = [IoSlice::new(&[]); 16];
-//! let count = conn.write_slices(&mut slices);
-//! assert_eq!(&*slices[..count][0], b"pong");
-//! conn.handle_written(4, now);
-//! assert_eq!(conn.poll_event(), Some(Event::Sent(token)));
-//!
-//! // A graceful close: the write side shuts down at once (nothing is queued), and the
-//! // connection closes when the peer's EOF arrives.
-//! conn.close();
-//! assert_eq!(conn.poll_io(), Some(IoOp::ShutdownWrite));
-//! conn.handle_eof(now);
-//! assert_eq!(conn.poll_io(), Some(IoOp::Close));
-//! assert_eq!(conn.poll_event(), Some(Event::Closed(lori_core::CloseReason::LocalGraceful)));
+//! let mut memory = Memory { inbound: b"ping".iter().copied().collect(), ..Memory::default() };
+//! let mut engine = Engine::new();
+//! let wait = engine.drive(&mut conn, &mut memory, &mut Echo, &mut NoHandles, Input::Ready(Readiness::BOTH), now);
+//! // The ping was echoed, the peer's EOF closed the connection gracefully.
+//! assert_eq!(memory.outbound, b"ping");
+//! assert!(wait.closed && memory.closed);
 //! ```
+//!
+//! Commands never call back into the application; they change state and queue events, so
+//! nothing changes under the caller and the order of events is fixed: `Sent` for bytes
+//! written before an event precedes it, each accepted send ends in exactly one `Sent` or
+//! `SendFailed` in token order, and nothing follows `Closed` but `SendFailed`.
+//!
+//! Without the engine, the connection's methods are the contract itself (see
+//! [`Connection`]): bytes move through two borrowed buffers — the driver reads the socket
+//! into [`Connection::read_buf`] and writes [`Connection::write_slices`] with one vectored
+//! write — and after every input or command the outputs are drained until empty. The
+//! core's single-input tests drive it that way.
 //!
 //! **TLS** (feature `tls`, on by default; rustls 0.23 with the ring provider, `aws-lc-rs`
 //! to add that one): `Connection::server_tls`, `Connect::tls` or

@@ -4,19 +4,18 @@
 //! runs lori connections on them: accepted ones from listeners ([`Driver::listen`],
 //! [`Driver::listen_unix`], [`Driver::adopt_listener`]) and client ones
 //! ([`Driver::connect`], [`Driver::connect_unix`]). Each connection is a
-//! [`lori_core::Connection`] driven by the core's contract and delivered to a
+//! [`lori_core::Connection`] run by the core's [`lori_core::Engine`] and delivered to a
 //! [`lori_core::Handler`], so the same handler runs on any lori driver.
 //!
-//! What the driver does for each connection, and nothing else: turn readiness into the
-//! core's inputs (reading into the core's buffer without zeroing it, writing its queued
-//! slices with one vectored write), carry out its instructions (resolve names on a helper
-//! thread, one non-blocking socket per Happy Eyeballs attempt, shutdown, close, yield),
-//! keep one timer at its `poll_timeout()`, and dispatch its events. Sockets are registered
-//! edge-triggered; the driver remembers that a socket is still readable or writable, so a
-//! mute, a yield or a full buffer never loses a wake-up. A read that fills less than the
-//! buffer offered counts as draining the socket (as tokio rules), so the common case reads
-//! once per wake-up with no `recv` returning `EAGAIN`; bytes a read's handler queued are
-//! written before the next read.
+//! What the driver does for each connection, and nothing else: it is the engine's
+//! [`lori_core::Transport`] (reads into the core's buffer without zeroing it, one vectored
+//! write, shutdown and close, names resolved on a helper thread, one registered
+//! non-blocking socket per Happy Eyeballs attempt), reports each epoll event's readiness
+//! to the engine (registered edge-triggered; the engine remembers a socket still readable
+//! or writable, so a mute, a yield or a full buffer never loses a wake-up), keeps one timer
+//! at the engine's deadline and comes back to a connection that yielded its turn after
+//! the loop's other ready work. The order of reads, writes and events, the short-read
+//! rule and handler panics are the engine's.
 //!
 //! Other threads reach a connection through its [`lori_core::Handle`] (`cx.handle()` in a
 //! handler, or the one [`Driver::connect`] returns): posted messages arrive at

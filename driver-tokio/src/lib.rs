@@ -2,7 +2,7 @@
 //!
 //! The tokio driver for [`lori_core`]: every connection is one tokio task that owns its
 //! socket, its [`Connection`](lori_core::Connection) state machine and its
-//! [`Handler`](lori_core::Handler), and drives them by the core's contract. Listeners are
+//! [`Handler`](lori_core::Handler), and runs them on the core's engine. Listeners are
 //! accept tasks with a connection limit. Handlers written against `lori-core` run
 //! unchanged here and on `lori-mio`.
 //!
@@ -31,16 +31,16 @@
 //! }
 //! ```
 //!
-//! How a connection task runs: it waits (one `poll_fn`, in a fixed order, no future built
-//! per turn) for readability only while the core wants to read, for writability only while
-//! bytes are queued, for its one timer only while one is armed, for posted messages only
-//! once a handle exists, and for connect attempts and name resolution only while
-//! connecting. It reads into the core's read buffer (never zeroed); a short read counts as
-//! draining the socket, as tokio's own `poll_read` rules, so no read returns `EAGAIN` in
-//! the common case. Bytes a read's handler queued are written before the next read, with
-//! one vectored write of the core's queued slices. After every input it drains the core's
-//! instructions and events. A yield asked by the core is a `tokio::task::yield_now`. An
-//! idle connection holds no channel and no timer registration.
+//! How a connection task runs: the core's [`Engine`](lori_core::Engine) does the driving
+//! (the order of reads, writes and events, the short-read rule, fairness, handler panics);
+//! the task is its [`Transport`](lori_core::Transport) and waits, in one `poll_fn` with a
+//! fixed order and no future built per turn, for what the engine's
+//! [`Wait`](lori_core::Wait) asks: readability, writability, the one timer at its
+//! deadline, posted messages once a handle exists, connect attempts and name resolution
+//! while connecting, and the driver's shutdown. Reads go into the core's read buffer
+//! (never zeroed); a short read clears tokio's read readiness, as tokio's own `poll_read`
+//! rules. A yielded turn is a `tokio::task::yield_now`. An idle connection holds no channel
+//! and no timer registration.
 //!
 //! Name resolution runs `lori_net::resolve` on tokio's blocking pool; connect attempts are
 //! non-blocking sockets polled by the connection task itself, so an abandoned attempt's
