@@ -232,10 +232,11 @@ pub struct Wait {
     pub writable: bool,
     /// Drive again ([`Input::Tick`]) at this time, if nothing else comes first.
     pub deadline: Option<Instant>,
-    /// The connection gave up the rest of its turn (its read budget, `yield_read`, or
+    /// The connection's turn is over (its read budget, `yield_read`, or
     /// [`WRITES_PER_TURN`]): serve other ready work, then drive it with
-    /// [`Input::NewTurn`], without waiting for readiness. Reported by the call that ended
-    /// the turn only.
+    /// [`Input::NewTurn`], without waiting for readiness. Reported by every call until a
+    /// new turn begins (`NewTurn` or `Ready`), so a loop that schedules the new turn
+    /// should do so once.
     pub yielded: bool,
     /// The connection is over and its transport closed: drop them. Every later call is a
     /// no-op.
@@ -258,10 +259,9 @@ pub struct Engine {
     read_closed: bool,
     /// Vectored writes made this turn.
     writes_this_turn: u32,
-    /// This turn's writes are spent (and the yield was announced).
-    writes_spent: bool,
-    /// The turn ended early and the caller has not been told yet.
-    yield_pending: bool,
+    /// The turn ended early (a yield, or the turn's writes spent): nothing more is read or
+    /// written until the next turn begins.
+    turn_over: bool,
     /// The connection's `IoOp::Close` was carried out.
     closed: bool,
     /// The handler panicked: it is never called again.
@@ -387,7 +387,7 @@ impl Engine {
             readable: !self.readable && conn.wants_read(),
             writable: !self.writable && conn.wants_write(),
             deadline: conn.poll_timeout(),
-            yielded: std::mem::take(&mut self.yield_pending),
+            yielded: self.turn_over,
             closed: false,
             progressed,
         }
@@ -396,7 +396,7 @@ impl Engine {
     fn begin_turn<T, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) {
         parts.conn.handle_new_turn(parts.now);
         self.writes_this_turn = 0;
-        self.writes_spent = false;
+        self.turn_over = false;
     }
 
     /// Rounds until nothing moves (see the module docs); whether anything did. After a
@@ -483,7 +483,7 @@ impl Engine {
                 parts.transport.close();
                 self.closed = true;
             }
-            IoOp::YieldTurn => self.yield_pending = true,
+            IoOp::YieldTurn => self.turn_over = true,
         }
     }
 
@@ -561,10 +561,7 @@ impl Engine {
         let mut moved = false;
         while !self.closed && self.writable && parts.conn.wants_write() {
             if self.writes_this_turn >= WRITES_PER_TURN {
-                if !self.writes_spent {
-                    self.writes_spent = true;
-                    self.yield_pending = true;
-                }
+                self.turn_over = true;
                 break;
             }
             self.writes_this_turn += 1;

@@ -61,6 +61,8 @@ pub(crate) struct Conn<M, H> {
     /// the close.
     socket: Option<(Stream, Token)>,
     attempts: Vec<Attempt>,
+    /// A new turn is queued on the loop (the engine said its turn is over).
+    turn_queued: bool,
     /// The earliest deadline the loop's heap holds for this connection, if any. A later
     /// deadline pushes nothing (the earlier entry fires first and re-arms), so the heap
     /// does not grow with every idle-timer restart.
@@ -98,6 +100,7 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             handler,
             socket,
             attempts: Vec::new(),
+            turn_queued: false,
             queued: None,
             handles,
             group,
@@ -147,7 +150,8 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
             }
             return;
         }
-        if wait.yielded {
+        if wait.yielded && !self.turn_queued {
+            self.turn_queued = true;
             lp.yield_turn(self.key);
         }
         if let Some(at) = wait.deadline
@@ -312,6 +316,7 @@ impl<M: Send + 'static, H: Handler<M>> Task for Conn<M, H> {
 
     fn new_turn(&mut self, lp: &mut Loop) {
         enter!(self);
+        self.turn_queued = false;
         self.drive(lp, Input::NewTurn);
     }
 

@@ -8,13 +8,13 @@ use std::task::{Context, Poll};
 
 use lori_core::AttemptId;
 
-use crate::stream::Stream;
+use crate::socket::Socket;
 
 /// One attempt in flight.
 #[derive(Debug)]
 struct Attempt {
     id: AttemptId,
-    stream: Stream,
+    stream: Socket,
     /// Its result was handed out; it waits for `IoOp::Connected` or `IoOp::Abandon`.
     reported: bool,
 }
@@ -35,7 +35,7 @@ impl Attempts {
         address: SocketAddr,
         from: Option<SocketAddr>,
     ) -> io::Result<()> {
-        let stream = Stream::start_tcp(address, from)?;
+        let stream = Socket::start_tcp(address, from)?;
         self.list.push(Attempt {
             id,
             stream,
@@ -55,7 +55,7 @@ impl Attempts {
     }
 
     /// Takes the socket of the winning attempt `id`.
-    pub(crate) fn take(&mut self, id: AttemptId) -> Option<Stream> {
+    pub(crate) fn take(&mut self, id: AttemptId) -> Option<Socket> {
         let index = self.list.iter().position(|attempt| attempt.id == id)?;
         Some(self.list.swap_remove(index).stream)
     }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use lori_core::{
 use lori_net::ListenOptions;
 use tokio::runtime;
 
-use crate::listener::{self, Listener, Release, Socket};
+use crate::listener::{self, Acceptor, Handlers, Listener, Release, Serve};
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Coordinator, Phase};
 use crate::task::{self, Opening};
@@ -62,6 +63,11 @@ impl Driver {
         }
     }
 
+    /// The driver's shutdown coordinator.
+    pub(crate) fn coordinator(&self) -> &Arc<Coordinator> {
+        &self.coordinator
+    }
+
     /// The runtime this driver spawns onto.
     pub fn runtime(&self) -> &runtime::Handle {
         &self.runtime
@@ -91,7 +97,7 @@ impl Driver {
     {
         let socket = options.bind().and_then(|bound| {
             let _runtime = self.runtime.enter();
-            Socket::tcp(bound)
+            Acceptor::tcp(bound)
         });
         self.start_listener(socket, config, limit, listener)
     }
@@ -113,7 +119,7 @@ impl Driver {
     {
         let socket = {
             let _runtime = self.runtime.enter();
-            Socket::unix(path)
+            Acceptor::unix(path)
         };
         self.start_listener(socket, config, limit, listener)
     }
@@ -134,7 +140,7 @@ impl Driver {
     {
         let socket = lori_net::adopt(std_listener).and_then(|adopted| {
             let _runtime = self.runtime.enter();
-            Socket::tcp(adopted)
+            Acceptor::tcp(adopted)
         });
         self.start_listener(socket, config, limit, listener)
     }
@@ -224,7 +230,7 @@ impl Driver {
     /// Starts the accept task of a bound listener, or reports why there is none.
     fn start_listener<M, H, L>(
         &self,
-        socket: io::Result<(Socket, Address)>,
+        socket: io::Result<(Acceptor, Address)>,
         config: Config,
         limit: Option<MaxSpawn>,
         mut handler: L,
@@ -234,7 +240,7 @@ impl Driver {
         H: Handler<M>,
         L: ListenerHandler<H>,
     {
-        let (socket, local) = match socket {
+        let socket = match socket {
             Ok(bound) => bound,
             Err(error) => {
                 handler.on_listen_failure(IoFailure::from(&error));
@@ -242,19 +248,28 @@ impl Driver {
                 return Err(error);
             }
         };
-        let (listener, shared) = listener::new_listener(local, ConnectionLimit::new(limit));
-        let (tracked, phase) = (self.coordinator.track(), self.coordinator.subscribe());
-        let accepting = listener::accept_loop::<M, H, L>(
-            socket,
-            shared,
+        let serve = Handlers {
             handler,
             config,
-            self.clone(),
-            phase,
-            tracked,
-        );
+            driver: self.clone(),
+            types: PhantomData::<fn() -> (M, H)>,
+        };
+        Ok(self.start_accepting(socket, limit, serve))
+    }
+
+    /// Spawns the accept task of the bound `socket`, serving what it accepts with `serve`.
+    pub(crate) fn start_accepting<S: Serve>(
+        &self,
+        socket: (Acceptor, Address),
+        limit: Option<MaxSpawn>,
+        serve: S,
+    ) -> Listener {
+        let (socket, local) = socket;
+        let (listener, shared) = listener::new_listener(local, ConnectionLimit::new(limit));
+        let (tracked, phase) = (self.coordinator.track(), self.coordinator.subscribe());
+        let accepting = listener::accept_loop(socket, shared, serve, phase, tracked);
         self.spawn(accepting, trace::span("listener", &listener.local_addr()));
-        Ok(listener)
+        listener
     }
 
     /// Spawns `future` in `span`.

@@ -55,9 +55,12 @@ mod driver;
 mod listener;
 mod mailbox;
 mod shutdown;
+mod socket;
 mod stream;
 mod task;
 mod trace;
+mod transport;
 
 pub use driver::Driver;
 pub use listener::Listener;
+pub use stream::{ConnectError, MAX_WRITE, READ_AHEAD, Stream, StreamListener};

@@ -3,10 +3,11 @@
 //! handler.
 
 use std::io;
+use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
-use lori_core::{Address, Config, ConnectionLimit, Handler, IoFailure, ListenerHandler};
+use lori_core::{Address, Config, ConnectionLimit, Handler, IoFailure, ListenerHandler, Permit};
 use lori_net::{ACCEPT_BACKOFF, AcceptAction};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Notify, watch};
@@ -14,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use crate::driver::Driver;
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Phase, Tracked, stopping};
-use crate::stream::Stream;
+use crate::socket::Socket;
 use crate::task::Opening;
 use crate::trace;
 
@@ -68,14 +69,14 @@ impl Drop for Release {
 
 /// A listening socket of either family.
 #[derive(Debug)]
-pub(crate) enum Socket {
+pub(crate) enum Acceptor {
     /// A TCP listener.
     Tcp(TcpListener),
     /// A Unix domain listener, with the path it is bound to.
     Unix(UnixListener),
 }
 
-impl Socket {
+impl Acceptor {
     /// A TCP listener from a listening, non-blocking std listener. Must be called inside
     /// the runtime.
     pub(crate) fn tcp(listener: std::net::TcpListener) -> io::Result<(Self, Address)> {
@@ -91,16 +92,16 @@ impl Socket {
         Ok((Self::Unix(listener), local))
     }
 
-    async fn accept(&self) -> io::Result<(Stream, Address)> {
+    async fn accept(&self) -> io::Result<(Socket, Address)> {
         match self {
             Self::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await?;
-                Ok((Stream::Tcp(stream), Address::Ip(peer)))
+                Ok((Socket::Tcp(stream), Address::Ip(peer)))
             }
             Self::Unix(listener) => {
                 let (stream, peer) = listener.accept().await?;
                 let peer = Address::Unix(peer.as_pathname().map(Path::to_path_buf));
-                Ok((Stream::Unix(stream), peer))
+                Ok((Socket::Unix(stream), peer))
             }
         }
     }
@@ -120,23 +121,75 @@ pub(crate) fn new_listener(local: Address, limit: ConnectionLimit) -> (Listener,
     (listener, shared)
 }
 
-/// The accept task of one listener: accepts while under the limit, pauses at the limit
-/// until a connection ends, and stops when the listener is closed, the driver shuts down,
-/// or the socket fails. `tracked` counts it as running until it ends.
-pub(crate) async fn accept_loop<M, H, L>(
-    socket: Socket,
-    shared: Arc<Shared>,
-    mut handler: L,
-    config: Config,
-    driver: Driver,
-    mut phase: watch::Receiver<Phase>,
-    tracked: Tracked,
-) where
+/// What a listener does with its lifecycle and what it accepts: run the application's
+/// handlers ([`Handlers`]), or hand out streams (`crate::stream::Streams`).
+pub(crate) trait Serve: Send + 'static {
+    /// The listener accepts on `local`.
+    fn listening(&mut self, local: &Address);
+    /// The listener's socket broke; it stops.
+    fn failed(&mut self, error: IoFailure);
+    /// Serves `socket` from `peer`, which holds `permit`; `release` wakes the listener when
+    /// the connection ends.
+    fn serve(&mut self, socket: Socket, peer: Address, permit: Permit, release: Release);
+    /// The listener stopped accepting.
+    fn closed(&mut self);
+}
+
+/// Accepted connections served by the application's [`ListenerHandler`].
+pub(crate) struct Handlers<M, H, L> {
+    pub(crate) handler: L,
+    pub(crate) config: Config,
+    pub(crate) driver: Driver,
+    pub(crate) types: PhantomData<fn() -> (M, H)>,
+}
+
+impl<M, H, L> Serve for Handlers<M, H, L>
+where
     M: Send + 'static,
     H: Handler<M>,
     L: ListenerHandler<H>,
 {
-    handler.on_listening(&shared.local);
+    fn listening(&mut self, local: &Address) {
+        self.handler.on_listening(local);
+    }
+
+    fn failed(&mut self, error: IoFailure) {
+        self.handler.on_listen_failure(error);
+    }
+
+    fn serve(&mut self, socket: Socket, peer: Address, permit: Permit, release: Release) {
+        let Some(connection_handler) = self.handler.on_accept(&peer) else {
+            return;
+        };
+        self.driver.spawn_connection(
+            Opening::Accepted {
+                stream: socket,
+                permit,
+            },
+            self.config.clone(),
+            connection_handler,
+            Mailbox::<M>::lazy(),
+            Some(release),
+            trace::span("connection", &peer),
+        );
+    }
+
+    fn closed(&mut self) {
+        self.handler.on_closed();
+    }
+}
+
+/// The accept task of one listener: accepts while under the limit, pauses at the limit
+/// until a connection ends, and stops when the listener is closed, the driver shuts down,
+/// or the socket fails. `tracked` counts it as running until it ends.
+pub(crate) async fn accept_loop<S: Serve>(
+    socket: Acceptor,
+    shared: Arc<Shared>,
+    mut serve: S,
+    mut phase: watch::Receiver<Phase>,
+    tracked: Tracked,
+) {
+    serve.listening(&shared.local);
     let stop = async {
         tokio::select! {
             () = shared.close.notified() => {}
@@ -155,17 +208,7 @@ pub(crate) async fn accept_loop<M, H, L>(
                     let Some(permit) = shared.limit.try_acquire() else {
                         continue;
                     };
-                    let Some(connection_handler) = handler.on_accept(&peer) else {
-                        continue;
-                    };
-                    driver.spawn_connection(
-                        Opening::Accepted { stream, permit },
-                        config.clone(),
-                        connection_handler,
-                        Mailbox::<M>::lazy(),
-                        Some(Release(Arc::clone(&shared))),
-                        trace::span("connection", &peer),
-                    );
+                    serve.serve(stream, peer, permit, Release(Arc::clone(&shared)));
                 }
                 Err(error) => match lori_net::accept_action(&error) {
                     AcceptAction::Wait | AcceptAction::Retry => {}
@@ -174,7 +217,7 @@ pub(crate) async fn accept_loop<M, H, L>(
                         () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                     },
                     AcceptAction::Fail => {
-                        handler.on_listen_failure(IoFailure::from(&error));
+                        serve.failed(IoFailure::from(&error));
                         break;
                     }
                 },
@@ -182,6 +225,6 @@ pub(crate) async fn accept_loop<M, H, L>(
         }
     }
     drop(socket);
-    handler.on_closed();
+    serve.closed();
     drop(tracked);
 }

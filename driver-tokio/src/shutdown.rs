@@ -82,6 +82,17 @@ impl Coordinator {
         Tracked {
             coordinator: Arc::clone(self),
             registered: None,
+            counted: true,
+        }
+    }
+
+    /// Watches the phase like [`Coordinator::track`] without counting as running: for a
+    /// stream, whose owner decides when it ends, so a shutdown never waits for it.
+    pub(crate) fn watch(self: &Arc<Self>) -> Tracked {
+        Tracked {
+            coordinator: Arc::clone(self),
+            registered: None,
+            counted: false,
         }
     }
 
@@ -135,6 +146,8 @@ pub(crate) struct Tracked {
     coordinator: Arc<Coordinator>,
     /// The waker slot this task registered and the waker in it.
     registered: Option<(usize, Waker)>,
+    /// Counted among the running tasks that a shutdown waits for.
+    counted: bool,
 }
 
 impl Tracked {
@@ -181,7 +194,7 @@ impl Drop for Tracked {
                 wakers.free.push(slot);
             }
         }
-        if self.coordinator.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.counted && self.coordinator.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.coordinator.all_ended.notify_waiters();
         }
     }

@@ -3,28 +3,23 @@
 //! the connection, the handler and the mailbox; it waits for what the engine asks for.
 
 use std::future::Future;
-use std::io::{self, IoSlice};
-use std::net::SocketAddr;
+use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use bytes::BytesMut;
-use bytes::buf::Limit;
 use lori_core::{
-    AttemptId, Config, Connect, Connection, ConnectionFailure, Engine, Handler, Input, IoFailure,
-    IpVersion, NoSocket, Permit, Readiness, Resolution, SocketOptions, Transport, Wait,
+    Config, Connect, Connection, ConnectionFailure, Engine, Handler, Input, IoFailure, Permit,
+    Readiness, Wait,
 };
-use tokio::task::JoinHandle;
 use tokio::time::Sleep;
 
-use crate::attempts::Attempts;
 use crate::listener::Release;
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Phase, Tracked};
-use crate::stream::Stream;
+use crate::socket::Socket;
+use crate::transport::{Connecting, TokioSocket};
 
 /// How a connection comes to be. The one place where connections are created, so that
 /// later kinds (TLS) are one more variant.
@@ -33,7 +28,7 @@ pub(crate) enum Opening {
     /// A connection accepted by a listener, holding one of its permits.
     Accepted {
         /// The accepted socket.
-        stream: Stream,
+        stream: Socket,
         /// The listener's permit for it.
         permit: Permit,
     },
@@ -69,7 +64,7 @@ where
             (connection, Some(stream))
         }
         Opening::Client(connect) => (Connection::client(config, connect, now()), None),
-        Opening::UnixClient(path) => match Stream::start_unix(&path) {
+        Opening::UnixClient(path) => match Socket::start_unix(&path) {
             Ok(stream) => (Connection::client_connected(config, now()), Some(stream)),
             Err(error) => {
                 let failure = ConnectionFailure::Tcp {
@@ -115,8 +110,8 @@ enum Wake<M> {
     },
     Timer,
     Message(Option<M>),
-    Attempt(lori_core::AttemptId, io::Result<()>),
-    Resolved(Resolution),
+    /// A connect attempt finished or the name resolution answered.
+    Connecting(Input<M>),
 }
 
 /// What the task waits for this time round, besides its mailbox, attempts and resolution
@@ -132,22 +127,13 @@ struct Waiting {
     mailbox_first: bool,
 }
 
-/// What only a connecting client uses, boxed so that a server connection's task (most
-/// tasks) does not carry it.
-#[derive(Debug, Default)]
-struct Connecting {
-    attempts: Attempts,
-    /// The name resolution under way, if any.
-    resolving: Option<JoinHandle<Resolution>>,
-}
-
 /// The state of one connection task.
 pub(crate) struct Task<M, H> {
     connection: Connection,
     engine: Engine,
     handler: H,
     /// The connection's socket: `None` while connecting and once closed.
-    socket: Option<Stream>,
+    socket: Option<Socket>,
     /// A client's connect attempts and name resolution: made by the first resolution or
     /// attempt, dropped once connected or closed.
     connecting: Option<Box<Connecting>>,
@@ -232,16 +218,7 @@ where
             Wake::Timer => (Input::Tick, timer.map_or(now, |deadline| now.max(deadline))),
             Wake::Io { readable, writable } => (io_input(readable, writable), now),
             Wake::Message(Some(message)) => (Input::Message(message), now),
-            Wake::Attempt(attempt, result) => {
-                let result = result.map_err(|error| IoFailure::from(&error));
-                (Input::AttemptDone { attempt, result }, now)
-            }
-            Wake::Resolved(answer) => {
-                if let Some(connecting) = &mut self.connecting {
-                    connecting.resolving = None;
-                }
-                (Input::Resolved(answer), now)
-            }
+            Wake::Connecting(input) => (input, now),
         };
         self.drive(input, now)
     }
@@ -309,20 +286,10 @@ where
         {
             return Poll::Ready(Wake::Message(message));
         }
-        if let Some(connecting) = &mut self.connecting {
-            if connecting.attempts.is_waiting()
-                && let Poll::Ready((attempt, result)) = connecting.attempts.poll_next(cx)
-            {
-                return Poll::Ready(Wake::Attempt(attempt, result));
-            }
-            if let Some(resolving) = &mut connecting.resolving
-                && let Poll::Ready(answer) = Pin::new(resolving).poll(cx)
-            {
-                let answer = answer.unwrap_or_else(|error| {
-                    Resolution::Failed(IoFailure::from(&io::Error::other(error)))
-                });
-                return Poll::Ready(Wake::Resolved(answer));
-            }
+        if let Some(connecting) = &mut self.connecting
+            && let Poll::Ready(input) = connecting.poll_input(cx)
+        {
+            return Poll::Ready(Wake::Connecting(input));
         }
         // Registered first, then read: a phase change either wakes this waker or is seen.
         self.ending.tracked.wake_on_change(cx.waker());
@@ -347,97 +314,6 @@ fn io_input<M>(readable: Option<io::Result<()>>, writable: Option<io::Result<()>
             writable: writable.is_some(),
             read_closed: false,
         }),
-    }
-}
-
-/// The task's socket and connect attempts as the engine's transport.
-struct TokioSocket<'a> {
-    socket: &'a mut Option<Stream>,
-    connecting: &'a mut Option<Box<Connecting>>,
-}
-
-impl Transport for TokioSocket<'_> {
-    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
-        match self.socket {
-            Some(stream) => stream.read_into(buf),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self.socket {
-            Some(stream) => stream.try_write_vectored(slices),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        match self.socket {
-            Some(stream) => stream.shutdown_write(),
-            None => Ok(()),
-        }
-    }
-
-    /// Drops the socket and any attempt, which closes them.
-    fn close(&mut self) {
-        *self.socket = None;
-        *self.connecting = None;
-    }
-
-    fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
-        match self.socket {
-            Some(stream) => f(&mut stream.options()),
-            None => f(&mut NoSocket),
-        }
-    }
-
-    /// Resolves on the blocking pool (what `lookup_host` does).
-    fn resolve(
-        &mut self,
-        host: Arc<str>,
-        port: u16,
-        ip_version: IpVersion,
-    ) -> Result<(), IoFailure> {
-        let connecting = self.connecting.get_or_insert_default();
-        connecting.resolving = Some(tokio::task::spawn_blocking(move || {
-            lori_net::resolve(&host, port, ip_version)
-        }));
-        Ok(())
-    }
-
-    fn start_attempt(
-        &mut self,
-        attempt: AttemptId,
-        addr: SocketAddr,
-        from: Option<SocketAddr>,
-    ) -> Result<(), IoFailure> {
-        let connecting = self.connecting.get_or_insert_default();
-        connecting
-            .attempts
-            .start(attempt, addr, from)
-            .map_err(|error| IoFailure::from(&error))
-    }
-
-    fn abandon_attempt(&mut self, attempt: AttemptId) {
-        if let Some(connecting) = self.connecting {
-            connecting.attempts.abandon(attempt);
-        }
-    }
-
-    /// The winner's socket becomes the connection's; the other attempts are abandoned with
-    /// the win, and dropping them closes their sockets.
-    fn adopt_attempt(&mut self, attempt: AttemptId) -> bool {
-        let won = self
-            .connecting
-            .take()
-            .and_then(|mut connecting| connecting.attempts.take(attempt));
-        match won {
-            Some(stream) => {
-                *self.socket = Some(stream);
-                true
-            }
-            None => false,
-        }
     }
 }
 
