@@ -423,7 +423,7 @@ pub fn announce(local: &Address) -> io::Result<()> {
 
 /// A channel that receives once per Ctrl-C (SIGINT). Installed before the server
 /// announces itself, so a SIGINT sent as soon as `listening on` is read is never lost.
-fn ctrl_c() -> io::Result<mpsc::Receiver<()>> {
+pub fn ctrl_c() -> io::Result<mpsc::Receiver<()>> {
     let (signal, stop) = mpsc::channel();
     ctrlc::set_handler(move || {
         // `main` stopped waiting already: nothing to do.
