@@ -42,6 +42,13 @@
 //! rules. A yielded turn is a `tokio::task::yield_now`. An idle connection holds no channel
 //! and no timer registration.
 //!
+//! A connection can also be a tokio `AsyncRead + AsyncWrite` [`Stream`], for hyper,
+//! tokio-util codecs and other code written against streams: [`Driver::connect_stream`]
+//! opens one (Happy Eyeballs, TLS, the connection timeout) and
+//! [`Driver::listen_streams`] accepts them ([`StreamListener`], TLS handshake done, one
+//! permit per stream). A stream drives the engine inside its own poll methods; no task
+//! runs for it.
+//!
 //! Name resolution runs `lori_net::resolve` on tokio's blocking pool; connect attempts are
 //! non-blocking sockets polled by the connection task itself, so an abandoned attempt's
 //! socket closes at once.
