@@ -17,6 +17,7 @@ use crate::happy_eyeballs::{
     Action, AttemptId, ConnectFailure, HappyEyeballs, IpVersion, Resolution, Settings,
 };
 use crate::limits::ConnectionTimeout;
+use crate::proxy::{Handshake as ProxyHandshake, Proxy, ProxyError, TargetAddr};
 
 /// Where a client connection goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,7 @@ pub struct Connect {
     ip_version: IpVersion,
     timeout: Option<ConnectionTimeout>,
     happy_eyeballs: Settings,
+    proxy: Option<Proxy>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsClient>,
 }
@@ -85,9 +87,24 @@ impl Connect {
             ip_version: IpVersion::default(),
             timeout: None,
             happy_eyeballs: Settings::default(),
+            proxy: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// Connect through `proxy`: its addresses are raced with Happy Eyeballs, its handshake
+    /// opens a tunnel to this target, then TLS (with [`Connect::tls`]) runs to the target
+    /// through the tunnel; `Connected` comes at the end, and the connection timeout covers
+    /// all of it. A refusal is `ConnectionFailure::Proxy`.
+    pub fn via(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy, if the connection goes through one.
+    pub fn proxy_setting(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
     }
 
     /// Speak TLS over the connection, as `tls` says: once TCP is up the handshake runs, and
@@ -180,12 +197,53 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
     unbracketed.parse().ok()
 }
 
+/// The target as a proxy is told it: a host name as a name (the proxy resolves it), a
+/// literal address or an address list's first address as an address.
+fn tunnel_target(target: &Target) -> Result<TargetAddr, ProxyError> {
+    match target {
+        Target::Host { host, port } => Ok(match literal_ip(host) {
+            Some(ip) => TargetAddr::Addr(SocketAddr::new(ip, *port)),
+            None => TargetAddr::Name(Arc::clone(host), *port),
+        }),
+        Target::Addresses(addresses) => addresses
+            .first()
+            .map(|addr| TargetAddr::Addr(*addr))
+            .ok_or(ProxyError::BadTarget),
+    }
+}
+
 /// The connecting phase of a client connection: its scheduler and bind address. Boxed in
 /// the connection and dropped at the outcome, so server connections do not carry it.
 #[derive(Debug)]
 pub(crate) struct Connecting {
     happy_eyeballs: HappyEyeballs,
     bind: Option<SocketAddr>,
+    /// The proxy to tunnel through once TCP is up, if any.
+    pub(crate) proxy: Option<ProxyPhase>,
+}
+
+/// A proxied connection's tunnel: the proxy, the target it is told, its handshake once
+/// begun, and the TLS client that takes over once the tunnel is open.
+#[derive(Debug)]
+pub(crate) struct ProxyPhase {
+    proxy: Proxy,
+    target: Result<TargetAddr, ProxyError>,
+    /// The handshake, once TCP to the proxy is up.
+    pub(crate) handshake: Option<ProxyHandshake>,
+    /// TLS to the target, installed when the tunnel opens (its server name defaults to the
+    /// target's host).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<(crate::tls::TlsClient, Option<Arc<str>>)>,
+}
+
+impl ProxyPhase {
+    /// Begins the handshake: the machine, kept here, and the first bytes to send.
+    pub(crate) fn begin(&mut self) -> Result<bytes::Bytes, ProxyError> {
+        let target = self.target.clone()?;
+        let (handshake, first) = ProxyHandshake::start(&self.proxy, target)?;
+        self.handshake = Some(handshake);
+        Ok(first)
+    }
 }
 
 impl Connecting {
@@ -194,7 +252,12 @@ impl Connecting {
     pub(crate) fn start(connect: &Connect, now: Instant, io_ops: &mut impl Extend<IoOp>) -> Self {
         let ip_version = connect.effective_ip_version();
         let settings = connect.happy_eyeballs;
-        let happy_eyeballs = match &connect.target {
+        // Through a proxy, TCP goes to the proxy; the target is the handshake's.
+        let proxy_target = connect.proxy.as_ref().map(|proxy| Target::Host {
+            host: Arc::clone(&proxy.host_arc()),
+            port: proxy.port(),
+        });
+        let happy_eyeballs = match proxy_target.as_ref().unwrap_or(&connect.target) {
             Target::Host { host, port } => match literal_ip(host) {
                 Some(ip) => HappyEyeballs::with_addresses(
                     vec![SocketAddr::new(ip, *port)],
@@ -215,9 +278,17 @@ impl Connecting {
                 HappyEyeballs::with_addresses(addresses.clone(), ip_version, settings, now)
             }
         };
+        let proxy = connect.proxy.clone().map(|proxy| ProxyPhase {
+            proxy,
+            target: tunnel_target(&connect.target),
+            handshake: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+        });
         Self {
             happy_eyeballs,
             bind: connect.bind,
+            proxy,
         }
     }
 
@@ -335,16 +406,31 @@ impl Connection {
     pub fn client(config: crate::Config, connect: Connect, now: Instant) -> Self {
         let mut connection = Self::new(config, now, crate::state::State::Connecting);
         #[cfg(feature = "tls")]
-        if let Some(tls) = &connect.tls {
-            let host = match &connect.target {
-                Target::Host { host, .. } => Some(&**host),
-                Target::Addresses(_) => None,
-            };
-            if !connection.set_client_tls(tls, host) {
-                return connection;
+        let deferred_tls = match &connect.tls {
+            Some(tls) => {
+                let host = match &connect.target {
+                    Target::Host { host, .. } => Some(Arc::clone(host)),
+                    Target::Addresses(_) => None,
+                };
+                // Through a proxy, TLS begins once the tunnel is open: the session is made
+                // then, and its server name checked now.
+                let ready = match connect.proxy {
+                    Some(_) => connection.check_client_tls(tls, host.as_deref()),
+                    None => connection.set_client_tls(tls, host.as_deref()),
+                };
+                if !ready {
+                    return connection;
+                }
+                connect.proxy.is_some().then(|| (tls.clone(), host))
             }
+            None => None,
+        };
+        #[allow(unused_mut, reason = "the TLS feature fills in the proxy's TLS client")]
+        let mut connecting = Connecting::start(&connect, now, &mut connection.io_ops);
+        #[cfg(feature = "tls")]
+        if let Some(phase) = connecting.proxy.as_mut() {
+            phase.tls = deferred_tls;
         }
-        let connecting = Connecting::start(&connect, now, &mut connection.io_ops);
         connection.connecting = Some(Box::new(connecting));
         if let Some(timeout) = connect.timeout {
             connection.arm_connect_timer(timeout);

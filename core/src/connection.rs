@@ -168,7 +168,7 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         let reading_state = matches!(
             self.state,
-            State::Handshaking(_) | State::Open | State::Closing(Initiator::Local)
+            State::Proxying | State::Handshaking(_) | State::Open | State::Closing(Initiator::Local)
         );
         let room = self.tls_has_room().unwrap_or_else(|| self.read.has_room());
         reading_state
@@ -280,6 +280,7 @@ impl Connection {
         if self.read_this_turn >= self.config.read_budget.get() {
             self.announce_yield();
         }
+        self.proxy_progress();
         self.tls_pump();
         self.progress();
     }
@@ -293,6 +294,7 @@ impl Connection {
             return;
         }
         self.peer_eof = PeerEof::Received;
+        self.proxy_progress();
         self.tls_eof();
         self.tls_pump();
         self.progress();

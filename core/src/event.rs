@@ -164,6 +164,9 @@ pub enum ConnectionFailure {
     /// an untrusted certificate, a name mismatch, a peer that does not speak TLS. The
     /// alert for the peer, if any, was written first.
     Tls(TlsError),
+    /// The proxy (`Connect::via`) did not open the tunnel: it refused our credentials or
+    /// could not reach the target, broke its protocol, or closed.
+    Proxy(crate::proxy::ProxyError),
 }
 
 /// Something the application should know, drained with `Connection::poll_event` (or

@@ -101,6 +101,7 @@ mod handler;
 pub mod happy_eyeballs;
 mod limits;
 mod listener;
+pub mod proxy;
 #[cfg(not(feature = "tls"))]
 mod no_tls;
 mod read;
@@ -135,6 +136,7 @@ pub use limits::{
     OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
 pub use listener::{ConnectionLimit, ListenerHandler, Permit};
+pub use proxy::{Credentials, Proxy, ProxyError};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};

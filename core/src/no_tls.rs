@@ -44,4 +44,5 @@ impl Connection {
         self.send.push(chunk);
     }
     pub(crate) fn tls_pump(&mut self) {}
+    pub(crate) fn tls_adopt_received(&mut self) {}
 }

@@ -144,6 +144,26 @@ impl ReadBuffer {
         self.accounted = self.data.len();
     }
 
+    /// The bytes buffered and not yet cut, for a reader that parses in place (a proxy's
+    /// reply) before the application sees the stream.
+    pub(crate) fn peek(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Drops the first `count` buffered bytes (parsed in place).
+    pub(crate) fn consume(&mut self, count: usize) {
+        let count = count.min(self.data.len());
+        let _parsed = self.data.split_to(count);
+        self.accounted = self.data.len();
+    }
+
+    /// Takes everything buffered.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn take_all(&mut self) -> BytesMut {
+        self.accounted = 0;
+        self.data.split()
+    }
+
     /// Frees the allocation when nothing is buffered.
     pub(crate) fn release_if_empty(&mut self) {
         if self.data.is_empty() {

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  Connecting ──an attempt won──► Open (Connected)
+//!      └──through a proxy (`Connect::via`) ──► Proxying ──tunnel open──► Open | Handshaking
+//!         (a refusal, the proxy's EOF, the timeout, close() ──► Closed, ConnectionFailed)
 //!      └──every attempt failed, DNS failed, connection timeout, close(), hard_close()
 //!         ──► Closed (ConnectionFailed; no Closed event)
 //!
@@ -29,6 +31,9 @@ use crate::timer::{Timer, deadline};
 pub(crate) enum State {
     /// A client connection resolving and attempting; no socket is the connection's yet.
     Connecting,
+    /// TCP to a proxy is up and its handshake opens the tunnel to the target: no sends, no
+    /// data for the application, the connection timeout still running.
+    Proxying,
     /// TCP is up and the TLS handshake runs: no sends, no data, no idle timer (but for an
     /// upgrade, which keeps its idle and user timers as lori does).
     Handshaking(Handshake),
@@ -111,18 +116,21 @@ impl State {
     pub(crate) fn has_socket(self) -> bool {
         matches!(
             self,
-            Self::Handshaking(_) | Self::Open | Self::Closing(_) | Self::Failing(_)
+            Self::Proxying | Self::Handshaking(_) | Self::Open | Self::Closing(_) | Self::Failing(_)
         )
     }
 
-    /// Whether inbound bytes are taken in: handshaking, open or closing.
+    /// Whether inbound bytes are taken in: proxying, handshaking, open or closing.
     pub(crate) fn takes_inbound(self) -> bool {
-        matches!(self, Self::Handshaking(_) | Self::Open | Self::Closing(_))
+        matches!(
+            self,
+            Self::Proxying | Self::Handshaking(_) | Self::Open | Self::Closing(_)
+        )
     }
 
     pub(crate) fn public(self) -> ConnectionState {
         match self {
-            Self::Connecting => ConnectionState::Connecting,
+            Self::Connecting | Self::Proxying => ConnectionState::Connecting,
             Self::Handshaking(_) => ConnectionState::Handshaking,
             Self::Open => ConnectionState::Open,
             Self::Closing(_) | Self::Failing(_) => ConnectionState::Closing,
@@ -136,7 +144,8 @@ impl Connection {
     /// the close by the close timeout.
     /// A local close while connecting aborts the connection instead.
     pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
-        if self.state == State::Connecting && initiator == Initiator::Local {
+        if matches!(self.state, State::Connecting | State::Proxying) && initiator == Initiator::Local
+        {
             self.fail_connecting(ConnectionFailure::Aborted);
         }
         if matches!(self.state, State::Handshaking(_)) && initiator == Initiator::Local {
@@ -178,10 +187,16 @@ impl Connection {
     pub(crate) fn finish(&mut self, reason: CloseReason) {
         let terminal = match (self.state, reason) {
             (State::Closed, _) => return,
-            (State::Connecting, CloseReason::Io(last)) => {
+            (State::Connecting | State::Proxying, CloseReason::Io(last)) => {
                 return self.fail_connecting(ConnectionFailure::Tcp { last });
             }
-            (State::Connecting, _) => return self.fail_connecting(ConnectionFailure::Aborted),
+            (State::Proxying, CloseReason::CloseTimeout) => {
+                let failure = ConnectionFailure::Timeout { last: None };
+                return self.fail_connecting(failure);
+            }
+            (State::Connecting | State::Proxying, _) => {
+                return self.fail_connecting(ConnectionFailure::Aborted);
+            }
             (State::Handshaking(Handshake::Client), CloseReason::Io(last)) => {
                 Terminal::ConnectionFailed(ConnectionFailure::Tcp { last })
             }
@@ -265,7 +280,7 @@ impl Connection {
                 Terminal::TlsFailed(TlsFailure::from(error), CloseReason::Tls(error))
             }
             State::Open | State::Closing(_) => Terminal::Closed(CloseReason::Tls(error)),
-            State::Connecting | State::Failing(_) | State::Closed => return,
+            State::Connecting | State::Proxying | State::Failing(_) | State::Closed => return,
         };
         crate::trace!(?error, "TLS failed");
         self.state = State::Failing(terminal);
@@ -347,11 +362,21 @@ impl Connection {
         if self.state != State::Connecting {
             return;
         }
+        if let Some(phase) = self.connecting.as_mut().and_then(|c| c.proxy.as_mut())
+            && phase.handshake.is_none()
+        {
+            return self.begin_proxying();
+        }
         if self.tls_is_set() {
             self.begin_handshake(Handshake::Client);
             self.tls_flush();
             return;
         }
+        self.open_connected();
+    }
+
+    /// Connecting → Open, `Connected`: stops the connection timeout, arms the idle one.
+    fn open_connected(&mut self) {
         crate::trace!("connected");
         self.state = State::Open;
         self.connecting = None;
@@ -360,10 +385,91 @@ impl Connection {
         self.restart_idle_timer();
     }
 
+    /// Connecting → Proxying: TCP to the proxy is up; its handshake's first bytes are
+    /// queued (they carry no token). A target the proxy cannot be told fails at once.
+    fn begin_proxying(&mut self) {
+        let Some(phase) = self.connecting.as_mut().and_then(|c| c.proxy.as_mut()) else {
+            return;
+        };
+        match phase.begin() {
+            Ok(first) => {
+                crate::trace!("proxy handshake");
+                self.state = State::Proxying;
+                self.send.push(first);
+            }
+            Err(error) => self.fail_connecting(ConnectionFailure::Proxy(error)),
+        }
+    }
+
+    /// Runs the proxy handshake over what was received: sends what it asks, opens the
+    /// connection when the tunnel is up (bytes after the proxy's reply stay for the
+    /// application, or for TLS), fails it when the proxy refused, broke its protocol or
+    /// closed.
+    pub(crate) fn proxy_progress(&mut self) {
+        use crate::proxy::Step;
+        while self.state == State::Proxying {
+            let Some(handshake) = self
+                .connecting
+                .as_mut()
+                .and_then(|c| c.proxy.as_mut())
+                .and_then(|phase| phase.handshake.as_mut())
+            else {
+                return;
+            };
+            match handshake.on_bytes(self.read.peek()) {
+                Step::NeedMore { consumed } => {
+                    self.read.consume(consumed);
+                    if self.peer_eof != PeerEof::NotReceived {
+                        let closed = crate::proxy::ProxyError::Closed;
+                        self.fail_connecting(ConnectionFailure::Proxy(closed));
+                    }
+                    return;
+                }
+                Step::Send { consumed, bytes } => {
+                    self.read.consume(consumed);
+                    self.send.push(bytes);
+                }
+                Step::Done { consumed } => {
+                    self.read.consume(consumed);
+                    self.open_tunnel();
+                }
+                Step::Failed(error) => self.fail_connecting(ConnectionFailure::Proxy(error)),
+            }
+        }
+    }
+
+    /// Proxying → Handshaking(Client) (with TLS, whose first bytes are the ones received
+    /// after the proxy's reply) or Open (`Connected`).
+    fn open_tunnel(&mut self) {
+        crate::trace!("proxy tunnel open");
+        #[cfg(feature = "tls")]
+        {
+            let tls = self
+                .connecting
+                .as_mut()
+                .and_then(|c| c.proxy.as_mut())
+                .and_then(|phase| phase.tls.take());
+            self.state = State::Connecting;
+            if let Some((tls, host)) = tls {
+                if !self.set_client_tls(&tls, host.as_deref()) {
+                    return;
+                }
+                self.tls_adopt_received();
+                self.begin_handshake(Handshake::Client);
+                self.tls_flush();
+                self.tls_pump();
+                return;
+            }
+        }
+        self.state = State::Connecting;
+        self.open_connected();
+    }
+
     /// Connecting → Closed: abandons every attempt in flight, then queues `IoOp::Close`
-    /// and `ConnectionFailed(failure)`. No `Closed` follows.
+    /// and `ConnectionFailed(failure)`. No `Closed` follows. A proxied connection fails
+    /// the same way during the proxy's handshake.
     pub(crate) fn fail_connecting(&mut self, failure: ConnectionFailure) {
-        if self.state != State::Connecting {
+        if !matches!(self.state, State::Connecting | State::Proxying) {
             return;
         }
         crate::trace!(?failure, "connection failed");
@@ -381,6 +487,9 @@ impl Connection {
 
     /// The connection timeout passed while connecting (or in the client's TLS handshake).
     pub(crate) fn give_up_connecting(&mut self) {
+        if self.state == State::Proxying {
+            return self.fail_connecting(ConnectionFailure::Timeout { last: None });
+        }
         if self.state == State::Handshaking(Handshake::Client) {
             let failure = ConnectionFailure::Timeout { last: None };
             return self.terminate(Terminal::ConnectionFailed(failure));

@@ -391,6 +391,32 @@ impl Connection {
         }
     }
 
+    /// Checks that `tls` can make a session (its server name is valid), without keeping
+    /// it: for a proxied connection, whose TLS begins once the tunnel is open. A session
+    /// that cannot be made fails the connection as [`set_client_tls`](Self::set_client_tls)
+    /// does.
+    pub(crate) fn check_client_tls(&mut self, tls: &TlsClient, default_name: Option<&str>) -> bool {
+        match tls.session(default_name) {
+            Ok(_session) => true,
+            Err((error, rustls_error)) => {
+                self.tls.error = rustls_error;
+                self.fail_connecting(ConnectionFailure::Tls(error));
+                false
+            }
+        }
+    }
+
+    /// Bytes received before TLS began (after a proxy's reply, in the same read) are TLS's:
+    /// moves them from the read buffer into the ciphertext buffer, for the next pump.
+    pub(crate) fn tls_adopt_received(&mut self) {
+        let Some(layer) = self.tls.layer.as_mut() else {
+            return;
+        };
+        let received = self.read.take_all();
+        layer.cipher.extend_from_slice(&received);
+        layer.accounted = layer.cipher.len();
+    }
+
     fn install_tls(&mut self, session: rustls::Connection) {
         let size = self.read.size().max(self.read.minimum());
         self.tls.layer = Some(Box::new(TlsLayer::new(session, size)));

@@ -1519,3 +1519,77 @@ fn the_engine_writes_close_notify_before_the_fin_and_opens_only_after_the_handsh
         Some("client closed LocalGraceful")
     );
 }
+
+// ---- TLS through a proxy -----------------------------------------------------------------
+
+/// The bytes `conn` has queued, in order (without writing them).
+fn queued(conn: &Connection) -> Vec<u8> {
+    let mut slices = [IoSlice::new(&[]); 16];
+    let count = conn.write_slices(&mut slices);
+    slices[..count].iter().flat_map(|s| s.iter().copied()).collect()
+}
+
+/// Moves everything `from` has queued into `to`, as one read; whether anything moved.
+fn relay(from: &mut Connection, to: &mut Connection, now: Instant) -> bool {
+    let mut bytes = Vec::new();
+    while from.wants_write() {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let count = from.write_slices(&mut slices);
+        let chunk: Vec<u8> = slices[..count].iter().flat_map(|s| s.iter().copied()).collect();
+        from.handle_written(chunk.len(), now);
+        bytes.extend(chunk);
+    }
+    let moved = !bytes.is_empty();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let mut target = to.read_buf();
+        let n = rest.len().min(target.remaining_mut());
+        target.put_slice(&rest[..n]);
+        to.handle_read(n, now);
+        rest = &rest[n..];
+    }
+    moved
+}
+
+#[test]
+fn tls_runs_to_the_target_through_a_socks5_tunnel_with_the_targets_name() {
+    let server_identity = identity("localhost");
+    let now = Instant::now();
+    // No server name given: it defaults to the target's host, not the proxy's.
+    let tls = TlsClient::new(client_config(&server_identity));
+    let connect = Connect::host("localhost", 443)
+        .tls(tls)
+        .via(lori_core::Proxy::socks5("127.0.0.1", 1080));
+    let mut client = Connection::client(Config::default(), connect, now);
+    let Some(IoOp::Connect { attempt, .. }) = client.poll_io() else {
+        panic!("the proxy is attempted");
+    };
+    client.handle_connect_result(attempt, Ok(()), now);
+    // Play the proxy: no authentication, then success.
+    assert_eq!(queued(&client), [5, 1, 0]);
+    client.handle_written(3, now);
+    client.read_buf().put_slice(&[5, 0]);
+    client.handle_read(2, now);
+    let request = queued(&client);
+    assert_eq!(&request[..5], [5, 1, 0, 3, 9]);
+    assert_eq!(&request[5..14], b"localhost");
+    client.handle_written(request.len(), now);
+    client.read_buf().put_slice(&[5, 0, 0, 1, 127, 0, 0, 1, 1, 187]);
+    client.handle_read(10, now);
+    // The tunnel is open: TLS to the target runs through it.
+    let mut server = Connection::server_tls(Config::default(), server_config(&server_identity), now);
+    for _ in 0..10 {
+        let there = relay(&mut client, &mut server, now);
+        let back = relay(&mut server, &mut client, now);
+        if !(there || back) {
+            break;
+        }
+    }
+    let client_events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(client_events.contains(&Event::Connected), "{client_events:?}");
+    assert_eq!(server.tls_server_name(), Some("localhost"), "SNI is the target's name");
+    assert_eq!(server.poll_event(), Some(Event::Started));
+    client.send(&b"through"[..]).unwrap();
+    relay(&mut client, &mut server, now);
+    assert_eq!(server.poll_event(), Some(Event::Received("through".into())));
+}
