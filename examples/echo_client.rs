@@ -15,7 +15,9 @@
 //! `--count N` (10), `--message TEXT` (not empty), `--unix PATH` (instead of host and
 //! port), `--tls-ca PEM` (speak TLS, trusting these certificates), `--server-name NAME`
 //! (the name to verify; default the host, or `localhost` over a Unix socket),
-//! `--tls-version 1.2|1.3|any` (any), `--timeout-ms MS` (20000; bounds the whole run).
+//! `--tls-version 1.2|1.3|any` (any), `--timeout-ms MS` (20000; bounds the whole run),
+//! `--proxy socks5://[USER:PASS@]HOST:PORT` or `--proxy http://[USER:PASS@]HOST:PORT`
+//! (connect through that proxy; TLS then runs to the target through its tunnel).
 //!
 //! Over a Unix socket the TLS handshake is a `start_tls` upgrade made as soon as the
 //! socket connects: the same bytes on the wire as a TLS connect.
@@ -29,12 +31,47 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::{Driver, Failure, Flags, Reporter, tls};
 use lori_core::{
-    CloseReason, Config, Connect, ConnectionFailure, ConnectionTimeout, Context, Handler,
-    SendError, TlsClient, TlsFailure, TlsUpgrade,
+    CloseReason, Config, Connect, ConnectionFailure, ConnectionTimeout, Context, Credentials,
+    Handler, Proxy, SendError, TlsClient, TlsFailure, TlsUpgrade,
 };
 
 const USAGE: &str = "flags: --driver tokio|mio --host H --port P --count N --message TEXT \
-     --unix PATH --tls-ca PEM --server-name NAME --tls-version 1.2|1.3|any --timeout-ms MS";
+     --unix PATH --tls-ca PEM --server-name NAME --tls-version 1.2|1.3|any --timeout-ms MS \
+     --proxy socks5://[USER:PASS@]HOST:PORT|http://[USER:PASS@]HOST:PORT";
+
+/// The proxy a `--proxy` URL names: `socks5://` or `http://`, optional `USER:PASS@`, then
+/// `HOST:PORT` (an IPv6 host in brackets).
+fn parse_proxy(url: &str) -> Result<Proxy, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?}: expected SCHEME://HOST:PORT"))?;
+    let (credentials, authority) = match rest.rsplit_once('@') {
+        Some((user_pass, authority)) => {
+            let (user, pass) = user_pass
+                .split_once(':')
+                .ok_or_else(|| format!("{url:?}: credentials are USER:PASS"))?;
+            let credentials = Credentials::new(user, pass).map_err(|e| e.to_string())?;
+            (Some(credentials), authority)
+        }
+        None => (None, rest),
+    };
+    let (host, port) = authority
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{url:?}: expected HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{url:?}: {port:?} is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let proxy = match scheme {
+        "socks5" | "socks5h" => Proxy::socks5(host, port),
+        "http" => Proxy::http_connect(host, port),
+        other => return Err(format!("{url:?}: unknown proxy scheme {other:?}")),
+    };
+    Ok(match credentials {
+        Some(credentials) => proxy.credentials(credentials),
+        None => proxy,
+    })
+}
 
 /// What a successful run did.
 struct Summary {
@@ -168,6 +205,13 @@ fn run() -> Result<(), Failure> {
             .ok_or_else(|| flags.usage_error(&format!("unknown TLS version {name:?}")))?,
     };
     let timeout = flags.timeout()?;
+    let proxy = match flags.value("proxy") {
+        None => None,
+        Some(url) => Some(parse_proxy(&url).map_err(|problem| flags.usage_error(&problem))?),
+    };
+    if proxy.is_some() && unix.is_some() {
+        return Err(flags.usage_error("--proxy and --unix do not go together"));
+    }
     if count == 0 {
         return Err(flags.usage_error("--count must be at least 1"));
     }
@@ -212,6 +256,9 @@ fn run() -> Result<(), Failure> {
             let mut connect = Connect::host(&host, port).timeout(connect_timeout);
             if let Some(tls) = tls_client {
                 connect = connect.tls(tls);
+            }
+            if let Some(proxy) = proxy {
+                connect = connect.via(proxy);
             }
             driver.connect(config, connect, pinger);
             format!("{host}:{port}")

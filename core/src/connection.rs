@@ -168,7 +168,10 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         let reading_state = matches!(
             self.state,
-            State::Proxying | State::Handshaking(_) | State::Open | State::Closing(Initiator::Local)
+            State::Proxying
+                | State::Handshaking(_)
+                | State::Open
+                | State::Closing(Initiator::Local)
         );
         let room = self.tls_has_room().unwrap_or_else(|| self.read.has_room());
         reading_state

@@ -101,9 +101,9 @@ mod handler;
 pub mod happy_eyeballs;
 mod limits;
 mod listener;
-pub mod proxy;
 #[cfg(not(feature = "tls"))]
 mod no_tls;
+pub mod proxy;
 mod read;
 mod recycle;
 mod send;

@@ -44,5 +44,4 @@ impl Connection {
         self.send.push(chunk);
     }
     pub(crate) fn tls_pump(&mut self) {}
-    pub(crate) fn tls_adopt_received(&mut self) {}
 }

@@ -141,7 +141,7 @@ pub enum ProxyError {
     /// wants credentials we do not have, say).
     #[error("the proxy accepts none of our authentication methods")]
     NoAcceptableAuth,
-    /// The proxy refused our credentials (SOCKS5), or answered 407 (HTTP).
+    /// The proxy refused our credentials (SOCKS5), or answered 407 or 401 (HTTP).
     #[error("the proxy refused our credentials")]
     AuthRefused,
     /// The SOCKS5 proxy could not connect to the target; `code` is its reply (RFC 1928 6:
@@ -407,7 +407,7 @@ fn http_step(input: &[u8]) -> Step {
     match response.parse(input) {
         Ok(httparse::Status::Complete(length)) => match response.code {
             Some(status) if (200..300).contains(&status) => Step::Done { consumed: length },
-            Some(407) => Step::Failed(ProxyError::AuthRefused),
+            Some(401 | 407) => Step::Failed(ProxyError::AuthRefused),
             Some(status) => Step::Failed(ProxyError::HttpStatus { status }),
             None => Step::Failed(ProxyError::Malformed),
         },

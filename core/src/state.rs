@@ -116,7 +116,11 @@ impl State {
     pub(crate) fn has_socket(self) -> bool {
         matches!(
             self,
-            Self::Proxying | Self::Handshaking(_) | Self::Open | Self::Closing(_) | Self::Failing(_)
+            Self::Proxying
+                | Self::Handshaking(_)
+                | Self::Open
+                | Self::Closing(_)
+                | Self::Failing(_)
         )
     }
 
@@ -144,7 +148,8 @@ impl Connection {
     /// the close by the close timeout.
     /// A local close while connecting aborts the connection instead.
     pub(crate) fn begin_closing(&mut self, initiator: Initiator) {
-        if matches!(self.state, State::Connecting | State::Proxying) && initiator == Initiator::Local
+        if matches!(self.state, State::Connecting | State::Proxying)
+            && initiator == Initiator::Local
         {
             self.fail_connecting(ConnectionFailure::Aborted);
         }

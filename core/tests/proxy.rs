@@ -100,7 +100,12 @@ fn socks5_sends_literal_addresses_as_addresses() {
     sent(&mut s);
     s.read(&[5, 0]);
     let mut request = vec![5, 1, 0, 4];
-    request.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    request.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     request.extend_from_slice(&[0, 9]);
     assert_eq!(sent(&mut s), request);
 }
@@ -110,7 +115,10 @@ fn socks5_replies_split_across_reads_are_reassembled() {
     let mut s = through(example_com(), socks5());
     sent(&mut s);
     s.read(&[5]);
-    assert!(sent(&mut s).is_empty(), "half a method choice is not enough");
+    assert!(
+        sent(&mut s).is_empty(),
+        "half a method choice is not enough"
+    );
     s.read(&[0]);
     sent(&mut s);
     // A domain-name bound address, one byte at a time.
@@ -164,9 +172,18 @@ fn socks5_failure(credentials: bool, replies: &[&[u8]]) -> ConnectionFailure {
 #[test]
 fn every_socks5_failure_reply_is_typed() {
     let proxy = |error| ConnectionFailure::Proxy(error);
-    assert_eq!(socks5_failure(false, &[&[5, 0xFF]]), proxy(ProxyError::NoAcceptableAuth));
-    assert_eq!(socks5_failure(false, &[&[5, 2]]), proxy(ProxyError::Malformed));
-    assert_eq!(socks5_failure(false, &[&[4, 0]]), proxy(ProxyError::Malformed));
+    assert_eq!(
+        socks5_failure(false, &[&[5, 0xFF]]),
+        proxy(ProxyError::NoAcceptableAuth)
+    );
+    assert_eq!(
+        socks5_failure(false, &[&[5, 2]]),
+        proxy(ProxyError::Malformed)
+    );
+    assert_eq!(
+        socks5_failure(false, &[&[4, 0]]),
+        proxy(ProxyError::Malformed)
+    );
     assert_eq!(
         socks5_failure(true, &[&[5, 2], &[1, 1]]),
         proxy(ProxyError::AuthRefused)
@@ -191,7 +208,9 @@ fn a_proxy_closing_during_the_handshake_fails_with_closed() {
     s.eof();
     assert_eq!(
         s.events(),
-        [Event::ConnectionFailed(ConnectionFailure::Proxy(ProxyError::Closed))]
+        [Event::ConnectionFailed(ConnectionFailure::Proxy(
+            ProxyError::Closed
+        ))]
     );
 }
 
@@ -201,7 +220,9 @@ fn a_socks5_target_name_over_255_bytes_cannot_be_sent() {
     let mut s = through(Connect::host(&long, 80), socks5());
     assert_eq!(
         s.events(),
-        [Event::ConnectionFailed(ConnectionFailure::Proxy(ProxyError::BadTarget))]
+        [Event::ConnectionFailed(ConnectionFailure::Proxy(
+            ProxyError::BadTarget
+        ))]
     );
 }
 
@@ -243,9 +264,22 @@ fn an_http_reply_split_across_reads_with_data_behind_it() {
 #[test]
 fn http_refusals_carry_their_status() {
     for (reply, error) in [
-        (&b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"[..], ProxyError::AuthRefused),
-        (&b"HTTP/1.1 502 Bad Gateway\r\n\r\n"[..], ProxyError::HttpStatus { status: 502 }),
-        (&b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"[..], ProxyError::HttpStatus { status: 403 }),
+        (
+            &b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"[..],
+            ProxyError::AuthRefused,
+        ),
+        (
+            &b"HTTP/1.1 401 Unauthorized\r\n\r\n"[..],
+            ProxyError::AuthRefused,
+        ),
+        (
+            &b"HTTP/1.1 502 Bad Gateway\r\n\r\n"[..],
+            ProxyError::HttpStatus { status: 502 },
+        ),
+        (
+            &b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"[..],
+            ProxyError::HttpStatus { status: 403 },
+        ),
         (&b"SSH-2.0-OpenSSH\r\n\r\n"[..], ProxyError::Malformed),
     ] {
         let mut s = through(example_com(), http());
@@ -294,7 +328,9 @@ fn the_connection_timeout_covers_the_proxy_handshake() {
     s.at_ms(500);
     assert_eq!(
         s.events(),
-        [Event::ConnectionFailed(ConnectionFailure::Timeout { last: None })]
+        [Event::ConnectionFailed(ConnectionFailure::Timeout {
+            last: None
+        })]
     );
     assert_eq!(s.conn.poll_io(), Some(IoOp::Close));
 }

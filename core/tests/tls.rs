@@ -1526,7 +1526,10 @@ fn the_engine_writes_close_notify_before_the_fin_and_opens_only_after_the_handsh
 fn queued(conn: &Connection) -> Vec<u8> {
     let mut slices = [IoSlice::new(&[]); 16];
     let count = conn.write_slices(&mut slices);
-    slices[..count].iter().flat_map(|s| s.iter().copied()).collect()
+    slices[..count]
+        .iter()
+        .flat_map(|s| s.iter().copied())
+        .collect()
 }
 
 /// Moves everything `from` has queued into `to`, as one read; whether anything moved.
@@ -1535,7 +1538,10 @@ fn relay(from: &mut Connection, to: &mut Connection, now: Instant) -> bool {
     while from.wants_write() {
         let mut slices = [IoSlice::new(&[]); 16];
         let count = from.write_slices(&mut slices);
-        let chunk: Vec<u8> = slices[..count].iter().flat_map(|s| s.iter().copied()).collect();
+        let chunk: Vec<u8> = slices[..count]
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
         from.handle_written(chunk.len(), now);
         bytes.extend(chunk);
     }
@@ -1574,10 +1580,13 @@ fn tls_runs_to_the_target_through_a_socks5_tunnel_with_the_targets_name() {
     assert_eq!(&request[..5], [5, 1, 0, 3, 9]);
     assert_eq!(&request[5..14], b"localhost");
     client.handle_written(request.len(), now);
-    client.read_buf().put_slice(&[5, 0, 0, 1, 127, 0, 0, 1, 1, 187]);
+    client
+        .read_buf()
+        .put_slice(&[5, 0, 0, 1, 127, 0, 0, 1, 1, 187]);
     client.handle_read(10, now);
     // The tunnel is open: TLS to the target runs through it.
-    let mut server = Connection::server_tls(Config::default(), server_config(&server_identity), now);
+    let mut server =
+        Connection::server_tls(Config::default(), server_config(&server_identity), now);
     for _ in 0..10 {
         let there = relay(&mut client, &mut server, now);
         let back = relay(&mut server, &mut client, now);
@@ -1586,8 +1595,15 @@ fn tls_runs_to_the_target_through_a_socks5_tunnel_with_the_targets_name() {
         }
     }
     let client_events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
-    assert!(client_events.contains(&Event::Connected), "{client_events:?}");
-    assert_eq!(server.tls_server_name(), Some("localhost"), "SNI is the target's name");
+    assert!(
+        client_events.contains(&Event::Connected),
+        "{client_events:?}"
+    );
+    assert_eq!(
+        server.tls_server_name(),
+        Some("localhost"),
+        "SNI is the target's name"
+    );
     assert_eq!(server.poll_event(), Some(Event::Started));
     client.send(&b"through"[..]).unwrap();
     relay(&mut client, &mut server, now);
