@@ -16,8 +16,9 @@
 //! port), `--tls-ca PEM` (speak TLS, trusting these certificates), `--server-name NAME`
 //! (the name to verify; default the host, or `localhost` over a Unix socket),
 //! `--tls-version 1.2|1.3|any` (any), `--timeout-ms MS` (20000; bounds the whole run),
-//! `--proxy socks5://[USER:PASS@]HOST:PORT` or `--proxy http://[USER:PASS@]HOST:PORT`
-//! (connect through that proxy; TLS then runs to the target through its tunnel).
+//! `--proxy socks5://[USER:PASS@]HOST:PORT` (the target resolved here), `socks5h://...`
+//! (resolved by the proxy) or `http://...` (connect through that proxy; TLS then runs to
+//! the target through its tunnel).
 //!
 //! Over a Unix socket the TLS handshake is a `start_tls` upgrade made as soon as the
 //! socket connects: the same bytes on the wire as a TLS connect.
@@ -63,7 +64,9 @@ fn parse_proxy(url: &str) -> Result<Proxy, String> {
         .map_err(|_| format!("{url:?}: {port:?} is not a port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let proxy = match scheme {
-        "socks5" | "socks5h" => Proxy::socks5(host, port),
+        // As curl: `socks5` resolves the target here, `socks5h` lets the proxy resolve it.
+        "socks5" => Proxy::socks5(host, port).resolve_target_locally(),
+        "socks5h" => Proxy::socks5(host, port),
         "http" => Proxy::http_connect(host, port),
         other => return Err(format!("{url:?}: unknown proxy scheme {other:?}")),
     };

@@ -228,8 +228,15 @@ pub(crate) struct Connecting {
 pub(crate) struct ProxyPhase {
     proxy: Proxy,
     target: Result<TargetAddr, ProxyError>,
-    /// The handshake, once TCP to the proxy is up.
+    /// The handshake, once TCP to the proxy is up (and the target resolved, if that is
+    /// done here).
     pub(crate) handshake: Option<ProxyHandshake>,
+    /// Answers taken for the target's resolution.
+    answers: u8,
+    /// A combined answer (both families at once) came.
+    whole_answer_seen: bool,
+    /// The last resolution error for the target.
+    last_dns_error: Option<IoFailure>,
     /// TLS to the target, installed when the tunnel opens (its server name defaults to the
     /// target's host).
     #[cfg(feature = "tls")]
@@ -237,6 +244,49 @@ pub(crate) struct ProxyPhase {
 }
 
 impl ProxyPhase {
+    /// The target host and port to resolve here before the handshake, if the proxy is to
+    /// be told an address and the target is a name not resolved yet.
+    pub(crate) fn target_to_resolve(&self) -> Option<(Arc<str>, u16)> {
+        match &self.target {
+            Ok(TargetAddr::Name(host, port)) if self.proxy.resolves_target_locally() => {
+                Some((Arc::clone(host), *port))
+            }
+            _ => None,
+        }
+    }
+
+    /// Takes a DNS answer for the target: its first address becomes the target. `Err` is
+    /// the connection's failure (no address, or the resolution failed); `Ok(false)` means
+    /// a per-family answer with nothing usable, the other family still to come.
+    pub(crate) fn resolved(&mut self, answer: Resolution) -> Result<bool, ConnectionFailure> {
+        let Ok(TargetAddr::Name(_, port)) = self.target else {
+            return Ok(false);
+        };
+        self.answers += 1;
+        self.whole_answer_seen |= matches!(answer, Resolution::Combined(_) | Resolution::Failed(_));
+        let (addresses, error) = match answer {
+            Resolution::Combined(addresses) => (addresses, None),
+            Resolution::Ipv6(addresses) | Resolution::Ipv4(addresses) => (addresses, None),
+            Resolution::Failed(error) => (Vec::new(), Some(error)),
+            Resolution::Ipv6Failed(error) | Resolution::Ipv4Failed(error) => {
+                (Vec::new(), Some(error))
+            }
+        };
+        if let Some(ip) = addresses.first() {
+            self.target = Ok(TargetAddr::Addr(SocketAddr::new(*ip, port)));
+            return Ok(true);
+        }
+        if let Some(error) = error {
+            self.last_dns_error = Some(error);
+        }
+        if self.answers == 1 && !self.whole_answer_seen {
+            return Ok(false);
+        }
+        Err(ConnectionFailure::Dns {
+            error: self.last_dns_error,
+        })
+    }
+
     /// Begins the handshake: the machine, kept here, and the first bytes to send.
     pub(crate) fn begin(&mut self) -> Result<bytes::Bytes, ProxyError> {
         let target = self.target.clone()?;
@@ -282,6 +332,9 @@ impl Connecting {
             proxy,
             target: tunnel_target(&connect.target),
             handshake: None,
+            answers: 0,
+            whole_answer_seen: false,
+            last_dns_error: None,
             #[cfg(feature = "tls")]
             tls: None,
         });
@@ -464,6 +517,9 @@ impl Connection {
     /// connecting.
     pub fn handle_resolved(&mut self, answer: Resolution, now: Instant) {
         self.advance_clock(now);
+        if self.state == crate::state::State::Proxying {
+            return self.proxy_target_resolved(answer);
+        }
         self.connecting_step(AttemptInput::Resolved(answer));
     }
 

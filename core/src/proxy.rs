@@ -80,6 +80,7 @@ pub struct Proxy {
     host: Arc<str>,
     port: u16,
     credentials: Option<Credentials>,
+    resolve_locally: bool,
 }
 
 impl Proxy {
@@ -99,7 +100,21 @@ impl Proxy {
             host: Arc::from(host),
             port,
             credentials: None,
+            resolve_locally: false,
         }
+    }
+
+    /// Resolve a target host name here and send the proxy its address (SOCKS5's `socks5`
+    /// rather than `socks5h`): once TCP to the proxy is up, the driver resolves the target
+    /// (`IoOp::Resolve`) and the handshake sends the first address of the answer.
+    pub fn resolve_target_locally(mut self) -> Self {
+        self.resolve_locally = true;
+        self
+    }
+
+    /// Whether target host names are resolved here.
+    pub fn resolves_target_locally(&self) -> bool {
+        self.resolve_locally
     }
 
     /// Authenticate with `credentials`.

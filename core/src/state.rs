@@ -396,11 +396,45 @@ impl Connection {
         let Some(phase) = self.connecting.as_mut().and_then(|c| c.proxy.as_mut()) else {
             return;
         };
+        self.state = State::Proxying;
+        if let Some((host, port)) = phase.target_to_resolve() {
+            crate::trace!("resolving the proxy's target");
+            self.io_ops.push_back(IoOp::Resolve {
+                host,
+                port,
+                ip_version: crate::happy_eyeballs::IpVersion::DualStack,
+            });
+            return;
+        }
+        self.send_proxy_greeting();
+    }
+
+    /// The target was resolved here (`Proxy::resolve_target_locally`): the handshake
+    /// begins with its address, or the connection fails with the resolution's error.
+    pub(crate) fn proxy_target_resolved(&mut self, answer: crate::happy_eyeballs::Resolution) {
+        let Some(phase) = self.connecting.as_mut().and_then(|c| c.proxy.as_mut()) else {
+            return;
+        };
+        if phase.handshake.is_some() {
+            return;
+        }
+        match phase.resolved(answer) {
+            Ok(true) => self.send_proxy_greeting(),
+            Ok(false) => {}
+            Err(failure) => self.fail_connecting(failure),
+        }
+    }
+
+    /// Begins the proxy handshake: its first bytes are queued.
+    fn send_proxy_greeting(&mut self) {
+        let Some(phase) = self.connecting.as_mut().and_then(|c| c.proxy.as_mut()) else {
+            return;
+        };
         match phase.begin() {
             Ok(first) => {
                 crate::trace!("proxy handshake");
-                self.state = State::Proxying;
                 self.send.push(first);
+                self.proxy_progress();
             }
             Err(error) => self.fail_connecting(ConnectionFailure::Proxy(error)),
         }
@@ -419,6 +453,11 @@ impl Connection {
                 .and_then(|c| c.proxy.as_mut())
                 .and_then(|phase| phase.handshake.as_mut())
             else {
+                // Still resolving the target: only the proxy's EOF matters now.
+                if self.peer_eof != PeerEof::NotReceived {
+                    let closed = crate::proxy::ProxyError::Closed;
+                    self.fail_connecting(ConnectionFailure::Proxy(closed));
+                }
                 return;
             };
             match handshake.on_bytes(self.read.peek()) {

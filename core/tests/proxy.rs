@@ -365,3 +365,53 @@ fn sends_are_refused_until_the_tunnel_is_open() {
     s.events();
     assert!(s.conn.send(&b"now"[..]).is_ok());
 }
+
+// ---- The target resolved here --------------------------------------------------------------
+
+#[test]
+fn a_target_resolved_locally_is_sent_as_its_first_address() {
+    let mut s = through(example_com(), socks5().resolve_target_locally());
+    let Some(IoOp::Resolve { host, port, .. }) = s.conn.poll_io() else {
+        panic!("the target is resolved here first");
+    };
+    assert_eq!((&*host, port), ("example.com", 443));
+    assert!(
+        sent(&mut s).is_empty(),
+        "nothing goes to the proxy before the answer"
+    );
+    let now = s.now;
+    let answer = lori_core::Resolution::Combined(vec!["192.0.2.7".parse().unwrap()]);
+    s.conn.handle_resolved(answer, now);
+    assert_eq!(sent(&mut s), [5, 1, 0]);
+    s.read(&[5, 0]);
+    assert_eq!(sent(&mut s), [5, 1, 0, 1, 192, 0, 2, 7, 1, 187]);
+}
+
+#[test]
+fn a_failed_local_resolution_fails_the_connection_with_its_error() {
+    let mut s = through(example_com(), http().resolve_target_locally());
+    assert!(matches!(s.conn.poll_io(), Some(IoOp::Resolve { .. })));
+    let error = lori_core::IoFailure::new(std::io::ErrorKind::NotFound, None);
+    let now = s.now;
+    s.conn
+        .handle_resolved(lori_core::Resolution::Failed(error), now);
+    assert_eq!(
+        s.events(),
+        [Event::ConnectionFailed(ConnectionFailure::Dns {
+            error: Some(error)
+        })]
+    );
+}
+
+#[test]
+fn per_family_answers_wait_for_a_usable_family() {
+    let mut s = through(example_com(), socks5().resolve_target_locally());
+    assert!(matches!(s.conn.poll_io(), Some(IoOp::Resolve { .. })));
+    let now = s.now;
+    s.conn
+        .handle_resolved(lori_core::Resolution::Ipv6(Vec::new()), now);
+    assert_eq!(s.events(), []);
+    let v4 = lori_core::Resolution::Ipv4(vec!["198.51.100.1".parse().unwrap()]);
+    s.conn.handle_resolved(v4, now);
+    assert_eq!(sent(&mut s), [5, 1, 0]);
+}
