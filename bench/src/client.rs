@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 use crate::certs::SERVER_NAME;
 use crate::pattern::{Pattern, start_offset};
 use crate::procfs;
-use crate::ws_client;
+use crate::{http_client, ws_client};
 
 /// The size of every bulk write.
 pub const BULK_WRITE: usize = 64 * 1024;
@@ -69,6 +69,12 @@ pub enum Workload {
         size: usize,
         /// Messages sent ahead of their echoes.
         in_flight: usize,
+    },
+    /// HTTP/1.1: each connection sends keep-alive `GET /` requests one at a time, each
+    /// answer checked. The unit is the request.
+    HttpRequests {
+        /// Connections open at once.
+        connections: usize,
     },
 }
 
@@ -223,6 +229,15 @@ pub fn measure(
                         connection,
                         size,
                         in_flight,
+                        Arc::clone(&shared),
+                    ));
+                }
+            }
+            Workload::HttpRequests { connections } => {
+                for connection in 0..connections {
+                    tasks.spawn(http_client::requests(
+                        target.address,
+                        connection,
                         Arc::clone(&shared),
                     ));
                 }

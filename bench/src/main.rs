@@ -26,6 +26,7 @@ mod child;
 mod cli;
 mod client;
 mod host;
+mod http_client;
 mod pattern;
 mod procfs;
 mod report;

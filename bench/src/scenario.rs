@@ -66,6 +66,8 @@ pub enum Unit {
     Connection,
     /// WebSocket messages echoed.
     Message,
+    /// HTTP requests answered.
+    Request,
 }
 
 impl Unit {
@@ -76,6 +78,7 @@ impl Unit {
             Unit::RoundTrip => "rt",
             Unit::Connection => "conn",
             Unit::Message => "msg",
+            Unit::Request => "req",
         }
     }
 
@@ -83,7 +86,7 @@ impl Unit {
     fn scale(self) -> f64 {
         match self {
             Unit::Mebibyte => 1024.0 * 1024.0,
-            Unit::RoundTrip | Unit::Connection | Unit::Message => 1.0,
+            Unit::RoundTrip | Unit::Connection | Unit::Message | Unit::Request => 1.0,
         }
     }
 }
@@ -129,6 +132,7 @@ impl Scenario {
             Workload::RoundTrips { .. } => Unit::RoundTrip,
             Workload::ConnectRate { .. } => Unit::Connection,
             Workload::WsRoundTrips { .. } | Workload::WsPipelined { .. } => Unit::Message,
+            Workload::HttpRequests { .. } => Unit::Request,
         }
     }
 }
@@ -183,6 +187,22 @@ fn ws_entries() -> Vec<Entry> {
         (Impl::LoriMioWs, false),
         (Impl::LoriTokioWs, false),
         (Impl::WS_SELF_BASELINE, true),
+    ]
+    .into_iter()
+    .map(|(implementation, again)| Entry {
+        implementation,
+        again,
+    })
+    .collect()
+}
+
+/// The entries of the HTTP scenario: hyper over tokio's stream, hyper over lori's, hyper
+/// over tokio's again.
+fn http_entries() -> Vec<Entry> {
+    [
+        (Impl::Hyper, false),
+        (Impl::LoriTokioHttp, false),
+        (Impl::Hyper, true),
     ]
     .into_iter()
     .map(|(implementation, again)| Entry {
@@ -249,6 +269,12 @@ pub fn echo_scenarios() -> Vec<Scenario> {
                 in_flight: 4,
             },
             entries: ws_entries(),
+        },
+        Scenario {
+            name: "http-100",
+            title: "HTTP/1.1 keep-alive GET / answered by hyper, 100 connections",
+            workload: Workload::HttpRequests { connections: 100 },
+            entries: http_entries(),
         },
     ]
 }

@@ -9,6 +9,7 @@
 mod fastws;
 mod hand_mio;
 mod hand_tokio;
+mod http;
 mod lori;
 mod lori_ws;
 mod tokio_tls;
@@ -37,6 +38,8 @@ pub enum Protocol {
     Tls,
     /// WebSocket (RFC 6455, plain `ws://`): messages echoed.
     WebSocket,
+    /// HTTP/1.1: `GET /` answered `hello`, keep-alive.
+    Http,
 }
 
 /// A server implementation.
@@ -70,11 +73,15 @@ pub enum Impl {
     /// `fastwebsockets` after a hand-rolled upgrade: a task per connection, each message
     /// written back; current-thread.
     Fastwebsockets,
+    /// hyper's HTTP/1.1 server over lori-tokio streams (`listen_streams`), current-thread.
+    LoriTokioHttp,
+    /// hyper's HTTP/1.1 server over tokio's `TcpStream`, current-thread.
+    Hyper,
 }
 
 impl Impl {
     /// Every implementation, in the order `--help` lists them.
-    pub const ALL: [Impl; 13] = [
+    pub const ALL: [Impl; 15] = [
         Impl::LoriMio,
         Impl::LoriTokioCt,
         Impl::LoriTokioMt,
@@ -88,6 +95,8 @@ impl Impl {
         Impl::LoriTokioWs,
         Impl::TokioTungstenite,
         Impl::Fastwebsockets,
+        Impl::LoriTokioHttp,
+        Impl::Hyper,
     ];
 
     /// The name used on the command line and in tables.
@@ -106,6 +115,8 @@ impl Impl {
             Impl::LoriTokioWs => "lori-tokio-ws",
             Impl::TokioTungstenite => "tokio-tungstenite",
             Impl::Fastwebsockets => "fastwebsockets",
+            Impl::LoriTokioHttp => "lori-tokio-http",
+            Impl::Hyper => "hyper",
         }
     }
 
@@ -129,6 +140,7 @@ impl Impl {
             Impl::LoriMioWs | Impl::LoriTokioWs | Impl::TokioTungstenite | Impl::Fastwebsockets => {
                 Protocol::WebSocket
             }
+            Impl::LoriTokioHttp | Impl::Hyper => Protocol::Http,
         }
     }
 
@@ -148,6 +160,7 @@ impl Impl {
                 | Impl::TokioRustls
                 | Impl::TokioTungstenite
                 | Impl::Fastwebsockets
+                | Impl::Hyper
         )
     }
 
@@ -163,6 +176,7 @@ impl Impl {
             Impl::LoriMioWs | Impl::LoriTokioWs => &WS_BASELINES,
             Impl::TokioTungstenite => &[Impl::TokioTungstenite],
             Impl::Fastwebsockets => &[Impl::Fastwebsockets],
+            Impl::LoriTokioHttp | Impl::Hyper => &[Impl::Hyper],
         }
     }
 
@@ -220,6 +234,8 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         Impl::LoriTokioWs => lori_ws::run_tokio(port),
         Impl::TokioTungstenite => tungstenite::run(port),
         Impl::Fastwebsockets => fastws::run(port),
+        Impl::LoriTokioHttp => http::run_lori(port),
+        Impl::Hyper => http::run_hyper(port),
     }
 }
 
