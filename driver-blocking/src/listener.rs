@@ -48,9 +48,10 @@ impl Acceptor {
             Self::Tcp(listener) => poll
                 .registry()
                 .register(listener, LISTENER, Interest::READABLE),
-            Self::Unix(listener) => poll
-                .registry()
-                .register(listener, LISTENER, Interest::READABLE),
+            Self::Unix(listener) => {
+                poll.registry()
+                    .register(listener, LISTENER, Interest::READABLE)
+            }
         }
     }
 }

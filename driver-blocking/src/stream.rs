@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lori_core::{
-    Address, CloseReason, Connection, Engine, IdleTimeout, Input, IoFailure, NoHandles,
-    Readiness, SendError, SendToken, SocketOptions, TlsUpgrade, Wait,
+    Address, CloseReason, Connection, Engine, IdleTimeout, Input, IoFailure, NoHandles, Readiness,
+    SendError, SendToken, SocketOptions, TlsUpgrade, Wait,
 };
 use lori_net::SocketOpts;
 use mio::{Events, Poll};
@@ -188,7 +188,8 @@ impl Stream {
                 }
                 link::WAKER => {
                     if let Some(dns) = &self.link.dns {
-                        self.pending.extend(dns.inbox.try_iter().map(Input::Resolved));
+                        self.pending
+                            .extend(dns.inbox.try_iter().map(Input::Resolved));
                     }
                 }
                 token => {
@@ -301,9 +302,7 @@ impl Stream {
             return Err(StreamError::IdleTimeout.into());
         }
         match self.collector.closed {
-            Some(CloseReason::PeerEof | CloseReason::LocalGraceful) => {
-                Err(StreamError::Eof.into())
-            }
+            Some(CloseReason::PeerEof | CloseReason::LocalGraceful) => Err(StreamError::Eof.into()),
             Some(reason) => Err(StreamError::Closed(reason).into()),
             None if self.read_ended() => Err(StreamError::Eof.into()),
             None => Ok(None),
@@ -349,7 +348,11 @@ impl Stream {
 
     /// Queues `data`, waiting until `deadline` while the connection refuses sends because
     /// the kernel took none of the last ones yet; `None` on a timeout (nothing queued).
-    fn send(&mut self, mut data: Bytes, deadline: Option<Instant>) -> io::Result<Option<SendToken>> {
+    fn send(
+        &mut self,
+        mut data: Bytes,
+        deadline: Option<Instant>,
+    ) -> io::Result<Option<SendToken>> {
         loop {
             match self.conn.send(data) {
                 Ok(token) => return Ok(Some(token)),
@@ -436,9 +439,8 @@ impl Stream {
             self.collector.discard();
             self.conn.mute();
             self.conn.close();
-            let closed = self.drive_until(deadline_after(timeout), |s| {
-                s.collector.closed.is_some()
-            })?;
+            let closed =
+                self.drive_until(deadline_after(timeout), |s| s.collector.closed.is_some())?;
             if !closed {
                 self.abort();
                 return Err(timed_out("close"));
@@ -469,7 +471,9 @@ impl Stream {
         if self.collector.buffered() > 0 {
             return Err(StreamError::StartTls(lori_core::StartTlsError::NotReady).into());
         }
-        self.conn.start_tls(upgrade).map_err(StreamError::StartTls)?;
+        self.conn
+            .start_tls(upgrade)
+            .map_err(StreamError::StartTls)?;
         self.collector.tls_ready = false;
         self.collector.tls_failure = None;
         self.drive_until(deadline_after(timeout), |s| {

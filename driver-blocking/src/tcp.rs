@@ -213,4 +213,3 @@ impl TcpListener {
             .for_each_accept(limit, |stream| TcpStream { stream }, serve)
     }
 }
-

@@ -41,7 +41,10 @@ fn for_each_accept_serves_at_most_the_limit_and_a_third_client_waits_its_turn() 
     first.close(WATCHDOG).expect("close");
     greeted(&mut third);
     stopper.stop();
-    acceptor.join().expect("the acceptor").expect("stopped cleanly");
+    acceptor
+        .join()
+        .expect("the acceptor")
+        .expect("stopped cleanly");
     drop((second, third));
 }
 
@@ -51,7 +54,10 @@ fn a_panicking_connection_thread_releases_its_permit() {
     let stopper = listener.stopper();
     let acceptor = thread::spawn(move || {
         listener.for_each_accept(MaxSpawn::new(1).ok(), |mut stream| {
-            let first = stream.read_exact(1, WATCHDOG).expect("read").expect("a byte");
+            let first = stream
+                .read_exact(1, WATCHDOG)
+                .expect("read")
+                .expect("a byte");
             assert_ne!(&first[..], b"p", "this connection thread panics on purpose");
             stream.write_all(b"ok", WATCHDOG).expect("write");
             drain(&mut stream);
@@ -60,7 +66,9 @@ fn a_panicking_connection_thread_releases_its_permit() {
     let mut doomed = connect(address);
     doomed.write_all(b"p", WATCHDOG).expect("write");
     // Its thread panicked: the stream was dropped while unwinding.
-    let end = doomed.read_some(16, WATCHDOG).expect_err("the connection ended");
+    let end = doomed
+        .read_some(16, WATCHDOG)
+        .expect_err("the connection ended");
     assert!(
         is_eof(&end) || end.kind() == io::ErrorKind::ConnectionReset,
         "{end:?}"
@@ -71,7 +79,10 @@ fn a_panicking_connection_thread_releases_its_permit() {
     let answer = next.read_exact(2, WATCHDOG).expect("read");
     assert_eq!(answer.as_deref(), Some(&b"ok"[..]));
     stopper.stop();
-    acceptor.join().expect("the acceptor").expect("stopped cleanly");
+    acceptor
+        .join()
+        .expect("the acceptor")
+        .expect("stopped cleanly");
 }
 
 #[test]
@@ -79,10 +90,19 @@ fn unix_streams_exchange_bytes_and_close_like_tcp() {
     let dir = TempDir::new("blocking-unix");
     let path = dir.path().join("pipe.sock");
     let mut listener = UnixListener::bind(&path).expect("bind");
-    assert_eq!(listener.local_path().expect("path").as_deref(), Some(&*path));
+    assert_eq!(
+        listener.local_path().expect("path").as_deref(),
+        Some(&*path)
+    );
     let server = thread::spawn(move || {
-        let mut stream = listener.accept(WATCHDOG).expect("accept").expect("a client");
-        let request = stream.read_exact(4, WATCHDOG).expect("read").expect("4 bytes");
+        let mut stream = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
+        let request = stream
+            .read_exact(4, WATCHDOG)
+            .expect("read")
+            .expect("4 bytes");
         stream.write_all(&request, WATCHDOG).expect("write");
         drain(&mut stream);
         stream.close(WATCHDOG).expect("close");
@@ -104,8 +124,8 @@ fn unix_streams_exchange_bytes_and_close_like_tcp() {
 #[test]
 fn a_unix_connect_to_a_missing_path_fails_with_the_os_error() {
     let dir = TempDir::new("blocking-unix-missing");
-    let error = UnixStream::connect(dir.path().join("nobody.sock"), WATCHDOG)
-        .expect_err("nothing listens");
+    let error =
+        UnixStream::connect(dir.path().join("nobody.sock"), WATCHDOG).expect_err("nothing listens");
     let ConnectError::Tcp { last } = error else {
         panic!("{error:?}");
     };
@@ -137,5 +157,8 @@ fn for_each_accept_on_a_unix_listener_serves_each_client() {
         assert_eq!(answer.as_deref(), Some(&name[..]));
     }
     stopper.stop();
-    acceptor.join().expect("the acceptor").expect("stopped cleanly");
+    acceptor
+        .join()
+        .expect("the acceptor")
+        .expect("stopped cleanly");
 }

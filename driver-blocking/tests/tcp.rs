@@ -17,7 +17,10 @@ use support::{SHORT, connect, listener, serve_one};
 fn a_client_and_an_accepted_stream_exchange_bytes_and_close_gracefully() {
     let (listener, address) = listener();
     let server = serve_one(listener, |mut stream| {
-        let request = stream.read_exact(5, WATCHDOG).expect("read").expect("5 bytes");
+        let request = stream
+            .read_exact(5, WATCHDOG)
+            .expect("read")
+            .expect("5 bytes");
         stream.write_all(&request, WATCHDOG).expect("write");
         // The client's close: its FIN is our EOF.
         let end = stream.read_some(16, WATCHDOG).expect_err("EOF");
@@ -27,7 +30,10 @@ fn a_client_and_an_accepted_stream_exchange_bytes_and_close_gracefully() {
     let mut client = connect(address);
     assert_eq!(client.peer_addr().expect("peer"), address);
     client.write_all(b"hello", WATCHDOG).expect("write");
-    let echo = client.read_exact(5, WATCHDOG).expect("read").expect("5 bytes");
+    let echo = client
+        .read_exact(5, WATCHDOG)
+        .expect("read")
+        .expect("5 bytes");
     assert_eq!(&echo[..], b"hello");
     client.close(WATCHDOG).expect("a graceful close");
     server.join().expect("the server");
@@ -69,7 +75,9 @@ fn read_some_never_returns_more_than_asked_nor_nothing() {
         got.extend_from_slice(&data);
     }
     assert_eq!(got, b"abcdef");
-    let refused = client.read_some(0, WATCHDOG).expect_err("0 bytes is refused");
+    let refused = client
+        .read_some(0, WATCHDOG)
+        .expect_err("0 bytes is refused");
     assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
     drop(server.join().expect("the server"));
 }
@@ -81,7 +89,10 @@ fn the_peers_eof_comes_after_its_last_bytes_and_writing_goes_on() {
         stream.write_all(b"bye", WATCHDOG).expect("write");
         stream.shutdown(Shutdown::Write).expect("shutdown");
         // Half-close: the client may still write to us.
-        stream.read_exact(6, WATCHDOG).expect("read").expect("6 bytes")
+        stream
+            .read_exact(6, WATCHDOG)
+            .expect("read")
+            .expect("6 bytes")
     });
     let mut client = connect(address);
     let mut all = Vec::new();
@@ -97,7 +108,9 @@ fn the_peers_eof_comes_after_its_last_bytes_and_writing_goes_on() {
     assert_eq!(StreamError::of(&end), Some(&StreamError::Eof));
     // std's reading of an EOF, through `Read`.
     assert_eq!(client.read(&mut [0; 8]).expect("read"), 0);
-    client.write_all(b"thanks", WATCHDOG).expect("write after EOF");
+    client
+        .write_all(b"thanks", WATCHDOG)
+        .expect("write after EOF");
     assert_eq!(&server.join().expect("the server")[..], b"thanks");
 }
 
@@ -130,8 +143,8 @@ fn a_peer_reset_is_connection_reset() {
 fn connect_to_a_listener_that_never_answers_times_out() {
     let hanging = Hanging::new();
     let start = Instant::now();
-    let error = TcpStream::connect(Connect::addresses([hanging.address()]), SHORT)
-        .expect_err("no answer");
+    let error =
+        TcpStream::connect(Connect::addresses([hanging.address()]), SHORT).expect_err("no answer");
     let waited = start.elapsed();
     assert!(
         matches!(error, ConnectError::Timeout { .. }),
@@ -150,8 +163,8 @@ fn a_name_that_does_not_resolve_is_a_dns_error() {
 
 #[test]
 fn a_refused_connect_is_a_tcp_error_with_the_os_error() {
-    let error = TcpStream::connect(Connect::addresses([closed_port()]), WATCHDOG)
-        .expect_err("refused");
+    let error =
+        TcpStream::connect(Connect::addresses([closed_port()]), WATCHDOG).expect_err("refused");
     let ConnectError::Tcp { last } = error else {
         panic!("{error:?}");
     };
@@ -163,11 +176,8 @@ fn happy_eyeballs_reaches_the_second_address_when_the_first_never_answers() {
     let hanging = Hanging::new();
     let (listener, address) = listener();
     let server = serve_one(listener, |stream| stream);
-    let client = TcpStream::connect(
-        Connect::addresses([hanging.address(), address]),
-        WATCHDOG,
-    )
-    .expect("the second address answers");
+    let client = TcpStream::connect(Connect::addresses([hanging.address(), address]), WATCHDOG)
+        .expect("the second address answers");
     assert_eq!(client.peer_addr().expect("peer"), address);
     drop(server.join().expect("the server"));
 }
@@ -196,12 +206,17 @@ fn the_idle_timeout_is_reported_by_a_read_that_sees_nothing() {
     let mut client =
         TcpStream::connect_with(config, Connect::addresses([address]), WATCHDOG).expect("connect");
     let start = Instant::now();
-    let error = client.read_some(16, WATCHDOG).expect_err("the idle timeout");
+    let error = client
+        .read_some(16, WATCHDOG)
+        .expect_err("the idle timeout");
     assert_eq!(StreamError::of(&error), Some(&StreamError::IdleTimeout));
     assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     assert!(start.elapsed() < WATCHDOG);
     go.send(()).expect("the server waits");
-    let data = client.read_some(16, WATCHDOG).expect("usable").expect("data");
+    let data = client
+        .read_some(16, WATCHDOG)
+        .expect("usable")
+        .expect("data");
     assert_eq!(&data[..], b"after");
     drop(server.join().expect("the server"));
 }
@@ -266,7 +281,9 @@ fn a_peer_that_does_not_read_makes_write_all_time_out_without_losing_order() {
     });
     let mut client = connect(address);
     let data: Vec<u8> = (0..total).map(pattern).collect();
-    let error = client.write_all(&data, SHORT).expect_err("the peer reads nothing");
+    let error = client
+        .write_all(&data, SHORT)
+        .expect_err("the peer reads nothing");
     assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     assert!(client.queued_bytes() > 0, "the bytes wait, queued");
     go.send(()).expect("the server waits");
@@ -298,7 +315,10 @@ fn io_copy_between_two_lori_blocking_streams_moves_every_byte() {
     Write::write_all(&mut client, &data).expect("write");
     client.close(WATCHDOG).expect("close");
     assert_eq!(proxy.join().expect("the proxy"), total as u64);
-    assert!(sink.join().expect("the sink") == data, "every byte in order");
+    assert!(
+        sink.join().expect("the sink") == data,
+        "every byte in order"
+    );
 }
 
 #[test]
@@ -329,7 +349,10 @@ fn end_tls_is_unsupported_and_leaves_the_stream_usable() {
     let mut client = connect(address);
     let error = client.end_tls(WATCHDOG).expect_err("unsupported");
     assert_eq!(error.kind(), io::ErrorKind::Unsupported);
-    let data = client.read_exact(5, WATCHDOG).expect("read").expect("5 bytes");
+    let data = client
+        .read_exact(5, WATCHDOG)
+        .expect("read")
+        .expect("5 bytes");
     assert_eq!(&data[..], b"still");
     drop(server.join().expect("the server"));
 }
@@ -344,5 +367,8 @@ fn accept_returns_none_when_no_client_comes_in_time() {
     stopper.stop();
     let start = Instant::now();
     assert!(listener.accept(WATCHDOG).expect("accept").is_none());
-    assert!(start.elapsed() < Duration::from_secs(1), "a stopped listener waits not");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "a stopped listener waits not"
+    );
 }

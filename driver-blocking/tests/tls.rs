@@ -20,13 +20,19 @@ fn a_tls_client_and_a_tls_listener_talk_with_the_handshake_done_by_accept() {
     let (listener, address) = listener();
     let mut listener = listener.tls(identity.server_config());
     let server = thread::spawn(move || {
-        let mut stream = listener.accept(WATCHDOG).expect("accept").expect("a client");
+        let mut stream = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
         assert!(stream.is_tls());
         assert_eq!(
             stream.connection().tls_protocol_version(),
             Some(ProtocolVersion::TLSv1_3)
         );
-        let request = stream.read_exact(6, WATCHDOG).expect("read").expect("6 bytes");
+        let request = stream
+            .read_exact(6, WATCHDOG)
+            .expect("read")
+            .expect("6 bytes");
         stream.write_all(&request, WATCHDOG).expect("write");
         stream.close(WATCHDOG).expect("close");
     });
@@ -106,8 +112,14 @@ fn openssl_s_client_talks_to_a_lori_blocking_tls_listener() {
     let (listener, address) = listener();
     let mut listener = listener.tls(identity.server_config());
     let server = thread::spawn(move || {
-        let mut stream = listener.accept(WATCHDOG).expect("accept").expect("a client");
-        let line = stream.read_exact(11, WATCHDOG).expect("read").expect("a line");
+        let mut stream = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
+        let line = stream
+            .read_exact(11, WATCHDOG)
+            .expect("read")
+            .expect("a line");
         stream.write_all(&line, WATCHDOG).expect("write");
         // End of s_client's input: its close_notify, then the TCP close.
         let end = stream.read_some(64, WATCHDOG).expect_err("the end");
@@ -142,15 +154,24 @@ fn starttls_upgrades_a_plain_stream_from_accept_plain() {
     let (listener, address) = listener();
     let mut listener = listener.tls(server_config.clone());
     let server = thread::spawn(move || {
-        let mut stream = listener.accept_plain(WATCHDOG).expect("accept").expect("a client");
+        let mut stream = listener
+            .accept_plain(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
         assert!(!stream.is_tls());
-        let command = stream.read_exact(10, WATCHDOG).expect("read").expect("a command");
+        let command = stream
+            .read_exact(10, WATCHDOG)
+            .expect("read")
+            .expect("a command");
         assert_eq!(&command[..], b"STARTTLS\r\n");
         stream.write_all(b"OK\r\n", WATCHDOG).expect("write");
         stream
             .start_tls(TlsUpgrade::Server(server_config), WATCHDOG)
             .expect("upgrade");
-        let secret = stream.read_exact(6, WATCHDOG).expect("read").expect("6 bytes");
+        let secret = stream
+            .read_exact(6, WATCHDOG)
+            .expect("read")
+            .expect("6 bytes");
         stream.write_all(&secret, WATCHDOG).expect("write");
         stream.close(WATCHDOG).expect("close");
     });
@@ -175,7 +196,9 @@ fn starttls_refuses_bytes_injected_after_the_go_ahead() {
     let (listener, address) = listener();
     let server = support::serve_one(listener, |mut stream| {
         // An attacker's plaintext right behind the go-ahead, in the same segment.
-        stream.write_all(b"OK\r\nINJECTED", WATCHDOG).expect("write");
+        stream
+            .write_all(b"OK\r\nINJECTED", WATCHDOG)
+            .expect("write");
         stream
     });
     let mut client = connect(address);
