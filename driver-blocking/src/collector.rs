@@ -203,8 +203,10 @@ mod tests {
 
     #[test]
     fn the_limit_grows_to_what_a_read_waits_for() {
-        let mut collector = Collector::default();
-        collector.buffered = INBOX_LIMIT;
+        let mut collector = Collector {
+            buffered: INBOX_LIMIT,
+            ..Collector::default()
+        };
         assert!(!collector.has_room());
         collector.want(INBOX_LIMIT + 1);
         assert!(collector.has_room());

@@ -6,6 +6,7 @@
 //! until it is killed. The WebSocket servers accept messages and frames up to
 //! [`WS_MAX_MESSAGE`].
 
+mod blocking;
 mod fastws;
 mod hand_mio;
 mod hand_tokio;
@@ -70,11 +71,15 @@ pub enum Impl {
     /// `fastwebsockets` after a hand-rolled upgrade: a task per connection, each message
     /// written back; current-thread.
     Fastwebsockets,
+    /// lori on `lori-blocking`: a thread per connection (`for_each_accept`).
+    LoriBlocking,
+    /// Hand-written `std::net`: a blocking thread per connection.
+    StdThreads,
 }
 
 impl Impl {
     /// Every implementation, in the order `--help` lists them.
-    pub const ALL: [Impl; 13] = [
+    pub const ALL: [Impl; 15] = [
         Impl::LoriMio,
         Impl::LoriTokioCt,
         Impl::LoriTokioMt,
@@ -88,6 +93,8 @@ impl Impl {
         Impl::LoriTokioWs,
         Impl::TokioTungstenite,
         Impl::Fastwebsockets,
+        Impl::LoriBlocking,
+        Impl::StdThreads,
     ];
 
     /// The name used on the command line and in tables.
@@ -106,6 +113,8 @@ impl Impl {
             Impl::LoriTokioWs => "lori-tokio-ws",
             Impl::TokioTungstenite => "tokio-tungstenite",
             Impl::Fastwebsockets => "fastwebsockets",
+            Impl::LoriBlocking => "lori-blocking",
+            Impl::StdThreads => "std-threads",
         }
     }
 
@@ -124,7 +133,9 @@ impl Impl {
             | Impl::LoriTokioMt
             | Impl::Tokio
             | Impl::TokioMt
-            | Impl::Mio => Protocol::Plain,
+            | Impl::Mio
+            | Impl::LoriBlocking
+            | Impl::StdThreads => Protocol::Plain,
             Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => Protocol::Tls,
             Impl::LoriMioWs | Impl::LoriTokioWs | Impl::TokioTungstenite | Impl::Fastwebsockets => {
                 Protocol::WebSocket
@@ -148,6 +159,7 @@ impl Impl {
                 | Impl::TokioRustls
                 | Impl::TokioTungstenite
                 | Impl::Fastwebsockets
+                | Impl::StdThreads
         )
     }
 
@@ -163,6 +175,7 @@ impl Impl {
             Impl::LoriMioWs | Impl::LoriTokioWs => &WS_BASELINES,
             Impl::TokioTungstenite => &[Impl::TokioTungstenite],
             Impl::Fastwebsockets => &[Impl::Fastwebsockets],
+            Impl::LoriBlocking | Impl::StdThreads => &[Impl::StdThreads],
         }
     }
 
@@ -220,6 +233,8 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         Impl::LoriTokioWs => lori_ws::run_tokio(port),
         Impl::TokioTungstenite => tungstenite::run(port),
         Impl::Fastwebsockets => fastws::run(port),
+        Impl::LoriBlocking => blocking::run_lori(port),
+        Impl::StdThreads => blocking::run_std(port),
     }
 }
 
