@@ -329,8 +329,14 @@ impl Stream {
     /// still be queued (it is written by later calls; [`queued_bytes`](Self::queued_bytes)
     /// says so) or not taken at all, never in part.
     pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
+        self.write_bytes(Bytes::copy_from_slice(data), timeout)
+    }
+
+    /// [`write_all`](Self::write_all) without a copy: `data` itself is queued (a chunk a
+    /// read returned can be written back as it is).
+    pub fn write_bytes(&mut self, data: Bytes, timeout: Duration) -> io::Result<()> {
         let deadline = deadline_after(timeout);
-        let Some(token) = self.send(Bytes::copy_from_slice(data), deadline)? else {
+        let Some(token) = self.send(data, deadline)? else {
             return Err(timed_out("write_all"));
         };
         let id = token.id();

@@ -1,5 +1,5 @@
 //! The thread-per-connection servers: lori-blocking (`for_each_accept`, `read_some`,
-//! `write_all`) and its baseline, a hand-written `std::net` echo with one blocking thread
+//! `write_bytes`) and its baseline, a hand-written `std::net` echo with one blocking thread
 //! per connection. Both read at most [`READ_SIZE`] bytes at a time and write each read
 //! back before the next.
 
@@ -25,7 +25,7 @@ pub(super) fn run_lori(port: u16) -> io::Result<()> {
             return;
         }
         while let Ok(Some(data)) = stream.read_some(READ_SIZE, TIMEOUT) {
-            if stream.write_all(&data, TIMEOUT).is_err() {
+            if stream.write_bytes(data, TIMEOUT).is_err() {
                 return;
             }
         }
