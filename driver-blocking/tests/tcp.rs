@@ -21,7 +21,8 @@ fn a_client_and_an_accepted_stream_exchange_bytes_and_close_gracefully() {
             .read_exact(5, WATCHDOG)
             .expect("read")
             .expect("5 bytes");
-        stream.write_all(&request, WATCHDOG).expect("write");
+        // The bytes read, written back as they are.
+        stream.write_bytes(request, WATCHDOG).expect("write");
         // The client's close: its FIN is our EOF.
         let end = stream.read_some(16, WATCHDOG).expect_err("EOF");
         assert!(is_eof(&end), "{end:?}");
