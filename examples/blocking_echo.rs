@@ -1,349 +1,199 @@
-//! Embedding `lori-core` in your own loop: a complete driver over blocking `std::net`
-//! sockets, one thread per connection, no runtime. It runs an echo server and a client
-//! that connects to it by host name (DNS, Happy Eyeballs, a connection timeout), sends a
-//! few lines, checks the echoes, and closes.
+//! Lasso's "simple multi-threaded server" on `lori-blocking`: every connection runs on a
+//! thread of its own (`for_each_accept`, at most `--max-connections` at once), reads the
+//! request in chunks until its blank line, and answers with an HTTP response whose body
+//! is the request it read. Every call has a timeout, as in Lasso.
 //!
 //! ```sh
-//! cargo run --example blocking_echo                 # server on a free port + one client
-//! cargo run --example blocking_echo -- --port 7670  # a chosen port
+//! cargo run --example blocking_echo -- --port 8080 &
+//! curl localhost:8080           # prints the request curl sent
 //! ```
 //!
-//! Read it as the reference for a driver of your own: the core's `Engine` runs the whole
-//! driving contract, so a driver is a `Transport` (read, write, shut down, close, and for
-//! clients resolve and connect) and a loop that waits for what the engine's `Wait` asks
-//! (here: a blocking read bounded by the deadline, or a helper thread's report while
-//! connecting) and drives the engine with it.
+//! Flags: `--host H` (default 127.0.0.1), `--port P` (default 8080, 0 for any),
+//! `--max-connections N` (default 100), `--timeout-ms T` (each read and write, and the
+//! close; default 5000). Prints `listening on ADDR`; Ctrl-C stops it (exit 0). Exit 2 on a
+//! bad command line.
 
-use std::collections::HashMap;
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use bytes::buf::Limit;
-use bytes::{BufMut, Bytes, BytesMut};
-use lori_core::{
-    Address, AttemptId, Config, Connect, Connection, ConnectionFailure, ConnectionTimeout, Context,
-    Engine, Handler, IdleTimeout, Input, IoFailure, IpVersion, NoHandles, NoSocket, Readiness,
-    Resolution, SendError, SocketOptionError, SocketOptions, Transport,
-};
+use lori_blocking::{Stopper, TcpListener, TcpStream};
+use lori_core::MaxSpawn;
+use lori_net::ListenOptions;
 
-/// Echoes every byte back; under backpressure it keeps the refused chunk, mutes, and
-/// resends on `Unthrottled`.
-#[derive(Default)]
-struct Echo {
-    unsent: Option<Bytes>,
+/// The longest request read: a longer one is answered `431`.
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// What the command line asks for.
+struct Options {
+    host: String,
+    port: u16,
+    max_connections: MaxSpawn,
+    timeout: Duration,
 }
 
-impl Handler for Echo {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
-        if let Err(SendError::NotWriteable(data)) = cx.send(data) {
-            self.unsent = Some(data);
-            cx.mute();
-        }
-    }
+const USAGE: &str =
+    "usage: blocking_echo [--host H] [--port P] [--max-connections N] [--timeout-ms T]";
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
-        if let Some(data) = self.unsent.take() {
-            match cx.send(data) {
-                Ok(_) => cx.unmute(),
-                Err(refused) => self.unsent = Some(refused.into_inner()),
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        host: "127.0.0.1".to_owned(),
+        port: 8080,
+        max_connections: MaxSpawn::new(100).map_err(|e| e.to_string())?,
+        timeout: Duration::from_secs(5),
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} takes a value"));
+        match flag.as_str() {
+            "--host" => options.host = value()?.clone(),
+            "--port" => {
+                options.port = value()?
+                    .parse()
+                    .map_err(|_| "--port takes a port number".to_owned())?;
             }
-        }
-    }
-}
-
-/// Sends `lines` one at a time, waits for each echo, then closes.
-struct Pinger {
-    lines: Vec<&'static str>,
-    next: usize,
-    echoed: Vec<u8>,
-    outcome: Option<Result<(), String>>,
-}
-
-impl Pinger {
-    fn send_next(&mut self, cx: &mut Context<'_>) {
-        match self.lines.get(self.next) {
-            Some(line) => {
-                if cx.send(Bytes::from_static(line.as_bytes())).is_err() {
-                    self.outcome = Some(Err("send refused".into()));
-                    cx.hard_close();
+            "--max-connections" => {
+                let count = value()?
+                    .parse()
+                    .map_err(|_| "--max-connections takes a number".to_owned())?;
+                options.max_connections = MaxSpawn::new(count)
+                    .map_err(|_| "--max-connections must be at least 1".to_owned())?;
+            }
+            "--timeout-ms" => {
+                let millis: u64 = value()?
+                    .parse()
+                    .map_err(|_| "--timeout-ms takes a number".to_owned())?;
+                if millis == 0 {
+                    return Err("--timeout-ms must be at least 1".into());
                 }
+                options.timeout = Duration::from_millis(millis);
             }
-            None => cx.close(),
+            other => return Err(format!("unknown flag {other}")),
         }
     }
+    Ok(options)
 }
 
-impl Handler for Pinger {
-    fn on_connecting(&mut self, _cx: &mut Context<'_>, in_flight: usize) {
-        println!("client: connecting, {in_flight} attempt(s) in flight");
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|arg| arg == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
     }
-
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
-        let peer = cx.socket().peer_address().map(|a| a.to_string());
-        println!("client: connected to {}", peer.unwrap_or_default());
-        self.send_next(cx);
-    }
-
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
-        self.outcome = Some(Err(format!("connection failed: {failure:?}")));
-    }
-
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
-        self.echoed.extend_from_slice(&data);
-        let expected = self.lines[self.next].as_bytes();
-        if self.echoed.len() >= expected.len() {
-            if self.echoed != expected {
-                self.outcome = Some(Err(format!("bad echo {:?}", self.echoed)));
-                return cx.hard_close();
-            }
-            println!("client: echoed {:?}", self.lines[self.next].trim_end());
-            self.echoed.clear();
-            self.next += 1;
-            self.send_next(cx);
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(reason) => {
+            eprintln!("{reason}\n{USAGE}");
+            return ExitCode::from(2);
         }
-    }
-
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
-        self.outcome = Some(Err("no echo within the idle timeout".into()));
-        cx.hard_close();
-    }
-
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: lori_core::CloseReason) {
-        println!("client: closed ({reason:?})");
-        let all = self.next == self.lines.len();
-        self.outcome.get_or_insert(if all {
-            Ok(())
-        } else {
-            Err("closed early".into())
-        });
-    }
-}
-
-/// Socket options of a blocking `TcpStream` (a real driver uses `lori-net`).
-struct StdSocket<'a>(&'a TcpStream);
-
-impl SocketOptions for StdSocket<'_> {
-    fn set_nodelay(&mut self, enabled: bool) -> Result<(), SocketOptionError> {
-        Ok(self.0.set_nodelay(enabled)?)
-    }
-
-    fn nodelay(&self) -> Result<bool, SocketOptionError> {
-        Ok(self.0.nodelay()?)
-    }
-
-    fn local_address(&self) -> Result<Address, SocketOptionError> {
-        Ok(self.0.local_addr()?.into())
-    }
-
-    fn peer_address(&self) -> Result<Address, SocketOptionError> {
-        Ok(self.0.peer_addr()?.into())
-    }
-}
-
-/// What the helper threads of a client's connecting phase report.
-enum Report {
-    Resolved(Resolution),
-    Attempt(AttemptId, io::Result<TcpStream>),
-}
-
-/// The engine's transport: a blocking socket, and for a client its connect attempts, made
-/// on helper threads that report back through a channel.
-struct Blocking {
-    stream: Option<TcpStream>,
-    reports: mpsc::Sender<Report>,
-    /// Attempts that connected, until the engine adopts or abandons them.
-    connected: HashMap<AttemptId, TcpStream>,
-}
-
-impl Transport for Blocking {
-    /// One blocking read, bounded by the socket's read timeout (its `WouldBlock` is the
-    /// deadline). `std::io::Read` wants initialised memory, so this copies through a
-    /// stack buffer; `lori-net`'s `recv_into` reads into the core's buffer directly.
-    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
-        let stream = self.stream.as_ref().ok_or(io::ErrorKind::NotConnected)?;
-        let mut scratch = [0u8; 16384];
-        let room = buf.remaining_mut().min(scratch.len());
-        let count = (&*stream).read(&mut scratch[..room])?;
-        buf.put_slice(&scratch[..count]);
-        Ok(count)
-    }
-
-    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let stream = self.stream.as_ref().ok_or(io::ErrorKind::NotConnected)?;
-        (&*stream).write_vectored(slices)
-    }
-
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.stream
-            .as_ref()
-            .map_or(Ok(()), |stream| stream.shutdown(Shutdown::Write))
-    }
-
-    fn close(&mut self) {
-        self.stream = None;
-        self.connected.clear();
-    }
-
-    fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
-        match &self.stream {
-            Some(stream) => f(&mut StdSocket(stream)),
-            None => f(&mut NoSocket),
-        }
-    }
-
-    fn resolve(&mut self, host: Arc<str>, port: u16, _: IpVersion) -> Result<(), IoFailure> {
-        let reports = self.reports.clone();
-        std::thread::spawn(move || {
-            let answer = match (&*host, port).to_socket_addrs() {
-                Ok(addrs) => Resolution::Combined(addrs.map(|a| a.ip()).collect()),
-                Err(error) => Resolution::Failed(IoFailure::from(&error)),
-            };
-            let _ = reports.send(Report::Resolved(answer));
-        });
-        Ok(())
-    }
-
-    /// A blocking connect on a helper thread: it cannot be cancelled, so an abandoned
-    /// attempt finishes there and its socket is dropped when it reports.
-    fn start_attempt(
-        &mut self,
-        attempt: AttemptId,
-        addr: SocketAddr,
-        _from: Option<SocketAddr>,
-    ) -> Result<(), IoFailure> {
-        let reports = self.reports.clone();
-        std::thread::spawn(move || {
-            let _ = reports.send(Report::Attempt(attempt, TcpStream::connect(addr)));
-        });
-        Ok(())
-    }
-
-    fn abandon_attempt(&mut self, attempt: AttemptId) {
-        self.connected.remove(&attempt);
-    }
-
-    fn adopt_attempt(&mut self, attempt: AttemptId) -> bool {
-        self.stream = self.connected.remove(&attempt);
-        self.stream.is_some()
-    }
-}
-
-/// Runs `conn` with `handler` over `stream` (a server's accepted socket) or, for a client,
-/// the socket its connecting phase makes, until it closes.
-fn run<H: Handler>(conn: &mut Connection, handler: &mut H, stream: Option<TcpStream>) {
-    let (reports, inbox) = mpsc::channel();
-    let mut transport = Blocking {
-        stream,
-        reports,
-        connected: HashMap::new(),
     };
-    let mut engine = Engine::new();
-    let mut input = Input::Tick;
-    loop {
-        let now = Instant::now();
-        let wait = engine.drive(conn, &mut transport, handler, &mut NoHandles, input, now);
-        if wait.closed {
-            return;
+    match serve(&options, |_address, stopper| {
+        ctrlc::set_handler(move || stopper.stop()).map_err(io::Error::other)
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("blocking_echo: {error}");
+            ExitCode::FAILURE
         }
-        if wait.yielded {
-            // This thread serves one connection: its next turn is now.
-            input = Input::NewTurn;
-            continue;
-        }
-        // A zero timeout means "block forever" to std: wait at least a millisecond.
-        let left = wait.deadline.map(|at| {
-            at.saturating_duration_since(now)
-                .max(Duration::from_millis(1))
-        });
-        input = match &transport.stream {
-            // Connecting: wait for a helper thread's report or the deadline.
-            None => {
-                match left.map_or_else(|| inbox.recv().ok(), |left| inbox.recv_timeout(left).ok()) {
-                    Some(Report::Resolved(answer)) => Input::Resolved(answer),
-                    Some(Report::Attempt(attempt, Ok(stream))) => {
-                        transport.connected.insert(attempt, stream);
-                        Input::AttemptDone {
-                            attempt,
-                            result: Ok(()),
-                        }
-                    }
-                    Some(Report::Attempt(attempt, Err(error))) => Input::AttemptDone {
-                        attempt,
-                        result: Err(IoFailure::from(&error)),
-                    },
-                    None => Input::Tick,
-                }
-            }
-            // The engine's next read blocks until bytes come or the deadline passes.
-            Some(stream) if wait.readable || wait.writable => match stream.set_read_timeout(left) {
-                Ok(()) => Input::Ready(Readiness::BOTH),
-                Err(error) => Input::Failed(IoFailure::from(&error)),
-            },
-            // Muted with nothing to write: sleep until the next deadline.
-            Some(_) => {
-                std::thread::sleep(left.unwrap_or(Duration::from_millis(10)));
-                Input::Tick
-            }
-        };
     }
 }
 
-fn main() -> io::Result<()> {
-    let port = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
-        [] => 0,
-        [flag, value] if flag == "--port" => value
-            .parse()
-            .map_err(|_| io::Error::other("--port takes a number"))?,
-        _ => return Err(io::Error::other("usage: blocking_echo [--port N]")),
-    };
-    demo(port)
+/// Listens as `options` say, hands the listener's address and stopper to
+/// `on_listening`, and serves until it is stopped.
+fn serve(
+    options: &Options,
+    on_listening: impl FnOnce(SocketAddr, Stopper) -> io::Result<()>,
+) -> io::Result<()> {
+    let listen = ListenOptions::new().host(&options.host).port(options.port);
+    let mut listener = TcpListener::bind(&listen)?;
+    let address = listener.local_addr()?;
+    println!("listening on {address}");
+    on_listening(address, listener.stopper())?;
+    let timeout = options.timeout;
+    listener.for_each_accept(Some(options.max_connections), move |stream| {
+        // A client that fails or stalls only ends its own connection.
+        let _ended = answer(stream, timeout);
+    })?;
+    println!("stopped");
+    Ok(())
 }
 
-/// Serves echo on 127.0.0.1:`port` and runs one client against it to completion.
-fn demo(port: u16) -> io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
-    let port = listener.local_addr()?.port();
-    println!("listening on {}", listener.local_addr()?);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut conn = Connection::server(Config::default(), Instant::now());
-                run(&mut conn, &mut Echo::default(), Some(stream));
-            });
+/// Reads one request up to its blank line and answers it with the request as the body.
+fn answer(mut stream: TcpStream, timeout: Duration) -> io::Result<()> {
+    let mut request = Vec::new();
+    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+        if request.len() >= MAX_REQUEST {
+            let refusal = "HTTP/1.1 431 Request Header Fields Too Large\r\n\
+                           Content-Length: 0\r\nConnection: close\r\n\r\n";
+            stream.write_all(refusal.as_bytes(), timeout)?;
+            return stream.close(timeout);
         }
-    });
-
-    let timeout = ConnectionTimeout::from_millis(5_000).map_err(io::Error::other)?;
-    let target = Connect::host("localhost", port).timeout(timeout);
-    let idle = IdleTimeout::from_millis(5_000).map_err(io::Error::other)?;
-    let config = Config::default().idle_timeout(Some(idle));
-    let mut conn = Connection::client(config, target, Instant::now());
-    let mut pinger = Pinger {
-        lines: vec!["hello\n", "from a blocking driver\n", "bye\n"],
-        next: 0,
-        echoed: Vec::new(),
-        outcome: None,
-    };
-    run(&mut conn, &mut pinger, None);
-    match pinger.outcome {
-        Some(Ok(())) => {
-            println!("client: every line echoed");
-            Ok(())
+        match stream.read_some(MAX_REQUEST - request.len(), timeout)? {
+            Some(chunk) => request.extend_from_slice(&chunk),
+            None => return Err(io::Error::new(io::ErrorKind::TimedOut, "no request")),
         }
-        Some(Err(error)) => Err(io::Error::other(error)),
-        None => Err(io::Error::other("the client ended without an outcome")),
     }
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=UTF-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        request.len()
+    );
+    stream.write_all(head.as_bytes(), timeout)?;
+    stream.write_all(&request, timeout)?;
+    stream.close(timeout)
+}
+
+/// Sends a request in `parts` (one write each) to `address` and returns the whole
+/// response (read to the server's close).
+#[cfg(test)]
+fn fetch(address: SocketAddr, parts: &[&[u8]], timeout: Duration) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let connect = lori_core::Connect::addresses([address]);
+    let mut stream = TcpStream::connect(connect, timeout)?;
+    stream.set_read_timeout(Some(timeout));
+    for part in parts {
+        stream.write_all(part, timeout)?;
+        stream.flush(timeout)?;
+    }
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(response)
 }
 
 #[cfg(test)]
 mod tests {
-    /// The example is its own test (`test = true` in Cargo.toml): server and client over
-    /// real loopback sockets, every line echoed. The client's connection timeout bounds the
-    /// connect and its idle timeout every wait for an echo.
+    use super::*;
+    use std::sync::mpsc;
+
+    /// The example is its own test (`test = true` in Cargo.toml): the server on a free
+    /// port, a request split in two writes, the response carrying the request, then a
+    /// stop that ends `for_each_accept`. Every wait is bounded by `TIMEOUT`.
     #[test]
-    fn the_blocking_driver_echoes_every_line() {
-        super::demo(0).expect("every line echoed");
+    fn the_server_answers_with_the_request_and_stops_when_asked() {
+        const TIMEOUT: Duration = Duration::from_secs(10);
+        let options = Options {
+            host: "127.0.0.1".into(),
+            port: 0,
+            max_connections: MaxSpawn::new(2).expect("2"),
+            timeout: TIMEOUT,
+        };
+        let (listening, listening_at) = mpsc::channel();
+        let server = std::thread::spawn(move || {
+            serve(&options, |address, stop| {
+                listening.send((address, stop)).map_err(io::Error::other)
+            })
+        });
+        let (address, stopper) = listening_at.recv_timeout(TIMEOUT).expect("listening");
+        let parts: [&[u8]; 2] = [b"GET /lasso HTTP/1.1\r\nHo", b"st: test\r\n\r\n"];
+        let response = fetch(address, &parts, TIMEOUT).expect("a response");
+        let text = String::from_utf8(response).expect("UTF-8");
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\nGET /lasso HTTP/1.1\r\nHost: test\r\n\r\n"),
+            "{text}"
+        );
+        stopper.stop();
+        server.join().expect("the server").expect("stopped cleanly");
     }
 }

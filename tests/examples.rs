@@ -306,6 +306,35 @@ fn echo_over_a_unix_socket_with_tls_on_tokio() {
     server.stop();
 }
 
+// ---- blocking_echo (lori-blocking) ----------------------------------------------------------
+
+#[test]
+fn blocking_echo_answers_curl_with_its_request_then_sigint_stops_it() {
+    let curl_here = example_support::interop::runs("curl", &["--version"]);
+    if !example_support::interop::require("curl", curl_here, "apt-get install curl") {
+        return;
+    }
+    let server = Server::start("blocking_echo", &["--port", "0"]);
+    let url = format!("http://{}/lasso?echo=1", server.address);
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sS", "--max-time", "8", "-H", "X-Lori: blocking", &url]);
+    let body = example_support::interop::run_script("curl", &mut curl, example_support::WATCHDOG);
+    assert!(
+        body.starts_with("GET /lasso?echo=1 HTTP/1.1\r\n"),
+        "{body:?}"
+    );
+    assert!(body.contains("\r\nX-Lori: blocking\r\n"), "{body:?}");
+    assert!(body.ends_with("\r\n\r\n"), "{body:?}");
+    server.stop();
+}
+
+#[test]
+fn blocking_echo_refuses_a_bad_command_line_with_2() {
+    let done = run("blocking_echo", &["--max-connections", "0"]);
+    done.assert_failure("blocking_echo --max-connections 0", 2);
+    assert!(done.stderr.contains("at least 1"), "{}", done.stderr);
+}
+
 // ---- Command lines ------------------------------------------------------------------------
 
 #[test]

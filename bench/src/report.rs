@@ -302,13 +302,19 @@ fn ratio_between(
 }
 
 /// The CPU targets of the issue, as (lori server, baseline, limit, which scenarios).
-const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 6] = [
+const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 7] = [
     (Impl::LoriMio, Impl::Mio, 1.00, &["bulk-1", "bulk-50"]),
     (Impl::LoriMio, Impl::Tokio, 0.90, &["rr-1", "rr-100"]),
     (Impl::LoriTokioCt, Impl::Tokio, 1.00, &[]),
     (Impl::LoriTokioMt, Impl::TokioMt, 1.00, &[]),
     (Impl::LoriMioTls, Impl::TokioRustls, 1.05, &[]),
     (Impl::LoriTokioTls, Impl::TokioRustls, 1.05, &[]),
+    (
+        Impl::LoriBlocking,
+        Impl::StdThreads,
+        1.10,
+        &["rr-1", "bulk-1"],
+    ),
 ];
 
 /// The WebSocket targets: lori's WebSocket on each driver against the cheaper (by median

@@ -171,6 +171,8 @@ pub struct Stream {
     inbox: Inbox,
     socket: Option<Socket>,
     connecting: Option<Box<Connecting>>,
+    /// Where writes are copied before they are sent (see `poll_send`).
+    outbox: BytesMut,
     /// Armed at the engine's deadline while it has one.
     sleep: Option<Pin<Box<Sleep>>>,
     /// What the engine asked for after the last drive.
@@ -219,6 +221,7 @@ impl Stream {
             inbox,
             socket,
             connecting,
+            outbox: BytesMut::new(),
             sleep: None,
             wait,
             shutdown: coordinator.watch(),
@@ -503,7 +506,7 @@ impl Stream {
     fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
-        data: impl FnOnce() -> Bytes,
+        data: impl FnOnce(&mut BytesMut),
     ) -> Poll<io::Result<()>> {
         let mut data = Some(data);
         loop {
@@ -513,7 +516,11 @@ impl Stream {
             if self.conn.is_writeable()
                 && let Some(data) = data.take()
             {
-                if self.conn.send(data()).is_err() {
+                // The chunk shares the outbox's allocation, which the next write takes
+                // back once the chunk was written and dropped: no allocation per write.
+                data(&mut self.outbox);
+                let chunk = self.outbox.split().freeze();
+                if self.conn.send(chunk).is_err() {
                     return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
                 }
                 self.drive(Input::Tick);
@@ -538,7 +545,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let taken = &buf[..buf.len().min(MAX_WRITE)];
-        ready!(this.poll_send(cx, || Bytes::copy_from_slice(taken)))?;
+        ready!(this.poll_send(cx, |outbox| outbox.extend_from_slice(taken)))?;
         Poll::Ready(Ok(taken.len()))
     }
 
@@ -553,13 +560,12 @@ impl AsyncWrite for Stream {
             .map(|buf| buf.len())
             .sum::<usize>()
             .min(MAX_WRITE);
-        ready!(this.poll_send(cx, || {
-            let mut joined = BytesMut::with_capacity(total);
+        ready!(this.poll_send(cx, |outbox| {
+            outbox.reserve(total);
             for buf in bufs {
-                let room = total - joined.len();
-                joined.extend_from_slice(&buf[..buf.len().min(room)]);
+                let room = total - outbox.len();
+                outbox.extend_from_slice(&buf[..buf.len().min(room)]);
             }
-            joined.freeze()
         }))?;
         Poll::Ready(Ok(total))
     }

@@ -6,6 +6,7 @@
 //! until it is killed. The WebSocket servers accept messages and frames up to
 //! [`WS_MAX_MESSAGE`].
 
+mod blocking;
 mod fastws;
 mod hand_mio;
 mod hand_tokio;
@@ -77,11 +78,15 @@ pub enum Impl {
     LoriTokioHttp,
     /// hyper's HTTP/1.1 server over tokio's `TcpStream`, current-thread.
     Hyper,
+    /// lori on `lori-blocking`: a thread per connection (`for_each_accept`).
+    LoriBlocking,
+    /// Hand-written `std::net`: a blocking thread per connection.
+    StdThreads,
 }
 
 impl Impl {
     /// Every implementation, in the order `--help` lists them.
-    pub const ALL: [Impl; 15] = [
+    pub const ALL: [Impl; 17] = [
         Impl::LoriMio,
         Impl::LoriTokioCt,
         Impl::LoriTokioMt,
@@ -97,6 +102,8 @@ impl Impl {
         Impl::Fastwebsockets,
         Impl::LoriTokioHttp,
         Impl::Hyper,
+        Impl::LoriBlocking,
+        Impl::StdThreads,
     ];
 
     /// The name used on the command line and in tables.
@@ -117,6 +124,8 @@ impl Impl {
             Impl::Fastwebsockets => "fastwebsockets",
             Impl::LoriTokioHttp => "lori-tokio-http",
             Impl::Hyper => "hyper",
+            Impl::LoriBlocking => "lori-blocking",
+            Impl::StdThreads => "std-threads",
         }
     }
 
@@ -135,7 +144,9 @@ impl Impl {
             | Impl::LoriTokioMt
             | Impl::Tokio
             | Impl::TokioMt
-            | Impl::Mio => Protocol::Plain,
+            | Impl::Mio
+            | Impl::LoriBlocking
+            | Impl::StdThreads => Protocol::Plain,
             Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => Protocol::Tls,
             Impl::LoriMioWs | Impl::LoriTokioWs | Impl::TokioTungstenite | Impl::Fastwebsockets => {
                 Protocol::WebSocket
@@ -161,6 +172,7 @@ impl Impl {
                 | Impl::TokioTungstenite
                 | Impl::Fastwebsockets
                 | Impl::Hyper
+                | Impl::StdThreads
         )
     }
 
@@ -177,6 +189,7 @@ impl Impl {
             Impl::TokioTungstenite => &[Impl::TokioTungstenite],
             Impl::Fastwebsockets => &[Impl::Fastwebsockets],
             Impl::LoriTokioHttp | Impl::Hyper => &[Impl::Hyper],
+            Impl::LoriBlocking | Impl::StdThreads => &[Impl::StdThreads],
         }
     }
 
@@ -236,6 +249,8 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         Impl::Fastwebsockets => fastws::run(port),
         Impl::LoriTokioHttp => http::run_lori(port),
         Impl::Hyper => http::run_hyper(port),
+        Impl::LoriBlocking => blocking::run_lori(port),
+        Impl::StdThreads => blocking::run_std(port),
     }
 }
 
