@@ -306,3 +306,75 @@ fn over_a_link_a_peer_that_answers_closes_gracefully() {
         Some((CloseReason::LocalGraceful, Duration::from_millis(1040)))
     );
 }
+
+#[cfg(feature = "tls")]
+mod tls {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use lori_core::rustls::crypto::ring::default_provider;
+    use lori_core::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use lori_core::sim::Pair;
+    use lori_core::{CloseReason, Config, Connection, IdleTimeout, TlsClient};
+
+    use super::{IdleCloser, Silent, link};
+
+    fn configs() -> (Arc<ServerConfig>, TlsClient) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = certified.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der());
+        let server = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], PrivateKeyDer::Pkcs8(key))
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(Arc::new(default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            Arc::new(server),
+            TlsClient::new(Arc::new(client)).server_name("localhost"),
+        )
+    }
+
+    fn run(client_config: Config) -> Option<(CloseReason, Duration)> {
+        let (server_tls, client_tls) = configs();
+        let now = Instant::now();
+        let server = Config::default().idle_timeout(Some(IdleTimeout::from_millis(1000).unwrap()));
+        let a = Connection::client_connected_tls(client_config, client_tls, now);
+        let b = Connection::server_tls(server, server_tls, now);
+        let mut p = Pair::from_connections(
+            (a, Silent::default()),
+            (b, IdleCloser::default()),
+            link(),
+            link(),
+        );
+        p.run_for(Duration::from_secs(10));
+        p.b.handler.closed
+    }
+
+    #[test]
+    fn a_tls_peer_that_never_answers_our_close_notify_is_released_at_the_linger() {
+        // The server's idle close sends close_notify and FIN; the client (half-close mode)
+        // hears them and stays. Counted from `Started` (the handshake's end): idle at 1 s,
+        // the linger ends at 3 s.
+        let closed = run(Config::default().half_close(true));
+        assert_eq!(
+            closed,
+            Some((CloseReason::LingerTimeout, Duration::from_secs(3)))
+        );
+    }
+
+    #[test]
+    fn a_tls_peer_answering_with_its_close_notify_closes_gracefully() {
+        let (reason, at) = run(Config::default()).expect("the server closed");
+        assert_eq!(reason, CloseReason::LocalGraceful);
+        assert!(at < Duration::from_millis(1200), "{at:?}");
+    }
+}
