@@ -167,3 +167,145 @@ mod websocket_on_virtual_time {
         );
     }
 }
+
+// ---- Handshake timeouts, through the drivers' APIs --------------------------------------
+
+mod handshake_timeouts {
+    use std::io::{Read, Write};
+    use std::net::SocketAddr;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use lori_core::{
+        Address, Config, ConnectionTimeout, Context, Handler, StartFailure, TimerDuration,
+    };
+    use lori_net::ListenOptions;
+    use lori_websocket::{HandshakeError, WebSocket, WebSocketConfig, WebSocketHandler, WsContext};
+
+    use crate::adversarial_support::{WS_REQUEST, connect};
+    use crate::example_support::DRIVERS;
+
+    /// A listening driver of either kind, stopped when dropped.
+    enum Serving {
+        Tokio(
+            tokio::runtime::Runtime,
+            lori_tokio::Driver,
+            lori_tokio::Listener,
+        ),
+        Mio(lori_mio::Driver, lori_mio::Listener),
+    }
+
+    impl Serving {
+        fn start<H, F>(driver: &str, config: Config, make: F) -> (Self, SocketAddr)
+        where
+            H: Handler,
+            F: Fn() -> H + Clone + Send + 'static,
+        {
+            let options = ListenOptions::new().host("127.0.0.1");
+            let accept = move |_: &Address| Some(make());
+            let serving = match driver {
+                "tokio" => {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(1)
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    let driver = lori_tokio::Driver::new(runtime.handle().clone());
+                    let listener = driver
+                        .listen(options, config, None, accept)
+                        .expect("listen");
+                    Self::Tokio(runtime, driver, listener)
+                }
+                _ => {
+                    let driver = lori_mio::Driver::builder().threads(1).build().expect("mio");
+                    let listener = driver
+                        .listen(options, config, None, accept)
+                        .expect("listen");
+                    Self::Mio(driver, listener)
+                }
+            };
+            let local = match &serving {
+                Self::Tokio(_, _, listener) => listener.local_addr(),
+                Self::Mio(_, listener) => listener.local_addr(),
+            };
+            (serving, lori_testkit::ip(&local))
+        }
+
+        fn stop(self) {
+            let grace = Duration::from_secs(1);
+            match self {
+                Self::Tokio(runtime, driver, _listener) => runtime.block_on(driver.shutdown(grace)),
+                Self::Mio(driver, _listener) => driver.shutdown(grace),
+            }
+        }
+    }
+
+    /// Waits for the server to end the connection (EOF or reset); how long it took.
+    fn closed_by_server(mut stream: std::net::TcpStream) -> Duration {
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return start.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    struct TlsServer(mpsc::Sender<StartFailure>);
+    impl Handler for TlsServer {
+        fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+            let _ = self.0.send(failure);
+        }
+    }
+
+    #[test]
+    fn a_silent_tls_client_is_closed_at_the_handshake_timeout_on_both_drivers() {
+        let identity = lori_testkit::tls::Identity::localhost();
+        for driver in DRIVERS {
+            let (tx, rx) = mpsc::channel();
+            let config = Config::default()
+                .server_tls(identity.server_config())
+                .handshake_timeout(Some(ConnectionTimeout::from_millis(500).expect("in range")));
+            let (serving, at) = Serving::start(driver, config, move || TlsServer(tx.clone()));
+            let waited = closed_by_server(connect(at));
+            assert!(waited < Duration::from_secs(5), "on {driver}: {waited:?}");
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(5)),
+                Ok(StartFailure::Timeout),
+                "on {driver}"
+            );
+            serving.stop();
+        }
+    }
+
+    struct WsServer(mpsc::Sender<HandshakeError>);
+    impl WebSocketHandler for WsServer {
+        fn on_handshake_failure(&mut self, _cx: &mut WsContext<'_, '_>, error: HandshakeError) {
+            let _ = self.0.send(error);
+        }
+    }
+
+    #[test]
+    fn half_an_upgrade_request_is_closed_at_the_handshake_timeout_on_both_drivers() {
+        for driver in DRIVERS {
+            let (tx, rx) = mpsc::channel();
+            let ws = WebSocketConfig::default()
+                .handshake_timeout(Some(TimerDuration::from_millis(500).expect("in range")));
+            let (serving, at) = Serving::start(driver, Config::default(), move || {
+                WebSocket::server(ws.clone(), WsServer(tx.clone()))
+            });
+            let mut stream = connect(at);
+            stream
+                .write_all(&WS_REQUEST[..WS_REQUEST.len() / 2])
+                .expect("half a request");
+            let waited = closed_by_server(stream);
+            assert!(waited < Duration::from_secs(5), "on {driver}: {waited:?}");
+            assert!(
+                rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+                "on {driver}: no handshake failure reported"
+            );
+            serving.stop();
+        }
+    }
+}

@@ -153,3 +153,89 @@ pub fn echo_ws(address: SocketAddr, message: &[u8]) -> Duration {
     assert_eq!(&back[2..], message);
     start.elapsed()
 }
+
+/// How many descriptors process `pid` has open.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
+}
+
+/// The CPU time process `pid` has used (user + system), from /proc/PID/stat.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a command") + 2..]
+        .split(' ')
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the command.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // Linux reports clock ticks of 1/100 s (USER_HZ) on every architecture it runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Waits until `condition` holds, polling every 20 ms, for at most `within`; whether it
+/// did.
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A small deterministic generator (xorshift64*) for payloads and sizes.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `1..=max`.
+    pub fn upto(&mut self, max: usize) -> usize {
+        1 + (self.next() % max as u64) as usize
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Echoes `payload` through `address` with half-close: written in random pieces, then
+/// the write side shut; everything read back to the EOF must be the payload exactly.
+/// Payloads up to 32 KiB fit the loopback socket buffers, so writing all before reading
+/// cannot deadlock.
+pub fn echo_half_close(address: SocketAddr, payload: &[u8], rng: &mut Rng) -> io::Result<()> {
+    let mut stream = connect(address);
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let n = rng.upto(rest.len().min(16 * 1024));
+        stream.write_all(&rest[..n])?;
+        rest = &rest[n..];
+    }
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let mut back = Vec::with_capacity(payload.len());
+    stream.read_to_end(&mut back)?;
+    if back != payload {
+        return Err(io::Error::other(format!(
+            "echo differs: {} bytes back of {}",
+            back.len(),
+            payload.len()
+        )));
+    }
+    Ok(())
+}
