@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::client::Timing;
 use crate::scenario::Settings;
 use crate::servers::Impl;
+use crate::soak::SoakSettings;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,14 @@ pub enum Cli {
         /// The measured window, in seconds (after one second of warm-up).
         seconds: u64,
     },
+    /// The soak (issue 23): many concurrent connections, random payloads with half-close,
+    /// every byte verified, the server's peak RSS.
+    Soak {
+        /// Connections and payload sizes.
+        settings: SoakSettings,
+        /// The servers to soak (plain echo servers).
+        servers: Vec<Impl>,
+    },
     /// List the servers and scenarios.
     List,
 }
@@ -49,6 +58,7 @@ pub const USAGE: &str = "usage:
   lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
   lori-bench server --impl NAME --port P [--cert DER --key DER]
   lori-bench profile --impl NAME --scenario NAME [--seconds S]
+  lori-bench soak [--connections N] [--max-payload BYTES] [--impl NAME,NAME,...]
   lori-bench list";
 
 /// Parses the arguments (without the program name).
@@ -162,6 +172,43 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                 scenario: scenario.ok_or_else(|| usage("profile needs --scenario"))?,
                 seconds,
             })
+        }
+        "soak" => {
+            let mut settings = SoakSettings::default();
+            let mut servers = vec![Impl::LoriMio, Impl::LoriTokioCt];
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .ok_or_else(|| usage(&format!("{flag} needs a value")))?;
+                let positive = |what: &str| {
+                    value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| usage(&format!("{what} takes a positive number")))
+                };
+                match flag.as_str() {
+                    "--connections" => settings.connections = positive("--connections")?,
+                    "--max-payload" => settings.max_payload = positive("--max-payload")?,
+                    "--impl" => {
+                        servers = value
+                            .split(',')
+                            .map(|name| {
+                                Impl::from_name(name)
+                                    .filter(|server| {
+                                        server.protocol() == crate::servers::Protocol::Plain
+                                    })
+                                    .ok_or_else(|| {
+                                        usage(&format!("{name} is not a plain echo server"))
+                                    })
+                            })
+                            .collect::<io::Result<_>>()?
+                    }
+                    other => return Err(usage(&format!("unknown flag {other}"))),
+                }
+            }
+            Ok(Cli::Soak { settings, servers })
         }
         other => Err(usage(&format!("unknown command {other}"))),
     }

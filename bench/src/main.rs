@@ -8,6 +8,7 @@
 //! cargo run --release -p lori-bench -- all --quick --only rr-1,idle
 //! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
 //! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
+//! cargo run --release -p lori-bench -- soak                 # 10,000 connections (issue 23)
 //! cargo run --release -p lori-bench -- list
 //! ```
 //!
@@ -32,6 +33,7 @@ mod procfs;
 mod report;
 mod scenario;
 mod servers;
+mod soak;
 mod stats;
 mod ws_client;
 mod ws_frame;
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
             scenario,
             seconds,
         } => profile(implementation, &scenario, seconds),
+        Cli::Soak { settings, servers } => run_soak(settings, &servers),
         Cli::List => list(),
     });
     match outcome {
@@ -176,6 +179,43 @@ fn context<'a>(
         connector: TlsConnector::from(identity.client_config()?),
         pattern: Arc::new(Pattern::new()),
     })
+}
+
+/// `lori-bench soak`.
+fn run_soak(settings: soak::SoakSettings, servers: &[Impl]) -> io::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("lori-bench: warning: a debug build; run with --release for real figures");
+    }
+    let dir = temp_dir()?;
+    let identity = Identity::generate(&dir);
+    let runtime = client_runtime();
+    let outcome = identity.and_then(|identity| {
+        let runtime = runtime?;
+        let mut results = Vec::new();
+        for &server in servers {
+            eprintln!(
+                "lori-bench: soak {} ({} connections)",
+                server.name(),
+                settings.connections
+            );
+            let result = soak::run_soak(server, &identity, settings, &runtime)?;
+            for failure in &result.failures {
+                eprintln!("lori-bench: soak {}: {failure}", server.name());
+            }
+            results.push(result);
+        }
+        print!("{}", soak::table(settings, &results));
+        match results.iter().find(|result| result.failed > 0) {
+            Some(failed) => Err(io::Error::other(format!(
+                "{}: {} connections failed",
+                failed.implementation.name(),
+                failed.failed
+            ))),
+            None => Ok(()),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
 }
 
 /// `lori-bench all`.

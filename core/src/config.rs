@@ -5,7 +5,8 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use crate::limits::{
-    CloseTimeout, ConnectionTimeout, IdleTimeout, OutOfRange, ReadBufferSize, WriteStallTimeout,
+    CloseTimeout, ConnectionTimeout, IdleTimeout, LingerTimeout, OutOfRange, ReadBufferSize,
+    WriteStallTimeout,
 };
 
 /// What `send` does once the connection is throttled.
@@ -74,6 +75,7 @@ pub struct Config {
     pub(crate) half_close: bool,
     pub(crate) idle_timeout: Option<IdleTimeout>,
     pub(crate) close_timeout: Option<CloseTimeout>,
+    pub(crate) linger: Option<LingerTimeout>,
     pub(crate) write_stall_timeout: Option<WriteStallTimeout>,
     pub(crate) max_user_timers: usize,
     pub(crate) handshake_timeout: Option<ConnectionTimeout>,
@@ -90,6 +92,7 @@ impl Default for Config {
             half_close: false,
             idle_timeout: None,
             close_timeout: Some(CloseTimeout::default()),
+            linger: Some(LingerTimeout::default()),
             write_stall_timeout: None,
             max_user_timers: 1,
             handshake_timeout: ConnectionTimeout::from_secs(10).ok(),
@@ -136,6 +139,25 @@ impl Config {
     /// The bound on a graceful close (default 30 s; `None` waits for the peer forever).
     pub fn close_timeout(mut self, timeout: Option<CloseTimeout>) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    /// How long a local close waits for the peer once our FIN is out (default 2 s; `None`
+    /// leaves only the close timeout).
+    ///
+    /// The rule: while queued bytes drain, a close is bounded by the close timeout (and the
+    /// write-stall timeout, if set), so a peer still reading what we sent keeps it. Once
+    /// every byte is written and the write side is shut (after TLS's close_notify), the
+    /// connection is only waiting for the peer's EOF: if the peer sends nothing for the
+    /// linger (each byte it sends restarts it), the socket is closed with
+    /// `CloseReason::LingerTimeout`. Nothing we sent is lost by that: our bytes and FIN
+    /// are already the kernel's, which delivers them after `close(2)` as it would have
+    /// before. So a peer that never answers our close (an idle or stalled client closed by
+    /// the idle timeout, a server shutting down) frees its descriptor and its listener slot
+    /// after the linger, not after the close timeout. A close begun by the peer's EOF has
+    /// nothing to wait for and never lingers.
+    pub fn linger(mut self, linger: Option<LingerTimeout>) -> Self {
+        self.linger = linger;
         self
     }
 

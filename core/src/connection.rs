@@ -276,6 +276,7 @@ impl Connection {
         }
         self.bytes_received += appended as u64;
         self.read_this_turn += appended;
+        self.restart_linger();
         if self.discard_inbound && tls_appended.is_none() {
             self.read.drop_last(appended);
         }
@@ -297,6 +298,7 @@ impl Connection {
             return;
         }
         self.peer_eof = PeerEof::Received;
+        self.timers.stop(Timer::Linger);
         self.proxy_progress();
         self.tls_eof();
         self.tls_pump();
@@ -391,6 +393,7 @@ impl Connection {
                 }
                 Expired::Own(Timer::WriteStall) => self.finish(CloseReason::WriteStall),
                 Expired::Own(Timer::Close) => self.finish(CloseReason::CloseTimeout),
+                Expired::Own(Timer::Linger) => self.finish(CloseReason::LingerTimeout),
                 Expired::Own(Timer::Connect) => self.give_up_connecting(),
                 Expired::Own(Timer::Handshake) => self.handshake_timed_out(),
             }

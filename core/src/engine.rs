@@ -331,10 +331,11 @@ impl Engine {
             Input::NewTurn => self.begin_turn(&mut parts),
             _ => {}
         }
-        if parts.conn.poll_timeout().is_some_and(|at| at <= now) {
-            parts.conn.handle_timeout(now);
-            progressed = true;
-        }
+        // Always tell the connection the time, even when no timer is due: commands the
+        // handler or the caller issue during this drive (a posted message's `set_timer`, a
+        // shutdown's close and its linger) take effect at the connection's clock.
+        progressed |= parts.conn.poll_timeout().is_some_and(|at| at <= now);
+        parts.conn.handle_timeout(now);
         match input {
             Input::Ready(_) | Input::NewTurn | Input::Tick => {}
             Input::Resolved(resolution) => {

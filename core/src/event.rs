@@ -57,6 +57,11 @@ pub enum CloseReason {
     Io(IoFailure),
     /// A graceful close did not complete within the close timeout.
     CloseTimeout,
+    /// We closed (`close()`): every queued byte was written and our FIN sent, but the peer
+    /// sent nothing, neither data nor its EOF, for the linger (`Config::linger`), so the
+    /// socket was closed without waiting longer. What we sent was already the kernel's and
+    /// is still delivered; only the peer's answer was not waited for.
+    LingerTimeout,
     /// Queued writes made no progress within the write-stall timeout.
     WriteStall,
     /// The peer closed the TCP connection without a TLS close_notify first: what it sent

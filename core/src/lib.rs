@@ -132,8 +132,8 @@ pub use handle::{Handle, HandleSource, NoHandles, Post, PostError};
 pub use handler::{Context, Handler, dispatch};
 pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
 pub use limits::{
-    BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, MAX_MILLIS, MaxSpawn,
-    OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
+    BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, LingerTimeout,
+    MAX_MILLIS, MaxSpawn, OutOfRange, ReadBufferSize, TimerDuration, WriteStallTimeout,
 };
 pub use listener::{ConnectionLimit, ListenerHandler, Permit};
 pub use proxy::{Credentials, Proxy, ProxyError};

@@ -4,7 +4,7 @@
 //! The millisecond durations share lori's range, 1 ..= [`MAX_MILLIS`]: the largest value whose
 //! conversion to nanoseconds fits a `u64`, so no later arithmetic on it can overflow.
 
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
 /// The largest millisecond value a duration type accepts: `u64::MAX / 1_000_000`
@@ -109,15 +109,14 @@ macro_rules! millis_duration {
         ///
         /// Constructed from milliseconds in `1 ..= MAX_MILLIS`; converts to a [`Duration`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(u64);
+        pub struct $name(NonZeroU64);
 
         impl $name {
             /// A duration of `millis` milliseconds; fails for 0 and above [`MAX_MILLIS`].
             pub const fn from_millis(millis: u64) -> Result<Self, OutOfRange> {
-                if millis == 0 || millis > MAX_MILLIS {
-                    Err(OutOfRange { value: millis, min: 1, max: MAX_MILLIS })
-                } else {
-                    Ok(Self(millis))
+                match NonZeroU64::new(millis) {
+                    Some(millis) if millis.get() <= MAX_MILLIS => Ok(Self(millis)),
+                    _ => Err(OutOfRange { value: millis, min: 1, max: MAX_MILLIS }),
                 }
             }
 
@@ -131,12 +130,12 @@ macro_rules! millis_duration {
 
             /// The duration in milliseconds (1 ..= MAX_MILLIS).
             pub const fn as_millis(self) -> u64 {
-                self.0
+                self.0.get()
             }
 
             /// The duration as a [`Duration`].
             pub const fn as_duration(self) -> Duration {
-                Duration::from_millis(self.0)
+                Duration::from_millis(self.0.get())
             }
         }
 
@@ -172,9 +171,23 @@ millis_duration!(
     WriteStallTimeout
 );
 
+millis_duration!(
+    /// How long a closing connection waits for the peer to answer once our FIN is sent
+    /// (every queued byte written, the write side shut) before it closes the socket with
+    /// `CloseReason::LingerTimeout`. Each byte the peer sends restarts it; the close timeout
+    /// still bounds the whole close. Default 2 s.
+    LingerTimeout
+);
+
+impl Default for LingerTimeout {
+    fn default() -> Self {
+        Self(NonZeroU64::new(2_000).expect("2000 is not zero"))
+    }
+}
+
 impl Default for CloseTimeout {
     fn default() -> Self {
-        Self(30_000)
+        Self(NonZeroU64::new(30_000).expect("30000 is not zero"))
     }
 }
 

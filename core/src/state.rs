@@ -10,7 +10,8 @@
 //!
 //!  Open ──close()───────────────────────────► Closing(Local) ─┐
 //!   │  ──peer EOF, once its data is delivered ► Closing(Peer) ──┤ writes drained → FIN;
-//!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed
+//!   │     (half-close mode: PeerClosed instead)                  │ peer EOF seen → Closed;
+//!   │                  (Closing(Local) after the FIN: the peer silent for the linger → Closed)
 //!   │                     (Closing(Peer): no separate FIN, the close sends it)
 //!   └──hard_close(), I/O error, timeouts──────────────────────► Closed ◄── same from Closing
 //!
@@ -170,6 +171,24 @@ impl Connection {
         }
         self.discard_inbound_if_closing_muted();
         self.progress();
+    }
+
+    /// Whether the connection is lingering: the application closed it, every queued byte is
+    /// written and the FIN sent, and only the peer's EOF is awaited. The linger timer runs
+    /// exactly then (see `Config::linger`).
+    pub(crate) fn is_lingering(&self) -> bool {
+        self.state == State::Closing(Initiator::Local)
+            && self.write_shut
+            && self.peer_eof == PeerEof::NotReceived
+    }
+
+    /// Arms the linger from now while lingering: when our FIN goes out, and again on every
+    /// byte the peer sends after it (the peer is answering).
+    pub(crate) fn restart_linger(&mut self) {
+        if let (true, Some(linger)) = (self.is_lingering(), self.config.linger) {
+            let at = deadline(self.now, linger.as_duration());
+            self.timers.set(Timer::Linger, at);
+        }
     }
 
     /// A connection the application is closing and has muted wants no more data: from now
@@ -589,6 +608,7 @@ impl Connection {
             if !(ending && initiator == Initiator::Peer) {
                 self.io_ops.push_back(IoOp::ShutdownWrite);
             }
+            self.restart_linger();
         }
         if self.write_shut && ending {
             self.finish(match initiator {

@@ -20,6 +20,8 @@ pub(crate) enum Timer {
     WriteStall,
     /// A graceful close took longer than the close timeout.
     Close,
+    /// Our FIN is out and the peer sent nothing (no data, no EOF) for the linger.
+    Linger,
     /// A client connection was not made within the connection timeout.
     Connect,
     /// A server's TLS handshake, or a `start_tls` upgrade, took longer than the handshake
@@ -28,10 +30,11 @@ pub(crate) enum Timer {
 }
 
 impl Timer {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Idle,
         Self::WriteStall,
         Self::Close,
+        Self::Linger,
         Self::Connect,
         Self::Handshake,
     ];
@@ -46,8 +49,9 @@ impl Timer {
             Self::Idle => 0,
             Self::WriteStall => 2,
             Self::Close => 3,
-            Self::Connect => 4,
-            Self::Handshake => 5,
+            Self::Linger => 4,
+            Self::Connect => 5,
+            Self::Handshake => 6,
         }
     }
 }

@@ -174,7 +174,7 @@ fn idle_timeout_rearms_after_firing() {
 
 #[test]
 fn close_from_the_first_idle_timeout_stops_it() {
-    let mut s = Script::server(with_idle(5000));
+    let mut s = Script::server(with_idle(5000).linger(None));
     s.at_ms(5000);
     assert_eq!(s.conn.poll_event(), Some(Event::IdleTimeout));
     s.conn.close();
@@ -183,7 +183,7 @@ fn close_from_the_first_idle_timeout_stops_it() {
     assert_eq!(
         s.next_timeout_ms(),
         Some(35_000),
-        "only the close timeout (default 30 s) is left"
+        "without a linger only the close timeout (default 30 s) is left"
     );
     for t in [10_000, 15_000, 34_999] {
         s.at_ms(t);
@@ -200,7 +200,7 @@ fn idle_timeout_set_while_closing_is_only_stored() {
     s.io();
     s.conn.idle_timeout(Some(idle_ms(1000)));
     assert_eq!(s.conn.idle_timeout_setting(), Some(idle_ms(1000)));
-    assert_eq!(s.next_timeout_ms(), Some(30_000), "only the close timeout");
+    assert_eq!(s.next_timeout_ms(), Some(2000), "only the linger");
     s.at_ms(1000);
     assert_eq!(s.events(), []);
 }
@@ -242,9 +242,9 @@ fn idle_timeout_is_off_by_default() {
     s.at_ms(DAY_MS);
     assert_eq!(s.events(), []);
     assert_eq!(s.conn.poll_timeout(), None);
-    // The default close timeout is armed only once closing starts.
+    // The default linger (and close timeout) are armed only once closing starts.
     s.conn.close();
-    assert_eq!(s.next_timeout_ms(), Some(DAY_MS + 30_000));
+    assert_eq!(s.next_timeout_ms(), Some(DAY_MS + 2000));
 }
 
 #[test]
@@ -467,7 +467,7 @@ fn set_timer_after_close_is_refused_not_open() {
 
 #[test]
 fn user_timer_set_before_close_still_fires_while_closing() {
-    let mut s = Script::server(with_close_timeout(10_000));
+    let mut s = Script::server(with_close_timeout(10_000).linger(None));
     let token = s.conn.set_timer(after_ms(3000)).unwrap();
     s.at_ms(1000);
     s.conn.close();
@@ -537,8 +537,8 @@ fn timer_tokens_increase_and_are_never_reused() {
 // ---- Close timeout -----------------------------------------------------------------------
 
 #[test]
-fn default_close_timeout_ends_a_close_without_peer_eof_at_thirty_seconds() {
-    let mut s = Script::default_server();
+fn without_a_linger_the_default_close_timeout_ends_an_unanswered_close_at_thirty_seconds() {
+    let mut s = Script::server(Config::default().linger(None));
     s.at_ms(1000);
     s.conn.close();
     assert_eq!(s.io(), [IoOp::ShutdownWrite]);
@@ -580,7 +580,7 @@ fn close_timeout_fails_pending_sends_after_closed() {
 
 #[test]
 fn close_timeout_none_waits_for_the_peer_forever() {
-    let mut s = Script::server(Config::default().close_timeout(None));
+    let mut s = Script::server(Config::default().close_timeout(None).linger(None));
     s.conn.close();
     assert_eq!(s.io(), [IoOp::ShutdownWrite]);
     assert_eq!(s.conn.poll_timeout(), None, "nothing bounds the wait");

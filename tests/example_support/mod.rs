@@ -245,6 +245,11 @@ impl Server {
         Self::start("ws_chat", &args)
     }
 
+    /// The server's process id (for reading its descriptors and CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.running.child.id()
+    }
+
     /// The port of an announced `IP:PORT`.
     pub fn port(&self) -> u16 {
         let (_ip, port) = self.address.rsplit_once(':').expect("IP:PORT");
