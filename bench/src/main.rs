@@ -9,6 +9,7 @@
 //! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
 //! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
 //! cargo run --release -p lori-bench -- list
+//! cargo run --release -p lori-bench -- udp              # UDP echo (issue 19)
 //! ```
 //!
 //! `profile` runs one scenario once against one server and prints `server pid N` to stderr
@@ -32,6 +33,7 @@ mod report;
 mod scenario;
 mod servers;
 mod stats;
+mod udp;
 mod ws_client;
 mod ws_frame;
 
@@ -71,6 +73,11 @@ fn main() -> ExitCode {
             seconds,
         } => profile(implementation, &scenario, seconds),
         Cli::List => list(),
+        Cli::Udp { quick } => udp::run(quick),
+        Cli::UdpServer {
+            implementation,
+            port,
+        } => udp::serve(&implementation, port),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

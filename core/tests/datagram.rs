@@ -465,17 +465,20 @@ fn hard_close_fails_every_queued_datagram_after_closed_and_drops_advisories() {
 
 // ---- The engine against a scripted transport ------------------------------------------------
 
+/// Datagrams as a receive returns them: sender and bytes.
+type Batch = Vec<(SocketAddr, Vec<u8>)>;
+
 /// A transport replaying scripted receive and send outcomes, recording what was sent.
 #[derive(Default)]
 struct Script {
     /// Receive outcomes in order: a batch of datagrams (sender, bytes), or an error.
-    recvs: VecDeque<Result<Vec<(SocketAddr, Vec<u8>)>, io::ErrorKind>>,
+    recvs: VecDeque<Result<Batch, io::ErrorKind>>,
     /// Send outcomes in order: how many of those offered to take, or an error; when empty,
     /// everything offered is taken.
     sends: VecDeque<Result<usize, io::ErrorKind>>,
     /// How many datagrams each send call was offered.
     offered: Vec<usize>,
-    sent: Vec<(SocketAddr, Vec<u8>)>,
+    sent: Batch,
     /// The slot sizes seen by receives.
     slot_sizes: Vec<usize>,
     closed: bool,
