@@ -150,13 +150,13 @@ fn measure(
     }
     let ticks = procfs::ticks_per_second();
     let pid = server.child.id();
-    runtime.block_on(tokio::time::sleep(warmup));
+    runtime.block_on(async { tokio::time::sleep(warmup).await });
     let (cpu0, count0, start) = (
         procfs::cpu_time(pid, ticks)?,
         echoed.load(Ordering::Relaxed),
         Instant::now(),
     );
-    runtime.block_on(tokio::time::sleep(window));
+    runtime.block_on(async { tokio::time::sleep(window).await });
     let (cpu1, count1, elapsed) = (
         procfs::cpu_time(pid, ticks)?,
         echoed.load(Ordering::Relaxed),
