@@ -335,11 +335,36 @@ fn blocking_echo_refuses_a_bad_command_line_with_2() {
     assert!(done.stderr.contains("at least 1"), "{}", done.stderr);
 }
 
+#[test]
+fn udp_echo_answers_a_datagram_and_reports_on_ctrl_c_on_both_drivers() {
+    for driver in DRIVERS {
+        let server = Server::start("udp_echo", &["--driver", driver, "--port", "0"]);
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").expect("client");
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let to = format!("127.0.0.1:{}", server.port());
+        client.send_to(b"hello, datagram", &to).expect("send");
+        let mut buf = [0u8; 64];
+        let (len, from) = client.recv_from(&mut buf).expect("the echo");
+        assert_eq!(&buf[..len], b"hello, datagram", "{driver}");
+        assert_eq!(from.to_string(), to, "{driver}");
+        let finished = server.stop_and_collect();
+        assert!(
+            finished
+                .stdout
+                .contains("echoed 1 datagrams, 0 truncated, 0 dropped"),
+            "{driver}: {}",
+            finished.stdout
+        );
+    }
+}
+
 // ---- Command lines ------------------------------------------------------------------------
 
 #[test]
 fn bad_command_lines_exit_with_2_and_say_why() {
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 6] = [
         ("echo_server", &["--tls-cert", "cert.pem"], "go together"),
         ("echo_server", &["--driver", "uring"], "unknown driver"),
         (
@@ -353,6 +378,7 @@ fn bad_command_lines_exit_with_2_and_say_why() {
             "need --tls-ca",
         ),
         ("framed", &["--frames", "3"], "unknown flag --frames"),
+        ("udp_echo", &["--max-datagram", "0"], "--max-datagram"),
     ];
     for (name, args, reason) in cases {
         let done = run(name, args);

@@ -51,6 +51,18 @@ pub enum Cli {
     },
     /// List the servers and scenarios.
     List,
+    /// Run the UDP echo scenarios (issue 19) and print their table.
+    Udp {
+        /// `--quick`: one short round each.
+        quick: bool,
+    },
+    /// Run one UDP echo server until killed.
+    UdpServer {
+        /// Which server (`crate::udp::SERVERS`).
+        implementation: String,
+        /// The loopback port (0: any free port).
+        port: u16,
+    },
 }
 
 /// The usage text printed with every command-line error.
@@ -59,7 +71,9 @@ pub const USAGE: &str = "usage:
   lori-bench server --impl NAME --port P [--cert DER --key DER]
   lori-bench profile --impl NAME --scenario NAME [--seconds S]
   lori-bench soak [--connections N] [--max-payload BYTES] [--impl NAME,NAME,...]
-  lori-bench list";
+  lori-bench list
+  lori-bench udp [--quick]
+  lori-bench udp-server --impl tokio-udp|lori-tokio-udp|lori-mio-udp --port P";
 
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> io::Result<Cli> {
@@ -67,6 +81,22 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
     let (command, rest) = args.split_first().ok_or_else(|| usage("no command"))?;
     match command.as_str() {
         "list" if rest.is_empty() => Ok(Cli::List),
+        "udp" => match rest {
+            [] => Ok(Cli::Udp { quick: false }),
+            [flag] if flag == "--quick" => Ok(Cli::Udp { quick: true }),
+            _ => Err(usage("udp takes only --quick")),
+        },
+        "udp-server" => match rest {
+            [impl_flag, name, port_flag, port]
+                if impl_flag == "--impl" && port_flag == "--port" =>
+            {
+                Ok(Cli::UdpServer {
+                    implementation: name.clone(),
+                    port: port.parse().map_err(|_| usage("--port takes a port"))?,
+                })
+            }
+            _ => Err(usage("udp-server takes --impl NAME --port P")),
+        },
         "server" => {
             let mut implementation = None;
             let mut port = None;

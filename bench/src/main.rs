@@ -10,6 +10,7 @@
 //! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
 //! cargo run --release -p lori-bench -- soak                 # 10,000 connections (issue 23)
 //! cargo run --release -p lori-bench -- list
+//! cargo run --release -p lori-bench -- udp              # UDP echo (issue 19)
 //! ```
 //!
 //! `profile` runs one scenario once against one server and prints `server pid N` to stderr
@@ -35,6 +36,7 @@ mod scenario;
 mod servers;
 mod soak;
 mod stats;
+mod udp;
 mod ws_client;
 mod ws_frame;
 
@@ -75,6 +77,11 @@ fn main() -> ExitCode {
         } => profile(implementation, &scenario, seconds),
         Cli::Soak { settings, servers } => run_soak(settings, &servers),
         Cli::List => list(),
+        Cli::Udp { quick } => udp::run(quick),
+        Cli::UdpServer {
+            implementation,
+            port,
+        } => udp::serve(&implementation, port),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

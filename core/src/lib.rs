@@ -93,6 +93,7 @@
 mod client;
 mod config;
 mod connection;
+pub mod datagram;
 pub mod engine;
 mod error;
 mod event;

@@ -157,13 +157,15 @@ impl Driver {
         self.inner.remotes.len()
     }
 
-    fn next_remote(&self) -> &Remote {
+    /// The next loop's remote, in turn.
+    pub(crate) fn next_remote(&self) -> &Remote {
         let count = self.inner.remotes.len();
         let index = self.inner.next_loop.fetch_add(1, Ordering::Relaxed) % count;
         &self.inner.remotes[index]
     }
 
-    fn is_stopped(&self) -> bool {
+    /// Whether the loops were stopped (a shutdown completed).
+    pub(crate) fn is_stopped(&self) -> bool {
         *self
             .inner
             .stopped

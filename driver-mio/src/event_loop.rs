@@ -217,6 +217,18 @@ impl Loop {
         self.put_conn(key, Box::new(conn));
     }
 
+    /// Reserves a slot for a task made outside [`Loop::spawn_conn`] (a UDP endpoint); fill
+    /// it with [`Loop::insert_task`].
+    pub(crate) fn reserve_task(&mut self) -> Key {
+        let generation = self.generation();
+        self.conns.reserve(generation)
+    }
+
+    /// Puts `task` in the slot reserved for it (or frees the slot if it already finished).
+    pub(crate) fn insert_task(&mut self, key: Key, task: Box<dyn Task>) {
+        self.put_conn(key, task);
+    }
+
     fn put_conn(&mut self, key: Key, task: Box<dyn Task>) {
         let finished = task.finished();
         self.conns.put_back(key, task, finished);

@@ -17,6 +17,10 @@
 //! the loop's other ready work. The order of reads, writes and events, the short-read
 //! rule and handler panics are the engine's.
 //!
+//! UDP: [`Driver::bind_udp`] binds a socket (`lori_net::UdpOptions`) and runs a
+//! [`DatagramHandler`](lori_core::datagram::DatagramHandler) on a loop, over the core's
+//! datagram engine, receiving and sending in batches ([`UdpEndpoint`]).
+//!
 //! Other threads reach a connection through its [`lori_core::Handle`] (`cx.handle()` in a
 //! handler, or the one [`Driver::connect`] returns): posted messages arrive at
 //! `on_message` on the connection's loop thread.
@@ -62,6 +66,8 @@ mod handle;
 mod listener;
 mod slots;
 mod stream;
+mod udp;
 mod unwind;
 
 pub use driver::{Builder, Driver, Listener};
+pub use udp::UdpEndpoint;

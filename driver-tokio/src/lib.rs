@@ -49,6 +49,10 @@
 //! permit per stream). A stream drives the engine inside its own poll methods; no task
 //! runs for it.
 //!
+//! UDP: [`Driver::bind_udp`] binds a socket (`lori_net::UdpOptions`) and runs a
+//! [`DatagramHandler`](lori_core::datagram::DatagramHandler) on a task of its own over
+//! the core's datagram engine, receiving and sending in batches ([`UdpEndpoint`]).
+//!
 //! Name resolution runs `lori_net::resolve` on tokio's blocking pool; connect attempts are
 //! non-blocking sockets polled by the connection task itself, so an abandoned attempt's
 //! socket closes at once.
@@ -67,7 +71,9 @@ mod stream;
 mod task;
 mod trace;
 mod transport;
+mod udp;
 
 pub use driver::Driver;
 pub use listener::Listener;
 pub use stream::{ConnectError, MAX_WRITE, READ_AHEAD, Stream, StreamListener};
+pub use udp::UdpEndpoint;

@@ -263,6 +263,19 @@ impl Driver {
         }
     }
 
+    /// Binds a UDP endpoint as `options` say, run by `handler`; returns its address.
+    pub fn bind_udp<H: lori_core::datagram::DatagramHandler>(
+        &self,
+        options: lori_net::UdpOptions,
+        config: lori_core::datagram::DatagramConfig,
+        handler: H,
+    ) -> io::Result<std::net::SocketAddr> {
+        Ok(match self {
+            Self::Tokio { driver, .. } => driver.bind_udp(options, config, handler)?.local_addr(),
+            Self::Mio(driver) => driver.bind_udp(options, config, handler)?.local_addr(),
+        })
+    }
+
     /// Shuts down gracefully (connections closed, those still open after `grace` closed
     /// hard) and returns once every connection and thread has ended.
     pub fn shutdown(self, grace: Duration) {

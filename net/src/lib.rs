@@ -8,7 +8,9 @@
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
-//! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`].
+//! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
+//! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
+//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO).
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
@@ -35,6 +37,7 @@ pub mod listen;
 pub mod options;
 pub mod read;
 pub mod resolve;
+pub mod udp;
 
 pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action};
 pub use connect::{finish_connect, start_connect, start_connect_unix};
@@ -42,3 +45,4 @@ pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
 pub use read::recv_into;
 pub use resolve::resolve;
+pub use udp::{UdpIo, UdpOptions};

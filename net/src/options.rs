@@ -17,16 +17,24 @@ pub enum SocketKind {
     Tcp,
     /// A Unix domain stream socket.
     Unix,
+    /// A UDP socket over IPv4 or IPv6 (buffer sizes, raw options and addresses apply; the
+    /// TCP-level options do not).
+    Udp,
 }
 
 impl SocketKind {
     /// Finds the kind of `socket` from its address family and type (two system calls).
     /// Fails with `InvalidInput` for a socket that is neither an IP nor a Unix domain
-    /// stream socket (a UDP socket, say), or with the OS error if the socket cannot be asked.
+    /// stream socket nor an IP datagram socket, or with the OS error if the socket cannot
+    /// be asked.
     pub fn of(socket: &impl AsFd) -> io::Result<Self> {
         let socket = SockRef::from(socket);
         let domain = socket.local_addr()?.domain();
-        if socket.r#type()? != Type::STREAM {
+        let kind = socket.r#type()?;
+        if kind == Type::DGRAM && (domain == Domain::IPV4 || domain == Domain::IPV6) {
+            return Ok(Self::Udp);
+        }
+        if kind != Type::STREAM {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a stream socket",
@@ -45,7 +53,7 @@ impl SocketKind {
     }
 }
 
-/// The socket options and addresses of one borrowed stream socket (TCP or Unix domain),
+/// The socket options and addresses of one borrowed socket (TCP, Unix domain or UDP),
 /// as [`lori_core::SocketOptions`]. Cheap to make: a borrowed descriptor and its kind.
 ///
 /// Invariant: `kind` is the kind of the borrowed socket. The constructors [`SocketOpts::tcp`]
@@ -81,6 +89,11 @@ impl<'a> SocketOpts<'a> {
         Self::new(socket, SocketKind::Unix)
     }
 
+    /// The options of a UDP socket (`std`'s, mio's or tokio's `UdpSocket`).
+    pub fn udp<S: AsFd>(socket: &'a S) -> Self {
+        Self::new(socket, SocketKind::Udp)
+    }
+
     /// The options of `socket`, its kind found with [`SocketKind::of`].
     pub fn detect<S: AsFd>(socket: &'a S) -> io::Result<Self> {
         let kind = SocketKind::of(socket)?;
@@ -95,7 +108,7 @@ impl<'a> SocketOpts<'a> {
     fn tcp_only(&self) -> Result<(), SocketOptionError> {
         match self.kind {
             SocketKind::Tcp => Ok(()),
-            SocketKind::Unix => Err(SocketOptionError::Unsupported),
+            SocketKind::Unix | SocketKind::Udp => Err(SocketOptionError::Unsupported),
         }
     }
 }

@@ -184,6 +184,12 @@ fn detect_finds_the_kind() {
     assert_eq!(opts.kind(), SocketKind::Unix);
     assert_eq!(opts.set_nodelay(true), Err(SocketOptionError::Unsupported));
     let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind udp");
-    let error = SocketKind::of(&udp).expect_err("UDP is not a stream socket");
+    let mut opts = SocketOpts::detect(&udp).expect("detect");
+    assert_eq!(opts.kind(), SocketKind::Udp);
+    assert_eq!(opts.set_nodelay(true), Err(SocketOptionError::Unsupported));
+    assert_eq!(opts.peer_address(), Err(SocketOptionError::NotConnected));
+    assert!(opts.recv_buffer_size().is_ok());
+    let (unix_dgram, _other) = std::os::unix::net::UnixDatagram::pair().expect("pair");
+    let error = SocketKind::of(&unix_dgram).expect_err("a Unix datagram socket");
     assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
 }
