@@ -376,9 +376,13 @@ impl Stream {
         }
     }
 
-    /// Runs the engine for `input`, then keeps the timer at its deadline.
+    /// Runs the engine for `input` now, then keeps the timer at its deadline.
     fn drive(&mut self, input: Input) {
-        let now = now();
+        self.drive_at(input, now());
+    }
+
+    /// Runs the engine for `input` at `now`, then keeps the timer at its deadline.
+    fn drive_at(&mut self, input: Input, now: Instant) {
         let mut transport = TokioSocket {
             socket: &mut self.socket,
             connecting: &mut self.connecting,
@@ -450,20 +454,7 @@ impl Stream {
             && sleep.as_mut().poll(cx).is_ready()
         {
             let deadline = sleep.deadline().into_std();
-            let now = now().max(deadline);
-            let mut transport = TokioSocket {
-                socket: &mut self.socket,
-                connecting: &mut self.connecting,
-            };
-            self.wait = self.engine.drive(
-                &mut self.conn,
-                &mut transport,
-                &mut self.inbox,
-                &mut NoHandles,
-                Input::Tick,
-                now,
-            );
-            self.arm();
+            self.drive_at(Input::Tick, now().max(deadline));
             return Poll::Ready(());
         }
         self.shutdown.wake_on_change(cx.waker());
