@@ -768,3 +768,101 @@ fn a_client_with_compression_off_offers_nothing() {
     assert_eq!(sender.echoes, texts);
     assert_eq!(sender.handshake.as_ref().unwrap().compression, None);
 }
+
+#[test]
+fn our_client_and_server_keep_their_context_across_messages_by_default() {
+    let texts = vec![json(2000), json(2000), json(2000)];
+    let pair = client_server(
+        WebSocketConfig::default(),
+        WebSocketConfig::default(),
+        texts.clone(),
+    );
+    let sender = pair.a.handler.handler();
+    assert_eq!(sender.echoes, texts);
+    let agreed = sender.handshake.as_ref().unwrap().compression;
+    assert_eq!(agreed, Some(params(false, false, 15, 15)));
+    assert_eq!(pair.b.handler.handler().texts, texts);
+}
+
+/// A raw server answering our client's request with `extensions`; returns the pair after
+/// the client sent one 2000-byte text, and the server's view of the request.
+fn raw_server(extensions: &str) -> (Pair<WebSocket<Sender>, Raw>, String) {
+    let start = Instant::now();
+    let request = ClientRequest::new("localhost", "/").unwrap().key([3; 16]);
+    let sender = Sender {
+        outbox: vec![json(2000)],
+        ..Sender::default()
+    };
+    let mut pair = Pair::from_connections(
+        (
+            Connection::client_connected(Config::default(), start),
+            WebSocket::client(WebSocketConfig::default(), request, sender),
+        ),
+        (Connection::server(Config::default(), start), Raw::default()),
+        LinkConfig::default(),
+        LinkConfig::default(),
+    );
+    pair.settle();
+    let head = String::from_utf8(pair.b.handler.received.split().to_vec()).unwrap();
+    let key = lori_websocket::handshake::encode_key([3; 16]);
+    let accept = lori_websocket::handshake::accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
+    );
+    pair.b.conn.send(Bytes::from(response)).unwrap();
+    pair.settle();
+    (pair, head)
+}
+
+/// Frames our client sent to a raw server: (RSV1, opcode, unmasked payload).
+fn client_frames(raw: &mut Raw) -> Vec<(bool, Opcode, Vec<u8>)> {
+    let limits = Limits {
+        max_frame: 1 << 30,
+        max_message: 1 << 30,
+    };
+    let mut parser = FrameParser::new(Role::Server, limits);
+    parser.allow_rsv1();
+    parser.push(raw.received.split().freeze());
+    let mut out = Vec::new();
+    while let Ok(Some(frame)) = parser.next_frame(0) {
+        out.push((frame.rsv1, frame.opcode, frame.payload.to_vec()));
+    }
+    out
+}
+
+#[test]
+fn our_client_offers_deflate_and_compresses_within_the_window_it_is_given() {
+    let (mut pair, head) = raw_server("permessage-deflate; client_max_window_bits=9");
+    assert!(
+        head.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        ),
+        "{head}"
+    );
+    let sent = client_frames(&mut pair.b.handler);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].0, "compressed");
+    let mut small = Decompress::new_with_window_bits(false, 9);
+    assert_eq!(inflate(&mut small, &sent[0].2), json(2000).as_bytes());
+}
+
+#[test]
+fn our_client_told_to_use_an_8_bit_window_sends_uncompressed() {
+    let (mut pair, _) = raw_server("permessage-deflate; client_max_window_bits=8");
+    let sender = pair.a.handler.handler();
+    assert_eq!(
+        sender.handshake.as_ref().unwrap().compression,
+        Some(params(false, false, 8, 15))
+    );
+    let sent = client_frames(&mut pair.b.handler);
+    assert_eq!(sent, [(false, Opcode::Text, json(2000).into_bytes())]);
+}
+
+#[test]
+fn our_client_fails_the_handshake_on_an_answer_it_did_not_offer() {
+    let (pair, _) = raw_server("permessage-deflate; client_max_window_bits");
+    let sender = pair.a.handler.handler();
+    assert!(sender.handshake.is_none());
+    assert_eq!(pair.a.handler.state(), WebSocketState::Closed);
+}
