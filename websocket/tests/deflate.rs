@@ -866,3 +866,49 @@ fn our_client_fails_the_handshake_on_an_answer_it_did_not_offer() {
     assert!(sender.handshake.is_none());
     assert_eq!(pair.a.handler.state(), WebSocketState::Closed);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+    /// Any header value: the server declines or answers, the client accepts or refuses,
+    /// and neither panics.
+    #[test]
+    fn any_extensions_header_is_negotiated_or_refused_without_panic(
+        value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+    ) {
+        let config = DeflateConfig::default();
+        if let Some((agreed, answer)) = server_negotiate([&value[..]], &config) {
+            // Whatever we answer, our own client accepts as the same agreement, seen from
+            // the other side.
+            let seen = client_accept([answer.as_bytes()], Some(&config)).unwrap().unwrap();
+            proptest::prop_assert_eq!(seen.own_no_context_takeover, agreed.peer_no_context_takeover);
+            proptest::prop_assert_eq!(seen.peer_no_context_takeover, agreed.own_no_context_takeover);
+        }
+        let _ = client_accept([&value[..]], Some(&config));
+    }
+
+    /// Arbitrary bytes as a compressed message, in up to three fragments: a message or
+    /// a close with 1007 or 1009, never a panic.
+    #[test]
+    fn arbitrary_compressed_payloads_end_in_a_message_or_a_clean_close(
+        payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        cut in 0usize..300,
+    ) {
+        let mut pair = raw_pair(WebSocketConfig::default().max_message_size(SizeLimit::new(4096).unwrap()));
+        upgrade(&mut pair, DEFAULT_OFFER);
+        let cut = cut.min(payload.len());
+        let mut wire = BytesMut::new();
+        wire.extend_from_slice(&encode_frame_rsv1(false, true, Opcode::Binary, Some(MASK), &payload[..cut]));
+        wire.extend_from_slice(&encode_frame_rsv1(true, false, Opcode::Continuation, Some(MASK), &payload[cut..]));
+        send(&mut pair, wire.freeze());
+        let app = pair.b.handler.handler();
+        match app.closed {
+            None => proptest::prop_assert_eq!(app.binaries.len(), 1),
+            Some(status) => proptest::prop_assert!(
+                status == CloseStatus::Code(CloseCode::INVALID_PAYLOAD)
+                    || status == CloseStatus::Code(CloseCode::MESSAGE_TOO_BIG),
+                "{:?}", status
+            ),
+        }
+    }
+}
