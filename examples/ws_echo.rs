@@ -8,12 +8,15 @@
 //! cargo run --release --example ws_echo -- --driver mio --port 0
 //! cargo run --release --example ws_echo -- --tls-cert cert.pem --tls-key key.pem   # wss://
 //! cargo run --release --example ws_echo -- --max-message-size 67108864  # for Autobahn
+//! cargo run --release --example ws_echo -- --compression off
 //! ```
 //!
 //! Flags: `--driver tokio|mio` (default tokio), `--host` (127.0.0.1), `--port` (9001; 0 for
 //! any free port), `--tls-cert PEM --tls-key PEM` (both or neither: WSS), `--max-message-size
 //! BYTES` (default 1 MiB: the longest message and the longest frame accepted; larger ones
-//! are refused with 1009), and the other server flags of the examples (`--threads`,
+//! are refused with 1009), `--compression on|off` (default on: permessage-deflate is
+//! agreed with every client that offers it), `--compression-threshold BYTES` (default 256:
+//! shorter messages go uncompressed), and the other server flags of the examples (`--threads`,
 //! `--max-connections`, `--idle-timeout-ms`, `--unix`). It prints `listening on ADDR` once
 //! it accepts, and stops gracefully on Ctrl-C (exit 0).
 
@@ -25,11 +28,13 @@ use bytes::Bytes;
 use common::{Failure, Flags, ServerArgs};
 use lori_core::Address;
 use lori_websocket::{
-    SendError, SizeLimit, Text, WebSocket, WebSocketConfig, WebSocketHandler, WsContext,
+    DeflateConfig, SendError, SizeLimit, Text, WebSocket, WebSocketConfig, WebSocketHandler,
+    WsContext,
 };
 
 const USAGE: &str = "flags: --driver tokio|mio --host H --port P (0: any free port) \
-     --tls-cert PEM --tls-key PEM --max-message-size BYTES --max-connections N \
+     --tls-cert PEM --tls-key PEM --max-message-size BYTES --compression on|off \
+     --compression-threshold BYTES --max-connections N \
      --idle-timeout-ms MS --threads N --unix PATH";
 
 /// A message waiting for `on_unthrottled`.
@@ -94,6 +99,17 @@ fn run() -> Result<(), Failure> {
     if let Some(bytes) = flags.parsed::<usize>("max-message-size")? {
         let limit = SizeLimit::new(bytes).map_err(|e| flags.usage_error(&e.to_string()))?;
         config = config.max_message_size(limit).max_frame_size(limit);
+    }
+    let mut deflate = DeflateConfig::default();
+    if let Some(bytes) = flags.parsed::<usize>("compression-threshold")? {
+        deflate = deflate.threshold(bytes);
+    }
+    match flags.value("compression").as_deref() {
+        None | Some("on") => config = config.compression(Some(deflate)),
+        Some("off") => config = config.compression(None),
+        Some(other) => {
+            return Err(flags.usage_error(&format!("--compression cannot be {other:?}")));
+        }
     }
     flags.finish()?;
     common::serve(&args, move |_peer: &Address| {

@@ -6,7 +6,8 @@
 // Starts CHROMIUM headless with a fresh profile and the DevTools protocol on a free
 // loopback port (`--insecure`: accepting any certificate, for a test server's self-signed
 // one), opens URL (ws_chat's page) in two tabs, waits until both WebSockets are
-// open, then types a message into each page in turn, as a user would, and waits until it
+// open with permessage-deflate agreed (the response's Sec-WebSocket-Extensions, as the page
+// sees it), then types a message into each page in turn, as a user would, and waits until it
 // shows up in both pages (the sender's included). Exits 0 when both messages arrived
 // everywhere; otherwise prints what it was waiting for and exits 1. Every wait is bounded
 // by one deadline, and Chromium's whole process group is killed on the way out.
@@ -166,6 +167,12 @@ async function main() {
       await until(`page ${name}'s WebSocket to open`, () =>
         session.evaluate("document.getElementById('state')?.textContent === 'open'"),
       );
+      const extensions = await session.evaluate("document.getElementById('state').dataset.extensions");
+      if (!/^permessage-deflate(;|$)/.test(extensions ?? "")) {
+        throw new Error(
+          `page ${name}: Sec-WebSocket-Extensions is ${JSON.stringify(extensions)}, not permessage-deflate`,
+        );
+      }
     }
     for (const { name, session } of pages) {
       const text = `hello from ${name} ✓`;

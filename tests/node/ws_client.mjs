@@ -39,6 +39,7 @@ class Client {
     const socket = new WebSocket(url, {
       ca: ca ? readFileSync(ca) : undefined,
       maxPayload: 4 * MIB,
+      perMessageDeflate: true,
     });
     const client = new Client(socket);
     await bounded(
@@ -122,7 +123,10 @@ async function echo(url, ca) {
     "ab".repeat(MIB / 2),
   ];
   const client = await Client.open(url, ca);
-  check(client.socket.extensions === "", "ws_echo must decline permessage-deflate");
+  check(
+    client.socket.extensions === "permessage-deflate",
+    `ws_echo must agree to permessage-deflate, got ${JSON.stringify(client.socket.extensions)}`,
+  );
   for (const message of messages) {
     await roundTrip(client, message);
   }

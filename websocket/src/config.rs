@@ -4,6 +4,8 @@ use std::num::NonZeroUsize;
 
 use lori_core::{OutOfRange, TimerDuration};
 
+use crate::deflate::DeflateConfig;
+
 /// A size limit in bytes: at least 1, at most 2^62 so every sum of two fits a `u64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SizeLimit(NonZeroUsize);
@@ -46,6 +48,7 @@ pub struct WebSocketConfig {
     pub(crate) close_timeout: Option<TimerDuration>,
     pub(crate) keep_alive: Option<TimerDuration>,
     pub(crate) outbound_frame_size: Option<SizeLimit>,
+    pub(crate) compression: Option<DeflateConfig>,
 }
 
 impl Default for WebSocketConfig {
@@ -59,13 +62,16 @@ impl Default for WebSocketConfig {
             close_timeout: TimerDuration::from_secs(5).ok(),
             keep_alive: None,
             outbound_frame_size: None,
+            compression: Some(DeflateConfig::default()),
         }
     }
 }
 
 impl WebSocketConfig {
     /// The longest message received, reassembled (default 1 MiB). A frame that would pass
-    /// it is refused at its header with 1009.
+    /// it is refused at its header with 1009; a compressed message is held to it twice,
+    /// in its compressed bytes at each header and in its inflated bytes while inflating,
+    /// failing with 1009 as soon as either passes it.
     pub fn max_message_size(mut self, limit: SizeLimit) -> Self {
         self.max_message_size = limit;
         self
@@ -111,6 +117,14 @@ impl WebSocketConfig {
     /// are sent as fragments of this size.
     pub fn outbound_frame_size(mut self, limit: Option<SizeLimit>) -> Self {
         self.outbound_frame_size = limit;
+        self
+    }
+
+    /// permessage-deflate (RFC 7692): a client offers it, a server accepts a client's
+    /// offer (default: on, with [`DeflateConfig::default`]); `None` turns it off, so a
+    /// client offers nothing and a server answers every offer with a plain WebSocket.
+    pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
+        self.compression = deflate;
         self
     }
 }

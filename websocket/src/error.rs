@@ -9,7 +9,8 @@ use crate::close::{CloseCode, ReasonTooLong};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A reserved bit (RSV1–3) was set; no extension is negotiated.
+    /// A reserved bit was set that no negotiated extension defines: RSV2 or RSV3, or RSV1
+    /// without permessage-deflate or on a frame other than a message's first.
     #[error("reserved bits set without an extension")]
     ReservedBits,
     /// An opcode RFC 6455 reserves.
@@ -54,15 +55,25 @@ pub enum ProtocolError {
     /// A Close frame with a code a peer must not send.
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    /// A compressed message that is not valid DEFLATE data (permessage-deflate).
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
+    /// Our own compressor failed (a codec bug, never the peer's doing): the connection is
+    /// failed with 1011.
+    #[error("compressing a message failed")]
+    Compression,
 }
 
 impl ProtocolError {
-    /// The code the connection is failed with: 1009 for sizes, 1007 for invalid UTF-8, 1002
-    /// for everything else.
+    /// The code the connection is failed with: 1009 for sizes, 1007 for invalid UTF-8 or
+    /// compressed data, 1011 for our compressor's failure, 1002 for everything else.
     pub fn close_code(self) -> CloseCode {
         match self {
             Self::FrameTooBig(_) | Self::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            Self::Compression => CloseCode::INTERNAL_ERROR,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -150,6 +161,11 @@ pub enum HandshakeError {
     /// Client: the server answered with an extension we did not offer.
     #[error("the server answered with an extension we did not offer")]
     UnexpectedExtension,
+    /// Client: the server's permessage-deflate answer breaks RFC 7692 (an unknown or
+    /// repeated parameter, a bad value, or one we did not offer), or its
+    /// Sec-WebSocket-Extensions header cannot be parsed.
+    #[error("invalid permessage-deflate response")]
+    InvalidExtension,
     /// Client: no randomness for the key (the OS source failed).
     #[error("no randomness for the handshake key")]
     Randomness,

@@ -73,6 +73,9 @@ impl Opcode {
 pub struct Header {
     /// FIN: the last frame of its message.
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate; only on a message's first
+    /// frame, and only when the parser allows it).
+    pub rsv1: bool,
     /// The opcode.
     pub opcode: Opcode,
     /// The masking key, if masked.
@@ -102,21 +105,27 @@ pub struct Limits {
 
 /// Parses a header from the start of `bytes`. `Ok(None)`: more bytes are needed (nothing
 /// is consumed); otherwise the header and its length in bytes. `in_progress` is the size of
-/// the fragmented message a continuation frame would extend.
+/// the fragmented message a continuation frame would extend. RSV2 and RSV3 are always
+/// refused; RSV1 only where `rsv1` allows it (permessage-deflate was negotiated) and only
+/// on a Text or Binary frame.
 pub fn parse_header(
     bytes: &[u8],
     role: Role,
     limits: Limits,
     in_progress: u64,
+    rsv1_allowed: bool,
 ) -> Result<Option<(Header, usize)>, ProtocolError> {
     let [first, second, ..] = *bytes else {
         return Ok(None);
     };
-    if first & 0x70 != 0 {
+    let fin = first & 0x80 != 0;
+    let rsv1 = first & 0x40 != 0;
+    let opcode = Opcode::from_bits(first & 0x0F)?;
+    if first & 0x30 != 0
+        || (rsv1 && (!rsv1_allowed || !matches!(opcode, Opcode::Text | Opcode::Binary)))
+    {
         return Err(ProtocolError::ReservedBits);
     }
-    let fin = first & 0x80 != 0;
-    let opcode = Opcode::from_bits(first & 0x0F)?;
     let masked = second & 0x80 != 0;
     match (role, masked) {
         (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
@@ -176,6 +185,7 @@ pub fn parse_header(
     Ok(Some((
         Header {
             fin,
+            rsv1,
             opcode,
             mask,
             len,
@@ -184,7 +194,7 @@ pub fn parse_header(
     )))
 }
 
-/// Encodes a header into `out` (2 to 14 bytes).
+/// Encodes a header into `out` (2 to 14 bytes), RSV bits clear.
 pub fn encode_header(
     out: &mut impl BufMut,
     fin: bool,
@@ -192,7 +202,20 @@ pub fn encode_header(
     mask: Option<[u8; 4]>,
     len: u64,
 ) {
-    out.put_u8((u8::from(fin) << 7) | opcode.bits());
+    encode_header_rsv1(out, fin, false, opcode, mask, len);
+}
+
+/// Encodes a header into `out` (2 to 14 bytes) with RSV1 as given (the first frame of a
+/// compressed message).
+pub fn encode_header_rsv1(
+    out: &mut impl BufMut,
+    fin: bool,
+    rsv1: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    len: u64,
+) {
+    out.put_u8((u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode.bits());
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     if len < 126 {
         out.put_u8(mask_bit | len as u8);
@@ -232,6 +255,8 @@ pub fn apply_mask(bytes: &mut [u8], key: [u8; 4], offset: usize) {
 pub struct Frame {
     /// FIN.
     pub fin: bool,
+    /// RSV1: the first frame of a compressed message.
+    pub rsv1: bool,
     /// The opcode.
     pub opcode: Opcode,
     /// The unmasked payload.
@@ -249,6 +274,8 @@ pub struct FrameParser {
     buffered: usize,
     /// The header of the frame whose payload is awaited.
     header: Option<Header>,
+    /// Whether RSV1 may be set (permessage-deflate was negotiated).
+    rsv1_allowed: bool,
     failed: bool,
 }
 
@@ -261,8 +288,14 @@ impl FrameParser {
             chunks: VecDeque::new(),
             buffered: 0,
             header: None,
+            rsv1_allowed: false,
             failed: false,
         }
+    }
+
+    /// Allows RSV1 on the first frame of a message from now on (permessage-deflate).
+    pub fn allow_rsv1(&mut self) {
+        self.rsv1_allowed = true;
     }
 
     /// Appends received bytes (ignored after an error).
@@ -290,7 +323,14 @@ impl FrameParser {
             None => {
                 let mut peek = [0u8; MAX_HEADER_LEN];
                 let have = self.peek(&mut peek);
-                match parse_header(&peek[..have], self.role, self.limits, in_progress) {
+                let parsed = parse_header(
+                    &peek[..have],
+                    self.role,
+                    self.limits,
+                    in_progress,
+                    self.rsv1_allowed,
+                );
+                match parsed {
                     Ok(Some((header, used))) => {
                         self.consume(used);
                         self.header = Some(header);
@@ -313,9 +353,45 @@ impl FrameParser {
         let payload = self.take_payload(len, header.mask);
         Ok(Some(Frame {
             fin: header.fin,
+            rsv1: header.rsv1,
             opcode: header.opcode,
             payload,
         }))
+    }
+
+    /// The frame whose payload is still arriving: its header and how many of its payload
+    /// bytes are buffered (at most its length).
+    pub fn partial(&self) -> Option<(Header, usize)> {
+        self.header
+            .map(|header| (header, Self::payload_buffered(header, self.buffered)))
+    }
+
+    fn payload_buffered(header: Header, buffered: usize) -> usize {
+        usize::try_from(header.len).map_or(buffered, |len| buffered.min(len))
+    }
+
+    /// Appends the buffered payload bytes of the frame still arriving, from offset `from`
+    /// of its payload on, unmasked, to `out` (nothing if no frame is arriving).
+    pub fn copy_partial_payload(&self, from: usize, out: &mut Vec<u8>) {
+        let Some(header) = self.header else {
+            return;
+        };
+        let end = Self::payload_buffered(header, self.buffered);
+        let start = out.len();
+        let mut at = 0;
+        for chunk in &self.chunks {
+            let (lo, hi) = (from.max(at), end.min(at + chunk.len()));
+            if lo < hi {
+                out.extend_from_slice(&chunk[lo - at..hi - at]);
+            }
+            at += chunk.len();
+            if at >= end {
+                break;
+            }
+        }
+        if let Some(key) = header.mask {
+            apply_mask(&mut out[start..], key, from);
+        }
     }
 
     fn fail(&mut self) {
@@ -388,8 +464,20 @@ impl FrameParser {
 
 /// Encodes one frame as a single buffer, masking the payload with `mask` if given.
 pub fn encode_frame(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload: &[u8]) -> Bytes {
+    encode_frame_rsv1(fin, false, opcode, mask, payload)
+}
+
+/// Encodes one frame as a single buffer with RSV1 as given, masking the payload with
+/// `mask` if given.
+pub fn encode_frame_rsv1(
+    fin: bool,
+    rsv1: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Bytes {
     let mut out = BytesMut::with_capacity(MAX_HEADER_LEN + payload.len());
-    encode_header(&mut out, fin, opcode, mask, payload.len() as u64);
+    encode_header_rsv1(&mut out, fin, rsv1, opcode, mask, payload.len() as u64);
     let start = out.len();
     out.put_slice(payload);
     if let Some(key) = mask {

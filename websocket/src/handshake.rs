@@ -7,7 +7,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{BufMut, Bytes, BytesMut};
 use sha1::{Digest, Sha1};
 
+use crate::deflate::DeflateConfig;
 use crate::error::HandshakeError;
+use crate::extension::{self, DeflateParams};
 
 /// The GUID RFC 6455 appends to the key.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -197,14 +199,23 @@ pub fn parse_request(
     )))
 }
 
-/// The 101 response accepting a request, with the chosen subprotocol.
-pub fn accept_response(accept: &str, protocol: Option<&Subprotocol>) -> Bytes {
-    let mut out = BytesMut::with_capacity(160);
+/// The 101 response accepting a request, with the chosen subprotocol and the agreed
+/// extensions (a `Sec-WebSocket-Extensions` value).
+pub fn accept_response(
+    accept: &str,
+    protocol: Option<&Subprotocol>,
+    extensions: Option<&str>,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(224);
     out.put_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
     out.put_slice(accept.as_bytes());
     if let Some(protocol) = protocol {
         out.put_slice(b"\r\nSec-WebSocket-Protocol: ");
         out.put_slice(protocol.as_str().as_bytes());
+    }
+    if let Some(extensions) = extensions {
+        out.put_slice(b"\r\nSec-WebSocket-Extensions: ");
+        out.put_slice(extensions.as_bytes());
     }
     out.put_slice(b"\r\n\r\n");
     out.freeze()
@@ -296,6 +307,12 @@ impl ClientRequest {
 
     /// The request bytes with the base64 `key`.
     pub fn encode(&self, key: &str) -> Bytes {
+        self.encode_with(key, None)
+    }
+
+    /// The request bytes with the base64 `key` and an extension offer (a
+    /// `Sec-WebSocket-Extensions` value).
+    pub fn encode_with(&self, key: &str, extensions: Option<&str>) -> Bytes {
         let mut out = BytesMut::with_capacity(256);
         for part in [
             "GET ",
@@ -318,6 +335,11 @@ impl ClientRequest {
             }
             out.put_slice(b"\r\n");
         }
+        if let Some(extensions) = extensions {
+            out.put_slice(b"Sec-WebSocket-Extensions: ");
+            out.put_slice(extensions.as_bytes());
+            out.put_slice(b"\r\n");
+        }
         for (name, value) in &self.headers {
             out.put_slice(name.as_bytes());
             out.put_slice(b": ");
@@ -330,13 +352,16 @@ impl ClientRequest {
 
     /// Reads the server's response from the start of `buffer`. `Ok(None)`: incomplete.
     /// Otherwise the response (as an [`UpgradeRequest`] holding our URI and the response's
-    /// headers), the chosen subprotocol, and the length of the response head.
+    /// headers), the chosen subprotocol, the agreed permessage-deflate (checked against
+    /// `deflate`, what we offered: `None` when we offered nothing), and the length of the
+    /// response head.
     pub fn parse_response(
         &self,
         buffer: &[u8],
         key: &str,
         max_size: usize,
-    ) -> Result<Option<(UpgradeRequest, Option<Subprotocol>, usize)>, HandshakeError> {
+        deflate: Option<&DeflateConfig>,
+    ) -> Result<Option<ServerResponse>, HandshakeError> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut headers);
         let used = match parsed.parse(buffer) {
@@ -373,9 +398,7 @@ impl ClientRequest {
         {
             return Err(HandshakeError::InvalidAccept);
         }
-        if find("sec-websocket-extensions").next().is_some() {
-            return Err(HandshakeError::UnexpectedExtension);
-        }
+        let compression = extension::client_accept(find("sec-websocket-extensions"), deflate)?;
         let mut chosen = find("sec-websocket-protocol");
         let protocol = match (chosen.next(), chosen.next()) {
             (None, _) => None,
@@ -396,8 +419,26 @@ impl ClientRequest {
             uri: self.uri.clone(),
             headers,
         };
-        Ok(Some((response, protocol, used)))
+        Ok(Some(ServerResponse {
+            response,
+            protocol,
+            compression,
+            used,
+        }))
     }
+}
+
+/// A server's valid 101 response, as [`ClientRequest::parse_response`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerResponse {
+    /// Our URI and the response's headers.
+    pub response: UpgradeRequest,
+    /// The subprotocol the server chose (one we offered).
+    pub protocol: Option<Subprotocol>,
+    /// The permessage-deflate parameters agreed, if the server accepted our offer.
+    pub compression: Option<DeflateParams>,
+    /// The length of the response head; bytes after it are frames.
+    pub used: usize,
 }
 
 /// A fresh base64 key from 16 bytes.

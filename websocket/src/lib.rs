@@ -30,8 +30,13 @@
 //!
 //! Modules by concern: [`handshake`] (the HTTP upgrade, both roles), [`frame`] (headers,
 //! masking, the frame parser), [`message`] (reassembly with incremental UTF-8), [`close`]
-//! (codes and reasons), [`protocol`] (the state machine), [`handler`] and [`adapter`].
-//! permessage-deflate is not supported (yet).
+//! (codes and reasons), [`extension`] (permessage-deflate's negotiation), `deflate` (its
+//! codec, with [`DeflateConfig`]), [`protocol`] (the state machine), [`handler`] and
+//! [`adapter`].
+//!
+//! permessage-deflate (RFC 7692) is on by default: a client offers it, a server accepts
+//! an offer it supports; messages of at least [`DeflateConfig::threshold`] bytes are
+//! compressed, and received ones inflate within `max_message_size`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -40,7 +45,9 @@
 pub mod adapter;
 pub mod close;
 mod config;
+mod deflate;
 mod error;
+pub mod extension;
 pub mod frame;
 pub mod handler;
 pub mod handshake;
@@ -53,10 +60,12 @@ mod utf8;
 pub use adapter::WebSocket;
 pub use close::{CloseCode, CloseStatus, InvalidCloseCode, MAX_REASON_LEN, ReasonTooLong};
 pub use config::{MAX_SIZE_LIMIT, SizeLimit, WebSocketConfig};
+pub use deflate::{CompressionLevel, DeflateConfig, WindowBits};
 pub use error::{CloseError, HandshakeError, ProtocolError, SendError};
+pub use extension::DeflateParams;
 pub use frame::Role;
 pub use handler::{Upgrade, WebSocketHandler, WsContext};
-pub use handshake::{ClientRequest, InvalidToken, Subprotocol, UpgradeRequest};
+pub use handshake::{ClientRequest, InvalidToken, ServerResponse, Subprotocol, UpgradeRequest};
 pub use http::{HttpResponse, InvalidStatus};
 pub use protocol::{Handshake, Protocol, WebSocketState, WsEvent};
 pub use utf8::{InvalidUtf8, Text, Utf8Validator};

@@ -1,10 +1,12 @@
 //! Messages (RFC 6455 5.4, 5.6): reassembling data frames into text and binary messages,
-//! with text validated as UTF-8 fragment by fragment.
+//! inflating compressed ones (RFC 7692), with text validated as UTF-8 fragment by
+//! fragment.
 
 use bytes::{Bytes, BytesMut};
 
+use crate::deflate::Inflater;
 use crate::error::ProtocolError;
-use crate::frame::{Frame, Opcode};
+use crate::frame::{Frame, Header, Opcode};
 use crate::utf8::{Text, Utf8Validator};
 
 /// A complete message.
@@ -20,39 +22,58 @@ pub enum Message {
 #[derive(Debug)]
 struct Partial {
     text: bool,
-    /// Fragments so far. Invariant: the first fragment stays a `Bytes` until a second one
-    /// arrives, so a message of one frame is never copied.
-    first: Bytes,
-    rest: Option<BytesMut>,
+    body: Body,
+    /// The bytes received for it so far: compressed ones for a compressed message.
+    wire_len: usize,
+    /// Validates the payload (inflated, for a compressed message) as it arrives.
     utf8: Utf8Validator,
 }
 
-impl Partial {
-    fn len(&self) -> usize {
-        self.rest.as_ref().map_or(self.first.len(), BytesMut::len)
-    }
+/// A message's payload so far.
+#[derive(Debug)]
+enum Body {
+    /// Uncompressed. Invariant: the first fragment stays a `Bytes` until a second one
+    /// arrives, so a message of one frame is never copied.
+    Plain {
+        first: Bytes,
+        rest: Option<BytesMut>,
+    },
+    /// Compressed (RSV1): what has been inflated so far, never more than the limit + 1.
+    Inflated(Vec<u8>),
 }
 
-/// Turns data frames into messages. Control frames are not its business. After an error
-/// the message in progress is dropped.
+/// Turns data frames into messages, inflating compressed ones when permessage-deflate is
+/// on. Control frames are not its business. After an error the message in progress is
+/// dropped.
 #[derive(Debug)]
 pub struct Reassembler {
     max_message: usize,
     partial: Option<Partial>,
+    inflater: Option<Inflater>,
 }
 
 impl Reassembler {
-    /// A reassembler refusing messages over `max_message` bytes.
+    /// A reassembler refusing messages over `max_message` bytes (inflated bytes, for a
+    /// compressed message).
     pub fn new(max_message: usize) -> Self {
         Self {
             max_message,
             partial: None,
+            inflater: None,
         }
     }
 
-    /// The size of the fragmented message in progress (0 if none).
+    /// Accepts compressed messages (RSV1) from now on, from a peer that resets its
+    /// compressor after each message (`peer_no_context_takeover`) or not.
+    pub(crate) fn enable_inflate(&mut self, peer_no_context_takeover: bool) {
+        self.inflater = Some(Inflater::new(peer_no_context_takeover));
+    }
+
+    /// The bytes received for the fragmented message in progress (0 if none): what the
+    /// frame parser's message limit applies to. For a compressed message these are the
+    /// compressed bytes; the inflated ones are held to the same limit as they are made.
     pub fn in_progress(&self) -> usize {
-        self.partial.as_ref().map_or(0, Partial::len)
+        self.partial.as_ref().map_or(0, |partial| partial.wire_len)
     }
 
     /// Whether a fragmented message is in progress.
@@ -60,25 +81,58 @@ impl Reassembler {
         self.partial.is_some()
     }
 
+    /// For a text frame whose payload is still arriving (`header`), uncompressed: the
+    /// validator its bytes continue (fresh for a first frame, the message's own for a
+    /// continuation), so they can be checked before the frame is complete. `None` for
+    /// anything else.
+    pub fn validator_for(&self, header: &Header) -> Option<Utf8Validator> {
+        match (header.opcode, &self.partial) {
+            (Opcode::Text, None) if !header.rsv1 => Some(Utf8Validator::new()),
+            (Opcode::Continuation, Some(partial))
+                if partial.text && matches!(partial.body, Body::Plain { .. }) =>
+            {
+                Some(partial.utf8.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// Adds a data frame (text, binary or continuation); returns the message it completes.
-    /// Text is validated as each fragment arrives, so invalid UTF-8 fails at the first
-    /// fragment that shows it, including a code point split across fragments.
+    /// Text is validated as each fragment arrives (after inflating it, if compressed), so
+    /// invalid UTF-8 fails at the first fragment that shows it, including a code point
+    /// split across fragments. A compressed message fails with `MessageTooBig` as soon as
+    /// its inflated size passes the limit.
     pub fn push(&mut self, frame: Frame) -> Result<Option<Message>, ProtocolError> {
         let result = self.push_inner(frame);
         if result.is_err() {
             self.partial = None;
+            if let Some(inflater) = &mut self.inflater {
+                inflater.reset();
+            }
         }
         result
     }
 
     fn push_inner(&mut self, frame: Frame) -> Result<Option<Message>, ProtocolError> {
         let mut partial = match (frame.opcode, self.partial.take()) {
-            (Opcode::Text | Opcode::Binary, None) => Partial {
-                text: frame.opcode == Opcode::Text,
-                first: Bytes::new(),
-                rest: None,
-                utf8: Utf8Validator::new(),
-            },
+            (Opcode::Text | Opcode::Binary, None) => {
+                if frame.rsv1 && self.inflater.is_none() {
+                    return Err(ProtocolError::ReservedBits);
+                }
+                Partial {
+                    text: frame.opcode == Opcode::Text,
+                    body: if frame.rsv1 {
+                        Body::Inflated(Vec::new())
+                    } else {
+                        Body::Plain {
+                            first: Bytes::new(),
+                            rest: None,
+                        }
+                    },
+                    wire_len: 0,
+                    utf8: Utf8Validator::new(),
+                }
+            }
             (Opcode::Continuation, Some(partial)) => partial,
             (Opcode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
             (Opcode::Text | Opcode::Binary, Some(_)) => {
@@ -90,33 +144,60 @@ impl Reassembler {
                 return Ok(None);
             }
         };
-        if partial.len().saturating_add(frame.payload.len()) > self.max_message {
-            return Err(ProtocolError::MessageTooBig);
+        if frame.rsv1 && frame.opcode == Opcode::Continuation {
+            return Err(ProtocolError::ReservedBits);
         }
-        if partial.text {
-            partial
-                .utf8
-                .feed(&frame.payload)
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
-        }
-        match &mut partial.rest {
-            Some(rest) => rest.extend_from_slice(&frame.payload),
-            None if partial.first.is_empty() => partial.first = frame.payload,
-            None => {
-                let mut rest = BytesMut::with_capacity(partial.first.len() + frame.payload.len());
-                rest.extend_from_slice(&partial.first);
-                rest.extend_from_slice(&frame.payload);
-                partial.first = Bytes::new();
-                partial.rest = Some(rest);
+        partial.wire_len = partial.wire_len.saturating_add(frame.payload.len());
+        match &mut partial.body {
+            Body::Plain { first, rest } => {
+                if partial.wire_len > self.max_message {
+                    return Err(ProtocolError::MessageTooBig);
+                }
+                if partial.text {
+                    partial
+                        .utf8
+                        .feed(&frame.payload)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                match rest {
+                    Some(rest) => rest.extend_from_slice(&frame.payload),
+                    None if first.is_empty() => *first = frame.payload,
+                    None => {
+                        let mut joined = BytesMut::with_capacity(first.len() + frame.payload.len());
+                        joined.extend_from_slice(first);
+                        joined.extend_from_slice(&frame.payload);
+                        *first = Bytes::new();
+                        *rest = Some(joined);
+                    }
+                }
+            }
+            Body::Inflated(out) => {
+                let Some(inflater) = &mut self.inflater else {
+                    return Err(ProtocolError::ReservedBits);
+                };
+                let start = out.len();
+                inflater.inflate(&frame.payload, out, self.max_message)?;
+                if frame.fin {
+                    inflater.finish(out, self.max_message)?;
+                }
+                if partial.text {
+                    partial
+                        .utf8
+                        .feed(&out[start..])
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
             }
         }
         if !frame.fin {
             self.partial = Some(partial);
             return Ok(None);
         }
-        let bytes = match partial.rest {
-            Some(rest) => rest.freeze(),
-            None => partial.first,
+        let bytes = match partial.body {
+            Body::Plain {
+                rest: Some(rest), ..
+            } => rest.freeze(),
+            Body::Plain { first, .. } => first,
+            Body::Inflated(out) => Bytes::from(out),
         };
         if partial.text {
             partial

@@ -21,13 +21,15 @@ use lori_core::{
 
 use crate::close::{CloseCode, CloseReasonText, CloseStatus, close_payload, parse_close_payload};
 use crate::config::WebSocketConfig;
+use crate::deflate::Compressor;
 use crate::error::{CloseError, HandshakeError, ProtocolError, SendError};
+use crate::extension::{self, DeflateParams};
 use crate::frame::{self, Frame, FrameParser, Limits, MAX_CONTROL_PAYLOAD, Opcode, Role};
-use crate::handshake::{self, ClientRequest, Request, Subprotocol, UpgradeRequest};
+use crate::handshake::{self, ClientRequest, Request, ServerResponse, Subprotocol, UpgradeRequest};
 use crate::http::HttpResponse;
 use crate::mask::Entropy;
 use crate::message::{Message, Reassembler};
-use crate::utf8::Text;
+use crate::utf8::{Text, Utf8Validator};
 
 /// Payloads up to this size are copied behind their header into one buffer (one send,
 /// one allocation); longer ones go out as header + payload without a copy.
@@ -75,6 +77,8 @@ pub struct Handshake {
     pub request: UpgradeRequest,
     /// The negotiated subprotocol, if any.
     pub protocol: Option<Subprotocol>,
+    /// The agreed permessage-deflate parameters, if compression is on.
+    pub compression: Option<DeflateParams>,
 }
 
 /// The WebSocket's phase, as the application sees it.
@@ -177,6 +181,11 @@ pub struct Protocol {
     /// Some frame arrived since the last keep-alive Ping.
     peer_active: bool,
     entropy: Entropy,
+    /// Our permessage-deflate compressor, once it is agreed.
+    compressor: Option<Compressor>,
+    /// The text frame still arriving: how many of its payload bytes are validated, and
+    /// the validator after them (strict UTF-8 before the frame is complete).
+    early_utf8: Option<(usize, Utf8Validator)>,
 }
 
 impl Protocol {
@@ -209,6 +218,8 @@ impl Protocol {
             ping_outstanding: false,
             peer_active: false,
             entropy: Entropy::default(),
+            compressor: None,
+            early_utf8: None,
         }
     }
 
@@ -267,7 +278,15 @@ impl Protocol {
                     None => return self.handshake_failed(conn, HandshakeError::Randomness),
                 };
                 let key = handshake::encode_key(raw);
-                if conn.send(request.encode(&key)).is_err() {
+                let offer = self
+                    .config
+                    .compression
+                    .as_ref()
+                    .map(extension::client_offer);
+                if conn
+                    .send(request.encode_with(&key, offer.as_deref()))
+                    .is_err()
+                {
                     return self.handshake_failed(conn, HandshakeError::ConnectionClosed);
                 }
                 self.phase = Phase::ClientHandshake {
@@ -395,14 +414,20 @@ impl Protocol {
         else {
             return;
         };
-        if conn
-            .send(handshake::accept_response(&accept, protocol.as_ref()))
-            .is_err()
-        {
+        let deflate = self.config.compression.as_ref().and_then(|config| {
+            let offers = request
+                .headers()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                .map(|(_, value)| value);
+            extension::server_negotiate(offers, config)
+        });
+        let (compression, answer) = deflate.unzip();
+        let response = handshake::accept_response(&accept, protocol.as_ref(), answer.as_deref());
+        if conn.send(response).is_err() {
             self.phase = Phase::Deciding { request, accept };
             return self.handshake_failed(conn, HandshakeError::ConnectionClosed);
         }
-        self.open(conn, request, protocol);
+        self.open(conn, request, protocol, compression);
     }
 
     /// Server: rejects the pending upgrade request with 403, or the pending plain HTTP
@@ -529,8 +554,14 @@ impl Protocol {
                 .parser
                 .next_frame(self.reassembler.in_progress() as u64)
             {
-                Ok(None) => return None,
-                Ok(Some(frame)) => self.on_frame(conn, frame),
+                Ok(None) => match self.check_partial_text() {
+                    Ok(()) => return None,
+                    Err(error) => self.fail(conn, error),
+                },
+                Ok(Some(frame)) => {
+                    self.early_utf8 = None;
+                    self.on_frame(conn, frame);
+                }
                 Err(error) => self.fail(conn, error),
             }
         }
@@ -540,6 +571,35 @@ impl Protocol {
 
     fn after(&self, now: Instant, timeout: Option<TimerDuration>) -> Option<Instant> {
         timeout.and_then(|t| now.checked_add(t.as_duration()))
+    }
+
+    /// Validates the payload bytes of an uncompressed text frame that is still arriving, so
+    /// a message fails as soon as its bytes cannot be UTF-8 (RFC 6455 8.1), not when its
+    /// frame is complete. Each byte is checked here once; the reassembler checks the whole
+    /// frame again when it completes.
+    fn check_partial_text(&mut self) -> Result<(), ProtocolError> {
+        if !matches!(self.phase, Phase::Open) {
+            return Ok(());
+        }
+        let Some((header, have)) = self.parser.partial() else {
+            return Ok(());
+        };
+        let (checked, validator) = match &mut self.early_utf8 {
+            Some(state) => state,
+            None => match self.reassembler.validator_for(&header) {
+                Some(validator) => self.early_utf8.insert((0, validator)),
+                None => return Ok(()),
+            },
+        };
+        if have > *checked {
+            let mut fresh = Vec::with_capacity(have - *checked);
+            self.parser.copy_partial_payload(*checked, &mut fresh);
+            validator
+                .feed(&fresh)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            *checked = have;
+        }
+        Ok(())
     }
 
     fn read_request(&mut self, conn: &mut Connection) {
@@ -573,12 +633,18 @@ impl Protocol {
         let Some(client) = &self.client else {
             return;
         };
-        match client.parse_response(buffer, key, self.config.max_handshake_size.get()) {
+        let offered = self.config.compression.as_ref();
+        match client.parse_response(buffer, key, self.config.max_handshake_size.get(), offered) {
             Ok(None) => {}
-            Ok(Some((response, protocol, used))) => {
+            Ok(Some(ServerResponse {
+                response,
+                protocol,
+                compression,
+                used,
+            })) => {
                 let rest = buffer.split_off(used).freeze();
                 self.parser.push(rest);
-                self.open(conn, response, protocol);
+                self.open(conn, response, protocol, compression);
             }
             Err(error) => {
                 self.handshake_failed(conn, error);
@@ -592,12 +658,26 @@ impl Protocol {
         conn: &mut Connection,
         request: UpgradeRequest,
         protocol: Option<Subprotocol>,
+        compression: Option<DeflateParams>,
     ) {
         self.phase = Phase::Open;
         self.deadlines.handshake = None;
         self.deadlines.keep_alive = self.after(conn.now(), self.config.keep_alive);
-        self.events
-            .push_back(WsEvent::Open(Handshake { request, protocol }));
+        if let (Some(params), Some(config)) = (compression, &self.config.compression) {
+            self.parser.allow_rsv1();
+            self.reassembler
+                .enable_inflate(params.peer_no_context_takeover);
+            self.compressor = Some(Compressor::new(
+                config,
+                params.own_max_window_bits,
+                params.own_no_context_takeover,
+            ));
+        }
+        self.events.push_back(WsEvent::Open(Handshake {
+            request,
+            protocol,
+            compression,
+        }));
         self.rearm(conn);
     }
 
@@ -775,10 +855,15 @@ impl Protocol {
         }
     }
 
-    /// One frame as one buffer (masked for a client).
+    /// One frame as one buffer (masked for a client), RSV1 clear.
     fn encode(&mut self, fin: bool, opcode: Opcode, payload: &[u8]) -> Bytes {
+        self.encode_rsv1(fin, false, opcode, payload)
+    }
+
+    /// One frame as one buffer (masked for a client), with RSV1 as given.
+    fn encode_rsv1(&mut self, fin: bool, rsv1: bool, opcode: Opcode, payload: &[u8]) -> Bytes {
         let mask = self.mask();
-        frame::encode_frame(fin, opcode, mask, payload)
+        frame::encode_frame_rsv1(fin, rsv1, opcode, mask, payload)
     }
 
     fn check_sendable(&self, conn: &Connection) -> Result<(), Refusal> {
@@ -803,6 +888,38 @@ impl Protocol {
             return Err(Refusal::Streaming);
         }
         self.check_sendable(conn)?;
+        let (payload, compressed) = match &mut self.compressor {
+            Some(compressor) if compressor.wants(payload.len()) => {
+                match compressor.compress(&payload) {
+                    Ok(deflated) => (Bytes::from(deflated), true),
+                    Err(error) => {
+                        self.fail(conn, error);
+                        return Err(Refusal::NotOpen);
+                    }
+                }
+            }
+            _ => (payload, false),
+        };
+        let sent = self.send_message(conn, opcode, payload, compressed);
+        if sent.is_err()
+            && compressed
+            && let Some(compressor) = &mut self.compressor
+        {
+            // The peer never sees this message: our context must not refer to it.
+            compressor.reset();
+        }
+        sent
+    }
+
+    /// Sends one message's payload (compressed if `rsv1`), fragmented if
+    /// `outbound_frame_size` says so.
+    fn send_message(
+        &mut self,
+        conn: &mut Connection,
+        opcode: Opcode,
+        payload: Bytes,
+        rsv1: bool,
+    ) -> Result<(), Refusal> {
         match self.config.outbound_frame_size {
             Some(size) if payload.len() > size.get() => {
                 let size = size.get();
@@ -818,6 +935,7 @@ impl Protocol {
                     self.push_frame(
                         &mut frames,
                         end == payload.len(),
+                        rsv1 && offset == 0,
                         op,
                         payload.slice(offset..end),
                     );
@@ -827,7 +945,7 @@ impl Protocol {
                     .map(|_| ())
                     .map_err(|_| Refusal::NotOpen)
             }
-            _ => self.send_frame(conn, true, opcode, payload),
+            _ => self.send_frame(conn, true, rsv1, opcode, payload),
         }
     }
 
@@ -845,7 +963,7 @@ impl Protocol {
             (Some(_), _) => return Err(Refusal::Streaming),
         };
         self.check_sendable(conn)?;
-        self.send_frame(conn, fin, opcode, part)?;
+        self.send_frame(conn, fin, false, opcode, part)?;
         self.streaming = if fin { None } else { Some(kind) };
         Ok(())
     }
@@ -855,15 +973,17 @@ impl Protocol {
         &mut self,
         conn: &mut Connection,
         fin: bool,
+        rsv1: bool,
         opcode: Opcode,
         payload: Bytes,
     ) -> Result<(), Refusal> {
         let sent = if self.role == Role::Client || payload.len() <= COALESCE_LIMIT {
-            let frame = self.encode(fin, opcode, &payload);
+            let frame = self.encode_rsv1(fin, rsv1, opcode, &payload);
             conn.send(frame).map(|_| ()).map_err(|_| ())
         } else {
             let mut header = BytesMut::with_capacity(frame::MAX_HEADER_LEN);
-            frame::encode_header(&mut header, fin, opcode, None, payload.len() as u64);
+            let len = payload.len() as u64;
+            frame::encode_header_rsv1(&mut header, fin, rsv1, opcode, None, len);
             conn.send_vectored([header.freeze(), payload])
                 .map(|_| ())
                 .map_err(|_| ())
@@ -872,13 +992,21 @@ impl Protocol {
     }
 
     /// Appends one frame's buffers to `frames`.
-    fn push_frame(&mut self, frames: &mut Vec<Bytes>, fin: bool, opcode: Opcode, payload: Bytes) {
+    fn push_frame(
+        &mut self,
+        frames: &mut Vec<Bytes>,
+        fin: bool,
+        rsv1: bool,
+        opcode: Opcode,
+        payload: Bytes,
+    ) {
         if self.role == Role::Client || payload.len() <= COALESCE_LIMIT {
-            let frame = self.encode(fin, opcode, &payload);
+            let frame = self.encode_rsv1(fin, rsv1, opcode, &payload);
             frames.push(frame);
         } else {
             let mut header = BytesMut::with_capacity(frame::MAX_HEADER_LEN);
-            frame::encode_header(&mut header, fin, opcode, None, payload.len() as u64);
+            let len = payload.len() as u64;
+            frame::encode_header_rsv1(&mut header, fin, rsv1, opcode, None, len);
             frames.push(header.freeze());
             frames.push(payload);
         }

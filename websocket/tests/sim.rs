@@ -571,6 +571,44 @@ fn invalid_utf8_split_across_fragments_fails_at_the_first_bad_fragment_with_1007
     assert_eq!(server_frames(&pair.a.handler), [close_frame(1007)]);
 }
 
+/// Autobahn 6.4.3/6.4.4: one text frame whose bytes arrive in pieces; the piece that makes
+/// valid UTF-8 impossible fails the message at once, before the frame is complete.
+#[test]
+fn invalid_utf8_inside_a_frame_still_arriving_fails_at_once_with_1007() {
+    for continuation in [false, true] {
+        let mut pair = raw_pair(App::default(), WebSocketConfig::default());
+        upgrade(&mut pair);
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(&[0xF4, 0x90, 0x80, 0x80]); // above U+10FFFF
+        payload.extend_from_slice(b"edited");
+        let opcode = if continuation {
+            raw_send(&mut pair, masked(false, Opcode::Text, "ε".as_bytes()));
+            Opcode::Continuation
+        } else {
+            Opcode::Text
+        };
+        let frame = masked(true, opcode, &payload);
+        // Header and the valid start (the mask is part of the header).
+        let valid_end = 6 + "κόσμε".len();
+        raw_send(&mut pair, frame.slice(..valid_end));
+        assert_eq!(pair.b.handler.state(), WebSocketState::Open, "valid so far");
+        raw_send(&mut pair, frame.slice(valid_end..valid_end + 1));
+        assert_eq!(
+            pair.b.handler.state(),
+            WebSocketState::Open,
+            "F4 may start a code point"
+        );
+        raw_send(&mut pair, frame.slice(valid_end + 1..valid_end + 2));
+        assert_eq!(
+            pair.b.handler.handler().closed,
+            Some((CloseStatus::Code(CloseCode::INVALID_PAYLOAD), String::new())),
+            "F4 90 cannot be UTF-8: failed with {} bytes of the frame unsent",
+            frame.len() - valid_end - 2
+        );
+        assert_eq!(server_frames(&pair.a.handler), [close_frame(1007)]);
+    }
+}
+
 #[test]
 fn wrong_version_gets_426_with_the_supported_version() {
     let mut pair = raw_pair(App::default(), WebSocketConfig::default());

@@ -827,6 +827,7 @@ fn close_status_reports_1005_and_1006_and_sendable_codes() {
 fn data(fin: bool, opcode: Opcode, payload: &[u8]) -> Frame {
     Frame {
         fin,
+        rsv1: false,
         opcode,
         payload: Bytes::copy_from_slice(payload),
     }
