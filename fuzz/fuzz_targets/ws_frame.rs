@@ -88,7 +88,7 @@ fuzz_target!(|input: Input| {
             max_frame: u64::MAX,
             max_message: u64::MAX,
         };
-        if let Ok(Some((header, used))) = parse_header(&out, role, big, 0) {
+        if let Ok(Some((header, used))) = parse_header(&out, role, big, 0, false) {
             assert_eq!(used, out.len());
             let _ = header;
         }

@@ -1,11 +1,11 @@
 //! lori-websocket's HTTP upgrade parsers: the server's request parser and the client's
-//! response parser, on arbitrary bytes, whole and as a growing prefix (as bytes arrive).
+//! response parser (with and without a permessage-deflate offer), on arbitrary bytes, whole and as a growing prefix (as bytes arrive).
 //! A complete parse must not depend on how much came after it, and an incomplete prefix
 //! of a complete request must report "more" or the same error class.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lori_websocket::ClientRequest;
+use lori_websocket::{ClientRequest, DeflateConfig};
 use lori_websocket::handshake::{accept_key, encode_key, parse_request};
 
 const MAX: usize = 8192;
@@ -28,9 +28,15 @@ fuzz_target!(|data: &[u8]| {
         .expect("valid")
         .key(*b"the sample nonce");
     let key = encode_key(*b"the sample nonce");
-    let response = request.parse_response(data, &key, MAX);
-    if let Ok(Some((_, _, used))) = &response {
-        assert!(*used <= data.len());
+    // Without and with a permessage-deflate offer (the answer's extension header is then
+    // negotiated against it).
+    let offer = DeflateConfig::default();
+    for deflate in [None, Some(&offer)] {
+        let response = request.parse_response(data, &key, MAX, deflate);
+        if let Ok(Some(response)) = &response {
+            assert!(response.used <= data.len());
+            assert!(deflate.is_some() || response.compression.is_none());
+        }
     }
     let _ = accept_key(data);
 });
