@@ -329,6 +329,27 @@ fn blocking_echo_answers_curl_with_its_request_then_sigint_stops_it() {
 }
 
 #[test]
+fn blocking_echo_answers_a_request_split_across_two_writes() {
+    use std::io::{Read, Write};
+    let server = Server::start("blocking_echo", &["--port", "0"]);
+    let mut client = std::net::TcpStream::connect(&server.address).expect("connect");
+    client
+        .set_read_timeout(Some(example_support::WATCHDOG))
+        .expect("timeout");
+    client.write_all(b"GET /lasso HTTP/1.1\r\nHo").expect("first part");
+    client.flush().expect("flush");
+    client.write_all(b"st: test\r\n\r\n").expect("second part");
+    let mut response = String::new();
+    client.read_to_string(&mut response).expect("the response, then the close");
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\nGET /lasso HTTP/1.1\r\nHost: test\r\n\r\n"),
+        "{response}"
+    );
+    server.stop();
+}
+
+#[test]
 fn blocking_echo_refuses_a_bad_command_line_with_2() {
     let done = run("blocking_echo", &["--max-connections", "0"]);
     done.assert_failure("blocking_echo --max-connections 0", 2);
