@@ -336,11 +336,15 @@ fn blocking_echo_answers_a_request_split_across_two_writes() {
     client
         .set_read_timeout(Some(example_support::WATCHDOG))
         .expect("timeout");
-    client.write_all(b"GET /lasso HTTP/1.1\r\nHo").expect("first part");
+    client
+        .write_all(b"GET /lasso HTTP/1.1\r\nHo")
+        .expect("first part");
     client.flush().expect("flush");
     client.write_all(b"st: test\r\n\r\n").expect("second part");
     let mut response = String::new();
-    client.read_to_string(&mut response).expect("the response, then the close");
+    client
+        .read_to_string(&mut response)
+        .expect("the response, then the close");
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     assert!(
         response.ends_with("\r\n\r\nGET /lasso HTTP/1.1\r\nHost: test\r\n\r\n"),
