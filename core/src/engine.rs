@@ -20,7 +20,8 @@
 //! 1. A readiness report ([`Input::Ready`]) or [`Input::NewTurn`] begins a new turn: the
 //!    read budget and a yield end, and the readiness is remembered until a read or write
 //!    would block.
-//! 2. Timers due at `now` fire.
+//! 2. The connection is told the time: timers due at `now` fire, and commands issued
+//!    during the call (a message's `set_timer`, a shutdown's close) are timed from `now`.
 //! 3. A fact from the transport ([`Input::Resolved`], [`Input::AttemptDone`],
 //!    [`Input::Failed`]) is handed to the connection. A command from outside
 //!    ([`Input::Message`], [`Input::Close`], [`Input::HardClose`]) is applied after the
@@ -502,24 +503,10 @@ impl Engine {
             }
             return dropped;
         }
-        let Parts {
-            conn,
-            transport,
-            handler,
-            handles,
-            ..
-        } = parts;
-        let delivered = catch_unwind(AssertUnwindSafe(|| {
-            transport
-                .with_options(|options| dispatch(conn, options, &mut **handles, &mut **handler))
-        }));
-        match delivered {
-            Ok(count) => count > 0,
-            Err(_panic) => {
-                self.lose_handler(parts);
-                true
-            }
-        }
+        self.call_handler(parts, |conn, options, handles, handler| {
+            dispatch(conn, options, handles, handler) > 0
+        })
+        .unwrap_or(true)
     }
 
     /// Hands a posted message to the handler; a panic hard-closes the connection.
@@ -528,6 +515,28 @@ impl Engine {
         T: Transport,
         H: Handler<M> + ?Sized,
     {
+        self.call_handler(parts, |conn, options, handles, handler| {
+            handler.on_message(&mut Context::new(conn, options, handles), message);
+        });
+    }
+
+    /// Runs `call` on the connection, the socket's options, the handles and the handler,
+    /// catching a panic: then the handler is lost (see [`Engine::lose_handler`]) and the
+    /// result is `None`.
+    fn call_handler<T, H, M, R>(
+        &mut self,
+        parts: &mut Parts<'_, T, H, M>,
+        call: impl FnOnce(
+            &mut Connection,
+            &mut dyn SocketOptions,
+            &mut dyn HandleSource<M>,
+            &mut H,
+        ) -> R,
+    ) -> Option<R>
+    where
+        T: Transport,
+        H: ?Sized,
+    {
         let Parts {
             conn,
             transport,
@@ -535,15 +544,13 @@ impl Engine {
             handles,
             ..
         } = parts;
-        let handled = catch_unwind(AssertUnwindSafe(|| {
-            transport.with_options(|options| {
-                let cx = &mut Context::new(conn, options, &mut **handles);
-                handler.on_message(cx, message);
-            });
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            transport.with_options(|options| call(conn, options, &mut **handles, &mut **handler))
         }));
-        if handled.is_err() {
+        if called.is_err() {
             self.lose_handler(parts);
         }
+        called.ok()
     }
 
     /// The handler panicked: later posts are refused, and the connection closes at once

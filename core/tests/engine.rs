@@ -794,9 +794,9 @@ fn a_client_tries_its_attempts_and_adopts_the_winner() {
 
 #[test]
 fn a_host_is_resolved_through_the_transport() {
-    let mut rig = Rig::client(Connect::host("example.test", 80), Behaviour::default());
+    let mut rig = Rig::client(Connect::host("localhost", 80), Behaviour::default());
     rig.drive(Input::Tick);
-    assert_eq!(rig.take(), lines(&["resolve example.test:80"]));
+    assert_eq!(rig.take(), lines(&["resolve localhost:80"]));
     let address = "127.0.0.1".parse().unwrap();
     rig.drive(Input::Resolved(lori_core::Resolution::Combined(vec![
         address,

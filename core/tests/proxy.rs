@@ -44,8 +44,8 @@ fn http() -> Proxy {
     Proxy::http_connect("127.0.0.1", 1080)
 }
 
-fn example_com() -> Connect {
-    Connect::host("example.com", 443)
+fn localhost_443() -> Connect {
+    Connect::host("localhost", 443)
 }
 
 /// What the client wrote since the last call.
@@ -57,16 +57,16 @@ fn sent(script: &mut Script) -> Vec<u8> {
 
 #[test]
 fn socks5_without_credentials_sends_the_target_as_a_name() {
-    let mut s = through(example_com(), socks5());
+    let mut s = through(localhost_443(), socks5());
     assert_eq!(s.conn.state(), ConnectionState::Connecting);
     assert_eq!(sent(&mut s), [5, 1, 0]);
     s.read(&[5, 0]);
-    let mut request = vec![5, 1, 0, 3, 11];
-    request.extend_from_slice(b"example.com");
+    let mut request = vec![5, 1, 0, 3, 9];
+    request.extend_from_slice(b"localhost");
     request.extend_from_slice(&443u16.to_be_bytes());
     assert_eq!(sent(&mut s), request);
     assert_eq!(s.events(), []);
-    s.read(&[5, 0, 0, 1, 10, 0, 0, 1, 0x1f, 0x90]);
+    s.read(&[5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90]);
     assert_eq!(s.events(), [Event::Connected]);
     assert_eq!(s.conn.state(), ConnectionState::Open);
 }
@@ -74,7 +74,7 @@ fn socks5_without_credentials_sends_the_target_as_a_name() {
 #[test]
 fn socks5_with_credentials_authenticates_first() {
     let credentials = Credentials::new("alice", "s3cret").unwrap();
-    let mut s = through(example_com(), socks5().credentials(credentials));
+    let mut s = through(localhost_443(), socks5().credentials(credentials));
     assert_eq!(sent(&mut s), [5, 2, 0, 2]);
     s.read(&[5, 2]);
     let mut auth = vec![1, 5];
@@ -90,29 +90,24 @@ fn socks5_with_credentials_authenticates_first() {
 
 #[test]
 fn socks5_sends_literal_addresses_as_addresses() {
-    let v4 = Connect::host("10.1.2.3", 7);
+    let v4 = Connect::host("127.0.0.1", 7);
     let mut s = through(v4, socks5());
     sent(&mut s);
     s.read(&[5, 0]);
-    assert_eq!(sent(&mut s), [5, 1, 0, 1, 10, 1, 2, 3, 0, 7]);
-    let v6: SocketAddr = "[2001:db8::1]:9".parse().unwrap();
+    assert_eq!(sent(&mut s), [5, 1, 0, 1, 127, 0, 0, 1, 0, 7]);
+    let v6: SocketAddr = "[::1]:9".parse().unwrap();
     let mut s = through(Connect::addresses([v6]), socks5());
     sent(&mut s);
     s.read(&[5, 0]);
     let mut request = vec![5, 1, 0, 4];
-    request.extend_from_slice(
-        &"2001:db8::1"
-            .parse::<std::net::Ipv6Addr>()
-            .unwrap()
-            .octets(),
-    );
+    request.extend_from_slice(&"::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
     request.extend_from_slice(&[0, 9]);
     assert_eq!(sent(&mut s), request);
 }
 
 #[test]
 fn socks5_replies_split_across_reads_are_reassembled() {
-    let mut s = through(example_com(), socks5());
+    let mut s = through(localhost_443(), socks5());
     sent(&mut s);
     s.read(&[5]);
     assert!(
@@ -133,11 +128,11 @@ fn socks5_replies_split_across_reads_are_reassembled() {
 
 #[test]
 fn bytes_after_the_socks5_reply_in_the_same_read_go_to_the_application() {
-    let mut s = through(example_com(), socks5());
+    let mut s = through(localhost_443(), socks5());
     sent(&mut s);
     s.read(&[5, 0]);
     sent(&mut s);
-    let mut reply = vec![5, 0, 0, 1, 1, 2, 3, 4, 0, 80];
+    let mut reply = vec![5, 0, 0, 1, 127, 0, 0, 1, 0, 80];
     reply.extend_from_slice(b"hello from the target");
     s.read(&reply);
     assert_eq!(
@@ -155,7 +150,7 @@ fn socks5_failure(credentials: bool, replies: &[&[u8]]) -> ConnectionFailure {
         true => socks5().credentials(Credentials::new("u", "p").unwrap()),
         false => socks5(),
     };
-    let mut s = through(example_com(), proxy);
+    let mut s = through(localhost_443(), proxy);
     for reply in replies {
         sent(&mut s);
         s.read(reply);
@@ -202,7 +197,7 @@ fn every_socks5_failure_reply_is_typed() {
 
 #[test]
 fn a_proxy_closing_during_the_handshake_fails_with_closed() {
-    let mut s = through(example_com(), socks5());
+    let mut s = through(localhost_443(), socks5());
     sent(&mut s);
     s.read(&[5]);
     s.eof();
@@ -230,10 +225,10 @@ fn a_socks5_target_name_over_255_bytes_cannot_be_sent() {
 
 #[test]
 fn http_connect_with_and_without_basic_credentials() {
-    let mut s = through(example_com(), http());
+    let mut s = through(localhost_443(), http());
     assert_eq!(
         String::from_utf8(sent(&mut s)).unwrap(),
-        "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+        "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n"
     );
     s.read(b"HTTP/1.1 200 Connection established\r\n\r\n");
     assert_eq!(s.events(), [Event::Connected]);
@@ -250,7 +245,7 @@ fn http_connect_with_and_without_basic_credentials() {
 
 #[test]
 fn an_http_reply_split_across_reads_with_data_behind_it() {
-    let mut s = through(example_com(), http());
+    let mut s = through(localhost_443(), http());
     sent(&mut s);
     s.read(b"HTTP/1.1 200 OK\r\nVia: t");
     assert_eq!(s.events(), []);
@@ -282,7 +277,7 @@ fn http_refusals_carry_their_status() {
         ),
         (&b"SSH-2.0-OpenSSH\r\n\r\n"[..], ProxyError::Malformed),
     ] {
-        let mut s = through(example_com(), http());
+        let mut s = through(localhost_443(), http());
         sent(&mut s);
         s.read(reply);
         assert_eq!(
@@ -296,7 +291,7 @@ fn http_refusals_carry_their_status() {
 
 #[test]
 fn an_endless_http_reply_head_fails_instead_of_growing() {
-    let mut s = through(example_com(), http());
+    let mut s = through(localhost_443(), http());
     sent(&mut s);
     s.read(b"HTTP/1.1 200 OK\r\n");
     let header = b"X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
@@ -319,7 +314,7 @@ fn an_endless_http_reply_head_fails_instead_of_growing() {
 #[test]
 fn the_connection_timeout_covers_the_proxy_handshake() {
     let timeout = ConnectionTimeout::from_millis(500).unwrap();
-    let mut s = through(example_com().timeout(timeout), socks5());
+    let mut s = through(localhost_443().timeout(timeout), socks5());
     sent(&mut s);
     s.read(&[5, 0]);
     assert_eq!(s.next_timeout_ms(), Some(500));
@@ -338,7 +333,7 @@ fn the_connection_timeout_covers_the_proxy_handshake() {
 #[test]
 fn closing_during_the_handshake_aborts() {
     for hard in [false, true] {
-        let mut s = through(example_com(), http());
+        let mut s = through(localhost_443(), http());
         sent(&mut s);
         if hard {
             s.conn.hard_close();
@@ -355,7 +350,7 @@ fn closing_during_the_handshake_aborts() {
 
 #[test]
 fn sends_are_refused_until_the_tunnel_is_open() {
-    let mut s = through(example_com(), socks5());
+    let mut s = through(localhost_443(), socks5());
     assert!(s.conn.send(&b"early"[..]).is_err());
     assert!(!s.conn.is_writeable());
     sent(&mut s);
@@ -370,26 +365,26 @@ fn sends_are_refused_until_the_tunnel_is_open() {
 
 #[test]
 fn a_target_resolved_locally_is_sent_as_its_first_address() {
-    let mut s = through(example_com(), socks5().resolve_target_locally());
+    let mut s = through(localhost_443(), socks5().resolve_target_locally());
     let Some(IoOp::Resolve { host, port, .. }) = s.conn.poll_io() else {
         panic!("the target is resolved here first");
     };
-    assert_eq!((&*host, port), ("example.com", 443));
+    assert_eq!((&*host, port), ("localhost", 443));
     assert!(
         sent(&mut s).is_empty(),
         "nothing goes to the proxy before the answer"
     );
     let now = s.now;
-    let answer = lori_core::Resolution::Combined(vec!["192.0.2.7".parse().unwrap()]);
+    let answer = lori_core::Resolution::Combined(vec!["127.0.0.1".parse().unwrap()]);
     s.conn.handle_resolved(answer, now);
     assert_eq!(sent(&mut s), [5, 1, 0]);
     s.read(&[5, 0]);
-    assert_eq!(sent(&mut s), [5, 1, 0, 1, 192, 0, 2, 7, 1, 187]);
+    assert_eq!(sent(&mut s), [5, 1, 0, 1, 127, 0, 0, 1, 1, 187]);
 }
 
 #[test]
 fn a_failed_local_resolution_fails_the_connection_with_its_error() {
-    let mut s = through(example_com(), http().resolve_target_locally());
+    let mut s = through(localhost_443(), http().resolve_target_locally());
     assert!(matches!(s.conn.poll_io(), Some(IoOp::Resolve { .. })));
     let error = lori_core::IoFailure::new(std::io::ErrorKind::NotFound, None);
     let now = s.now;
@@ -405,13 +400,13 @@ fn a_failed_local_resolution_fails_the_connection_with_its_error() {
 
 #[test]
 fn per_family_answers_wait_for_a_usable_family() {
-    let mut s = through(example_com(), socks5().resolve_target_locally());
+    let mut s = through(localhost_443(), socks5().resolve_target_locally());
     assert!(matches!(s.conn.poll_io(), Some(IoOp::Resolve { .. })));
     let now = s.now;
     s.conn
         .handle_resolved(lori_core::Resolution::Ipv6(Vec::new()), now);
     assert_eq!(s.events(), []);
-    let v4 = lori_core::Resolution::Ipv4(vec!["198.51.100.1".parse().unwrap()]);
+    let v4 = lori_core::Resolution::Ipv4(vec!["127.0.0.1".parse().unwrap()]);
     s.conn.handle_resolved(v4, now);
     assert_eq!(sent(&mut s), [5, 1, 0]);
 }

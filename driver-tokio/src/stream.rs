@@ -580,11 +580,9 @@ impl AsyncWrite for Stream {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match this.conn.state() {
-            ConnectionState::Open => this.conn.close(),
-            ConnectionState::Connecting | ConnectionState::Handshaking => this.conn.hard_close(),
-            _ => {}
-        }
+        // Open: a graceful close. Still connecting or handshaking: the core aborts. Already
+        // closing: nothing more.
+        this.conn.close();
         this.drive(Input::Tick);
         loop {
             let fin_sent = matches!(

@@ -310,3 +310,19 @@ async fn starttls_refuses_while_unread_bytes_could_be_injected_then_upgrades() {
     assert_eq!(&word, b"secret");
     assert!(tls && client.connection().tls_protocol_version().is_some());
 }
+
+#[tokio::test]
+async fn read_bytes_hands_over_received_chunks_then_none_at_eof() {
+    let driver = Driver::current();
+    let (mut listener, port) = listen(&driver, Config::default(), None);
+    let mut client = connect(&driver, port).await;
+    let (mut server, _) = bounded("accept", listener.accept()).await.expect("accept");
+    client.write_all(b"zero-copy").await.expect("write");
+    client.shutdown().await.expect("half-close");
+    let mut received = Vec::new();
+    while let Some(chunk) = bounded("a chunk", server.read_bytes()).await.expect("read") {
+        assert!(!chunk.is_empty(), "no empty chunk before the EOF");
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received, b"zero-copy");
+}

@@ -370,30 +370,36 @@ impl DatagramEngine {
             }
             return dropped;
         }
-        let Parts {
-            endpoint,
-            transport,
-            handler,
-            handles,
-            ..
-        } = parts;
-        let delivered = catch_unwind(AssertUnwindSafe(|| {
-            transport
-                .with_options(|options| dispatch(endpoint, options, &mut **handles, &mut **handler))
-        }));
-        match delivered {
-            Ok(count) => count > 0,
-            Err(_panic) => {
-                self.lose_handler(parts);
-                true
-            }
-        }
+        self.call_handler(parts, |endpoint, options, handles, handler| {
+            dispatch(endpoint, options, handles, handler) > 0
+        })
+        .unwrap_or(true)
     }
 
+    /// Hands a posted message to the handler; a panic hard-closes the endpoint.
     fn deliver_message<T, H, M>(&mut self, parts: &mut Parts<'_, T, H, M>, message: M)
     where
         T: DatagramTransport,
         H: DatagramHandler<M> + ?Sized,
+    {
+        self.call_handler(parts, |endpoint, options, handles, handler| {
+            handler.on_message(
+                &mut DatagramContext::new(endpoint, options, handles),
+                message,
+            );
+        });
+    }
+
+    /// Runs `call` on the endpoint, the socket's options, the handles and the handler,
+    /// catching a panic: then the handler is lost and the result is `None`.
+    fn call_handler<T, H, M, R>(
+        &mut self,
+        parts: &mut Parts<'_, T, H, M>,
+        call: impl FnOnce(&mut Endpoint, &mut dyn SocketOptions, &mut dyn HandleSource<M>, &mut H) -> R,
+    ) -> Option<R>
+    where
+        T: DatagramTransport,
+        H: ?Sized,
     {
         let Parts {
             endpoint,
@@ -402,15 +408,14 @@ impl DatagramEngine {
             handles,
             ..
         } = parts;
-        let handled = catch_unwind(AssertUnwindSafe(|| {
-            transport.with_options(|options| {
-                let cx = &mut DatagramContext::new(endpoint, options, &mut **handles);
-                handler.on_message(cx, message);
-            });
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            transport
+                .with_options(|options| call(endpoint, options, &mut **handles, &mut **handler))
         }));
-        if handled.is_err() {
+        if called.is_err() {
             self.lose_handler(parts);
         }
+        called.ok()
     }
 
     fn lose_handler<T, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) {
