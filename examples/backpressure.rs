@@ -3,7 +3,7 @@
 //!
 //! - the client floods the server with `--bytes` of a checkable pattern (byte `i` of the
 //!   stream is `i % 251`): it sends while the connection is writeable, keeping at most a
-//!   window queued, gets `NotWriteable` once the socket pushed back (`on_throttled`), and
+//!   window queued, gets `NotWritable` once the socket pushed back (`on_throttled`), and
 //!   resumes on `on_unthrottled`;
 //! - the server reads slowly: it starts muted, and after every `--pause-every` bytes it
 //!   mutes again and unmutes on a `--pause-ms` timer. While it is muted nothing is read,
@@ -25,12 +25,13 @@
 mod common;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Driver, Failure, Flags, Listen, Reporter};
 use lori_core::{
-    Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handler, SendError,
-    SendToken, TimerDuration, TimerToken,
+    Address, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler, SendError, SendToken,
+    TimerDuration, TimerToken,
 };
 use lori_net::ListenOptions;
 
@@ -59,13 +60,13 @@ struct SlowReader {
     received: u64,
     since_pause: usize,
     pause_every: usize,
-    pause: TimerDuration,
+    pause: Duration,
     pauses: u32,
     reporter: Reporter<(u64, u32)>,
 }
 
 impl SlowReader {
-    fn pause(&mut self, cx: &mut Context<'_>) {
+    fn pause(&mut self, cx: &mut Conn<'_>) {
         if cx.set_timer(self.pause).is_ok() {
             cx.mute();
             self.pauses += 1;
@@ -73,14 +74,14 @@ impl SlowReader {
         }
     }
 
-    fn fail(&mut self, cx: &mut Context<'_>, problem: String) {
+    fn fail(&mut self, cx: &mut Conn<'_>, problem: String) {
         self.reporter.fail(problem);
         cx.hard_close();
     }
 }
 
 impl Handler for SlowReader {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         if let Err(error) = cx.socket().set_recv_buffer_size(SOCKET_BUFFER) {
             println!("server: could not shrink SO_RCVBUF ({error}); the flood may not block");
         }
@@ -88,7 +89,7 @@ impl Handler for SlowReader {
         self.pause(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         let start = self.received;
         if let Some(at) = (0..data.len()).find(|at| data[*at] != pattern(start + *at as u64)) {
             let offset = start + at as u64;
@@ -102,11 +103,11 @@ impl Handler for SlowReader {
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, _token: TimerToken) {
         cx.unmute();
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         if reason == CloseReason::PeerEof {
             self.reporter.report(Ok((self.received, self.pauses)));
         } else {
@@ -129,13 +130,13 @@ struct Flooder {
 impl Flooder {
     /// Sends until the stream is all queued, the window is full, or the connection is
     /// throttled.
-    fn flood(&mut self, cx: &mut Context<'_>) {
+    fn flood(&mut self, cx: &mut Conn<'_>) {
         while self.sent < self.total && cx.queued_bytes() < WINDOW {
             let left = self.total - self.sent;
             let len = usize::try_from(left).map_or(CHUNK, |left| left.min(CHUNK));
             match cx.send(self.chunk.slice(..len)) {
                 Ok(_) => self.sent += len as u64,
-                Err(SendError::NotWriteable(_)) => return,
+                Err(SendError::NotWritable(_)) => return,
                 Err(refused) => {
                     self.reporter.fail(format!("send refused: {refused}"));
                     return cx.hard_close();
@@ -149,31 +150,31 @@ impl Flooder {
 }
 
 impl Handler for Flooder {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         if let Err(error) = cx.socket().set_send_buffer_size(SOCKET_BUFFER) {
             println!("client: could not shrink SO_SNDBUF ({error})");
         }
         self.flood(cx);
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.reporter
             .fail(format!("connection failed: {failure:?}"));
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, _token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, _token: SendToken) {
         self.flood(cx);
     }
 
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.throttled += 1;
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.flood(cx);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         if self.sent == self.total && reason == CloseReason::LocalGraceful {
             self.reporter.report(Ok((self.sent, self.throttled)));
         } else {
@@ -192,7 +193,8 @@ fn run() -> Result<(), Failure> {
     let pause_ms: u64 = flags.parsed("pause-ms")?.unwrap_or(20);
     let timeout = flags.timeout()?;
     let pause = TimerDuration::from_millis(pause_ms)
-        .map_err(|error| flags.usage_error(&format!("--pause-ms: {error}")))?;
+        .map_err(|error| flags.usage_error(&format!("--pause-ms: {error}")))?
+        .as_duration();
     if pause_every == 0 {
         return Err(flags.usage_error("--pause-every must be at least 1"));
     }

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use common::{Driver, Failure, Flags, Reporter, tls};
 use lori_core::{
-    CloseReason, Config, Connect, ConnectionFailure, ConnectionTimeout, Context, Credentials,
-    Handler, Proxy, SendError, TlsClient, TlsFailure, TlsUpgrade,
+    CloseReason, Config, Conn, Connect, ConnectionFailure, ConnectionTimeout, Credentials, Handler,
+    Proxy, SendError, TlsClient, TlsFailure, TlsUpgrade,
 };
 
 const USAGE: &str = "flags: --driver tokio|mio --host H --port P --count N --message TEXT \
@@ -99,26 +99,26 @@ struct Pinger {
 
 impl Pinger {
     /// The connection is ready for the protocol: plaintext, or TLS once negotiated.
-    fn begin(&mut self, cx: &mut Context<'_>) {
+    fn begin(&mut self, cx: &mut Conn<'_>) {
         self.send_message(cx);
     }
 
-    fn send_message(&mut self, cx: &mut Context<'_>) {
+    fn send_message(&mut self, cx: &mut Conn<'_>) {
         match cx.send(self.message.clone()) {
             Ok(_) => {}
-            Err(SendError::NotWriteable(_)) => self.resend = true,
+            Err(SendError::NotWritable(_)) => self.resend = true,
             Err(refused) => self.fail(cx, format!("send refused: {refused}")),
         }
     }
 
-    fn fail(&mut self, cx: &mut Context<'_>, problem: impl Into<String>) {
+    fn fail(&mut self, cx: &mut Conn<'_>, problem: impl Into<String>) {
         self.reporter.fail(problem);
         cx.hard_close();
     }
 }
 
 impl Handler for Pinger {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         match self.upgrade.take() {
             Some(tls) => {
                 if let Err(error) = cx.start_tls(TlsUpgrade::Client(tls)) {
@@ -129,23 +129,23 @@ impl Handler for Pinger {
         }
     }
 
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.begin(cx);
     }
 
-    fn on_tls_failure(&mut self, cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: TlsFailure) {
         let detail = cx.tls_error().map(ToString::to_string).unwrap_or_default();
         self.reporter
             .fail(format!("TLS upgrade failed: {failure:?} {detail}"));
     }
 
-    fn on_connection_failure(&mut self, cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, cx: &mut Conn<'_>, failure: ConnectionFailure) {
         let detail = cx.tls_error().map(ToString::to_string).unwrap_or_default();
         self.reporter
             .fail(format!("connection failed: {failure:?} {detail}"));
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         let expected = self.message.slice(self.echoed..);
         if !expected.starts_with(&data) {
             let round = self.done + 1;
@@ -166,15 +166,15 @@ impl Handler for Pinger {
         }
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         if std::mem::take(&mut self.resend) {
             self.send_message(cx);
         }
     }
 
-    fn on_closed(&mut self, cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_>, reason: CloseReason) {
         if self.done == self.count && reason == CloseReason::LocalGraceful {
-            let tls = tls::version_name(cx.tls_protocol_version());
+            let tls = tls::version_name(cx.tls().and_then(|tls| tls.protocol_version()));
             self.reporter.report(Ok(Summary {
                 round_trips: self.done,
                 tls,

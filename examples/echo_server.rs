@@ -22,22 +22,22 @@ use std::process::ExitCode;
 
 use common::handlers::Echo;
 use common::{Failure, Flags, SERVER_USAGE, ServerArgs};
-use lori_core::{Address, Context, Handler};
+use lori_core::{Address, Conn, Handler};
 
 /// `Echo`, and closing a connection that stays idle for `--idle-timeout-ms`.
 #[derive(Default)]
 struct EchoServer(Echo);
 
 impl Handler for EchoServer {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: bytes::Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: bytes::Bytes) {
         self.0.on_received(cx, data);
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.0.on_unthrottled(cx);
     }
 
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         cx.close();
     }
 }

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use common::framing::{self, FrameError, FrameReader};
 use common::{Driver, Failure, Flags, Listen, Reporter};
 use lori_core::{
-    Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handler, SendError,
+    Address, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler, SendError,
 };
 use lori_net::ListenOptions;
 
@@ -82,11 +82,11 @@ struct Outbox {
 
 impl Outbox {
     /// Sends every waiting frame the connection takes; whether all were taken.
-    fn flush(&mut self, cx: &mut Context<'_>) -> Result<bool, String> {
+    fn flush(&mut self, cx: &mut Conn<'_>) -> Result<bool, String> {
         while let Some(frame) = self.waiting.pop_front() {
             match cx.send_vectored(frame) {
                 Ok(_) => {}
-                Err(SendError::NotWriteable(frame)) => {
+                Err(SendError::NotWritable(frame)) => {
                     self.waiting.push_front(frame);
                     return Ok(false);
                 }
@@ -104,7 +104,7 @@ struct Server {
 }
 
 impl Server {
-    fn reply(&mut self, cx: &mut Context<'_>, payload: &[u8]) {
+    fn reply(&mut self, cx: &mut Conn<'_>, payload: &[u8]) {
         let Some(reply) = frame(answer(payload)) else {
             return cx.hard_close();
         };
@@ -119,13 +119,13 @@ impl Server {
 }
 
 impl Handler for Server {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         if self.reader.start(cx).is_err() {
             cx.hard_close();
         }
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         match self.reader.on_chunk(cx, data) {
             Ok(Some(payload)) => self.reply(cx, &payload),
             Ok(None) => {}
@@ -139,7 +139,7 @@ impl Handler for Server {
         }
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         match self.outbox.flush(cx) {
             Ok(true) => cx.unmute(),
             Ok(false) => {}
@@ -165,12 +165,12 @@ struct Client {
 }
 
 impl Client {
-    fn fail(&mut self, cx: &mut Context<'_>, problem: String) {
+    fn fail(&mut self, cx: &mut Conn<'_>, problem: String) {
         self.reporter.fail(problem);
         cx.hard_close();
     }
 
-    fn flush(&mut self, cx: &mut Context<'_>) {
+    fn flush(&mut self, cx: &mut Conn<'_>) {
         if let Err(problem) = self.outbox.flush(cx) {
             self.fail(cx, problem);
         }
@@ -178,19 +178,19 @@ impl Client {
 }
 
 impl Handler for Client {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         if let Err(error) = self.reader.start(cx) {
             return self.fail(cx, error.to_string());
         }
         self.flush(cx);
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.reporter
             .fail(format!("connection failed: {failure:?}"));
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         let payload = match self.reader.on_chunk(cx, data) {
             Ok(Some(payload)) => payload,
             Ok(None) => return,
@@ -214,11 +214,11 @@ impl Handler for Client {
         }
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.flush(cx);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         if self.awaiting.is_empty() && reason == CloseReason::LocalGraceful {
             self.reporter.report(Ok(Stats {
                 frames: self.stats.frames,
@@ -241,7 +241,7 @@ struct Intruder {
 }
 
 impl Handler for Intruder {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let sent = framing::header(self.announced).map(|header| cx.send(header));
         if !matches!(sent, Some(Ok(_))) {
             self.reporter.fail("could not send the oversize header");
@@ -249,16 +249,16 @@ impl Handler for Intruder {
         }
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.reporter
             .fail(format!("connection failed: {failure:?}"));
     }
 
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         self.answered += data.len();
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         if self.answered == 0 && reason == CloseReason::PeerEof {
             self.reporter.report(Ok(()));
         } else {

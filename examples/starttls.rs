@@ -34,7 +34,7 @@ use common::tls::{self, Identity};
 use common::{Driver, Failure, Flags, Listen, Reporter};
 use lori_core::rustls::ServerConfig;
 use lori_core::{
-    Address, BufferUntil, CloseReason, Config, Connect, ConnectionFailure, Context, Handler,
+    Address, BufferUntil, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler,
     SendToken, StartFailure, TlsClient, TlsFailure, TlsUpgrade,
 };
 use lori_net::ListenOptions;
@@ -83,27 +83,27 @@ struct Server {
 }
 
 impl Server {
-    fn fail(&mut self, cx: &mut Context<'_>, problem: String) {
+    fn fail(&mut self, cx: &mut Conn<'_>, problem: String) {
         self.reporter.fail(problem);
         cx.hard_close();
     }
 }
 
 impl Handler for Server {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         if let Err(error) = BufferUntil::exact(COMMAND.len())
             .map_err(|e| e.to_string())
-            .and_then(|until| cx.buffer_until(until).map_err(|e| e.to_string()))
+            .and_then(|until| cx.set_buffer_until(until).map_err(|e| e.to_string()))
         {
             self.fail(cx, format!("buffer_until: {error}"));
         }
     }
 
-    fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, _cx: &mut Conn<'_>, failure: StartFailure) {
         self.reporter.fail(format!("never started: {failure:?}"));
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         match self.phase {
             Phase::Plain if data[..] == *COMMAND => match cx.send(GO_AHEAD) {
                 Ok(token) => self.phase = Phase::Agreed(Some(token)),
@@ -126,7 +126,8 @@ impl Handler for Server {
                 );
                 match cx.send(PONG) {
                     Ok(_) => {
-                        let version = tls::version_name(cx.tls_protocol_version());
+                        let version =
+                            tls::version_name(cx.tls().and_then(|tls| tls.protocol_version()));
                         self.reporter.report(Ok(version));
                     }
                     Err(error) => self.fail(cx, format!("sending the pong: {error}")),
@@ -135,7 +136,7 @@ impl Handler for Server {
         }
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, token: SendToken) {
         if self.phase == Phase::Agreed(Some(token)) {
             // The go-ahead is written in plaintext: from here on the bytes are TLS.
             match cx.start_tls(TlsUpgrade::Server(Arc::clone(&self.tls))) {
@@ -145,22 +146,22 @@ impl Handler for Server {
         }
     }
 
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.phase = Phase::Tls;
-        let version = tls::version_name(cx.tls_protocol_version());
+        let version = tls::version_name(cx.tls().and_then(|tls| tls.protocol_version()));
         println!("server: upgraded to {version}");
-        if let Err(error) = cx.buffer_until(BufferUntil::Streaming) {
+        if let Err(error) = cx.set_buffer_until(BufferUntil::Streaming) {
             self.fail(cx, format!("buffer_until: {error}"));
         }
     }
 
-    fn on_tls_failure(&mut self, cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: TlsFailure) {
         let detail = cx.tls_error().map(ToString::to_string).unwrap_or_default();
         self.reporter
             .fail(format!("TLS upgrade failed: {failure:?} {detail}"));
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         self.reporter
             .fail(format!("closed before the exchange ({reason:?})"));
     }
@@ -176,17 +177,17 @@ struct Client {
 }
 
 impl Client {
-    fn fail(&mut self, cx: &mut Context<'_>, problem: String) {
+    fn fail(&mut self, cx: &mut Conn<'_>, problem: String) {
         self.reporter.fail(problem);
         cx.hard_close();
     }
 }
 
 impl Handler for Client {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let cut = BufferUntil::exact(GO_AHEAD.len())
             .map_err(|e| e.to_string())
-            .and_then(|until| cx.buffer_until(until).map_err(|e| e.to_string()));
+            .and_then(|until| cx.set_buffer_until(until).map_err(|e| e.to_string()));
         if let Err(error) = cut {
             return self.fail(cx, format!("buffer_until: {error}"));
         }
@@ -196,16 +197,16 @@ impl Handler for Client {
         }
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.reporter
             .fail(format!("connection failed: {failure:?}"));
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         match self.phase {
             Phase::Agreed(None) if data[..] == *GO_AHEAD => {
                 let upgrade = cx
-                    .buffer_until(BufferUntil::Streaming)
+                    .set_buffer_until(BufferUntil::Streaming)
                     .map_err(|e| e.to_string())
                     .and_then(|()| {
                         cx.start_tls(TlsUpgrade::Client(self.tls.clone()))
@@ -227,29 +228,31 @@ impl Handler for Client {
                     "client: received {:?} over TLS",
                     String::from_utf8_lossy(&line)
                 );
-                self.version = Some(tls::version_name(cx.tls_protocol_version()));
+                self.version = Some(tls::version_name(
+                    cx.tls().and_then(|tls| tls.protocol_version()),
+                ));
                 cx.close();
             }
             _ => self.fail(cx, format!("unexpected {data:?} in phase {:?}", self.phase)),
         }
     }
 
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.phase = Phase::Tls;
-        let version = tls::version_name(cx.tls_protocol_version());
+        let version = tls::version_name(cx.tls().and_then(|tls| tls.protocol_version()));
         println!("client: upgraded to {version}");
         if let Err(error) = cx.send(PING) {
             self.fail(cx, format!("sending the ping: {error}"));
         }
     }
 
-    fn on_tls_failure(&mut self, cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: TlsFailure) {
         let detail = cx.tls_error().map(ToString::to_string).unwrap_or_default();
         self.reporter
             .fail(format!("TLS upgrade failed: {failure:?} {detail}"));
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         match self.version.take() {
             Some(version) if reason == CloseReason::LocalGraceful => {
                 self.reporter.report(Ok(version));

@@ -101,7 +101,7 @@ mod websocket_on_virtual_time {
     use std::time::Duration;
 
     use lori_core::sim::{LinkConfig, Pair};
-    use lori_core::{Config, ConnectionState, Context, Handler, IdleTimeout};
+    use lori_core::{Config, Conn, ConnectionState, Handler, IdleTimeout};
     use lori_websocket::{CloseStatus, WebSocket, WebSocketConfig, WebSocketHandler, WsContext};
 
     use crate::adversarial_support::WS_REQUEST;
@@ -128,10 +128,10 @@ mod websocket_on_virtual_time {
     }
 
     impl Handler for StalledClient {
-        fn on_started(&mut self, cx: &mut Context<'_>) {
+        fn on_started(&mut self, cx: &mut Conn<'_>) {
             cx.send(WS_REQUEST).expect("the request is accepted");
         }
-        fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+        fn on_peer_closed(&mut self, _cx: &mut Conn<'_>) {
             self.peer_closed = true;
         }
     }
@@ -177,7 +177,7 @@ mod handshake_timeouts {
     use std::time::{Duration, Instant};
 
     use lori_core::{
-        Address, Config, ConnectionTimeout, Context, Handler, StartFailure, TimerDuration,
+        Address, Config, Conn, ConnectionTimeout, Handler, StartFailure, TimerDuration,
     };
     use lori_net::ListenOptions;
     use lori_websocket::{HandshakeError, WebSocket, WebSocketConfig, WebSocketHandler, WsContext};
@@ -254,7 +254,7 @@ mod handshake_timeouts {
 
     struct TlsServer(mpsc::Sender<StartFailure>);
     impl Handler for TlsServer {
-        fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+        fn on_start_failure(&mut self, _cx: &mut Conn<'_>, failure: StartFailure) {
             let _ = self.0.send(failure);
         }
     }

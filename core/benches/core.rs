@@ -112,7 +112,7 @@ fn reads(c: &mut Criterion) {
     group.bench_function("frames_4b", |b| {
         let mut connection = Connection::server(Config::default(), now);
         connection
-            .buffer_until(BufferUntil::exact(4).expect("4 is not zero"))
+            .set_buffer_until(BufferUntil::exact(4).expect("4 is not zero"))
             .expect("4 fits the default buffer");
         drain(&mut connection);
         b.iter(|| {
@@ -229,7 +229,7 @@ fn tls_pair(now: Instant) -> (Connection, Connection) {
         transfer(&mut server, &mut client, now);
     }
     assert!(
-        client.is_writeable() && server.is_writeable(),
+        client.is_writable() && server.is_writable(),
         "handshake done"
     );
     (client, server)

@@ -3,14 +3,13 @@
 //!
 //! The scheduling (which address, when) is [`HappyEyeballs`]'s; this module translates its
 //! actions into driver instructions ([`IoOp::Connect`], [`IoOp::Abandon`],
-//! [`IoOp::Connected`]) and application events ([`Event::Connecting`]), and hands the
+//! [`IoOp::Adopt`]) and application events ([`Event::Connecting`]), and hands the
 //! outcome to the state transitions in `state.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::connection::Connection;
 use crate::error::IoFailure;
 use crate::event::{ConnectionFailure, Event, IoOp};
 use crate::happy_eyeballs::{
@@ -175,6 +174,16 @@ impl Connect {
     /// The Happy Eyeballs settings.
     pub fn happy_eyeballs_setting(&self) -> Settings {
         self.happy_eyeballs
+    }
+
+    /// The host name or literal address given to [`Connect::host`]; `None` for an
+    /// address list.
+    #[cfg(feature = "tls")]
+    pub(crate) fn host_name(&self) -> Option<Arc<str>> {
+        match &self.target {
+            Target::Host { host, .. } => Some(Arc::clone(host)),
+            Target::Addresses(_) => None,
+        }
     }
 
     /// The families attempts may use: `ip_version`, narrowed to the bind address's family
@@ -403,7 +412,7 @@ impl Connecting {
                 Action::Abandon { id } => IoOp::Abandon { attempt: id },
                 Action::Connected { id, .. } => {
                     outcome = Some(Outcome::Connected);
-                    IoOp::Connected { attempt: id }
+                    IoOp::Adopt { attempt: id }
                 }
                 Action::Failed(failure) => {
                     outcome = Some(Outcome::Failed(failure.into()));
@@ -429,7 +438,7 @@ pub(crate) enum AttemptInput {
 /// How the connecting phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// An attempt won; its `IoOp::Connected` is queued.
+    /// An attempt won; its `IoOp::Adopt` is queued.
     Connected,
     /// No attempt can win.
     Failed(ConnectionFailure),
@@ -440,113 +449,6 @@ impl From<ConnectFailure> for ConnectionFailure {
         match failure {
             ConnectFailure::Dns { error } => Self::Dns { error },
             ConnectFailure::Tcp { last } => Self::Tcp { last },
-        }
-    }
-}
-
-impl Connection {
-    /// A client connection to `connect`'s target. It starts connecting at once: the first
-    /// instruction is [`IoOp::Resolve`] for a host name, or [`IoOp::Connect`] for a literal
-    /// address or an address list. It ends in exactly one [`Event::Connected`] (then it is
-    /// the same state machine as a server connection, its idle timeout armed from then) or
-    /// one [`Event::ConnectionFailed`] (and no `Closed`). Until then `send` is refused with
-    /// `NotConnected`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
-    /// attempt with `ConnectionFailure::Aborted`.
-    ///
-    /// With `Connect::tls`, the TLS handshake follows the winning attempt, and a session
-    /// that cannot be made (an invalid server name) fails the connection at once with
-    /// `ConnectionFailure::Tls`, before any instruction.
-    pub fn client(config: crate::Config, connect: Connect, now: Instant) -> Self {
-        let mut connection = Self::new(config, now, crate::state::State::Connecting);
-        #[cfg(feature = "tls")]
-        let deferred_tls = match &connect.tls {
-            Some(tls) => {
-                let host = match &connect.target {
-                    Target::Host { host, .. } => Some(Arc::clone(host)),
-                    Target::Addresses(_) => None,
-                };
-                // Through a proxy, TLS begins once the tunnel is open: the session is made
-                // then, and its server name checked now.
-                let ready = match connect.proxy {
-                    Some(_) => connection.check_client_tls(tls, host.as_deref()),
-                    None => connection.set_client_tls(tls, host.as_deref()),
-                };
-                if !ready {
-                    return connection;
-                }
-                connect.proxy.is_some().then(|| (tls.clone(), host))
-            }
-            None => None,
-        };
-        #[allow(unused_mut, reason = "the TLS feature fills in the proxy's TLS client")]
-        let mut connecting = Connecting::start(&connect, now, &mut connection.io_ops);
-        #[cfg(feature = "tls")]
-        if let Some(phase) = connecting.proxy.as_mut() {
-            phase.tls = deferred_tls;
-        }
-        connection.connecting = Some(Box::new(connecting));
-        if let Some(timeout) = connect.timeout {
-            connection.arm_connect_timer(timeout);
-        }
-        connection.connecting_step(AttemptInput::Time);
-        connection
-    }
-
-    /// A client connection whose socket the driver connected by itself (a Unix domain
-    /// socket path, an adopted stream): open at once, its first event [`Event::Connected`],
-    /// its idle timeout armed from `now`. No instruction asks for the socket.
-    pub fn client_connected(config: crate::Config, now: Instant) -> Self {
-        let mut connection = Self::new(config, now, crate::state::State::Connecting);
-        connection.establish();
-        connection
-    }
-
-    /// A client connection that failed before the core could attempt it (a driver's own
-    /// connect, such as to a Unix socket path, was refused): its only instruction is
-    /// [`IoOp::Close`] and its only event `ConnectionFailed(failure)`, so the handler
-    /// learns of it the way it learns of any failed connect.
-    pub fn client_failed(config: crate::Config, failure: ConnectionFailure, now: Instant) -> Self {
-        let mut connection = Self::new(config, now, crate::state::State::Connecting);
-        connection.fail_connecting(failure);
-        connection
-    }
-
-    /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
-    /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
-    /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless
-    /// connecting.
-    pub fn handle_resolved(&mut self, answer: Resolution, now: Instant) {
-        self.advance_clock(now);
-        if self.state == crate::state::State::Proxying {
-            return self.proxy_target_resolved(answer);
-        }
-        self.connecting_step(AttemptInput::Resolved(answer));
-    }
-
-    /// The result of the attempt `attempt` of an [`IoOp::Connect`] instruction: `Ok(())`
-    /// once its socket connected, or the error it failed with. The first success wins; a
-    /// failure starts the next attempt at once. Results for abandoned or unknown attempts,
-    /// and every result once connected or failed, are ignored.
-    pub fn handle_connect_result(
-        &mut self,
-        attempt: AttemptId,
-        result: Result<(), IoFailure>,
-        now: Instant,
-    ) {
-        self.advance_clock(now);
-        self.connecting_step(AttemptInput::Result(attempt, result));
-    }
-
-    /// Feeds one input to the connecting phase and applies its outcome. Nothing happens
-    /// unless connecting.
-    pub(crate) fn connecting_step(&mut self, input: AttemptInput) {
-        let Some(connecting) = self.connecting.as_mut() else {
-            return;
-        };
-        match connecting.step(input, self.now, &mut self.io_ops, &mut self.events) {
-            Some(Outcome::Connected) => self.establish(),
-            Some(Outcome::Failed(failure)) => self.fail_connecting(failure),
-            None => {}
         }
     }
 }

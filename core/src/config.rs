@@ -13,7 +13,7 @@ use crate::limits::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SendPolicy {
     /// lori's policy (the default): the first would-block from the socket throttles the
-    /// connection; `send` is refused with `NotWriteable` until every queued byte has been
+    /// connection; `send` is refused with `NotWritable` until every queued byte has been
     /// written, which emits `Unthrottled`.
     #[default]
     RefuseWhileThrottled,

@@ -69,7 +69,7 @@ use crate::connection::Connection;
 use crate::error::IoFailure;
 use crate::event::{Direction, IoOp};
 use crate::handle::HandleSource;
-use crate::handler::{Context, Handler, dispatch};
+use crate::handler::{Conn, Handler, dispatch};
 use crate::happy_eyeballs::{AttemptId, IpVersion, Resolution};
 use crate::socket::{NoSocket, SocketOptions};
 
@@ -463,7 +463,7 @@ impl Engine {
                 }
             }
             IoOp::Abandon { attempt } => parts.transport.abandon_attempt(attempt),
-            IoOp::Connected { attempt } => {
+            IoOp::Adopt { attempt } => {
                 if parts.transport.adopt_attempt(attempt) {
                     // The attempt's readiness was spent on its connect: try both ways.
                     self.readable = true;
@@ -516,7 +516,7 @@ impl Engine {
         H: Handler<M> + ?Sized,
     {
         self.call_handler(parts, |conn, options, handles, handler| {
-            handler.on_message(&mut Context::new(conn, options, handles), message);
+            handler.on_message(&mut Conn::new(conn, options, handles), message);
         });
     }
 

@@ -11,22 +11,22 @@ use std::io;
 pub enum SendError<T> {
     /// The connection is not open for sending: not yet open, closing or closed.
     #[error("the connection is not open for sending")]
-    NotConnected(T),
+    NotOpen(T),
     /// The connection is throttled; wait for `Unthrottled` and send again.
     #[error("the connection is throttled")]
-    NotWriteable(T),
+    NotWritable(T),
 }
 
 impl<T> SendError<T> {
     /// The refused data.
     pub fn into_inner(self) -> T {
         match self {
-            Self::NotConnected(data) | Self::NotWriteable(data) => data,
+            Self::NotOpen(data) | Self::NotWritable(data) => data,
         }
     }
 }
 
-/// Why `buffer_until` refused a setting.
+/// Why `set_buffer_until` refused a setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BufferUntilError {
@@ -74,6 +74,9 @@ pub enum SetTimerError {
     /// `max_user_timers` timers are already active (lori allows one).
     #[error("the maximum number of user timers is already active")]
     AlreadyActive,
+    /// The duration is zero or beyond `MAX_MILLIS` milliseconds.
+    #[error("the timer's duration is out of range: {0}")]
+    OutOfRange(crate::limits::OutOfRange),
 }
 
 /// Why `start_tls` refused to upgrade, checked in this order (lori's). The connection is
@@ -83,7 +86,7 @@ pub enum SetTimerError {
 pub enum StartTlsError {
     /// The connection is not open (not yet open, closing or closed).
     #[error("the connection is not open")]
-    NotConnected,
+    NotOpen,
     /// The connection already runs TLS, or an upgrade is under way.
     #[error("the connection already uses TLS")]
     AlreadyTls,

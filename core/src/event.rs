@@ -239,9 +239,9 @@ pub enum Direction {
 
 /// An instruction for the driver, drained with `Connection::poll_io`. Reading and writing
 /// are not instructions: the driver reads while `wants_read()` and writes while
-/// `wants_write()`.
+/// `wants_write()`. Exhaustive, so that a driver matching on it cannot silently ignore an
+/// instruction added later.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum IoOp {
     /// Resolve `host` (a client connection's first instruction unless its target was a
     /// literal address or an address list) and report the answer with
@@ -270,9 +270,9 @@ pub enum IoOp {
         /// The abandoned attempt.
         attempt: AttemptId,
     },
-    /// This attempt won: its socket becomes the connection's socket. Read and write it
+    /// This attempt won: adopt its socket as the connection's socket. Read and write it
     /// from now on.
-    Connected {
+    Adopt {
         /// The winning attempt.
         attempt: AttemptId,
     },

@@ -70,7 +70,7 @@ impl<M> PostError<M> {
     }
 }
 
-/// Where a [`Context`](crate::Context) gets its connection's handle: a driver makes the
+/// Where a [`Conn`](crate::Conn) gets its connection's handle: a driver makes the
 /// handle (and its channel) only when first asked, so a connection nobody posts to holds
 /// no channel.
 pub trait HandleSource<M> {

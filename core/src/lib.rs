@@ -26,7 +26,7 @@
 //! use std::io::{self, IoSlice};
 //! use std::time::Instant;
 //! use bytes::{BufMut, Bytes, BytesMut, buf::Limit};
-//! use lori_core::{Config, Connection, Context, Engine, Handler, Input, NoHandles, Readiness, Transport};
+//! use lori_core::{Config, Connection, Conn, Engine, Handler, Input, NoHandles, Readiness, Transport};
 //!
 //! /// The peer sent `inbound` then its FIN; what we write lands in `outbound`.
 //! #[derive(Default)]
@@ -49,7 +49,7 @@
 //!
 //! struct Echo;
 //! impl Handler for Echo {
-//!     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+//!     fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
 //!         let _ = cx.send(data);
 //!     }
 //! }
@@ -100,10 +100,9 @@ mod event;
 mod handle;
 mod handler;
 pub mod happy_eyeballs;
+mod layer;
 mod limits;
 mod listener;
-#[cfg(not(feature = "tls"))]
-mod no_tls;
 pub mod proxy;
 mod read;
 mod recycle;
@@ -111,16 +110,13 @@ mod send;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod socket;
-mod state;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
-#[cfg(not(feature = "tls"))]
-use no_tls as tls;
 
 pub use client::{Connect, Target};
 pub use config::{Config, SendPolicy, Watermarks};
-pub use connection::Connection;
+pub use connection::{Connection, ConnectionState};
 pub use engine::{Engine, Input, Readiness, Transport, Wait};
 pub use error::{
     BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError, StartTlsError,
@@ -130,7 +126,7 @@ pub use event::{
     TlsError, TlsFailure,
 };
 pub use handle::{Handle, HandleSource, NoHandles, Post, PostError};
-pub use handler::{Context, Handler, dispatch};
+pub use handler::{Conn, Handler, dispatch};
 pub use happy_eyeballs::{AttemptId, IpVersion, Resolution};
 pub use limits::{
     BufferSize, BufferUntil, CloseTimeout, ConnectionTimeout, IdleTimeout, LingerTimeout,
@@ -141,9 +137,8 @@ pub use proxy::{Credentials, Proxy, ProxyError};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};
-pub use state::ConnectionState;
 #[cfg(feature = "tls")]
-pub use tls::{TlsClient, TlsUpgrade};
+pub use tls::{TlsClient, TlsInfo, TlsUpgrade};
 
 /// Emits a `tracing` trace event when the `tracing` feature is on; nothing otherwise.
 macro_rules! trace {

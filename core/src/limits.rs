@@ -144,6 +144,17 @@ macro_rules! millis_duration {
                 value.as_duration()
             }
         }
+
+        impl TryFrom<Duration> for $name {
+            type Error = OutOfRange;
+
+            /// The duration rounded up to whole milliseconds (so 1 µs is 1 ms); fails for
+            /// zero and above [`MAX_MILLIS`] milliseconds.
+            fn try_from(duration: Duration) -> Result<Self, OutOfRange> {
+                let millis = duration.as_nanos().div_ceil(1_000_000);
+                Self::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+            }
+        }
     };
 }
 

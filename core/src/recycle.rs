@@ -260,7 +260,7 @@ mod tests {
         let second = read_full(&mut conn, now);
         assert_ne!(second.as_ptr(), first_start);
         write_all(&mut conn, now);
-        assert_eq!(conn.spares.len(), 1, "the written chunk was kept");
+        assert_eq!(conn.spares().len(), 1, "the written chunk was kept");
         // The application holds the second chunk, so the third read takes the spare.
         let third = read_full(&mut conn, now);
         assert_eq!(
@@ -268,7 +268,7 @@ mod tests {
             first_start,
             "the first chunk's memory, reused"
         );
-        assert_eq!(conn.spares.len(), 0);
+        assert_eq!(conn.spares().len(), 0);
         drop(second);
     }
 
@@ -282,8 +282,8 @@ mod tests {
         // The socket is drained: the empty read buffer is released, the sends still wait.
         conn.handle_would_block(Direction::Read, now);
         write_all(&mut conn, now);
-        assert_eq!(conn.spares.len(), 0, "nothing in flight: no spare kept");
-        assert!(conn.spares.slots.is_none(), "nor the box for them");
+        assert_eq!(conn.spares().len(), 0, "nothing in flight: no spare kept");
+        assert!(conn.spares().slots.is_none(), "nor the box for them");
         assert_eq!(conn.queued_bytes(), 0);
 
         // Written first, then would-block: the same.
@@ -292,14 +292,14 @@ mod tests {
         let fourth = read_full(&mut conn, now);
         conn.send(fourth).expect("open");
         write_all(&mut conn, now);
-        assert_eq!(conn.spares.len(), 1, "reading goes on: the first is kept");
+        assert_eq!(conn.spares().len(), 1, "reading goes on: the first is kept");
         conn.handle_would_block(Direction::Read, now);
         assert_eq!(
-            conn.spares.len(),
+            conn.spares().len(),
             0,
             "released on would-block with nothing queued"
         );
-        assert!(conn.spares.slots.is_none());
+        assert!(conn.spares().slots.is_none());
     }
 
     #[test]
@@ -310,14 +310,14 @@ mod tests {
             conn.send(first).expect("open");
             let _second = read_full(&mut conn, now);
             write_all(&mut conn, now);
-            assert_eq!(conn.spares.len(), 1);
+            assert_eq!(conn.spares().len(), 1);
             if close {
                 conn.hard_close();
             } else {
                 conn.mute();
                 conn.unmute();
             }
-            assert_eq!(conn.spares.len(), 0);
+            assert_eq!(conn.spares().len(), 0);
         }
     }
 }

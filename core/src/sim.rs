@@ -13,13 +13,13 @@
 //! ```
 //! use bytes::Bytes;
 //! use lori_core::sim::{Pair, strategy};
-//! use lori_core::{Config, Context, Handler};
+//! use lori_core::{Config, Conn, Handler};
 //! use proptest::prelude::*;
 //!
 //! /// The protocol under test: echoes everything.
 //! struct Echo;
 //! impl Handler for Echo {
-//!     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+//!     fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
 //!         cx.send(data).expect("the queue policy below never refuses an open connection");
 //!     }
 //! }
@@ -28,7 +28,7 @@
 //! #[derive(Default)]
 //! struct Client { echoed: Vec<u8> }
 //! impl Handler for Client {
-//!     fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+//!     fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
 //!         self.echoed.extend_from_slice(&data);
 //!     }
 //! }

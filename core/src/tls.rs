@@ -23,25 +23,21 @@
 use std::fmt;
 use std::io::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::buf::Limit;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::config::Config;
-use crate::connection::Connection;
-use crate::error::StartTlsError;
-use crate::event::{ConnectionFailure, StartFailure, TlsError};
+use crate::event::TlsError;
 use crate::read::ReadBuffer;
 use crate::recycle::{Sink, Spares};
 use crate::send::SendQueue;
-use crate::state::{Handshake, PeerEof, State, Terminal};
 
 /// The client side of TLS for one connection: rustls's configuration, the server name to
 /// verify (and send as SNI), and the ALPN protocols to offer. Give it to [`Connect::tls`]
-/// or to [`Connection::client_connected_tls`], or (with a server name) to
-/// [`Connection::start_tls`] as [`TlsUpgrade::Client`].
+/// or to [`Connection::client_connected_tls`](crate::Connection::client_connected_tls), or
+/// (with a server name) to [`Connection::start_tls`](crate::Connection::start_tls) as
+/// [`TlsUpgrade::Client`].
 ///
 /// [`Connect::tls`]: crate::Connect::tls
 #[derive(Debug, Clone)]
@@ -99,7 +95,10 @@ impl TlsClient {
     }
 
     /// A client session for the server name given, or else `default_name`.
-    fn session(&self, default_name: Option<&str>) -> Result<rustls::Connection, Failure> {
+    pub(crate) fn session(
+        &self,
+        default_name: Option<&str>,
+    ) -> Result<rustls::Connection, Failure> {
         let name = self
             .server_name
             .as_deref()
@@ -133,7 +132,7 @@ impl PartialEq for TlsClient {
 
 impl Eq for TlsClient {}
 
-/// The TLS side to take on in [`Connection::start_tls`].
+/// The TLS side to take on in [`Connection::start_tls`](crate::Connection::start_tls).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TlsUpgrade {
@@ -144,16 +143,18 @@ pub enum TlsUpgrade {
 }
 
 /// A failure to make a session: the summary and, when rustls gave one, its error.
-type Failure = (TlsError, Option<rustls::Error>);
+pub(crate) type Failure = (TlsError, Option<rustls::Error>);
 
-fn server_session(config: Arc<rustls::ServerConfig>) -> Result<rustls::Connection, Failure> {
+pub(crate) fn server_session(
+    config: Arc<rustls::ServerConfig>,
+) -> Result<rustls::Connection, Failure> {
     rustls::ServerConnection::new(config)
         .map(rustls::Connection::from)
         .map_err(|error| (TlsError::Session, Some(error)))
 }
 
 /// The summary of a rustls error.
-fn classify(error: &rustls::Error) -> TlsError {
+pub(crate) fn classify(error: &rustls::Error) -> TlsError {
     use rustls::Error as E;
     match error {
         E::InvalidCertificate(_) => TlsError::BadCertificate,
@@ -205,13 +206,30 @@ impl fmt::Debug for TlsLayer {
     }
 }
 
-/// What one step of feeding ciphertext gave.
-struct Fed {
-    peer_closed: bool,
+/// What one step of the TLS layer gave the connection to apply.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing to process: no ciphertext, or the peer's close_notify came already.
+    Idle,
+    /// Records were processed and what they gave was drained.
+    Fed(Fed),
+    /// rustls failed; its alert is still to be queued (`Layer::flush`).
+    Failed(rustls::Error),
+}
+
+/// What processing one step of ciphertext left.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fed {
+    /// The handshake still runs.
+    pub(crate) handshaking: bool,
+    /// The peer's close_notify arrived in this step.
+    pub(crate) peer_closed: bool,
+    /// Nothing more comes from the peer: its close_notify, or the TCP EOF passed to rustls.
+    pub(crate) ended: bool,
 }
 
 impl TlsLayer {
-    fn new(mut session: rustls::Connection, cipher_size: usize) -> Self {
+    pub(crate) fn new(mut session: rustls::Connection, cipher_size: usize) -> Self {
         // rustls's default, set explicitly: it bounds the plaintext buffered during the
         // handshake and the ciphertext made by one `writer().write`.
         session.set_buffer_limit(Some(64 * 1024));
@@ -227,36 +245,36 @@ impl TlsLayer {
         }
     }
 
-    fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.cipher.len() < self.cipher_size
     }
 
-    fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
+    pub(crate) fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
         let room = self.cipher_size.saturating_sub(self.cipher.len()).max(1);
         spares.make_room(&mut self.cipher, room);
         (&mut self.cipher).limit(room)
     }
 
-    fn take_appended(&mut self) -> usize {
+    pub(crate) fn take_appended(&mut self) -> usize {
         let appended = self.cipher.len().saturating_sub(self.accounted);
         self.accounted = self.cipher.len();
         appended
     }
 
-    fn drop_last(&mut self, count: usize) {
+    pub(crate) fn drop_last(&mut self, count: usize) {
         self.cipher
             .truncate(self.cipher.len().saturating_sub(count));
         self.accounted = self.cipher.len();
     }
 
     /// Whether received bytes (or the EOF) still wait to be fed to rustls.
-    fn inbound_pending(&self) -> bool {
+    pub(crate) fn inbound_pending(&self) -> bool {
         !self.close_notify_received && (!self.cipher.is_empty() || (self.tcp_eof && !self.eof_fed))
     }
 
     /// Feeds at most one `read_tls` worth of ciphertext, or the EOF once every byte before
     /// it is in, and processes it. `None` when there is nothing to feed.
-    fn feed(&mut self) -> Option<Result<Fed, rustls::Error>> {
+    fn feed(&mut self) -> Option<Result<bool, rustls::Error>> {
         if self.close_notify_received {
             return None;
         }
@@ -282,9 +300,11 @@ impl TlsLayer {
             }
             self.accounted = self.cipher.len();
         }
-        Some(self.session.process_new_packets().map(|state| Fed {
-            peer_closed: state.peer_has_closed(),
-        }))
+        Some(
+            self.session
+                .process_new_packets()
+                .map(|state| state.peer_has_closed()),
+        )
     }
 
     /// Moves every decrypted byte into `read`.
@@ -294,7 +314,7 @@ impl TlsLayer {
 
     /// Moves every byte rustls wants sent into `queue`, as one chunk written into a spare
     /// buffer when there is one; returns whether there were any.
-    fn drain_ciphertext(&mut self, queue: &mut SendQueue, spares: &mut Spares) -> bool {
+    pub(crate) fn drain_ciphertext(&mut self, queue: &mut SendQueue, spares: &mut Spares) -> bool {
         if !self.session.wants_write() {
             return false;
         }
@@ -314,7 +334,7 @@ impl TlsLayer {
     }
 
     /// Encrypts `data` into `queue`, within rustls's buffer limit.
-    fn encrypt(
+    pub(crate) fn encrypt(
         &mut self,
         mut data: &[u8],
         queue: &mut SendQueue,
@@ -332,166 +352,111 @@ impl TlsLayer {
     }
 }
 
-/// The TLS part of a connection: the layer, once a session exists, and rustls's last
-/// error.
-#[derive(Debug, Default)]
-pub(crate) struct TlsState {
-    layer: Option<Box<TlsLayer>>,
-    error: Option<rustls::Error>,
+impl TlsLayer {
+    /// The rustls session.
+    pub(crate) fn session(&self) -> &rustls::Connection {
+        &self.session
+    }
+
+    /// Whether the peer's close_notify arrived.
+    pub(crate) fn close_notify_received(&self) -> bool {
+        self.close_notify_received
+    }
+
+    /// The socket's EOF: passed to rustls once every byte before it is in.
+    pub(crate) fn tcp_eof(&mut self) {
+        self.tcp_eof = true;
+    }
+
+    /// Frees an empty ciphertext buffer.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.cipher.is_empty() {
+            self.release();
+        }
+    }
+
+    /// Frees the ciphertext buffer, whatever it holds.
+    pub(crate) fn release(&mut self) {
+        self.cipher = BytesMut::new();
+        self.accounted = 0;
+    }
+
+    /// Takes bytes received before the session began as ciphertext.
+    pub(crate) fn adopt_received(&mut self, received: &[u8]) {
+        self.cipher.extend_from_slice(received);
+        self.accounted = self.cipher.len();
+    }
+
+    /// Queues our close_notify, once, unless the handshake still runs.
+    pub(crate) fn close_notify(&mut self, queue: &mut SendQueue, spares: &mut Spares) {
+        if !self.close_notify_sent && !self.session.is_handshaking() {
+            self.close_notify_sent = true;
+            self.session.send_close_notify();
+            self.drain_ciphertext(queue, spares);
+        }
+    }
+
+    /// Feeds at most one `read_tls` worth of ciphertext (or the EOF), then drains what
+    /// rustls gives: ciphertext into `queue`, plaintext into `read`.
+    pub(crate) fn step(
+        &mut self,
+        read: &mut ReadBuffer,
+        queue: &mut SendQueue,
+        spares: &mut Spares,
+    ) -> Step {
+        let peer_closed = match self.feed() {
+            None => return Step::Idle,
+            Some(Ok(peer_closed)) => peer_closed,
+            Some(Err(error)) => return Step::Failed(error),
+        };
+        self.drain_ciphertext(queue, spares);
+        self.drain_plaintext(read, spares);
+        if peer_closed {
+            self.close_notify_received = true;
+        }
+        Step::Fed(Fed {
+            handshaking: self.session.is_handshaking(),
+            peer_closed,
+            ended: self.close_notify_received || self.eof_fed,
+        })
+    }
 }
 
-impl Connection {
-    /// A server connection whose socket is already connected (accepted), speaking TLS with
-    /// `tls` (build it with `rustls::ServerConfig::builder_with_provider`). The handshake
-    /// runs first, bounded by [`Config::handshake_timeout`]: `Started` comes once it
-    /// completes (and the idle timeout is armed only then), or `StartFailed` if the
-    /// session cannot be made, the handshake fails or times out. Until then sends are
-    /// refused with `NotConnected` and `set_timer` with `NotOpen`.
-    pub fn server_tls(config: Config, tls: Arc<rustls::ServerConfig>, now: Instant) -> Self {
-        let mut connection = Self::new(config, now, State::Handshaking(Handshake::Server));
-        match server_session(tls) {
-            Ok(session) => {
-                connection.install_tls(session);
-                connection.begin_handshake(Handshake::Server);
-            }
-            Err((error, rustls_error)) => {
-                connection.tls.error = rustls_error;
-                connection.terminate(Terminal::StartFailed(StartFailure::Tls(error)));
-            }
-        }
-        connection
+/// What a connection's TLS session agreed, borrowed from it
+/// ([`Connection::tls`](crate::Connection::tls)).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsInfo<'a> {
+    session: &'a rustls::Connection,
+}
+
+impl<'a> TlsInfo<'a> {
+    pub(crate) fn new(session: &'a rustls::Connection) -> Self {
+        Self { session }
     }
 
-    /// A client connection whose socket the driver connected by itself, speaking TLS as
-    /// `tls` says (its server name is required). The handshake starts at once (the
-    /// ClientHello is queued); `Connected` comes once it completes, or
-    /// `ConnectionFailed(Tls(..))` if the session cannot be made or the handshake fails.
-    pub fn client_connected_tls(config: Config, tls: TlsClient, now: Instant) -> Self {
-        let mut connection = Self::new(config, now, State::Connecting);
-        if connection.set_client_tls(&tls, None) {
-            connection.establish();
-        }
-        connection
-    }
-
-    /// Makes the client session of `tls` (server name defaulting to `default_name`) and
-    /// installs it; on failure the connection fails with `ConnectionFailed(Tls(..))` and
-    /// this returns false.
-    pub(crate) fn set_client_tls(&mut self, tls: &TlsClient, default_name: Option<&str>) -> bool {
-        match tls.session(default_name) {
-            Ok(session) => {
-                self.install_tls(session);
-                true
-            }
-            Err((error, rustls_error)) => {
-                self.tls.error = rustls_error;
-                self.fail_connecting(ConnectionFailure::Tls(error));
-                false
-            }
-        }
-    }
-
-    /// Checks that `tls` can make a session (its server name is valid), without keeping
-    /// it: for a proxied connection, whose TLS begins once the tunnel is open. A session
-    /// that cannot be made fails the connection as [`set_client_tls`](Self::set_client_tls)
-    /// does.
-    pub(crate) fn check_client_tls(&mut self, tls: &TlsClient, default_name: Option<&str>) -> bool {
-        match tls.session(default_name) {
-            Ok(_session) => true,
-            Err((error, rustls_error)) => {
-                self.tls.error = rustls_error;
-                self.fail_connecting(ConnectionFailure::Tls(error));
-                false
-            }
-        }
-    }
-
-    /// Bytes received before TLS began (after a proxy's reply, in the same read) are TLS's:
-    /// moves them from the read buffer into the ciphertext buffer, for the next pump.
-    pub(crate) fn tls_adopt_received(&mut self) {
-        let Some(layer) = self.tls.layer.as_mut() else {
-            return;
-        };
-        let received = self.read.take_all();
-        layer.cipher.extend_from_slice(&received);
-        layer.accounted = layer.cipher.len();
-    }
-
-    fn install_tls(&mut self, session: rustls::Connection) {
-        let size = self.read.size().max(self.read.minimum());
-        self.tls.layer = Some(Box::new(TlsLayer::new(session, size)));
-    }
-
-    /// Upgrades an open plaintext connection to TLS (STARTTLS): the handshake begins at
-    /// once, bounded by [`Config::handshake_timeout`]. Meanwhile sends are refused with
-    /// `NotConnected`; user and idle timers keep running. It ends in `TlsReady`, or
-    /// `TlsFailed` then `Closed(Tls(..))`.
-    ///
-    /// Refused, in this order: `NotConnected` unless open; `AlreadyTls` when TLS runs or an
-    /// upgrade is under way; `NotReady` while muted, while received bytes wait undelivered
-    /// (bytes that came with the peer's go-ahead may be an attacker's, CVE-2021-23222: cut
-    /// the go-ahead with `buffer_until` so that nothing else is taken for it) or while
-    /// writes are queued; `SessionFailed` when the session cannot be made (a client
-    /// without a valid server name). A refusal leaves the connection as it was.
-    pub fn start_tls(&mut self, upgrade: TlsUpgrade) -> Result<(), StartTlsError> {
-        match self.state {
-            State::Open => {}
-            State::Handshaking(Handshake::Upgrade) => return Err(StartTlsError::AlreadyTls),
-            _ => return Err(StartTlsError::NotConnected),
-        }
-        if self.tls.layer.is_some() {
-            return Err(StartTlsError::AlreadyTls);
-        }
-        if self.muted || self.read.buffered() > 0 || !self.send.is_empty() {
-            return Err(StartTlsError::NotReady);
-        }
-        let session = match upgrade {
-            TlsUpgrade::Client(client) => client.session(None),
-            TlsUpgrade::Server(config) => server_session(config),
-        };
-        match session {
-            Ok(session) => {
-                self.install_tls(session);
-                self.begin_handshake(Handshake::Upgrade);
-                self.tls_flush();
-                Ok(())
-            }
-            Err((error, rustls_error)) => {
-                self.tls.error = rustls_error;
-                Err(StartTlsError::SessionFailed(error))
-            }
-        }
-    }
-
-    // ---- Getters -------------------------------------------------------------------------
-
-    /// Whether the connection has a TLS session (from its start or `start_tls`).
-    pub fn is_tls(&self) -> bool {
-        self.tls.layer.is_some()
-    }
-
-    fn session(&self) -> Option<&rustls::Connection> {
-        self.tls.layer.as_ref().map(|layer| &layer.session)
+    /// Whether the handshake still runs.
+    pub fn is_handshaking(&self) -> bool {
+        self.session.is_handshaking()
     }
 
     /// The ALPN protocol agreed in the handshake, if any.
-    pub fn tls_alpn_protocol(&self) -> Option<&[u8]> {
-        self.session()?.alpn_protocol()
+    pub fn alpn_protocol(&self) -> Option<&'a [u8]> {
+        self.session.alpn_protocol()
     }
 
     /// The TLS version agreed, once the handshake got that far.
-    pub fn tls_protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.session()?.protocol_version()
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.session.protocol_version()
     }
 
     /// The cipher suite agreed, once the handshake got that far.
-    pub fn tls_cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
-        self.session()?.negotiated_cipher_suite()
+    pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
+        self.session.negotiated_cipher_suite()
     }
 
     /// The server name the client asked for (SNI), on a server connection.
-    pub fn tls_server_name(&self) -> Option<&str> {
-        match self.session()? {
+    pub fn server_name(&self) -> Option<&'a str> {
+        match self.session {
             rustls::Connection::Server(server) => server.server_name(),
             rustls::Connection::Client(_) => None,
         }
@@ -499,177 +464,7 @@ impl Connection {
 
     /// The peer's certificate chain, end entity first, once the handshake received it (a
     /// server sees one only when it asks for client certificates).
-    pub fn tls_peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.session()?.peer_certificates()
-    }
-
-    /// rustls's error behind the last TLS failure (`TlsError` summarises it), if rustls
-    /// gave one.
-    pub fn tls_error(&self) -> Option<&rustls::Error> {
-        self.tls.error.as_ref()
-    }
-
-    // ---- Hooks for the read, write and close paths ---------------------------------------
-
-    pub(crate) fn tls_is_set(&self) -> bool {
-        self.tls.layer.is_some()
-    }
-
-    /// Whether the socket should be read, as far as the TLS layer goes: `None` without TLS.
-    pub(crate) fn tls_has_room(&self) -> Option<bool> {
-        self.tls.layer.as_ref().map(|layer| layer.has_room())
-    }
-
-    /// The driver's read target: the ciphertext buffer under TLS, else the read buffer.
-    pub(crate) fn read_target(&mut self) -> Limit<&mut BytesMut> {
-        match self.tls.layer.as_mut() {
-            Some(layer) => layer.target(&mut self.spares),
-            None if self.discard_inbound => self.read.discard_target(&mut self.spares),
-            None => self.read.target(&mut self.spares),
-        }
-    }
-
-    /// Bytes the driver appended to the ciphertext target, under TLS.
-    pub(crate) fn tls_take_appended(&mut self) -> Option<usize> {
-        self.tls.layer.as_mut().map(|layer| layer.take_appended())
-    }
-
-    /// Drops the last `count` ciphertext bytes (read when nothing is taken in).
-    pub(crate) fn tls_drop_last(&mut self, count: usize) {
-        if let Some(layer) = self.tls.layer.as_mut() {
-            layer.drop_last(count);
-        }
-    }
-
-    /// The socket's EOF, under TLS: passed to rustls once every byte before it is in.
-    pub(crate) fn tls_eof(&mut self) {
-        if let Some(layer) = self.tls.layer.as_mut() {
-            layer.tcp_eof = true;
-        }
-    }
-
-    /// Frees an empty ciphertext buffer.
-    pub(crate) fn tls_release_if_empty(&mut self) {
-        if let Some(layer) = self.tls.layer.as_mut()
-            && layer.cipher.is_empty()
-        {
-            layer.cipher = BytesMut::new();
-            layer.accounted = 0;
-        }
-    }
-
-    /// Frees the ciphertext buffer for good (the connection is over); the session stays
-    /// for its getters.
-    pub(crate) fn tls_release(&mut self) {
-        if let Some(layer) = self.tls.layer.as_mut() {
-            layer.cipher = BytesMut::new();
-            layer.accounted = 0;
-        }
-    }
-
-    /// Whether ciphertext (or the EOF) still waits to be fed to rustls.
-    pub(crate) fn tls_inbound_pending(&self) -> bool {
-        self.tls
-            .layer
-            .as_ref()
-            .is_some_and(|layer| layer.inbound_pending())
-    }
-
-    /// Whether the peer ended TCP without a close_notify (under TLS).
-    pub(crate) fn tls_peer_closed_uncleanly(&self) -> bool {
-        self.tls
-            .layer
-            .as_ref()
-            .is_some_and(|layer| !layer.close_notify_received)
-    }
-
-    /// Queues what rustls wants sent (handshake messages, alerts).
-    pub(crate) fn tls_flush(&mut self) {
-        if let Some(layer) = self.tls.layer.as_mut() {
-            layer.drain_ciphertext(&mut self.send, &mut self.spares);
-        }
-    }
-
-    /// Queues our close_notify, once, after everything queued (a graceful close).
-    pub(crate) fn tls_close_notify(&mut self) {
-        if let Some(layer) = self.tls.layer.as_mut()
-            && !layer.close_notify_sent
-            && !layer.session.is_handshaking()
-        {
-            layer.close_notify_sent = true;
-            layer.session.send_close_notify();
-            layer.drain_ciphertext(&mut self.send, &mut self.spares);
-        }
-    }
-
-    /// Queues a send's bytes: encrypted under TLS, as they are otherwise.
-    pub(crate) fn push_outbound(&mut self, chunk: Bytes) {
-        let Some(layer) = self.tls.layer.as_mut() else {
-            return self.send.push(chunk);
-        };
-        if let Err(error) = layer.encrypt(&chunk, &mut self.send, &mut self.spares) {
-            self.tls_failed(error);
-        }
-    }
-
-    /// rustls reported `error`: keep it, queue its alert, and fail.
-    fn tls_failed(&mut self, error: rustls::Error) {
-        let summary = classify(&error);
-        self.tls.error = Some(error);
-        self.tls_flush();
-        self.fail_tls(summary);
-    }
-
-    /// Feeds received ciphertext to rustls and drains what it gives: plaintext into the
-    /// read buffer (until a read buffer's worth waits), ciphertext into the send queue.
-    /// Completes the handshake, notes the peer's close_notify, and fails on TLS errors.
-    /// Without a TLS layer it does nothing, inline, so the plaintext read path pays no call.
-    #[inline]
-    pub(crate) fn tls_pump(&mut self) {
-        if self.tls.layer.is_some() {
-            self.tls_pump_layer();
-        }
-    }
-
-    /// [`tls_pump`](Self::tls_pump)'s loop, with a layer in place.
-    fn tls_pump_layer(&mut self) {
-        loop {
-            if !self.state.takes_inbound() {
-                return;
-            }
-            if !self.discard_inbound && self.read.buffered() >= self.read.size() {
-                // Paused: a read buffer's worth of plaintext waits to be delivered.
-                return;
-            }
-            let Some(layer) = self.tls.layer.as_mut() else {
-                return;
-            };
-            let fed = match layer.feed() {
-                None => return,
-                Some(Ok(fed)) => fed,
-                Some(Err(error)) => return self.tls_failed(error),
-            };
-            layer.drain_ciphertext(&mut self.send, &mut self.spares);
-            layer.drain_plaintext(&mut self.read, &mut self.spares);
-            let handshaking = layer.session.is_handshaking();
-            if fed.peer_closed {
-                layer.close_notify_received = true;
-            }
-            let ended = layer.close_notify_received || layer.eof_fed;
-            if self.discard_inbound {
-                self.read.clear();
-            }
-            if let State::Handshaking(_) = self.state {
-                if !handshaking {
-                    self.complete_handshake();
-                } else if ended {
-                    return self.fail_tls(TlsError::UnexpectedEof);
-                }
-            }
-            if fed.peer_closed && self.peer_eof == PeerEof::NotReceived {
-                // The peer's close_notify is its EOF: nothing more comes.
-                self.peer_eof = PeerEof::Received;
-            }
-        }
+    pub fn peer_certificates(&self) -> Option<&'a [CertificateDer<'static>]> {
+        self.session.peer_certificates()
     }
 }

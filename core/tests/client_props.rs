@@ -128,7 +128,7 @@ impl Ledger {
                     self.live.push(attempt);
                 }
                 IoOp::Abandon { attempt } => self.end(attempt, "abandon"),
-                IoOp::Connected { attempt } => self.end(attempt, "won"),
+                IoOp::Adopt { attempt } => self.end(attempt, "won"),
                 IoOp::Resolve { .. } | IoOp::Close | IoOp::ShutdownWrite => {}
                 other => panic!("unexpected instruction while connecting: {other:?}"),
             }

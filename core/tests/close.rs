@@ -200,7 +200,9 @@ fn peer_eof_waits_for_held_data_while_muted() {
 #[test]
 fn peer_eof_discards_a_trailing_partial_frame() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(BufferUntil::exact(4).unwrap()).unwrap();
+    s.conn
+        .set_buffer_until(BufferUntil::exact(4).unwrap())
+        .unwrap();
     s.read(b"abcdef");
     s.eof();
     assert_eq!(
@@ -233,11 +235,13 @@ fn half_close_reports_peer_closed_and_keeps_writing() {
 #[test]
 fn half_close_lets_the_application_take_a_trailing_partial_frame() {
     let mut s = Script::server(Config::default().half_close(true));
-    s.conn.buffer_until(BufferUntil::exact(4).unwrap()).unwrap();
+    s.conn
+        .set_buffer_until(BufferUntil::exact(4).unwrap())
+        .unwrap();
     s.read(b"abcdef");
     s.eof();
     assert_eq!(s.events(), [received(b"abcd"), Event::PeerClosed]);
-    s.conn.buffer_until(BufferUntil::Streaming).unwrap();
+    s.conn.set_buffer_until(BufferUntil::Streaming).unwrap();
     assert_eq!(as_strs(&s.received()), ["ef"]);
 }
 

@@ -17,7 +17,7 @@ use lori_core::datagram::{
 };
 use lori_core::{
     CloseTimeout, Direction, IdleTimeout, IoFailure, NoHandles, Readiness, SendPolicy, SendToken,
-    TimerDuration, Watermarks,
+    Watermarks,
 };
 
 fn addr(port: u16) -> SocketAddr {
@@ -138,11 +138,11 @@ fn the_datagram_bound_refuses_throttles_once_and_unthrottles_when_drained() {
     let refused = endpoint.send_to(addr(1), &b"c"[..]).unwrap_err();
     assert_eq!(
         refused,
-        DatagramSendError::NotWriteable(Bytes::from_static(b"c"))
+        DatagramSendError::NotWritable(Bytes::from_static(b"c"))
     );
     assert!(endpoint.send_to(addr(1), &b"d"[..]).is_err());
     assert_eq!(events(&mut endpoint), [DatagramEvent::Throttled]);
-    assert!(!endpoint.is_writeable());
+    assert!(!endpoint.is_writable());
     endpoint.handle_sent(1, now);
     assert_eq!(events(&mut endpoint), [DatagramEvent::Sent(token(1))]);
     endpoint.handle_sent(1, now);
@@ -175,7 +175,7 @@ fn refuse_while_throttled_throttles_on_would_block_until_the_queue_is_empty() {
     assert_eq!(events(&mut endpoint), [DatagramEvent::Throttled]);
     assert!(matches!(
         endpoint.send_to(addr(1), &b"c"[..]),
-        Err(DatagramSendError::NotWriteable(_))
+        Err(DatagramSendError::NotWritable(_))
     ));
     endpoint.handle_sent(1, now);
     assert_eq!(events(&mut endpoint), [DatagramEvent::Sent(token(1))]);
@@ -351,14 +351,8 @@ fn the_idle_timeout_fires_rearms_restarts_on_traffic_and_stops_at_close() {
 fn a_user_timer_fires_once_and_is_limited() {
     let start = Instant::now();
     let mut endpoint = open(DatagramConfig::default(), start);
-    let timer = endpoint
-        .set_timer(TimerDuration::from_millis(50).unwrap())
-        .unwrap();
-    assert!(
-        endpoint
-            .set_timer(TimerDuration::from_millis(5).unwrap())
-            .is_err()
-    );
+    let timer = endpoint.set_timer(Duration::from_millis(50)).unwrap();
+    assert!(endpoint.set_timer(Duration::from_millis(5)).is_err());
     endpoint.handle_timeout(start + Duration::from_millis(49));
     assert!(events(&mut endpoint).is_empty());
     endpoint.handle_timeout(start + Duration::from_millis(50));
@@ -443,9 +437,7 @@ fn hard_close_fails_every_queued_datagram_after_closed_and_drops_advisories() {
         .map(|_| endpoint.send_to(addr(1), &b"q"[..]).unwrap())
         .collect();
     assert!(endpoint.send_to(addr(1), &b"q"[..]).is_err()); // queues Throttled
-    endpoint
-        .set_timer(TimerDuration::from_millis(1).unwrap())
-        .unwrap();
+    endpoint.set_timer(Duration::from_millis(1)).unwrap();
     endpoint.handle_datagram(addr(1), Bytes::from_static(b"undelivered"), false, now);
     endpoint.hard_close();
     assert_eq!(

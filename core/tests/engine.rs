@@ -13,7 +13,7 @@ use bytes::buf::Limit;
 use bytes::{BufMut, Bytes, BytesMut};
 use lori_core::engine::WRITES_PER_TURN;
 use lori_core::{
-    AttemptId, CloseReason, Config, Connect, Connection, Context, Engine, Handle, HandleSource,
+    AttemptId, CloseReason, Config, Conn, Connect, Connection, Engine, Handle, HandleSource,
     Handler, Input, IoFailure, IpVersion, Readiness, SendToken, Transport, Wait,
 };
 
@@ -193,7 +193,7 @@ struct App {
 }
 
 impl App {
-    fn greet(&self, cx: &mut Context<'_, String>) {
+    fn greet(&self, cx: &mut Conn<'_, String>) {
         if let Some(greeting) = self.behaviour.greet {
             cx.send(Bytes::from_static(greeting)).expect("open");
         }
@@ -201,21 +201,21 @@ impl App {
 }
 
 impl Handler<String> for App {
-    fn on_started(&mut self, cx: &mut Context<'_, String>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, String>) {
         self.log.push("started");
         self.greet(cx);
     }
 
-    fn on_connecting(&mut self, _cx: &mut Context<'_, String>, in_flight: usize) {
+    fn on_connecting(&mut self, _cx: &mut Conn<'_, String>, in_flight: usize) {
         self.log.push(format!("connecting {in_flight}"));
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_, String>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_, String>) {
         self.log.push("connected");
         self.greet(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_, String>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_, String>, data: Bytes) {
         self.log
             .push(format!("received {:?}", String::from_utf8_lossy(&data)));
         if self.behaviour.panic_on == Some(&data[..]) {
@@ -232,42 +232,42 @@ impl Handler<String> for App {
         }
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_, String>, token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_, String>, token: SendToken) {
         self.log.push(format!("sent {}", token.id()));
         if self.behaviour.send_on_sent {
             cx.send(&b"+"[..]).expect("open");
         }
     }
 
-    fn on_send_failed(&mut self, _cx: &mut Context<'_, String>, token: SendToken) {
+    fn on_send_failed(&mut self, _cx: &mut Conn<'_, String>, token: SendToken) {
         self.log.push(format!("send failed {}", token.id()));
     }
 
-    fn on_throttled(&mut self, _cx: &mut Context<'_, String>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_, String>) {
         self.log.push("throttled");
     }
 
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_, String>) {
+    fn on_unthrottled(&mut self, _cx: &mut Conn<'_, String>) {
         self.log.push("unthrottled");
     }
 
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_, String>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Conn<'_, String>) {
         self.log.push("idle");
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_, String>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_, String>, reason: CloseReason) {
         self.log.push(format!("closed {reason:?}"));
     }
 
     fn on_connection_failure(
         &mut self,
-        _cx: &mut Context<'_, String>,
+        _cx: &mut Conn<'_, String>,
         failure: lori_core::ConnectionFailure,
     ) {
         self.log.push(format!("failed {failure:?}"));
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, String>, message: String) {
+    fn on_message(&mut self, cx: &mut Conn<'_, String>, message: String) {
         self.log.push(format!("message {message}"));
         if message == "panic" {
             panic!("a deliberate panic in on_message");

@@ -11,7 +11,9 @@ fn mute_with_a_full_read_buffer_holds_everything_and_never_reads_zero_bytes() {
     // lori #324: a full buffer made lori read 0 bytes, which looked like EOF.
     let config = Config::default().read_buffer_size(ReadBufferSize::new(256).unwrap());
     let mut s = Script::server(config);
-    s.conn.buffer_until(BufferUntil::exact(4).unwrap()).unwrap();
+    s.conn
+        .set_buffer_until(BufferUntil::exact(4).unwrap())
+        .unwrap();
     let payload: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
     let mut offered = &payload[..];
     let mut delivered = Vec::new();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use bytes::buf::Limit;
 use lori_core::{
-    CloseReason, Config, Connection, Context, Engine, Handler, Input, NoHandles, Readiness,
-    TimerDuration, TimerToken, Transport,
+    CloseReason, Config, Conn, Connection, Engine, Handler, Input, NoHandles, Readiness,
+    TimerToken, Transport,
 };
 
 /// A socket with nothing to read that takes every write.
@@ -40,14 +40,13 @@ struct App {
 }
 
 impl Handler<u8> for App {
-    fn on_message(&mut self, cx: &mut Context<'_, u8>, _message: u8) {
-        cx.set_timer(TimerDuration::from_millis(1000).unwrap())
-            .unwrap();
+    fn on_message(&mut self, cx: &mut Conn<'_, u8>, _message: u8) {
+        cx.set_timer(Duration::from_millis(1000)).unwrap();
     }
-    fn on_timer(&mut self, cx: &mut Context<'_, u8>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_, u8>, _token: TimerToken) {
         self.timer = Some(cx.now());
     }
-    fn on_closed(&mut self, cx: &mut Context<'_, u8>, reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_, u8>, reason: CloseReason) {
         self.closed = Some((reason, cx.now()));
     }
 }

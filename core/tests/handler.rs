@@ -3,10 +3,12 @@
 
 mod support;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use lori_core::{
-    CloseReason, Config, Context, Handler, IdleTimeout, NoHandles, NoSocket, SendToken,
-    SocketOptionError, TimerDuration, TimerToken, dispatch,
+    CloseReason, Config, Conn, Handler, IdleTimeout, NoHandles, NoSocket, SendToken,
+    SocketOptionError, TimerToken, dispatch,
 };
 use support::Script;
 
@@ -17,10 +19,10 @@ struct Recorder {
 }
 
 impl Handler<&'static str> for Recorder {
-    fn on_started(&mut self, _cx: &mut Context<'_, &'static str>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_, &'static str>) {
         self.calls.push("started".into());
     }
-    fn on_received(&mut self, cx: &mut Context<'_, &'static str>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_, &'static str>, data: Bytes) {
         self.calls
             .push(format!("received {}", String::from_utf8_lossy(&data)));
         if &data[..] == b"quit" {
@@ -29,31 +31,31 @@ impl Handler<&'static str> for Recorder {
             cx.send(data).unwrap();
         }
     }
-    fn on_sent(&mut self, _cx: &mut Context<'_, &'static str>, token: SendToken) {
+    fn on_sent(&mut self, _cx: &mut Conn<'_, &'static str>, token: SendToken) {
         self.calls.push(format!("sent {}", token.id()));
     }
-    fn on_send_failed(&mut self, _cx: &mut Context<'_, &'static str>, token: SendToken) {
+    fn on_send_failed(&mut self, _cx: &mut Conn<'_, &'static str>, token: SendToken) {
         self.calls.push(format!("send failed {}", token.id()));
     }
-    fn on_throttled(&mut self, _cx: &mut Context<'_, &'static str>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_, &'static str>) {
         self.calls.push("throttled".into());
     }
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_, &'static str>) {
+    fn on_unthrottled(&mut self, _cx: &mut Conn<'_, &'static str>) {
         self.calls.push("unthrottled".into());
     }
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_, &'static str>) {
+    fn on_peer_closed(&mut self, _cx: &mut Conn<'_, &'static str>) {
         self.calls.push("peer closed".into());
     }
-    fn on_closed(&mut self, _cx: &mut Context<'_, &'static str>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_, &'static str>, reason: CloseReason) {
         self.calls.push(format!("closed {reason:?}"));
     }
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_, &'static str>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Conn<'_, &'static str>) {
         self.calls.push("idle".into());
     }
-    fn on_timer(&mut self, _cx: &mut Context<'_, &'static str>, token: TimerToken) {
+    fn on_timer(&mut self, _cx: &mut Conn<'_, &'static str>, token: TimerToken) {
         self.calls.push(format!("timer {}", token.id()));
     }
-    fn on_message(&mut self, cx: &mut Context<'_, &'static str>, message: &'static str) {
+    fn on_message(&mut self, cx: &mut Conn<'_, &'static str>, message: &'static str) {
         self.calls.push(format!("message {message}"));
         cx.send(message).unwrap();
     }
@@ -70,9 +72,7 @@ fn dispatch_delivers_each_event_to_its_method_in_order() {
         1
     );
 
-    let timer = conn
-        .set_timer(TimerDuration::from_millis(50).unwrap())
-        .unwrap();
+    let timer = conn.set_timer(Duration::from_millis(50)).unwrap();
     conn.handle_timeout(t0 + std::time::Duration::from_millis(50));
     conn.handle_timeout(t0 + std::time::Duration::from_millis(100));
     dispatch(&mut conn, &mut NoSocket, &mut NoHandles, &mut handler);
@@ -89,11 +89,11 @@ fn dispatch_delivers_each_event_to_its_method_in_order() {
     s.write_would_block();
     s.write_all();
     dispatch(&mut s.conn, &mut NoSocket, &mut NoHandles, &mut handler);
-    Context::<()>::new(&mut s.conn, &mut NoSocket, &mut NoHandles)
+    Conn::<()>::new(&mut s.conn, &mut NoSocket, &mut NoHandles)
         .send(&b"x"[..])
         .unwrap();
     handler.on_message(
-        &mut Context::new(&mut s.conn, &mut NoSocket, &mut NoHandles),
+        &mut Conn::new(&mut s.conn, &mut NoSocket, &mut NoHandles),
         "hello",
     );
     s.read(b"quit");
@@ -125,14 +125,14 @@ fn dispatch_delivers_each_event_to_its_method_in_order() {
 fn a_handler_command_applies_before_the_next_event() {
     struct MuteOnFirst(Vec<Bytes>);
     impl Handler for MuteOnFirst {
-        fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+        fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
             self.0.push(data);
             cx.mute();
         }
     }
     let mut s = Script::default_server();
     s.conn
-        .buffer_until(lori_core::BufferUntil::exact(2).unwrap())
+        .set_buffer_until(lori_core::BufferUntil::exact(2).unwrap())
         .unwrap();
     s.read(b"aabb");
     let mut handler = MuteOnFirst(Vec::new());
@@ -149,7 +149,7 @@ fn context_offers_socket_options_and_the_time() {
     let now = s.now;
     let mut socket = NoSocket;
     let mut handles = NoHandles;
-    let mut cx = Context::<()>::new(&mut s.conn, &mut socket, &mut handles);
+    let mut cx = Conn::<()>::new(&mut s.conn, &mut socket, &mut handles);
     assert!(cx.handle().is_none(), "no driver, no handle");
     assert_eq!(
         cx.socket().set_nodelay(true),

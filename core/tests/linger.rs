@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lori_core::sim::{LinkConfig, Pair};
 use lori_core::{
-    CloseReason, CloseTimeout, Config, ConnectionLimit, ConnectionState, Context, Event, Handler,
+    CloseReason, CloseTimeout, Config, Conn, ConnectionLimit, ConnectionState, Event, Handler,
     IdleTimeout, IoOp, LingerTimeout, MaxSpawn, WriteStallTimeout,
 };
 use support::{Script, received};
@@ -222,7 +222,7 @@ fn a_user_timer_and_the_linger_both_fire_while_closing() {
     let mut s = Script::default_server();
     let token = s
         .conn
-        .set_timer(lori_core::TimerDuration::from_millis(1500).unwrap())
+        .set_timer(std::time::Duration::from_millis(1500))
         .unwrap();
     s.conn.close();
     s.io();
@@ -242,13 +242,13 @@ struct IdleCloser {
 }
 
 impl Handler for IdleCloser {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         self.started = Some(cx.now());
     }
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         cx.close();
     }
-    fn on_closed(&mut self, cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_>, reason: CloseReason) {
         let started = self.started.expect("started first");
         self.closed = Some((reason, cx.now() - started));
     }
@@ -261,7 +261,7 @@ struct Silent {
 }
 
 impl Handler for Silent {
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, _cx: &mut Conn<'_>) {
         self.peer_closed = true;
     }
 }

@@ -32,7 +32,7 @@ fn through(connect: Connect, proxy: Proxy) -> Script {
     assert_eq!(addr, proxy_addr());
     assert_eq!(script.conn.poll_event(), Some(Event::Connecting(1)));
     script.conn.handle_connect_result(attempt, Ok(()), t0);
-    assert_eq!(script.conn.poll_io(), Some(IoOp::Connected { attempt }));
+    assert_eq!(script.conn.poll_io(), Some(IoOp::Adopt { attempt }));
     script
 }
 
@@ -352,7 +352,7 @@ fn closing_during_the_handshake_aborts() {
 fn sends_are_refused_until_the_tunnel_is_open() {
     let mut s = through(localhost_443(), socks5());
     assert!(s.conn.send(&b"early"[..]).is_err());
-    assert!(!s.conn.is_writeable());
+    assert!(!s.conn.is_writable());
     sent(&mut s);
     s.read(&[5, 0]);
     sent(&mut s);

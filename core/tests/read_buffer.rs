@@ -36,7 +36,7 @@ fn set_read_buffer_minimum_succeeds_and_grows_the_buffer() {
 #[test]
 fn set_read_buffer_minimum_below_buffer_until_is_refused() {
     let mut s = server_with_buffer(128);
-    s.conn.buffer_until(exact(64)).unwrap();
+    s.conn.set_buffer_until(exact(64)).unwrap();
     assert_eq!(
         s.conn.set_read_buffer_minimum(size(32)),
         Err(ReadBufferError::BelowBufferUntil {
@@ -60,7 +60,7 @@ fn resize_read_buffer_succeeds_for_valid_sizes() {
 #[test]
 fn resize_read_buffer_below_buffer_until_is_refused() {
     let mut s = server_with_buffer(128);
-    s.conn.buffer_until(exact(100)).unwrap();
+    s.conn.set_buffer_until(exact(100)).unwrap();
     assert_eq!(
         s.conn.resize_read_buffer(size(50)),
         Err(ReadBufferError::BelowBufferUntil {
@@ -90,7 +90,7 @@ fn resize_below_the_minimum_lowers_the_minimum() {
     s.conn.resize_read_buffer(size(64)).unwrap();
     assert_eq!(s.conn.read_buffer_minimum(), 64);
     assert_eq!(
-        s.conn.buffer_until(exact(100)),
+        s.conn.set_buffer_until(exact(100)),
         Err(BufferUntilError::AboveMinimum {
             requested: 100,
             minimum: 64
@@ -103,20 +103,20 @@ fn resize_below_the_minimum_lowers_the_minimum() {
 fn buffer_until_above_the_minimum_is_refused() {
     let mut s = server_with_buffer(128);
     assert_eq!(
-        s.conn.buffer_until(exact(129)),
+        s.conn.set_buffer_until(exact(129)),
         Err(BufferUntilError::AboveMinimum {
             requested: 129,
             minimum: 128
         })
     );
-    assert_eq!(s.conn.buffer_until_setting(), BufferUntil::Streaming);
+    assert_eq!(s.conn.buffer_until(), BufferUntil::Streaming);
 }
 
 #[test]
 fn buffer_until_at_the_minimum_is_accepted() {
     let mut s = server_with_buffer(128);
-    s.conn.buffer_until(exact(128)).unwrap();
-    assert_eq!(s.conn.buffer_until_setting(), exact(128));
+    s.conn.set_buffer_until(exact(128)).unwrap();
+    assert_eq!(s.conn.buffer_until(), exact(128));
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn large_frames_need_a_raised_minimum() {
     // lori's read-buffer-size example: a small control phase, then big frames.
     let mut s = server_with_buffer(128);
     s.conn.set_read_buffer_minimum(size(8192)).unwrap();
-    s.conn.buffer_until(exact(8192)).unwrap();
+    s.conn.set_buffer_until(exact(8192)).unwrap();
     let frame = vec![9u8; 8192];
     s.read_all(&frame);
     assert_eq!(s.received(), [frame]);

@@ -17,7 +17,7 @@ fn exact(n: usize) -> BufferUntil {
 #[test]
 fn buffer_until_cuts_exact_chunks() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(4)).unwrap();
+    s.conn.set_buffer_until(exact(4)).unwrap();
     s.read(b"hi there, how are you???");
     assert_eq!(
         as_strs(&s.received()),
@@ -36,7 +36,7 @@ fn streaming_delivers_everything_buffered_as_one_chunk() {
 #[test]
 fn framed_receive_holds_a_partial_chunk_until_it_completes() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(4)).unwrap();
+    s.conn.set_buffer_until(exact(4)).unwrap();
     s.read(b"0123456789");
     assert_eq!(as_strs(&s.received()), ["0123", "4567"]);
     assert_eq!(s.conn.buffered_read_bytes(), 2);
@@ -48,16 +48,16 @@ fn framed_receive_holds_a_partial_chunk_until_it_completes() {
 fn changing_buffer_until_between_chunks_reframes_the_rest() {
     // A 4-byte length header, then a payload of that length (lori's framed-protocol example).
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(4)).unwrap();
+    s.conn.set_buffer_until(exact(4)).unwrap();
     s.read(b"\x00\x00\x00\x05hello\x00\x00\x00\x02hi");
     let mut messages = Vec::new();
     while let Some(Event::Received(chunk)) = s.conn.poll_event() {
-        if chunk.len() == 4 && s.conn.buffer_until_setting() == exact(4) {
+        if chunk.len() == 4 && s.conn.buffer_until() == exact(4) {
             let len = u32::from_be_bytes(chunk[..].try_into().unwrap()) as usize;
-            s.conn.buffer_until(exact(len)).unwrap();
+            s.conn.set_buffer_until(exact(len)).unwrap();
         } else {
             messages.push(chunk);
-            s.conn.buffer_until(exact(4)).unwrap();
+            s.conn.set_buffer_until(exact(4)).unwrap();
         }
     }
     assert_eq!(as_strs(&messages), ["hello", "hi"]);
@@ -66,7 +66,7 @@ fn changing_buffer_until_between_chunks_reframes_the_rest() {
 #[test]
 fn hard_close_during_receive_stops_delivery_and_reading() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(2)).unwrap();
+    s.conn.set_buffer_until(exact(2)).unwrap();
     s.read(b"aabbcc");
     assert_eq!(s.conn.poll_event(), Some(received(b"aa")));
     s.conn.hard_close();
@@ -85,7 +85,7 @@ fn hard_close_during_receive_stops_delivery_and_reading() {
 #[test]
 fn hard_close_after_first_framed_receive_drops_the_second_frame() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(4)).unwrap();
+    s.conn.set_buffer_until(exact(4)).unwrap();
     s.read(b"frm1frm2");
     assert_eq!(s.conn.poll_event(), Some(received(b"frm1")));
     s.conn.hard_close();
@@ -131,7 +131,7 @@ fn read_target_is_limited_to_the_room_left() {
     s.conn.mute();
     assert!(!s.conn.wants_read(), "muted: no reading");
     s.conn.unmute();
-    s.conn.buffer_until(exact(8)).unwrap();
+    s.conn.set_buffer_until(exact(8)).unwrap();
     assert_eq!(
         s.read(b"0123456789"),
         8,
@@ -158,7 +158,7 @@ fn mute_holds_data_and_unmute_delivers_it_in_order() {
 #[test]
 fn mute_takes_effect_before_the_next_chunk_of_the_same_read() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(1)).unwrap();
+    s.conn.set_buffer_until(exact(1)).unwrap();
     s.read(b"abc");
     assert_eq!(s.conn.poll_event(), Some(received(b"a")));
     s.conn.mute();
@@ -170,7 +170,7 @@ fn mute_takes_effect_before_the_next_chunk_of_the_same_read() {
 #[test]
 fn yield_read_pauses_delivery_until_the_next_turn() {
     let mut s = Script::default_server();
-    s.conn.buffer_until(exact(1)).unwrap();
+    s.conn.set_buffer_until(exact(1)).unwrap();
     s.read(b"xyz");
     assert_eq!(s.conn.poll_event(), Some(received(b"x")));
     s.conn.yield_read();

@@ -104,9 +104,9 @@ fn would_block_throttles_once_and_refuses_sends_handing_the_bytes_back() {
     s.write_would_block();
     s.write_would_block();
     assert_eq!(s.events(), [Event::Throttled], "Throttled is emitted once");
-    assert!(!s.conn.is_writeable());
+    assert!(!s.conn.is_writable());
     let refused = s.conn.send(&b"refused"[..]).unwrap_err();
-    assert_eq!(refused, SendError::NotWriteable(&b"refused"[..]));
+    assert_eq!(refused, SendError::NotWritable(&b"refused"[..]));
     assert_eq!(refused.into_inner(), b"refused");
     let next = {
         s.write_all();
@@ -126,7 +126,7 @@ fn unthrottled_comes_after_the_sent_of_the_drained_sends() {
     assert_eq!(s.events(), [], "a partial drain does not unthrottle");
     s.write_all();
     assert_eq!(s.events(), [sent(token), Event::Unthrottled]);
-    assert!(s.conn.is_writeable());
+    assert!(s.conn.is_writable());
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn short_write_alone_is_not_backpressure() {
     s.conn.send(&b"abcdef"[..]).unwrap();
     s.write_up_to(2);
     assert_eq!(s.events(), []);
-    assert!(s.conn.is_writeable());
+    assert!(s.conn.is_writable());
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn send_after_close_is_refused_with_not_connected() {
     let mut s = Script::default_server();
     s.conn.close();
     let refused = s.conn.send(&b"late"[..]).unwrap_err();
-    assert_eq!(refused, SendError::NotConnected(&b"late"[..]));
+    assert_eq!(refused, SendError::NotOpen(&b"late"[..]));
     assert_eq!(s.events(), []);
 }
 
@@ -342,7 +342,7 @@ fn queue_policy_accepts_under_backpressure_until_the_high_watermark() {
     );
     assert!(matches!(
         s.conn.send(&b"x"[..]),
-        Err(SendError::NotWriteable(_))
+        Err(SendError::NotWritable(_))
     ));
     s.write_up_to(5);
     assert_eq!(s.events(), [], "5 queued: above the low watermark");
@@ -351,7 +351,7 @@ fn queue_policy_accepts_under_backpressure_until_the_high_watermark() {
         s.events().contains(&Event::Unthrottled),
         "4 queued: at the low watermark"
     );
-    assert!(s.conn.is_writeable());
+    assert!(s.conn.is_writable());
 }
 
 #[test]

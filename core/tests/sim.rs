@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lori_core::sim::{Fault, LinkConfig, Pair, Side};
-use lori_core::{CloseReason, Config, Context, Handler, IoFailure, SendToken};
+use lori_core::{CloseReason, Config, Conn, Handler, IoFailure, SendToken};
 
 /// Records what the application sees.
 #[derive(Debug, Default)]
@@ -20,19 +20,19 @@ struct Log {
 }
 
 impl Handler for Log {
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         self.chunks.push(data);
     }
-    fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, _cx: &mut Conn<'_>, token: SendToken) {
         self.sent.push(token);
     }
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.throttled += 1;
     }
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, _cx: &mut Conn<'_>) {
         self.unthrottled += 1;
     }
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         self.closed = Some(reason);
     }
 }
@@ -94,7 +94,7 @@ fn partial_writes_complete_the_token_only_with_the_last_byte() {
 fn split_reads_reassemble_frames_across_read_boundaries() {
     let mut p = pair(link(0, 1 << 16, 1 << 16, 2), LinkConfig::default());
     p.b.conn
-        .buffer_until(lori_core::BufferUntil::exact(3).unwrap())
+        .set_buffer_until(lori_core::BufferUntil::exact(3).unwrap())
         .unwrap();
     p.a.conn.send(&b"abcdefghi"[..]).unwrap();
     p.settle();
@@ -129,7 +129,7 @@ fn a_full_link_throttles_the_writer_until_the_reader_drains_it() {
         p.a.handler.throttled, 1,
         "8 bytes fit; the rest would block"
     );
-    assert!(!p.a.conn.is_writeable());
+    assert!(!p.a.conn.is_writable());
     assert!(p.a.handler.sent.is_empty());
     p.b.conn.unmute();
     p.run_for(Duration::from_millis(100));
@@ -227,7 +227,7 @@ fn a_yield_followed_by_a_close_in_the_same_turn_does_not_stall_the_clock() {
     // handler closes while handling the data read.
     struct CloseOnData;
     impl Handler for CloseOnData {
-        fn on_received(&mut self, cx: &mut Context<'_>, _data: Bytes) {
+        fn on_received(&mut self, cx: &mut Conn<'_>, _data: Bytes) {
             cx.hard_close();
         }
     }

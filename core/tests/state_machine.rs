@@ -7,7 +7,7 @@
 //! - bytes arrive in order and exactly once: what a side received is a prefix of what the
 //!   other side's sends were accepted with;
 //! - every token ends in at most one `Sent` or `SendFailed`, in token order, and a send is
-//!   accepted exactly when `is_writeable()` said so (a refusal hands the data back intact);
+//!   accepted exactly when `is_writable()` said so (a refusal hands the data back intact);
 //! - nothing follows `Closed` but `SendFailed`, and `Closed` comes once;
 //! - a muted side receives nothing; an `Exact(n)` setting delivers `n`-byte chunks;
 //! - `buffer_until <= read_buffer_minimum <= read_buffer_size` and the buffered bytes fit.
@@ -29,7 +29,7 @@
 //! - **The open event.** Each side's handler sees exactly one `Started` (B; both sides in
 //!   plaintext, at once) or `Connected` (A), and no `Received`, `Sent`, `PeerClosed`,
 //!   `Timer` or `Closed` before it. Until it, a send is refused with `NotConnected` and
-//!   `set_timer` with `NotOpen` (checked; `is_writeable()` is false then, so the
+//!   `set_timer` with `NotOpen` (checked; `is_writable()` is false then, so the
 //!   accepted-iff-writeable rule is unchanged).
 //! - **Failed starts.** A fault, or a close by the application, during the handshake ends a
 //!   side with `StartFailed` (B) or `ConnectionFailed` (A) instead of `Closed`: the ledger
@@ -44,7 +44,7 @@
 //!   EOFs and resets are injected, the only TLS error allowed is `UnexpectedEof` (an EOF in
 //!   the handshake).
 //! - **Watermarks.** Under the `Queue` policy they count ciphertext, not plaintext; the test
-//!   predicts no throttling (it checks sends against `is_writeable()`), so nothing changes.
+//!   predicts no throttling (it checks sends against `is_writable()`), so nothing changes.
 //! - **Timeouts.** The handshake timeout is off, as the close timeout is: over a one-byte
 //!   link a certificate takes longer than 10 s of virtual time.
 //!
@@ -58,6 +58,7 @@
 use std::num::NonZeroUsize;
 #[cfg(feature = "tls")]
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 #[cfg(feature = "tls")]
@@ -70,9 +71,9 @@ use lori_core::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use lori_core::sim::{Fault, LinkConfig, Pair, Side, strategy};
 use lori_core::{
-    BufferUntil, CloseReason, Config, Connection, ConnectionFailure, Context, Handler,
-    LingerTimeout, ReadBufferSize, SendError, SendPolicy, SendToken, SetTimerError, StartFailure,
-    TimerDuration, TimerToken, TlsError, TlsFailure, Watermarks,
+    BufferUntil, CloseReason, Config, Conn, Connection, ConnectionFailure, Handler, LingerTimeout,
+    ReadBufferSize, SendError, SendPolicy, SendToken, SetTimerError, StartFailure, TimerToken,
+    TlsError, TlsFailure, Watermarks,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
@@ -357,31 +358,31 @@ impl Recorder {
 }
 
 impl Handler for Recorder {
-    fn on_started(&mut self, _cx: &mut Context<'_>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_>) {
         self.open(false);
     }
-    fn on_connected(&mut self, _cx: &mut Context<'_>) {
+    fn on_connected(&mut self, _cx: &mut Conn<'_>) {
         self.open(true);
     }
-    fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, _cx: &mut Conn<'_>, failure: StartFailure) {
         self.start_failed(End::StartFailed(failure));
     }
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.start_failed(End::ConnectionFailed(failure));
     }
-    fn on_tls_ready(&mut self, _cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, _cx: &mut Conn<'_>) {
         self.violations.push("TlsReady without start_tls".into());
     }
-    fn on_tls_failure(&mut self, _cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, _cx: &mut Conn<'_>, failure: TlsFailure) {
         self.violations
             .push(format!("TlsFailed({failure:?}) without start_tls"));
     }
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.while_open("Received");
         if cx.is_muted() {
             self.violations.push("Received while muted".into());
         }
-        match cx.buffer_until_setting() {
+        match cx.buffer_until() {
             BufferUntil::Exact(n) if data.len() != n.get() => self.violations.push(format!(
                 "chunk of {} bytes under buffer_until({})",
                 data.len(),
@@ -392,33 +393,33 @@ impl Handler for Recorder {
         }
         self.received.extend_from_slice(&data);
     }
-    fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, _cx: &mut Conn<'_>, token: SendToken) {
         self.while_open("Sent");
         self.outcomes.push((token, true));
     }
-    fn on_send_failed(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_send_failed(&mut self, _cx: &mut Conn<'_>, token: SendToken) {
         if self.closed.is_none() {
             self.violations.push("SendFailed before Closed".into());
         }
         self.outcomes.push((token, false));
     }
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.after_closed("Throttled");
     }
-    fn on_unthrottled(&mut self, _cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, _cx: &mut Conn<'_>) {
         self.after_closed("Unthrottled");
     }
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, _cx: &mut Conn<'_>) {
         self.while_open("PeerClosed");
     }
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         self.while_open("Closed");
         self.closed = Some(End::Closed(reason));
     }
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Conn<'_>) {
         self.after_closed("IdleTimeout");
     }
-    fn on_timer(&mut self, _cx: &mut Context<'_>, token: TimerToken) {
+    fn on_timer(&mut self, _cx: &mut Conn<'_>, token: TimerToken) {
         self.while_open("Timer");
         self.timers.push(token);
     }
@@ -477,7 +478,7 @@ impl Sut {
             .collect();
         let opened = self.recorder(side).opened;
         let conn = self.conn(side);
-        let writeable = conn.is_writeable();
+        let writeable = conn.is_writable();
         let result = if parts == 1 {
             conn.send(pieces[0].clone())
                 .map_err(|e| e.map_data(|d| vec![d]))
@@ -486,7 +487,7 @@ impl Sut {
         };
         match result {
             Ok(token) => {
-                assert!(writeable, "send accepted although is_writeable() was false");
+                assert!(writeable, "send accepted although is_writable() was false");
                 assert!(opened, "send accepted before the open event");
                 assert!(
                     !model.sides[index(side)].closed_by_app,
@@ -496,9 +497,9 @@ impl Sut {
                 self.tokens[index(side)].push(token);
             }
             Err(refused) => {
-                assert!(!writeable, "send refused although is_writeable() was true");
+                assert!(!writeable, "send refused although is_writable() was true");
                 if model.sides[index(side)].closed_by_app || !opened {
-                    assert!(matches!(refused, SendError::NotConnected(_)), "{refused:?}");
+                    assert!(matches!(refused, SendError::NotOpen(_)), "{refused:?}");
                 }
                 assert_eq!(
                     refused.into_inner(),
@@ -570,8 +571,8 @@ trait MapData<T> {
 impl<T> MapData<T> for SendError<T> {
     fn map_data<U>(self, f: impl FnOnce(T) -> U) -> SendError<U> {
         match self {
-            SendError::NotConnected(data) => SendError::NotConnected(f(data)),
-            SendError::NotWriteable(data) => SendError::NotWriteable(f(data)),
+            SendError::NotOpen(data) => SendError::NotOpen(f(data)),
+            SendError::NotWritable(data) => SendError::NotWritable(f(data)),
             _ => unreachable!("no other kinds exist"),
         }
     }
@@ -642,7 +643,7 @@ impl StateMachineTest for Sut {
             Step::YieldRead(side) => sut.conn(side).yield_read(),
             Step::BufferUntil(side, n) => {
                 let until = n.map_or(BufferUntil::Streaming, |n| BufferUntil::exact(n).unwrap());
-                let _ = sut.conn(side).buffer_until(until);
+                let _ = sut.conn(side).set_buffer_until(until);
             }
             Step::ResizeReadBuffer(side, n) => {
                 let _ = sut
@@ -655,9 +656,7 @@ impl StateMachineTest for Sut {
                     .set_read_buffer_minimum(ReadBufferSize::new(n).unwrap());
             }
             Step::SetTimer(side, ms) => {
-                let result = sut
-                    .conn(side)
-                    .set_timer(TimerDuration::from_millis(ms).unwrap());
+                let result = sut.conn(side).set_timer(Duration::from_millis(ms));
                 if model.sides[index(side)].closed_by_app || !sut.recorder(side).opened {
                     assert_eq!(result, Err(SetTimerError::NotOpen));
                 }
@@ -712,7 +711,7 @@ impl StateMachineTest for Sut {
                 Side::A => &sut.pair.a.conn,
                 Side::B => &sut.pair.b.conn,
             };
-            let until = conn.buffer_until_setting().required_bytes();
+            let until = conn.buffer_until().required_bytes();
             assert!(
                 until <= conn.read_buffer_minimum(),
                 "buffer_until above the minimum"
@@ -757,7 +756,7 @@ impl StateMachineTest for Sut {
             let conn = sut.conn(side);
             conn.unmute();
             // A partial `Exact` frame at EOF is discarded by design; stream the tail instead.
-            conn.buffer_until(BufferUntil::Streaming)
+            conn.set_buffer_until(BufferUntil::Streaming)
                 .expect("streaming is always accepted");
         }
         // Under TLS a close during the handshake aborts it: let it finish first.

@@ -25,8 +25,8 @@ fn idle_ms(ms: u64) -> IdleTimeout {
     IdleTimeout::from_millis(ms).unwrap()
 }
 
-fn after_ms(ms: u64) -> TimerDuration {
-    TimerDuration::from_millis(ms).unwrap()
+fn after_ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
 }
 
 /// The default config with an idle timeout of `ms`.
@@ -127,7 +127,7 @@ fn idle_timeout_is_not_reset_by_a_refused_send() {
     s.at_ms(3000);
     assert!(matches!(
         s.conn.send(&b"refused"[..]),
-        Err(SendError::NotWriteable(_))
+        Err(SendError::NotWritable(_))
     ));
     assert_eq!(
         s.next_timeout_ms(),
@@ -143,10 +143,12 @@ fn idle_timeout_is_not_reset_by_a_refused_send() {
 #[test]
 fn idle_timeout_none_right_after_setting_disables_it() {
     let mut s = Script::default_server();
-    s.conn.idle_timeout(Some(idle_ms(5000)));
+    s.conn
+        .set_idle_timeout(Some(Duration::from_millis(5000)))
+        .unwrap();
     assert_eq!(s.next_timeout_ms(), Some(5000));
-    s.conn.idle_timeout(None);
-    assert_eq!(s.conn.idle_timeout_setting(), None);
+    s.conn.set_idle_timeout(None).unwrap();
+    assert_eq!(s.conn.idle_timeout(), None);
     assert_eq!(s.conn.poll_timeout(), None);
     for t in [5000, 10_000, DAY_MS] {
         s.at_ms(t);
@@ -198,8 +200,10 @@ fn idle_timeout_set_while_closing_is_only_stored() {
     let mut s = Script::default_server();
     s.conn.close();
     s.io();
-    s.conn.idle_timeout(Some(idle_ms(1000)));
-    assert_eq!(s.conn.idle_timeout_setting(), Some(idle_ms(1000)));
+    s.conn
+        .set_idle_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    assert_eq!(s.conn.idle_timeout(), Some(Duration::from_millis(1000)));
     assert_eq!(s.next_timeout_ms(), Some(2000), "only the linger");
     s.at_ms(1000);
     assert_eq!(s.events(), []);
@@ -233,7 +237,7 @@ fn hard_close_drops_timer_events_not_yet_polled() {
 #[test]
 fn idle_timeout_is_off_by_default() {
     let mut s = Script::default_server();
-    assert_eq!(s.conn.idle_timeout_setting(), None);
+    assert_eq!(s.conn.idle_timeout(), None);
     assert_eq!(
         s.conn.poll_timeout(),
         None,
@@ -251,7 +255,9 @@ fn idle_timeout_is_off_by_default() {
 fn idle_timeout_set_while_open_arms_from_the_current_clock() {
     let mut s = Script::default_server();
     s.at_ms(2000);
-    s.conn.idle_timeout(Some(idle_ms(5000)));
+    s.conn
+        .set_idle_timeout(Some(Duration::from_millis(5000)))
+        .unwrap();
     assert_eq!(
         s.next_timeout_ms(),
         Some(7000),
@@ -741,7 +747,9 @@ fn an_earlier_now_is_clamped_to_the_latest() {
     assert_eq!(s.conn.now(), s.t0 + Duration::from_millis(4000));
     // An input with an earlier `now` takes effect at the connection's clock.
     s.conn.handle_written(0, s.t0);
-    s.conn.idle_timeout(Some(idle_ms(5000)));
+    s.conn
+        .set_idle_timeout(Some(Duration::from_millis(5000)))
+        .unwrap();
     assert_eq!(
         s.next_timeout_ms(),
         Some(6000),
@@ -831,7 +839,7 @@ fn largest_durations_do_not_overflow_and_never_fire_in_a_century() {
         .write_stall_timeout(Some(WriteStallTimeout::from_millis(MAX_MILLIS).unwrap()))
         .close_timeout(Some(CloseTimeout::from_millis(MAX_MILLIS).unwrap()));
     let mut s = Script::server(config);
-    s.conn.set_timer(max_timer).unwrap();
+    s.conn.set_timer(max_timer.as_duration()).unwrap();
     s.conn.send(&b"never written"[..]).unwrap();
     // Either representable (exactly MAX_MILLIS away) or saturated to "never".
     let next = s.next_timeout_ms();
@@ -843,7 +851,9 @@ fn largest_durations_do_not_overflow_and_never_fire_in_a_century() {
     s.at_ms(century_ms);
     assert_eq!(s.events(), []);
     assert_eq!(s.conn.state(), ConnectionState::Open);
-    s.conn.idle_timeout(Some(max_idle));
+    s.conn
+        .set_idle_timeout(Some(max_idle.as_duration()))
+        .unwrap();
     s.conn.close();
     s.at_ms(2 * century_ms);
     assert_eq!(s.events(), []);
@@ -878,8 +888,7 @@ fn deadlines_past_the_end_of_time_saturate_to_never() {
     let mut conn = Connection::server(config, start);
     assert_eq!(conn.poll_event(), Some(Event::Started));
     assert_eq!(conn.poll_timeout(), None, "idle deadline overflowed: never");
-    conn.set_timer(TimerDuration::from_millis(MAX_MILLIS).unwrap())
-        .unwrap();
+    conn.set_timer(Duration::from_millis(MAX_MILLIS)).unwrap();
     conn.send(&b"queued"[..]).unwrap();
     assert_eq!(
         conn.poll_timeout(),

@@ -12,9 +12,9 @@ use lori_core::rustls::server::WebPkiClientVerifier;
 use lori_core::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use lori_core::sim::{Fault, LinkConfig, Pair, Side};
 use lori_core::{
-    BufferUntil, CloseReason, Config, Connect, Connection, ConnectionFailure, ConnectionState,
-    ConnectionTimeout, Context, Event, Handler, IdleTimeout, IoOp, SendError, SetTimerError,
-    StartFailure, StartTlsError, TimerDuration, TlsClient, TlsError, TlsFailure, TlsUpgrade,
+    BufferUntil, CloseReason, Config, Conn, Connect, Connection, ConnectionFailure,
+    ConnectionState, ConnectionTimeout, Event, Handler, IdleTimeout, IoOp, SendError,
+    SetTimerError, StartFailure, StartTlsError, TlsClient, TlsError, TlsFailure, TlsUpgrade,
 };
 
 // ---- Certificates and configurations ---------------------------------------------------
@@ -99,7 +99,7 @@ fn mtls_client_config(trusted: &Identity, own: &Identity) -> Arc<ClientConfig> {
 
 // ---- The application under test --------------------------------------------------------
 
-type Hook = Box<dyn FnMut(&mut Context<'_>, &Event) + Send>;
+type Hook = Box<dyn FnMut(&mut Conn<'_>, &Event) + Send>;
 
 /// Records every event and the bytes received; an optional hook reacts to events.
 #[derive(Default)]
@@ -111,14 +111,14 @@ struct App {
 }
 
 impl App {
-    fn with(hook: impl FnMut(&mut Context<'_>, &Event) + Send + 'static) -> Self {
+    fn with(hook: impl FnMut(&mut Conn<'_>, &Event) + Send + 'static) -> Self {
         Self {
             hook: Some(Box::new(hook)),
             ..Self::default()
         }
     }
 
-    fn record(&mut self, cx: &mut Context<'_>, event: Event) {
+    fn record(&mut self, cx: &mut Conn<'_>, event: Event) {
         if let Event::Received(data) = &event {
             self.data.extend_from_slice(data);
             self.chunks.push(data.clone());
@@ -142,43 +142,43 @@ impl App {
 }
 
 impl Handler for App {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         self.record(cx, Event::Started);
     }
-    fn on_start_failure(&mut self, cx: &mut Context<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, cx: &mut Conn<'_>, failure: StartFailure) {
         self.record(cx, Event::StartFailed(failure));
     }
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.record(cx, Event::Connected);
     }
-    fn on_connection_failure(&mut self, cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.record(cx, Event::ConnectionFailed(failure));
     }
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.record(cx, Event::Received(data));
     }
-    fn on_sent(&mut self, cx: &mut Context<'_>, token: lori_core::SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, token: lori_core::SendToken) {
         self.record(cx, Event::Sent(token));
     }
-    fn on_send_failed(&mut self, cx: &mut Context<'_>, token: lori_core::SendToken) {
+    fn on_send_failed(&mut self, cx: &mut Conn<'_>, token: lori_core::SendToken) {
         self.record(cx, Event::SendFailed(token));
     }
-    fn on_closed(&mut self, cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_>, reason: CloseReason) {
         self.record(cx, Event::Closed(reason));
     }
-    fn on_peer_closed(&mut self, cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, cx: &mut Conn<'_>) {
         self.record(cx, Event::PeerClosed);
     }
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         self.record(cx, Event::IdleTimeout);
     }
-    fn on_timer(&mut self, cx: &mut Context<'_>, token: lori_core::TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, token: lori_core::TimerToken) {
         self.record(cx, Event::Timer(token));
     }
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.record(cx, Event::TlsReady);
     }
-    fn on_tls_failure(&mut self, cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: TlsFailure) {
         self.record(cx, Event::TlsFailed(failure));
     }
 }
@@ -253,7 +253,7 @@ fn ping_pong_over_tls() {
     assert!(p.b.handler.has(&Event::Started));
     assert_eq!(p.b.handler.data, b"ping");
     assert_eq!(p.a.handler.data, b"pong");
-    assert!(p.a.conn.is_tls() && p.b.conn.is_tls());
+    assert!(p.a.conn.tls().is_some() && p.b.conn.tls().is_some());
     // The bytes on the wire were not the plaintext.
     assert!(p.a.conn.bytes_sent() > 4 + 100);
 }
@@ -280,7 +280,7 @@ fn a_config_carrying_server_tls_makes_server_a_tls_server() {
     let mut p = Pair::from_connections((a, client), (b, echo), link(), link());
     p.run_for(Duration::from_millis(100));
     assert!(p.b.handler.has(&Event::Started));
-    assert!(p.b.conn.is_tls());
+    assert!(p.b.conn.tls().is_some());
     assert_eq!(p.a.handler.data, b"hello");
 }
 
@@ -289,7 +289,7 @@ fn a_client_ignores_a_server_tls_config() {
     let s = setup();
     let config = Config::default().server_tls(s.server_tls);
     let a = Connection::client_connected(config, Instant::now());
-    assert!(!a.is_tls());
+    assert!(a.tls().is_none());
     assert_eq!(a.state(), ConnectionState::Open);
 }
 
@@ -325,7 +325,8 @@ fn a_large_send_is_read_back_in_exact_frames() {
     });
     let server = App::with(|cx, event| {
         if *event == Event::Started {
-            cx.buffer_until(BufferUntil::exact(1000).unwrap()).unwrap();
+            cx.set_buffer_until(BufferUntil::exact(1000).unwrap())
+                .unwrap();
         }
     });
     let mut p = tls_pair(client, server, Config::default(), Config::default());
@@ -374,21 +375,21 @@ fn send_during_the_handshake_is_not_connected() {
         Config::default(),
         Config::default(),
     );
-    assert!(!p.a.conn.is_writeable());
+    assert!(!p.a.conn.is_writable());
     assert!(matches!(
         p.a.conn.send(&b"early"[..]),
-        Err(SendError::NotConnected(_))
+        Err(SendError::NotOpen(_))
     ));
     assert!(matches!(
         p.b.conn.send(&b"early"[..]),
-        Err(SendError::NotConnected(_))
+        Err(SendError::NotOpen(_))
     ));
     assert_eq!(
-        p.b.conn.set_timer(TimerDuration::from_millis(10).unwrap()),
+        p.b.conn.set_timer(Duration::from_millis(10)),
         Err(SetTimerError::NotOpen)
     );
     p.run_for(Duration::from_millis(100));
-    assert!(p.a.conn.is_writeable());
+    assert!(p.a.conn.is_writable());
 }
 
 #[test]
@@ -403,18 +404,33 @@ fn negotiated_parameters_are_readable_after_the_handshake() {
         Config::default(),
         Config::default(),
     );
-    assert_eq!(p.a.conn.tls_alpn_protocol(), None);
+    assert_eq!(p.a.conn.tls().and_then(|tls| tls.alpn_protocol()), None);
     p.run_for(Duration::from_millis(100));
-    assert_eq!(p.a.conn.tls_alpn_protocol(), Some(&b"lori/1"[..]));
-    assert_eq!(p.b.conn.tls_alpn_protocol(), Some(&b"lori/1"[..]));
     assert_eq!(
-        p.a.conn.tls_protocol_version(),
+        p.a.conn.tls().and_then(|tls| tls.alpn_protocol()),
+        Some(&b"lori/1"[..])
+    );
+    assert_eq!(
+        p.b.conn.tls().and_then(|tls| tls.alpn_protocol()),
+        Some(&b"lori/1"[..])
+    );
+    assert_eq!(
+        p.a.conn.tls().and_then(|tls| tls.protocol_version()),
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
-    assert!(p.b.conn.tls_cipher_suite().is_some());
-    assert_eq!(p.b.conn.tls_server_name(), Some("localhost"));
-    assert_eq!(p.a.conn.tls_peer_certificates().map(<[_]>::len), Some(1));
-    assert_eq!(p.b.conn.tls_peer_certificates(), None);
+    assert!(p.b.conn.tls().and_then(|tls| tls.cipher_suite()).is_some());
+    assert_eq!(
+        p.b.conn.tls().and_then(|tls| tls.server_name()),
+        Some("localhost")
+    );
+    assert_eq!(
+        p.a.conn
+            .tls()
+            .and_then(|tls| tls.peer_certificates())
+            .map(<[_]>::len),
+        Some(1)
+    );
+    assert_eq!(p.b.conn.tls().and_then(|tls| tls.peer_certificates()), None);
 }
 
 // ---- Close ---------------------------------------------------------------------------------
@@ -525,7 +541,7 @@ fn after_the_peers_close_notify_ours_is_written_before_the_close_without_a_shutd
         drain(&mut client);
     }
     assert!(
-        client.is_writeable() && server.is_writeable(),
+        client.is_writable() && server.is_writable(),
         "handshake done"
     );
 
@@ -593,7 +609,7 @@ fn hard_close_inside_received_stops_delivery() {
         }
     });
     let server = App::with(|cx, event| match event {
-        Event::Started => cx.buffer_until(BufferUntil::exact(3).unwrap()).unwrap(),
+        Event::Started => cx.set_buffer_until(BufferUntil::exact(3).unwrap()).unwrap(),
         Event::Received(_) => cx.hard_close(),
         _ => {}
     });
@@ -612,7 +628,7 @@ fn close_during_receive_still_delivers_what_was_decrypted() {
         }
     });
     let server = App::with(|cx, event| match event {
-        Event::Started => cx.buffer_until(BufferUntil::exact(3).unwrap()).unwrap(),
+        Event::Started => cx.set_buffer_until(BufferUntil::exact(3).unwrap()).unwrap(),
         Event::Received(data) if &data[..] == b"one" => cx.close(),
         _ => {}
     });
@@ -680,7 +696,7 @@ fn yield_read_per_message_delivers_every_message() {
         }
     });
     let server = App::with(|cx, event| match event {
-        Event::Started => cx.buffer_until(BufferUntil::exact(4).unwrap()).unwrap(),
+        Event::Started => cx.set_buffer_until(BufferUntil::exact(4).unwrap()).unwrap(),
         Event::Received(_) => cx.yield_read(),
         _ => {}
     });
@@ -940,7 +956,13 @@ fn mutual_tls_accepts_a_trusted_client_certificate() {
     p.run_for(Duration::from_millis(100));
     assert!(p.a.handler.has(&Event::Connected));
     assert!(p.b.handler.has(&Event::Started));
-    assert_eq!(p.b.conn.tls_peer_certificates().map(<[_]>::len), Some(1));
+    assert_eq!(
+        p.b.conn
+            .tls()
+            .and_then(|tls| tls.peer_certificates())
+            .map(<[_]>::len),
+        Some(1)
+    );
 }
 
 #[test]
@@ -1003,7 +1025,7 @@ fn starttls_pair(s: Setup) -> Pair<App, App> {
         Event::Received(data) if &data[..] == b"STARTTLS" => {
             cx.send(&b"OK"[..]).unwrap();
         }
-        Event::Sent(_) if !cx.is_tls() => {
+        Event::Sent(_) if cx.tls().is_none() => {
             cx.start_tls(TlsUpgrade::Server(Arc::clone(&server_tls)))
                 .unwrap();
         }
@@ -1015,11 +1037,11 @@ fn starttls_pair(s: Setup) -> Pair<App, App> {
     let client_tls = s.client_tls.clone();
     let client = App::with(move |cx, event| match event {
         Event::Connected => {
-            cx.buffer_until(BufferUntil::exact(2).unwrap()).unwrap();
+            cx.set_buffer_until(BufferUntil::exact(2).unwrap()).unwrap();
             cx.send(&b"STARTTLS"[..]).unwrap();
         }
         Event::Received(data) if &data[..] == b"OK" => {
-            cx.buffer_until(BufferUntil::Streaming).unwrap();
+            cx.set_buffer_until(BufferUntil::Streaming).unwrap();
             cx.start_tls(TlsUpgrade::Client(client_tls.clone()))
                 .unwrap();
         }
@@ -1040,7 +1062,7 @@ fn starttls_ping_pong() {
     p.run_for(Duration::from_millis(200));
     assert!(p.a.handler.has(&Event::TlsReady));
     assert!(p.b.handler.has(&Event::TlsReady));
-    assert!(p.a.conn.is_tls() && p.b.conn.is_tls());
+    assert!(p.a.conn.tls().is_some() && p.b.conn.tls().is_some());
     assert!(p.a.handler.data.ends_with(b"pong"));
     assert!(p.b.handler.data.ends_with(b"ping"));
 }
@@ -1055,10 +1077,7 @@ fn starttls_preconditions_in_order() {
     assert_eq!(conn.start_tls(upgrade()), Ok(()));
     assert_eq!(conn.state(), ConnectionState::Handshaking);
     assert_eq!(conn.start_tls(upgrade()), Err(StartTlsError::AlreadyTls));
-    assert!(matches!(
-        conn.send(&b"x"[..]),
-        Err(SendError::NotConnected(_))
-    ));
+    assert!(matches!(conn.send(&b"x"[..]), Err(SendError::NotOpen(_))));
     // Muted.
     let mut conn = Connection::server(Config::default(), now);
     conn.mute();
@@ -1074,13 +1093,13 @@ fn starttls_preconditions_in_order() {
         conn.start_tls(bare),
         Err(StartTlsError::SessionFailed(TlsError::InvalidServerName))
     );
-    assert!(!conn.is_tls());
+    assert!(conn.tls().is_none());
     // Closed, then closing.
     conn.hard_close();
-    assert_eq!(conn.start_tls(upgrade()), Err(StartTlsError::NotConnected));
+    assert_eq!(conn.start_tls(upgrade()), Err(StartTlsError::NotOpen));
     let mut conn = Connection::server(Config::default(), now);
     conn.close();
-    assert_eq!(conn.start_tls(upgrade()), Err(StartTlsError::NotConnected));
+    assert_eq!(conn.start_tls(upgrade()), Err(StartTlsError::NotOpen));
 }
 
 #[test]
@@ -1089,7 +1108,8 @@ fn starttls_refuses_bytes_injected_with_the_go_ahead() {
     let now = Instant::now();
     let mut conn = Connection::client_connected(Config::default(), now);
     assert_eq!(conn.poll_event(), Some(Event::Connected));
-    conn.buffer_until(BufferUntil::exact(2).unwrap()).unwrap();
+    conn.set_buffer_until(BufferUntil::exact(2).unwrap())
+        .unwrap();
     // "OK" and an attacker's bytes arrive in one read.
     feed(&mut conn, b"OK\x16\x03\x03evil", now);
     assert_eq!(
@@ -1101,7 +1121,7 @@ fn starttls_refuses_bytes_injected_with_the_go_ahead() {
         Err(StartTlsError::NotReady)
     );
     assert!(
-        !conn.is_tls(),
+        conn.tls().is_none(),
         "the injected bytes never reach a TLS session"
     );
     // They are still plain data, delivered as such.
@@ -1154,10 +1174,7 @@ fn user_timers_work_during_an_upgrade() {
     let mut conn = Connection::server(Config::default(), now);
     conn.start_tls(TlsUpgrade::Server(Arc::clone(&s.server_tls)))
         .unwrap();
-    assert!(
-        conn.set_timer(TimerDuration::from_millis(10).unwrap())
-            .is_ok()
-    );
+    assert!(conn.set_timer(Duration::from_millis(10)).is_ok());
 }
 
 // ---- Closing during the handshake, half-close ------------------------------------------
@@ -1404,14 +1421,14 @@ struct Logged {
 }
 
 impl Handler for Logged {
-    fn on_started(&mut self, _cx: &mut Context<'_>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_>) {
         self.log
             .lock()
             .unwrap()
             .push(format!("{} started", self.name));
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.log
             .lock()
             .unwrap()
@@ -1419,7 +1436,7 @@ impl Handler for Logged {
         cx.send(&b"hello"[..]).unwrap();
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.log
             .lock()
             .unwrap()
@@ -1431,7 +1448,7 @@ impl Handler for Logged {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let line = format!("{} closed {reason:?}", self.name);
         self.log.lock().unwrap().push(line);
     }
@@ -1600,7 +1617,7 @@ fn tls_runs_to_the_target_through_a_socks5_tunnel_with_the_targets_name() {
         "{client_events:?}"
     );
     assert_eq!(
-        server.tls_server_name(),
+        server.tls().and_then(|tls| tls.server_name()),
         Some("localhost"),
         "SNI is the target's name"
     );

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::{
-    CloseReason, ConnectionFailure, Context, Handler, SendToken, StartFailure, TlsFailure,
+    CloseReason, Conn, ConnectionFailure, Handler, SendToken, StartFailure, TlsFailure,
 };
 
 /// The bytes a stream holds received and unread before it stops reading the socket.
@@ -116,23 +116,23 @@ impl Collector {
 }
 
 impl Handler for Collector {
-    fn on_started(&mut self, _cx: &mut Context<'_>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_>) {
         self.started = true;
     }
 
-    fn on_start_failure(&mut self, _cx: &mut Context<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, _cx: &mut Conn<'_>, failure: StartFailure) {
         self.start_failure = Some(failure);
     }
 
-    fn on_connected(&mut self, _cx: &mut Context<'_>) {
+    fn on_connected(&mut self, _cx: &mut Conn<'_>) {
         self.connected = true;
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.failure = Some(failure);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if self.discard {
             return;
         }
@@ -143,27 +143,27 @@ impl Handler for Collector {
         }
     }
 
-    fn on_sent(&mut self, _cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, _cx: &mut Conn<'_>, token: SendToken) {
         self.sent_through = token.id();
     }
 
-    fn on_peer_closed(&mut self, _cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, _cx: &mut Conn<'_>) {
         self.peer_eof = true;
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         self.closed = Some(reason);
     }
 
-    fn on_idle_timeout(&mut self, _cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Conn<'_>) {
         self.idle = true;
     }
 
-    fn on_tls_ready(&mut self, _cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, _cx: &mut Conn<'_>) {
         self.tls_ready = true;
     }
 
-    fn on_tls_failure(&mut self, _cx: &mut Context<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, _cx: &mut Conn<'_>, failure: TlsFailure) {
         self.tls_failure = Some(failure);
     }
 }

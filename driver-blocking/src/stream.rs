@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lori_core::{
-    Address, CloseReason, Connection, Engine, IdleTimeout, Input, IoFailure, NoHandles, Readiness,
+    Address, CloseReason, Connection, Engine, Input, IoFailure, NoHandles, OutOfRange, Readiness,
     SendError, SendToken, SocketOptions, TlsUpgrade, Wait,
 };
 use lori_net::SocketOpts;
@@ -362,10 +362,10 @@ impl Stream {
         loop {
             match self.conn.send(data) {
                 Ok(token) => return Ok(Some(token)),
-                Err(SendError::NotWriteable(refused)) => {
+                Err(SendError::NotWritable(refused)) => {
                     data = refused;
                     let writeable = self.drive_until(deadline, |s| {
-                        s.conn.is_writeable() || s.collector.closed.is_some()
+                        s.conn.is_writable() || s.collector.closed.is_some()
                     })?;
                     if !writeable {
                         return Ok(None);
@@ -510,7 +510,7 @@ impl Stream {
 
     /// Whether the connection speaks TLS (from its start or `start_tls`).
     pub fn is_tls(&self) -> bool {
-        self.conn.is_tls()
+        self.conn.tls().is_some()
     }
 
     // ---- Settings and addresses ----------------------------------------------------------
@@ -523,9 +523,11 @@ impl Stream {
 
     /// Sets (or with `None` stops) the idle timeout: when no byte was read or written for
     /// that long, a read that has nothing to return reports [`StreamError::IdleTimeout`].
-    pub fn set_idle_timeout(&mut self, timeout: Option<IdleTimeout>) {
-        self.conn.idle_timeout(timeout);
+    /// Refused for zero or beyond [`lori_core::MAX_MILLIS`] milliseconds.
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
+        self.conn.set_idle_timeout(timeout)?;
         self.collector.idle = false;
+        Ok(())
     }
 
     /// The default timeout of `std::io::Read` calls (`None`: wait for ever, the default).

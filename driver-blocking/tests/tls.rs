@@ -26,7 +26,10 @@ fn a_tls_client_and_a_tls_listener_talk_with_the_handshake_done_by_accept() {
             .expect("a client");
         assert!(stream.is_tls());
         assert_eq!(
-            stream.connection().tls_protocol_version(),
+            stream
+                .connection()
+                .tls()
+                .and_then(|tls| tls.protocol_version()),
             Some(ProtocolVersion::TLSv1_3)
         );
         let request = stream
@@ -92,7 +95,10 @@ fn a_lori_blocking_tls_client_talks_to_openssl_s_server() {
     let connect = Connect::addresses([address]).tls(identity.client());
     let mut client = TcpStream::connect(connect, WATCHDOG).expect("connect over TLS");
     assert_eq!(
-        client.connection().tls_protocol_version(),
+        client
+            .connection()
+            .tls()
+            .and_then(|tls| tls.protocol_version()),
         Some(ProtocolVersion::TLSv1_3)
     );
     client.write_all(b"lori\n", WATCHDOG).expect("write");
@@ -123,7 +129,13 @@ fn openssl_s_client_talks_to_a_lori_blocking_tls_listener() {
         stream.write_all(&line, WATCHDOG).expect("write");
         // End of s_client's input: its close_notify, then the TCP close.
         let end = stream.read_some(64, WATCHDOG).expect_err("the end");
-        (stream.connection().tls_protocol_version(), end.kind())
+        (
+            stream
+                .connection()
+                .tls()
+                .and_then(|tls| tls.protocol_version()),
+            end.kind(),
+        )
     });
     let connect = address.to_string();
     let (mut client, echoed) = openssl(&[

@@ -27,14 +27,14 @@
 //!
 //! ```no_run
 //! use bytes::Bytes;
-//! use lori_core::{Address, Config, Context, Handler};
+//! use lori_core::{Address, Config, Conn, Handler};
 //! use lori_mio::Driver;
 //! use lori_net::ListenOptions;
 //!
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+//!     fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
 //!         let _ = cx.send(data);
 //!     }
 //! }

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Sender};
 use bytes::Bytes;
 use lori_core::happy_eyeballs::IpVersion;
 use lori_core::{
-    BufferUntil, Config, Connect, ConnectionFailure, ConnectionTimeout, Context, Handler,
+    BufferUntil, Config, Conn, Connect, ConnectionFailure, ConnectionTimeout, Handler,
     SocketOptionError,
 };
 use lori_mio::Driver;
@@ -25,12 +25,12 @@ use lori_testkit::{
 struct Outcome(Sender<Result<(), ConnectionFailure>>);
 
 impl Handler for Outcome {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         report(&self.0, Ok(()));
         cx.close();
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         report(&self.0, Err(failure));
     }
 }
@@ -75,20 +75,20 @@ struct PingPong {
 }
 
 impl PingPong {
-    fn ping(&self, cx: &mut Context<'_>) {
+    fn ping(&self, cx: &mut Conn<'_>) {
         cx.send(Bytes::copy_from_slice(&self.round.to_be_bytes()))
             .expect("ping");
     }
 }
 
 impl Handler for PingPong {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let eight = BufferUntil::exact(8).expect("in range");
-        cx.buffer_until(eight).expect("below the minimum");
+        cx.set_buffer_until(eight).expect("below the minimum");
         self.ping(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         assert_eq!(
             &data[..],
             &self.round.to_be_bytes(),
@@ -104,7 +104,7 @@ impl Handler for PingPong {
         }
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         panic!("ping-pong could not connect: {failure:?}");
     }
 }
@@ -149,11 +149,11 @@ fn ping_pong_for_100_rounds_over_ipv6() {
 struct Options(Sender<Result<bool, SocketOptionError>>);
 
 impl Handler for Options {
-    fn on_connecting(&mut self, cx: &mut Context<'_>, _in_flight: usize) {
+    fn on_connecting(&mut self, cx: &mut Conn<'_>, _in_flight: usize) {
         report(&self.0, cx.socket().nodelay());
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let set = cx.socket().set_nodelay(true);
         report(&self.0, set.and_then(|()| cx.socket().nodelay()));
         cx.close();
@@ -187,12 +187,12 @@ fn socket_options_apply_once_connected_and_not_before() {
 struct Forward(Sender<lori_core::Handle<Bytes>>, Sender<()>);
 
 impl Handler<Bytes> for Forward {
-    fn on_connected(&mut self, cx: &mut Context<'_, Bytes>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_, Bytes>) {
         let handle = cx.handle().expect("the driver offers handles");
         report(&self.0, handle);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Bytes>, message: Bytes) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Bytes>, message: Bytes) {
         if message.is_empty() {
             cx.close();
         } else {
@@ -200,7 +200,7 @@ impl Handler<Bytes> for Forward {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_, Bytes>, _reason: lori_core::CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_, Bytes>, _reason: lori_core::CloseReason) {
         report(&self.1, ());
     }
 }
@@ -247,18 +247,18 @@ struct Opener {
 struct Greeting(Sender<Bytes>);
 
 impl Handler for Greeting {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         cx.send(&b"from inside"[..]).expect("send");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         report(&self.0, data);
         cx.close();
     }
 }
 
 impl Handler for Opener {
-    fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, _data: Bytes) {
         let connect = Connect::addresses([self.echo]);
         self.driver
             .connect::<(), _>(Config::default(), connect, Greeting(self.tx.clone()));
@@ -297,12 +297,12 @@ fn handlers_open_connections_from_inside_the_loop() {
 struct Closer(Sender<lori_core::Handle<()>>);
 
 impl Handler<()> for Closer {
-    fn on_started(&mut self, cx: &mut Context<'_, ()>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, ()>) {
         report(&self.0, cx.handle().expect("handles"));
         cx.hard_close();
     }
 
-    fn on_message(&mut self, _cx: &mut Context<'_, ()>, (): ()) {
+    fn on_message(&mut self, _cx: &mut Conn<'_, ()>, (): ()) {
         panic!("a message reached a closed connection");
     }
 }

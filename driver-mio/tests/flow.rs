@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 use std::thread;
+use std::time::Duration;
 
 use bytes::Bytes;
 use lori_core::{
-    Address, Config, Connect, Context, Handler, ReadBufferSize, SendError, SendToken,
-    TimerDuration, TimerToken,
+    Address, Config, Conn, Connect, Handler, ReadBufferSize, SendError, SendToken, TimerToken,
 };
 use lori_mio::Driver;
 use lori_net::ListenOptions;
@@ -46,7 +46,7 @@ struct Flood {
 }
 
 impl Flood {
-    fn pump(&mut self, cx: &mut Context<'_>) {
+    fn pump(&mut self, cx: &mut Conn<'_>) {
         while self.in_flight < 4 && (self.stash.is_some() || self.next < CHUNKS) {
             let data = match self.stash.take() {
                 Some(data) => data,
@@ -58,7 +58,7 @@ impl Flood {
             };
             match cx.send(data) {
                 Ok(_) => self.in_flight += 1,
-                Err(SendError::NotWriteable(data)) => {
+                Err(SendError::NotWritable(data)) => {
                     self.stash = Some(data);
                     return;
                 }
@@ -73,20 +73,20 @@ impl Flood {
 }
 
 impl Handler for Flood {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.pump(cx);
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, _token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, _token: SendToken) {
         self.in_flight -= 1;
         self.pump(cx);
     }
 
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.throttled += 1;
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.pump(cx);
     }
 }
@@ -101,19 +101,19 @@ struct Slow {
 }
 
 impl Handler for Slow {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.checker.check(&data);
         self.chunks += 1;
         if self.checker.offset == TOTAL {
             report(&self.done, self.checker.offset);
         } else if self.chunks.is_multiple_of(8) {
             cx.mute();
-            let pause = TimerDuration::from_millis(1).expect("in range");
+            let pause = Duration::from_millis(1);
             cx.set_timer(pause).expect("one timer");
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, _token: TimerToken) {
         cx.unmute();
     }
 }
@@ -166,7 +166,7 @@ struct Held {
 }
 
 impl Handler<()> for Held {
-    fn on_received(&mut self, cx: &mut Context<'_, ()>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_, ()>, data: Bytes) {
         self.checker.check(&data);
         if !self.muted_once {
             self.muted_once = true;
@@ -178,7 +178,7 @@ impl Handler<()> for Held {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, ()>, (): ()) {
+    fn on_message(&mut self, cx: &mut Conn<'_, ()>, (): ()) {
         cx.unmute();
     }
 }
@@ -227,7 +227,7 @@ struct Yielder {
 }
 
 impl Handler for Yielder {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.checker.check(&data);
         cx.yield_read();
         if self.checker.offset == self.expected {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use lori_core::happy_eyeballs::Settings;
-use lori_core::{Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handler};
+use lori_core::{Address, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler};
 use lori_mio::Driver;
 use lori_testkit::{Hanging, WATCHDOG, closed_port, open_fds, recv, report};
 
@@ -18,17 +18,17 @@ use lori_testkit::{Hanging, WATCHDOG, closed_port, open_fds, recv, report};
 struct Winner(Sender<Result<Address, ConnectionFailure>>, Sender<()>);
 
 impl Handler for Winner {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let peer = cx.socket().peer_address().expect("connected");
         report(&self.0, Ok(peer));
         cx.close();
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         report(&self.0, Err(failure));
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(&self.1, ());
     }
 }

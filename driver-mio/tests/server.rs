@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lori_core::{
-    Address, BufferUntil, CloseReason, Config, Context, Handler, IdleTimeout, IoFailure,
+    Address, BufferUntil, CloseReason, Config, Conn, Handler, IdleTimeout, IoFailure,
     ListenerHandler, MaxSpawn,
 };
 use lori_mio::Driver;
@@ -106,22 +106,22 @@ struct Frames {
 }
 
 impl Handler for Frames {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
             .expect("below the minimum");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if self.payload {
             report(&self.tx, data.to_vec());
             self.payload = false;
-            cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+            cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
                 .expect("below the minimum");
         } else {
             let header: [u8; 4] = data[..].try_into().expect("4 bytes");
             let length = u32::from_be_bytes(header) as usize;
             self.payload = true;
-            cx.buffer_until(BufferUntil::exact(length).expect("not zero"))
+            cx.set_buffer_until(BufferUntil::exact(length).expect("not zero"))
                 .expect("below the minimum");
         }
     }
@@ -160,12 +160,12 @@ fn buffer_until_cuts_length_prefixed_frames() {
 struct Greeter(Sender<&'static str>);
 
 impl Handler for Greeter {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         report(&self.0, "started");
         cx.send(&b"hi"[..]).expect("greet");
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(&self.0, "closed");
     }
 }
@@ -247,7 +247,7 @@ fn threads_share_one_limit_and_resume_across_threads() {
 struct Idle(Sender<()>);
 
 impl Handler for Idle {
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         report(&self.0, ());
         cx.close();
     }
@@ -274,20 +274,16 @@ fn the_idle_timeout_fires_and_the_handler_closes() {
 struct UnixClient(Sender<Result<Bytes, String>>);
 
 impl Handler for UnixClient {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         cx.send(&b"over unix"[..]).expect("send");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         report(&self.0, Ok(data));
         cx.close();
     }
 
-    fn on_connection_failure(
-        &mut self,
-        _cx: &mut Context<'_>,
-        failure: lori_core::ConnectionFailure,
-    ) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: lori_core::ConnectionFailure) {
         report(&self.0, Err(format!("{failure:?}")));
     }
 }

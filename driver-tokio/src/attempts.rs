@@ -15,7 +15,7 @@ use crate::socket::Socket;
 struct Attempt {
     id: AttemptId,
     stream: Socket,
-    /// Its result was handed out; it waits for `IoOp::Connected` or `IoOp::Abandon`.
+    /// Its result was handed out; it waits for `IoOp::Adopt` or `IoOp::Abandon`.
     reported: bool,
 }
 

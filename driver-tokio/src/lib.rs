@@ -7,14 +7,14 @@
 //! unchanged here and on `lori-mio`.
 //!
 //! ```no_run
-//! use lori_core::{Config, Context, Handler};
+//! use lori_core::{Config, Conn, Handler};
 //! use lori_net::ListenOptions;
 //! use lori_tokio::Driver;
 //!
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     fn on_received(&mut self, cx: &mut Context<'_>, data: bytes::Bytes) {
+//!     fn on_received(&mut self, cx: &mut Conn<'_>, data: bytes::Bytes) {
 //!         let _ = cx.send(data);
 //!     }
 //! }

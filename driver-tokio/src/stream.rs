@@ -17,9 +17,8 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use lori_core::{
-    Address, CloseReason, Config, Connection, ConnectionFailure, ConnectionState,
-    Context as HandlerContext, Engine, Handler, Input, IoFailure, NoHandles, Permit, Readiness,
-    StartFailure, TlsFailure, Wait,
+    Address, CloseReason, Config, Conn, Connection, ConnectionFailure, ConnectionState, Engine,
+    Handler, Input, IoFailure, NoHandles, Permit, Readiness, StartFailure, TlsFailure, Wait,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
@@ -85,23 +84,23 @@ impl NeverOpened {
 }
 
 impl Handler for Inbox {
-    fn on_started(&mut self, _cx: &mut HandlerContext<'_>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_>) {
         self.opened = true;
     }
 
-    fn on_start_failure(&mut self, _cx: &mut HandlerContext<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, _cx: &mut Conn<'_>, failure: StartFailure) {
         self.failed = Some(NeverOpened::Start(failure));
     }
 
-    fn on_connected(&mut self, _cx: &mut HandlerContext<'_>) {
+    fn on_connected(&mut self, _cx: &mut Conn<'_>) {
         self.opened = true;
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut HandlerContext<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.failed = Some(NeverOpened::Connect(failure));
     }
 
-    fn on_received(&mut self, cx: &mut HandlerContext<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.buffered += data.len();
         self.received.push_back(data);
         if self.buffered >= READ_AHEAD {
@@ -109,23 +108,23 @@ impl Handler for Inbox {
         }
     }
 
-    fn on_peer_closed(&mut self, _cx: &mut HandlerContext<'_>) {
+    fn on_peer_closed(&mut self, _cx: &mut Conn<'_>) {
         self.peer_closed = true;
     }
 
-    fn on_closed(&mut self, _cx: &mut HandlerContext<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         self.closed = Some(reason);
     }
 
-    fn on_idle_timeout(&mut self, _cx: &mut HandlerContext<'_>) {
+    fn on_idle_timeout(&mut self, _cx: &mut Conn<'_>) {
         self.idle = true;
     }
 
-    fn on_tls_ready(&mut self, _cx: &mut HandlerContext<'_>) {
+    fn on_tls_ready(&mut self, _cx: &mut Conn<'_>) {
         self.upgrade = Some(Ok(()));
     }
 
-    fn on_tls_failure(&mut self, _cx: &mut HandlerContext<'_>, failure: TlsFailure) {
+    fn on_tls_failure(&mut self, _cx: &mut Conn<'_>, failure: TlsFailure) {
         self.upgrade = Some(Err(failure));
     }
 }
@@ -504,7 +503,7 @@ impl Stream {
             if let Some(refusal) = self.write_refusal() {
                 return Poll::Ready(Err(refusal));
             }
-            if self.conn.is_writeable()
+            if self.conn.is_writable()
                 && let Some(data) = data.take()
             {
                 // The chunk shares the outbox's allocation, which the next write takes

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::Reporter;
 use lori_core::{
-    Address, BufferUntil, CloseReason, Config, Connect, ConnectionFailure, Context, Handler,
-    ReadBufferSize, SendError, TimerDuration, TimerToken,
+    Address, BufferUntil, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler,
+    ReadBufferSize, SendError, TimerToken,
 };
 use lori_net::ListenOptions;
 use lori_testkit::pattern;
@@ -41,7 +41,7 @@ struct Flooder {
 }
 
 impl Flooder {
-    fn pump(&mut self, cx: &mut Context<'_>) {
+    fn pump(&mut self, cx: &mut Conn<'_>) {
         while self.outstanding < OUTSTANDING {
             let chunk = match self.stash.take() {
                 Some(chunk) => chunk,
@@ -54,7 +54,7 @@ impl Flooder {
             };
             match cx.send(chunk) {
                 Ok(_) => self.outstanding += 1,
-                Err(SendError::NotWriteable(chunk)) => {
+                Err(SendError::NotWritable(chunk)) => {
                     self.stashed += 1;
                     self.stash = Some(chunk);
                     return;
@@ -66,11 +66,11 @@ impl Flooder {
 }
 
 impl Handler for Flooder {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         self.pump(cx);
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, _token: lori_core::SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, _token: lori_core::SendToken) {
         self.outstanding -= 1;
         if self.next == CHUNKS && self.stash.is_none() && self.outstanding == 0 {
             cx.close();
@@ -79,16 +79,16 @@ impl Handler for Flooder {
         }
     }
 
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.throttled += 1;
         self.felt_backpressure.store(true, Ordering::Release);
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.pump(cx);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send((self.throttled, self.stashed, reason));
     }
 }
@@ -107,25 +107,25 @@ struct SlowReader {
 }
 
 impl SlowReader {
-    fn pause(cx: &mut Context<'_>) {
+    fn pause(cx: &mut Conn<'_>) {
         cx.mute();
-        cx.set_timer(TimerDuration::from_millis(2).expect("in range"))
+        cx.set_timer(Duration::from_millis(2))
             .expect("one timer at a time");
     }
 }
 
 impl Handler for SlowReader {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         cx.socket()
             .set_recv_buffer_size(64 * 1024)
             .expect("SO_RCVBUF");
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         panic!("connect failed: {failure:?}");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         for byte in &data {
             assert_eq!(*byte, pattern(self.received), "byte {}", self.received);
             self.received += 1;
@@ -137,7 +137,7 @@ impl Handler for SlowReader {
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, _token: TimerToken) {
         if self.sender_felt_backpressure.load(Ordering::Acquire) {
             cx.unmute();
         } else {
@@ -145,7 +145,7 @@ impl Handler for SlowReader {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send((self.received, reason));
     }
 }
@@ -214,12 +214,12 @@ struct MutingReceiver {
 }
 
 impl Handler for MutingReceiver {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
             .expect("below the minimum");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         for (at, byte) in data.iter().enumerate() {
             assert_eq!(*byte, pattern(self.messages * 4 + at as u64));
         }
@@ -228,16 +228,16 @@ impl Handler for MutingReceiver {
             cx.close();
         } else if self.messages <= 2 || self.messages.is_multiple_of(50) {
             cx.mute();
-            cx.set_timer(TimerDuration::from_millis(1).expect("in range"))
+            cx.set_timer(Duration::from_millis(1))
                 .expect("one timer at a time");
         }
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, _token: TimerToken) {
         cx.unmute();
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send((self.messages, reason));
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::Reporter;
 use lori_core::{
-    Address, CloseReason, Config, Connect, ConnectionFailure, Context, Handle, Handler, PostError,
+    Address, CloseReason, Config, Conn, Connect, ConnectionFailure, Handle, Handler, PostError,
 };
 use lori_net::ListenOptions;
 use lori_testkit::{Echo, pattern};
@@ -32,12 +32,12 @@ struct Posted {
 }
 
 impl Handler<Bytes> for Posted {
-    fn on_started(&mut self, cx: &mut Context<'_, Bytes>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, Bytes>) {
         let handle = cx.handle().expect("the driver gives handles");
         let _ = self.report.send(handle);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Bytes>, message: Bytes) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Bytes>, message: Bytes) {
         if &message[..] == b"close" {
             cx.close();
         } else {
@@ -117,21 +117,21 @@ struct Relay {
 }
 
 impl Handler<Bytes> for Relay {
-    fn on_connected(&mut self, cx: &mut Context<'_, Bytes>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_, Bytes>) {
         for message in self.held.drain(..) {
             cx.send(message).expect("open");
         }
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_, Bytes>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_, Bytes>, failure: ConnectionFailure) {
         panic!("connect failed: {failure:?}");
     }
 
-    fn on_received(&mut self, _cx: &mut Context<'_, Bytes>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_, Bytes>, data: Bytes) {
         let _ = self.report.send(data);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Bytes>, message: Bytes) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Bytes>, message: Bytes) {
         if let Err(refused) = cx.send(message) {
             self.held.push(refused.into_inner());
         }
@@ -180,18 +180,18 @@ struct Checker {
 }
 
 impl Handler for Checker {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let data: Bytes = (0..self.size as u64)
             .map(|at| pattern(self.seed + at))
             .collect();
         cx.send(data).expect("open");
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         let _ = self.report.send(Err(format!("{failure:?}")));
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         for byte in &data {
             if *byte != pattern(self.seed + self.received as u64) {
                 let _ = self
@@ -205,7 +205,7 @@ impl Handler for Checker {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let outcome = match reason {
             CloseReason::LocalGraceful => Ok(self.received),
             other => Err(format!("closed: {other:?}")),
@@ -254,11 +254,11 @@ struct Closing {
 }
 
 impl Handler for Closing {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         let _ = cx.send(data);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send(reason);
     }
 }
@@ -351,7 +351,7 @@ struct Forwarder {
 }
 
 impl Handler for Forwarder {
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         let handle = self.driver.connect(
             Config::default(),
             Connect::addresses([self.upstream]),

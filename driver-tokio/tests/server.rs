@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use common::Reporter;
 use lori_core::{
-    Address, BufferUntil, CloseReason, Config, Connect, ConnectionFailure, Context, Handler,
+    Address, BufferUntil, CloseReason, Config, Conn, Connect, ConnectionFailure, Handler,
     IdleTimeout, IoFailure, ListenerHandler, MaxSpawn, SocketOptionError,
 };
 use lori_net::ListenOptions;
@@ -30,12 +30,12 @@ fn ip(listener: &Listener) -> std::net::SocketAddr {
 struct Ponger;
 
 impl Handler for Ponger {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
             .expect("below the minimum");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         assert_eq!(&data[..], b"ping");
         cx.send(&b"pong"[..]).expect("open and writeable");
     }
@@ -49,17 +49,17 @@ struct Pinger {
 }
 
 impl Handler for Pinger {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
             .expect("below the minimum");
         cx.send(&b"ping"[..]).expect("open");
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         panic!("connect failed: {failure:?}");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         assert_eq!(&data[..], b"pong");
         self.done += 1;
         if self.done == self.rounds {
@@ -69,7 +69,7 @@ impl Handler for Pinger {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send((self.done, reason));
     }
 }
@@ -121,21 +121,21 @@ struct Framed {
 }
 
 impl Handler for Framed {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
             .expect("below the minimum");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, mut data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, mut data: Bytes) {
         if self.payload_next {
             let _ = self.report.send(data);
             self.payload_next = false;
-            cx.buffer_until(BufferUntil::exact(4).expect("in range"))
+            cx.set_buffer_until(BufferUntil::exact(4).expect("in range"))
                 .expect("below the minimum");
         } else {
             let length = data.get_u32() as usize;
             self.payload_next = true;
-            cx.buffer_until(BufferUntil::exact(length).expect("not zero"))
+            cx.set_buffer_until(BufferUntil::exact(length).expect("not zero"))
                 .expect("below the minimum");
         }
     }
@@ -274,11 +274,11 @@ struct StartedEcho {
 }
 
 impl Handler for StartedEcho {
-    fn on_started(&mut self, _cx: &mut Context<'_>) {
+    fn on_started(&mut self, _cx: &mut Conn<'_>) {
         let _ = self.report.send(());
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         let _ = cx.send(data);
     }
 }
@@ -344,11 +344,11 @@ struct Idle {
 }
 
 impl Handler for Idle {
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         cx.close();
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send(reason);
     }
 }
@@ -394,13 +394,13 @@ struct OptionsProbe {
 }
 
 impl Handler for OptionsProbe {
-    fn on_connecting(&mut self, cx: &mut Context<'_>, _in_flight: usize) {
+    fn on_connecting(&mut self, cx: &mut Conn<'_>, _in_flight: usize) {
         let _ = self
             .report
             .send(Options::Connecting(cx.socket().set_nodelay(true)));
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let set = cx.socket().set_nodelay(true);
         let read = cx.socket().nodelay();
         let peer = cx.socket().peer_address().expect("connected");

@@ -251,8 +251,20 @@ async fn tls_streams_complete_their_handshake_before_accept_and_connect_return()
         .await
         .expect("connected over TLS");
     let (server, _) = bounded("accept", listener.accept()).await.expect("accept");
-    assert!(client.connection().tls_protocol_version().is_some());
-    assert!(server.connection().tls_protocol_version().is_some());
+    assert!(
+        client
+            .connection()
+            .tls()
+            .and_then(|tls| tls.protocol_version())
+            .is_some()
+    );
+    assert!(
+        server
+            .connection()
+            .tls()
+            .and_then(|tls| tls.protocol_version())
+            .is_some()
+    );
     let echoing = echo(server);
     client.write_all(b"secret").await.expect("write");
     client.shutdown().await.expect("close_notify and FIN");
@@ -297,7 +309,14 @@ async fn starttls_refuses_while_unread_bytes_could_be_injected_then_upgrades() {
             .expect("server upgrade");
         let mut word = [0u8; 6];
         server.read_exact(&mut word).await.expect("read");
-        (word, server.connection().tls_protocol_version().is_some())
+        (
+            word,
+            server
+                .connection()
+                .tls()
+                .and_then(|tls| tls.protocol_version())
+                .is_some(),
+        )
     });
     bounded(
         "the upgrade",
@@ -308,7 +327,13 @@ async fn starttls_refuses_while_unread_bytes_could_be_injected_then_upgrades() {
     client.write_all(b"secret").await.expect("write");
     let (word, tls) = bounded("the server", server_side).await.expect("join");
     assert_eq!(&word, b"secret");
-    assert!(tls && client.connection().tls_protocol_version().is_some());
+    assert!(
+        tls && client
+            .connection()
+            .tls()
+            .and_then(|tls| tls.protocol_version())
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! for its payload, so every `Received` chunk is exactly one header or one payload.
 
 use bytes::Bytes;
-use lori_core::{BufferUntil, Context, ReadBufferSize};
+use lori_core::{BufferUntil, Conn, ReadBufferSize};
 
 /// The bytes of a frame header.
 pub const HEADER: usize = 4;
@@ -70,7 +70,7 @@ impl FrameReader {
     }
 
     /// Cuts the next chunk at a header.
-    pub fn start<M>(&mut self, cx: &mut Context<'_, M>) -> Result<(), FrameError> {
+    pub fn start<M>(&mut self, cx: &mut Conn<'_, M>) -> Result<(), FrameError> {
         self.want = Want::Header;
         expect(cx, HEADER)
     }
@@ -78,7 +78,7 @@ impl FrameReader {
     /// Takes one `Received` chunk: a complete payload when this chunk ends a frame.
     pub fn on_chunk<M>(
         &mut self,
-        cx: &mut Context<'_, M>,
+        cx: &mut Conn<'_, M>,
         chunk: Bytes,
     ) -> Result<Option<Bytes>, FrameError> {
         match self.want {
@@ -118,7 +118,7 @@ impl FrameReader {
 }
 
 /// Cuts the next chunk at exactly `bytes` bytes.
-fn expect<M>(cx: &mut Context<'_, M>, bytes: usize) -> Result<(), FrameError> {
+fn expect<M>(cx: &mut Conn<'_, M>, bytes: usize) -> Result<(), FrameError> {
     let until = BufferUntil::exact(bytes).map_err(|_| FrameError::Settings)?;
-    cx.buffer_until(until).map_err(|_| FrameError::Settings)
+    cx.set_buffer_until(until).map_err(|_| FrameError::Settings)
 }

@@ -37,7 +37,7 @@ use lori_core::rustls::crypto::ring::default_provider;
 use lori_core::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use lori_core::{
-    BufferUntil, CloseReason, Config, Connection, ConnectionFailure, Context, Handler, IdleTimeout,
+    BufferUntil, CloseReason, Config, Connection, ConnectionFailure, Conn, Handler, IdleTimeout,
     IoFailure, LingerTimeout, NoHandles, ReadBufferSize, SendPolicy, SendToken, StartFailure,
     TimerDuration, TimerToken, TlsClient, Watermarks, WriteStallTimeout,
 };
@@ -307,27 +307,27 @@ pub struct Checked<H> {
 }
 
 impl<H: Handler> Handler for Checked<H> {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("Started");
         assert!(!self.ledger.opened, "opened twice");
         self.ledger.opened = true;
         self.inner.on_started(cx);
     }
-    fn on_start_failure(&mut self, cx: &mut Context<'_>, failure: StartFailure) {
+    fn on_start_failure(&mut self, cx: &mut Conn<'_>, failure: StartFailure) {
         self.ledger.end();
         self.inner.on_start_failure(cx, failure);
     }
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("Connected");
         assert!(!self.ledger.opened, "opened twice");
         self.ledger.opened = true;
         self.inner.on_connected(cx);
     }
-    fn on_connection_failure(&mut self, cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, cx: &mut Conn<'_>, failure: ConnectionFailure) {
         self.ledger.end();
         self.inner.on_connection_failure(cx, failure);
     }
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.ledger.not_ended("Received");
         assert!(self.ledger.opened, "data before the open event");
         if self.ledger.received.len() < 1 << 20 {
@@ -335,44 +335,44 @@ impl<H: Handler> Handler for Checked<H> {
         }
         self.inner.on_received(cx, data);
     }
-    fn on_sent(&mut self, cx: &mut Context<'_>, token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, token: SendToken) {
         self.ledger.not_ended("Sent");
         self.ledger.resolve(token);
         self.inner.on_sent(cx, token);
     }
-    fn on_send_failed(&mut self, cx: &mut Context<'_>, token: SendToken) {
+    fn on_send_failed(&mut self, cx: &mut Conn<'_>, token: SendToken) {
         self.ledger.resolve(token);
         self.inner.on_send_failed(cx, token);
     }
-    fn on_throttled(&mut self, cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("Throttled");
         self.inner.on_throttled(cx);
     }
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("Unthrottled");
         self.inner.on_unthrottled(cx);
     }
-    fn on_peer_closed(&mut self, cx: &mut Context<'_>) {
+    fn on_peer_closed(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("PeerClosed");
         self.inner.on_peer_closed(cx);
     }
-    fn on_closed(&mut self, cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_>, reason: CloseReason) {
         self.ledger.end();
         self.inner.on_closed(cx, reason);
     }
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("TlsReady");
         self.inner.on_tls_ready(cx);
     }
-    fn on_tls_failure(&mut self, cx: &mut Context<'_>, failure: lori_core::TlsFailure) {
+    fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: lori_core::TlsFailure) {
         self.ledger.not_ended("TlsFailed");
         self.inner.on_tls_failure(cx, failure);
     }
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         self.ledger.not_ended("IdleTimeout");
         self.inner.on_idle_timeout(cx);
     }
-    fn on_timer(&mut self, cx: &mut Context<'_>, token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, token: TimerToken) {
         self.ledger.not_ended("Timer");
         self.inner.on_timer(cx, token);
     }
@@ -536,7 +536,7 @@ pub fn run<H: Handler>(
                 let data: Vec<u8> = (0..u64::from(len))
                     .map(|i| pattern(sent_offset + i))
                     .collect();
-                let writeable = conn.is_writeable();
+                let writeable = conn.is_writable();
                 match conn.send(data) {
                     Ok(token) => {
                         assert!(writeable, "a send accepted while not writeable");
@@ -601,7 +601,7 @@ pub fn run<H: Handler>(
                     None => BufferUntil::Streaming,
                     Some(n) => BufferUntil::exact(usize::from(n).max(1)).unwrap(),
                 };
-                let _result = conn.buffer_until(setting);
+                let _result = conn.set_buffer_until(setting);
                 Input::Tick
             }
             Op::ResizeReadBuffer(n) => {
@@ -661,7 +661,7 @@ pub fn run<H: Handler>(
     }
     // The end: a hard close resolves everything. A last empty send, when one is
     // accepted, marks the newest token (the handler may have sent some of its own).
-    if conn.is_writeable()
+    if conn.is_writable()
         && let Ok(token) = conn.send(Bytes::new())
     {
         handler.ledger.issue(token);
@@ -704,7 +704,7 @@ fn check<H>(
     plaintext: bool,
     inbound: &[u8],
 ) {
-    let until = conn.buffer_until_setting().required_bytes();
+    let until = conn.buffer_until().required_bytes();
     assert!(
         until <= conn.read_buffer_minimum(),
         "buffer_until above the minimum"

@@ -1,12 +1,12 @@
 //! Backpressure: a client floods a server that does not read. Its sends are refused with
-//! `NotWriteable` once the socket pushes back (`Throttled`); the test then unmutes the
+//! `NotWritable` once the socket pushes back (`Throttled`); the test then unmutes the
 //! server through a `Handle` post, the flood resumes on `Unthrottled`, and the server
 //! checks every byte of the pattern.
 
 use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
-use lori_core::{CloseReason, Config, Connect, Context, Handle, Handler, SendError, SendToken};
+use lori_core::{CloseReason, Config, Conn, Connect, Handle, Handler, SendError, SendToken};
 use lori_testkit::{pattern, recv, report};
 
 use crate::on_every_driver;
@@ -38,16 +38,16 @@ struct Reader {
 }
 
 impl Handler<Command> for Reader {
-    fn on_started(&mut self, cx: &mut Context<'_, Command>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, Command>) {
         cx.mute();
         report(&self.handle, cx.handle().expect("a driver gives handles"));
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Command>, Command::Unmute: Command) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Command>, Command::Unmute: Command) {
         cx.unmute();
     }
 
-    fn on_received(&mut self, _cx: &mut Context<'_, Command>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_, Command>, data: Bytes) {
         for (i, &byte) in data.iter().enumerate() {
             if self.first_wrong.is_none() && byte != pattern(self.received + i) {
                 self.first_wrong = Some(self.received + i);
@@ -56,7 +56,7 @@ impl Handler<Command> for Reader {
         self.received += data.len();
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_, Command>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_, Command>, _reason: CloseReason) {
         report(&self.done, (self.received, self.first_wrong));
     }
 }
@@ -71,13 +71,13 @@ struct Flooder {
 }
 
 impl Flooder {
-    fn flood(&mut self, cx: &mut Context<'_>) {
+    fn flood(&mut self, cx: &mut Conn<'_>) {
         while self.sent < TOTAL && self.sent - self.written < WINDOW {
             let size = CHUNK.min(TOTAL - self.sent);
             let chunk: Bytes = (self.sent..self.sent + size).map(pattern).collect();
             match cx.send(chunk) {
                 Ok(_) => self.sent += size,
-                Err(SendError::NotWriteable(_)) => return,
+                Err(SendError::NotWritable(_)) => return,
                 Err(error) => panic!("flood: {error}"),
             }
         }
@@ -88,25 +88,25 @@ impl Flooder {
 }
 
 impl Handler for Flooder {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.flood(cx);
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, _token: SendToken) {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, _token: SendToken) {
         self.written += CHUNK;
         self.flood(cx);
     }
 
-    fn on_throttled(&mut self, _cx: &mut Context<'_>) {
+    fn on_throttled(&mut self, _cx: &mut Conn<'_>) {
         self.throttles += 1;
         report(&self.throttled, ());
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         self.flood(cx);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(&self.done, self.throttles);
     }
 }

@@ -9,8 +9,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use lori_core::{
-    Address, CloseReason, Config, Context, Handler, IoFailure, ListenerHandler, TimerDuration,
-    TimerToken,
+    Address, CloseReason, Config, Conn, Handler, IoFailure, ListenerHandler, TimerToken,
 };
 use lori_testkit::{Echo, client, read_to_eof, recv, report};
 use socket2::SockRef;
@@ -78,20 +77,20 @@ const TCP_CLOSE: u8 = 7;
 struct ClosesAfterReset(Sender<CloseReason>, Sender<()>);
 
 impl ClosesAfterReset {
-    fn check_later(cx: &mut Context<'_>) {
-        let soon = TimerDuration::from_millis(5).expect("5 ms");
+    fn check_later(cx: &mut Conn<'_>) {
+        let soon = Duration::from_millis(5);
         cx.set_timer(soon).expect("one timer");
     }
 }
 
 impl Handler for ClosesAfterReset {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         cx.mute();
         Self::check_later(cx);
         report(&self.1, ());
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, _token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, _token: TimerToken) {
         let mut info = [0u8; 8];
         let state = cx
             .socket()
@@ -103,7 +102,7 @@ impl Handler for ClosesAfterReset {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         report(&self.0, reason);
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::mpsc::{self, Sender};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler, ReadBufferSize};
+use lori_core::{BufferUntil, CloseReason, Config, Conn, Connect, Handler, ReadBufferSize};
 use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
@@ -37,13 +37,13 @@ struct Deframer {
 }
 
 impl Deframer {
-    fn start(cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(4).expect("4"))
+    fn start(cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(4).expect("4"))
             .expect("header");
     }
 
     /// Takes one chunk; a complete frame's payload when there is one.
-    fn take(&mut self, cx: &mut Context<'_>, chunk: Bytes) -> Option<Bytes> {
+    fn take(&mut self, cx: &mut Conn<'_>, chunk: Bytes) -> Option<Bytes> {
         if self.awaiting_body {
             self.awaiting_body = false;
             Self::start(cx);
@@ -53,7 +53,7 @@ impl Deframer {
         if length == 0 {
             return Some(Bytes::new());
         }
-        match BufferUntil::exact(length).map(|until| cx.buffer_until(until)) {
+        match BufferUntil::exact(length).map(|until| cx.set_buffer_until(until)) {
             Ok(Ok(())) => self.awaiting_body = true,
             _ => cx.hard_close(),
         }
@@ -68,11 +68,11 @@ struct Mirror {
 }
 
 impl Handler for Mirror {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         Deframer::start(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if let Some(payload) = self.frames.take(cx, data) {
             cx.send(encode(&payload)).expect("answer");
         }
@@ -88,14 +88,14 @@ struct Client {
 }
 
 impl Handler for Client {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         Deframer::start(cx);
         for (index, size) in SIZES.into_iter().enumerate() {
             cx.send(encode(&payload(index, size))).expect("send");
         }
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if let Some(answer) = self.frames.take(cx, data) {
             let index = self.answered;
             if SIZES
@@ -111,7 +111,7 @@ impl Handler for Client {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(&self.done, (self.answered, std::mem::take(&mut self.wrong)));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use lori_core::happy_eyeballs::Settings;
-use lori_core::{Address, Config, Connect, ConnectionFailure, Context, Handler};
+use lori_core::{Address, Config, Conn, Connect, ConnectionFailure, Handler};
 use lori_testkit::{Echo, Hanging, closed_port, recv, report};
 
 use crate::on_every_driver;
@@ -24,7 +24,7 @@ enum Outcome {
 struct Winner(Sender<Outcome>);
 
 impl Handler for Winner {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let outcome = match cx.socket().peer_address() {
             Ok(peer) => Outcome::Reached(peer),
             Err(error) => Outcome::Unknown(error.to_string()),
@@ -33,7 +33,7 @@ impl Handler for Winner {
         cx.close();
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         report(&self.0, Outcome::Failed(failure));
     }
 }

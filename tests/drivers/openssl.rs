@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use bytes::Bytes;
 use lori_core::rustls::ProtocolVersion;
-use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
+use lori_core::{BufferUntil, CloseReason, Config, Conn, Connect, Handler};
 use lori_testkit::{Identity, TempDir, WATCHDOG, recv, report};
 
 use crate::on_every_driver;
@@ -78,15 +78,15 @@ struct TlsEcho {
 }
 
 impl Handler for TlsEcho {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        self.version = cx.tls_protocol_version();
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        self.version = cx.tls().and_then(|tls| tls.protocol_version());
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         cx.send(data).expect("echo");
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         report(&self.done, (self.version, reason));
     }
 }
@@ -135,14 +135,14 @@ struct LineClient {
 }
 
 impl Handler for LineClient {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
-        self.version = cx.tls_protocol_version();
-        cx.buffer_until(BufferUntil::exact(5).expect("5"))
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
+        self.version = cx.tls().and_then(|tls| tls.protocol_version());
+        cx.set_buffer_until(BufferUntil::exact(5).expect("5"))
             .expect("a line");
         cx.send(Bytes::from_static(b"lori\n")).expect("send");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         report(&self.done, (self.version, data.to_vec()));
         cx.close();
     }

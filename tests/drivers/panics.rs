@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
-use lori_core::{Address, Config, Context, Handle, Handler, ListenerHandler, MaxSpawn};
+use lori_core::{Address, Config, Conn, Handle, Handler, ListenerHandler, MaxSpawn};
 use lori_net::ListenOptions;
 use lori_testkit::{Echo, client, read_exact, recv, report, round_trip};
 
@@ -24,7 +24,7 @@ const TRIGGER: &[u8] = b"panic";
 struct Fragile;
 
 impl Handler for Fragile {
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         assert_ne!(&data[..], TRIGGER, "a deliberate panic in a handler");
         if cx.send(data).is_err() {
             cx.hard_close();
@@ -79,11 +79,11 @@ enum Order {
 struct Brittle(Sender<Handle<Order>>);
 
 impl Handler<Order> for Brittle {
-    fn on_started(&mut self, cx: &mut Context<'_, Order>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, Order>) {
         report(&self.0, cx.handle().expect("a driver gives handles"));
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Order>, order: Order) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Order>, order: Order) {
         match order {
             Order::Answer => {
                 if cx.send(&b"ok"[..]).is_err() {

@@ -4,7 +4,7 @@
 use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
-use lori_core::{BufferUntil, CloseReason, Config, Connect, Context, Handler};
+use lori_core::{BufferUntil, CloseReason, Config, Conn, Connect, Handler};
 use lori_testkit::{Identity, recv, report};
 
 use crate::on_every_driver;
@@ -45,25 +45,25 @@ impl Player {
         }
     }
 
-    fn open(&mut self, cx: &mut Context<'_>) {
-        self.tls = cx.is_tls();
-        cx.buffer_until(BufferUntil::exact(4).expect("4 bytes"))
+    fn open(&mut self, cx: &mut Conn<'_>) {
+        self.tls = cx.tls().is_some();
+        cx.set_buffer_until(BufferUntil::exact(4).expect("4 bytes"))
             .expect("frames");
     }
 }
 
 impl Handler for Player {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         self.open(cx);
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         self.open(cx);
         cx.send(Bytes::from_static(self.answer))
             .expect("first ping");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         self.messages += 1;
         self.wrong |= data[..] != self.expect[..];
         let client = self.expect == b"pong";
@@ -74,7 +74,7 @@ impl Handler for Player {
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(
             &self.done,
             Outcome {

@@ -5,7 +5,7 @@
 use std::sync::mpsc::{self, Sender};
 
 use bytes::{Buf, Bytes, BytesMut};
-use lori_core::{CloseReason, Config, Connect, Context, Handle, Handler, PostError};
+use lori_core::{CloseReason, Config, Conn, Connect, Handle, Handler, PostError};
 use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
@@ -22,16 +22,16 @@ struct Relay {
 }
 
 impl Handler<u32> for Relay {
-    fn on_started(&mut self, cx: &mut Context<'_, u32>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, u32>) {
         report(&self.handle, cx.handle().expect("a driver gives handles"));
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, u32>, number: u32) {
+    fn on_message(&mut self, cx: &mut Conn<'_, u32>, number: u32) {
         cx.send(Bytes::copy_from_slice(&number.to_be_bytes()))
             .expect("relay");
     }
 
-    fn on_closed(&mut self, cx: &mut Context<'_, u32>, _reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_, u32>, _reason: CloseReason) {
         let refused = cx.handle().map(|handle| handle.post(0).is_err());
         report(&self.closed, refused);
     }
@@ -49,7 +49,7 @@ struct Numbers {
 }
 
 impl Handler<Stop> for Numbers {
-    fn on_received(&mut self, _cx: &mut Context<'_, Stop>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_, Stop>, data: Bytes) {
         self.pending.extend_from_slice(&data);
         while self.pending.len() >= 4 {
             self.numbers.push(self.pending.get_u32());
@@ -59,7 +59,7 @@ impl Handler<Stop> for Numbers {
         }
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Stop>, Stop: Stop) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Stop>, Stop: Stop) {
         cx.close();
     }
 }

@@ -7,9 +7,7 @@ use std::sync::mpsc::{self, Sender};
 
 use bytes::Bytes;
 use lori_core::rustls::{ProtocolVersion, ServerConfig};
-use lori_core::{
-    BufferUntil, CloseReason, Config, Connect, Context, Handler, TlsClient, TlsUpgrade,
-};
+use lori_core::{BufferUntil, CloseReason, Config, Conn, Connect, Handler, TlsClient, TlsUpgrade};
 use lori_testkit::{Identity, recv, report};
 
 use crate::on_every_driver;
@@ -31,36 +29,37 @@ struct Server {
 }
 
 impl Handler for Server {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(8).expect("8"))
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(8).expect("8"))
             .expect("the request");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if self.outcome.ready {
             self.outcome.after.extend_from_slice(&data);
             cx.send(Bytes::from_static(b"pong")).expect("pong");
         } else if &data[..] == b"STARTTLS" {
-            cx.buffer_until(BufferUntil::Streaming).expect("streaming");
+            cx.set_buffer_until(BufferUntil::Streaming)
+                .expect("streaming");
             cx.send(Bytes::from_static(b"OK")).expect("the answer");
         } else {
             cx.close();
         }
     }
 
-    fn on_sent(&mut self, cx: &mut Context<'_>, _token: lori_core::SendToken) {
-        if !cx.is_tls() {
+    fn on_sent(&mut self, cx: &mut Conn<'_>, _token: lori_core::SendToken) {
+        if cx.tls().is_none() {
             cx.start_tls(TlsUpgrade::Server(Arc::clone(&self.tls)))
                 .expect("the upgrade");
         }
     }
 
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.outcome.ready = true;
-        self.outcome.version = cx.tls_protocol_version();
+        self.outcome.version = cx.tls().and_then(|tls| tls.protocol_version());
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(
             &self.done,
             std::mem::replace(&mut self.outcome, Outcome::new()),
@@ -76,18 +75,19 @@ struct Client {
 }
 
 impl Handler for Client {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
-        cx.buffer_until(BufferUntil::exact(2).expect("2"))
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
+        cx.set_buffer_until(BufferUntil::exact(2).expect("2"))
             .expect("the answer");
         cx.send(Bytes::from_static(b"STARTTLS")).expect("request");
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
         if self.outcome.ready {
             self.outcome.after.extend_from_slice(&data);
             cx.close();
         } else if &data[..] == b"OK" {
-            cx.buffer_until(BufferUntil::Streaming).expect("streaming");
+            cx.set_buffer_until(BufferUntil::Streaming)
+                .expect("streaming");
             cx.start_tls(TlsUpgrade::Client(self.tls.clone()))
                 .expect("the upgrade");
         } else {
@@ -95,13 +95,13 @@ impl Handler for Client {
         }
     }
 
-    fn on_tls_ready(&mut self, cx: &mut Context<'_>) {
+    fn on_tls_ready(&mut self, cx: &mut Conn<'_>) {
         self.outcome.ready = true;
-        self.outcome.version = cx.tls_protocol_version();
+        self.outcome.version = cx.tls().and_then(|tls| tls.protocol_version());
         cx.send(Bytes::from_static(b"ping")).expect("ping");
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(
             &self.done,
             std::mem::replace(&mut self.outcome, Outcome::new()),

@@ -2,11 +2,10 @@
 //! closes it; a one-shot user timer fires once with the token `set_timer` gave.
 
 use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
 
 use bytes::Bytes;
-use lori_core::{
-    CloseReason, Config, Connect, Context, Handler, IdleTimeout, TimerDuration, TimerToken,
-};
+use lori_core::{CloseReason, Config, Conn, Connect, Handler, IdleTimeout, TimerToken};
 use lori_testkit::{recv, report};
 
 use crate::on_every_driver;
@@ -18,7 +17,7 @@ struct Sleepy {
 }
 
 impl Handler for Sleepy {
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_>) {
         report(&self.fired, ());
         cx.close();
     }
@@ -30,7 +29,7 @@ struct Silent {
 }
 
 impl Handler for Silent {
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         report(&self.closed, reason);
     }
 }
@@ -60,12 +59,12 @@ struct Ticker {
 }
 
 impl Handler for Ticker {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
-        let after = TimerDuration::from_millis(20).expect("20 ms");
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        let after = Duration::from_millis(20);
         self.set = Some(cx.set_timer(after).expect("a timer"));
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_>, token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_>, token: TimerToken) {
         report(&self.fired, self.set == Some(token));
         cx.send(Bytes::from_static(b"tick")).expect("tick");
         cx.close();
@@ -79,11 +78,11 @@ struct Collector {
 }
 
 impl Handler for Collector {
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         self.received.extend_from_slice(&data);
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, _reason: CloseReason) {
         report(&self.done, std::mem::take(&mut self.received));
     }
 }

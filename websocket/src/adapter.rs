@@ -2,7 +2,7 @@
 //! [`WebSocketHandler`], so a WebSocket application runs on any lori driver unchanged.
 
 use bytes::Bytes;
-use lori_core::{CloseReason, ConnectionFailure, Context, Handler, StartFailure, TimerToken};
+use lori_core::{CloseReason, Conn, ConnectionFailure, Handler, StartFailure, TimerToken};
 
 use crate::config::WebSocketConfig;
 use crate::handler::{Upgrade, WebSocketHandler, WsContext};
@@ -59,7 +59,7 @@ impl<H> WebSocket<H> {
 impl<H> WebSocket<H> {
     /// Delivers every event the protocol has, parsing frames as it goes; the protocol stops
     /// on its own when the application closes or mutes.
-    fn drain<M>(&mut self, cx: &mut Context<'_, M>)
+    fn drain<M>(&mut self, cx: &mut Conn<'_, M>)
     where
         H: WebSocketHandler<M>,
     {
@@ -122,32 +122,32 @@ impl<M, H> Handler<M> for WebSocket<H>
 where
     H: WebSocketHandler<M>,
 {
-    fn on_started(&mut self, cx: &mut Context<'_, M>) {
+    fn on_started(&mut self, cx: &mut Conn<'_, M>) {
         self.protocol.handle_transport_open(cx);
         self.drain(cx);
     }
 
-    fn on_start_failure(&mut self, cx: &mut Context<'_, M>, failure: StartFailure) {
+    fn on_start_failure(&mut self, cx: &mut Conn<'_, M>, failure: StartFailure) {
         self.protocol.handle_start_failed(failure);
         self.drain(cx);
     }
 
-    fn on_connected(&mut self, cx: &mut Context<'_, M>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_, M>) {
         self.protocol.handle_transport_open(cx);
         self.drain(cx);
     }
 
-    fn on_connection_failure(&mut self, cx: &mut Context<'_, M>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, cx: &mut Conn<'_, M>, failure: ConnectionFailure) {
         self.protocol.handle_connection_failed(failure);
         self.drain(cx);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_, M>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_, M>, data: Bytes) {
         self.protocol.handle_received(cx, data);
         self.drain(cx);
     }
 
-    fn on_throttled(&mut self, cx: &mut Context<'_, M>) {
+    fn on_throttled(&mut self, cx: &mut Conn<'_, M>) {
         if self.is_open() {
             self.handler
                 .on_throttled(&mut WsContext::new(cx, &mut self.protocol));
@@ -155,7 +155,7 @@ where
         self.drain(cx);
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_, M>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_, M>) {
         self.protocol.handle_unthrottled(cx);
         if self.is_open() {
             self.handler
@@ -164,17 +164,17 @@ where
         self.drain(cx);
     }
 
-    fn on_peer_closed(&mut self, cx: &mut Context<'_, M>) {
+    fn on_peer_closed(&mut self, cx: &mut Conn<'_, M>) {
         self.protocol.handle_peer_closed(cx);
         self.drain(cx);
     }
 
-    fn on_closed(&mut self, cx: &mut Context<'_, M>, _reason: CloseReason) {
+    fn on_closed(&mut self, cx: &mut Conn<'_, M>, _reason: CloseReason) {
         self.protocol.handle_transport_closed();
         self.drain(cx);
     }
 
-    fn on_idle_timeout(&mut self, cx: &mut Context<'_, M>) {
+    fn on_idle_timeout(&mut self, cx: &mut Conn<'_, M>) {
         if self.is_open() {
             self.handler
                 .on_idle_timeout(&mut WsContext::new(cx, &mut self.protocol));
@@ -182,7 +182,7 @@ where
         self.drain(cx);
     }
 
-    fn on_timer(&mut self, cx: &mut Context<'_, M>, token: TimerToken) {
+    fn on_timer(&mut self, cx: &mut Conn<'_, M>, token: TimerToken) {
         if !self.protocol.handle_timer(cx, token) {
             self.handler
                 .on_timer(&mut WsContext::new(cx, &mut self.protocol), token);
@@ -190,7 +190,7 @@ where
         self.drain(cx);
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, M>, message: M) {
+    fn on_message(&mut self, cx: &mut Conn<'_, M>, message: M) {
         self.handler
             .on_message(&mut WsContext::new(cx, &mut self.protocol), message);
         self.drain(cx);

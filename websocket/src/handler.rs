@@ -2,7 +2,7 @@
 //! [`WsContext`], what its methods may use.
 
 use bytes::Bytes;
-use lori_core::{Context, TimerToken};
+use lori_core::{Conn, TimerToken};
 
 use crate::close::{CloseCode, CloseStatus};
 use crate::error::{CloseError, HandshakeError, SendError};
@@ -24,20 +24,20 @@ pub enum Upgrade {
 /// [`tcp`](Self::tcp) the core connection's context (idle timeout, `mute`, the socket's
 /// options such as nodelay, handles, timers of your own).
 pub struct WsContext<'a, 'b, M = ()> {
-    tcp: &'a mut Context<'b, M>,
+    tcp: &'a mut Conn<'b, M>,
     ws: &'a mut Protocol,
 }
 
 impl<'a, 'b, M> WsContext<'a, 'b, M> {
     /// A context over a core context and the protocol driving it.
-    pub fn new(tcp: &'a mut Context<'b, M>, ws: &'a mut Protocol) -> Self {
+    pub fn new(tcp: &'a mut Conn<'b, M>, ws: &'a mut Protocol) -> Self {
         Self { tcp, ws }
     }
 
     /// The core connection's context. Its `send` writes raw bytes into the WebSocket
     /// stream, which breaks it: send with this context's methods. Everything else (idle
     /// timeout, mute/unmute, socket options, handles, `set_timer`) is yours to use.
-    pub fn tcp(&mut self) -> &mut Context<'b, M> {
+    pub fn tcp(&mut self) -> &mut Conn<'b, M> {
         self.tcp
     }
 
@@ -47,8 +47,8 @@ impl<'a, 'b, M> WsContext<'a, 'b, M> {
     }
 
     /// Whether a message would be accepted now: open and not throttled.
-    pub fn is_writeable(&self) -> bool {
-        self.ws.state() == WebSocketState::Open && self.tcp.is_writeable()
+    pub fn is_writable(&self) -> bool {
+        self.ws.state() == WebSocketState::Open && self.tcp.is_writable()
     }
 
     /// Sends a text message. Refused (and handed back) unless open, while throttled, or

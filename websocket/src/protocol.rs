@@ -12,11 +12,11 @@
 //! connection is closing or closed).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use lori_core::{
-    Connection, ConnectionFailure, ConnectionState, StartFailure, TimerDuration, TimerToken,
+    Conn, ConnectionFailure, ConnectionState, StartFailure, TimerDuration, TimerToken,
 };
 
 use crate::close::{CloseCode, CloseReasonText, CloseStatus, close_payload, parse_close_payload};
@@ -256,7 +256,7 @@ impl Protocol {
 
     /// The TCP connection is open (`Started` for a server, `Connected` for a client): the
     /// handshake starts and its timeout is armed.
-    pub fn handle_transport_open(&mut self, conn: &mut Connection) {
+    pub fn handle_transport_open<M>(&mut self, conn: &mut Conn<'_, M>) {
         if !matches!(self.phase, Phase::Idle) {
             return;
         }
@@ -299,7 +299,7 @@ impl Protocol {
     }
 
     /// Bytes from the peer (`Received`).
-    pub fn handle_received(&mut self, conn: &mut Connection, data: Bytes) {
+    pub fn handle_received<M>(&mut self, conn: &mut Conn<'_, M>, data: Bytes) {
         match &mut self.phase {
             Phase::ServerHandshake { buffer } => {
                 buffer.extend_from_slice(&data);
@@ -326,7 +326,7 @@ impl Protocol {
 
     /// A core user timer fired. Returns false if it is not the protocol's (then it is the
     /// application's).
-    pub fn handle_timer(&mut self, conn: &mut Connection, token: TimerToken) -> bool {
+    pub fn handle_timer<M>(&mut self, conn: &mut Conn<'_, M>, token: TimerToken) -> bool {
         if !self.owns_timer(token) {
             return false;
         }
@@ -352,7 +352,7 @@ impl Protocol {
 
     /// The connection unthrottled: control frames held back are written first, then the
     /// TCP connection closes if that was waiting for them.
-    pub fn handle_unthrottled(&mut self, conn: &mut Connection) {
+    pub fn handle_unthrottled<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.flush_pending(conn);
     }
 
@@ -380,7 +380,7 @@ impl Protocol {
 
     /// The peer shut down its side without a Close frame (the core's half-close mode):
     /// treated as an abnormal end, and our side closes too.
-    pub fn handle_peer_closed(&mut self, conn: &mut Connection) {
+    pub fn handle_peer_closed<M>(&mut self, conn: &mut Conn<'_, M>) {
         if !matches!(self.phase, Phase::Closed) {
             self.handle_transport_closed();
             conn.close();
@@ -409,7 +409,7 @@ impl Protocol {
 
     /// Server: accepts the pending upgrade request with an optional subprotocol (normally
     /// one the client offered). Ignored unless a request is pending.
-    pub fn accept(&mut self, conn: &mut Connection, protocol: Option<Subprotocol>) {
+    pub fn accept<M>(&mut self, conn: &mut Conn<'_, M>, protocol: Option<Subprotocol>) {
         let Phase::Deciding { request, accept } = std::mem::replace(&mut self.phase, Phase::Closed)
         else {
             return;
@@ -433,7 +433,7 @@ impl Protocol {
     /// Server: rejects the pending upgrade request with 403, or the pending plain HTTP
     /// request with 400 (`MissingUpgrade`, as if no application could answer it). Ignored
     /// unless one is pending.
-    pub fn reject(&mut self, conn: &mut Connection) {
+    pub fn reject<M>(&mut self, conn: &mut Conn<'_, M>) {
         match self.phase {
             Phase::Deciding { .. } => self.refuse(conn, HandshakeError::Rejected),
             Phase::Serving => self.refuse(conn, HandshakeError::MissingUpgrade),
@@ -444,7 +444,7 @@ impl Protocol {
     /// Server: answers the pending plain HTTP request with `response`, then closes the
     /// connection gracefully (bounded by the close timeout). No event follows. Ignored
     /// unless a plain request is pending.
-    pub fn respond(&mut self, conn: &mut Connection, response: HttpResponse) {
+    pub fn respond<M>(&mut self, conn: &mut Conn<'_, M>, response: HttpResponse) {
         if !matches!(self.phase, Phase::Serving) {
             return;
         }
@@ -456,16 +456,20 @@ impl Protocol {
     }
 
     /// Sends a text message (fragmented if `outbound_frame_size` is set).
-    pub fn send_text(&mut self, conn: &mut Connection, text: Text) -> Result<(), SendError<Text>> {
+    pub fn send_text<M>(
+        &mut self,
+        conn: &mut Conn<'_, M>,
+        text: Text,
+    ) -> Result<(), SendError<Text>> {
         let bytes = text.clone().into_bytes();
         self.send_data(conn, Opcode::Text, bytes)
             .map_err(|e| e.map(text))
     }
 
     /// Sends a binary message (fragmented if `outbound_frame_size` is set).
-    pub fn send_binary(
+    pub fn send_binary<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         data: Bytes,
     ) -> Result<(), SendError<Bytes>> {
         let kept = data.clone();
@@ -476,9 +480,9 @@ impl Protocol {
     /// Streams a text message one fragment at a time: the first call starts it, `fin`
     /// ends it. Refused with `Streaming` while a binary message is being streamed. Each
     /// part is valid UTF-8 on its own.
-    pub fn stream_text(
+    pub fn stream_text<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         part: Text,
         fin: bool,
     ) -> Result<(), SendError<Text>> {
@@ -489,9 +493,9 @@ impl Protocol {
 
     /// Streams a binary message one fragment at a time (see
     /// [`stream_text`](Self::stream_text)).
-    pub fn stream_binary(
+    pub fn stream_binary<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         part: Bytes,
         fin: bool,
     ) -> Result<(), SendError<Bytes>> {
@@ -501,7 +505,11 @@ impl Protocol {
     }
 
     /// Sends a Ping with `payload` (at most 125 bytes).
-    pub fn ping(&mut self, conn: &mut Connection, payload: Bytes) -> Result<(), SendError<Bytes>> {
+    pub fn ping<M>(
+        &mut self,
+        conn: &mut Conn<'_, M>,
+        payload: Bytes,
+    ) -> Result<(), SendError<Bytes>> {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(SendError::TooLong(payload));
         }
@@ -519,9 +527,9 @@ impl Protocol {
     /// until the connection unthrottles; never dropped), no message is delivered from now
     /// on, and the close timeout starts. When the peer's Close arrives the TCP connection
     /// closes and `Closed` reports the peer's status.
-    pub fn close(
+    pub fn close<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         code: CloseCode,
         reason: &str,
     ) -> Result<(), CloseError> {
@@ -542,7 +550,7 @@ impl Protocol {
 
     /// The next event, parsing buffered frames as needed. Returns `None` while the core
     /// connection is muted (nothing is parsed or delivered until it is unmuted).
-    pub fn poll_event(&mut self, conn: &mut Connection) -> Option<WsEvent> {
+    pub fn poll_event<M>(&mut self, conn: &mut Conn<'_, M>) -> Option<WsEvent> {
         loop {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
@@ -602,7 +610,7 @@ impl Protocol {
         Ok(())
     }
 
-    fn read_request(&mut self, conn: &mut Connection) {
+    fn read_request<M>(&mut self, conn: &mut Conn<'_, M>) {
         let Phase::ServerHandshake { buffer } = &mut self.phase else {
             return;
         };
@@ -626,7 +634,7 @@ impl Protocol {
         }
     }
 
-    fn read_response(&mut self, conn: &mut Connection) {
+    fn read_response<M>(&mut self, conn: &mut Conn<'_, M>) {
         let Phase::ClientHandshake { buffer, key } = &mut self.phase else {
             return;
         };
@@ -653,9 +661,9 @@ impl Protocol {
         }
     }
 
-    fn open(
+    fn open<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         request: UpgradeRequest,
         protocol: Option<Subprotocol>,
         compression: Option<DeflateParams>,
@@ -682,14 +690,14 @@ impl Protocol {
     }
 
     /// Server: answers a failed or rejected handshake and closes.
-    fn refuse(&mut self, conn: &mut Connection, error: HandshakeError) {
+    fn refuse<M>(&mut self, conn: &mut Conn<'_, M>, error: HandshakeError) {
         // A refused send means the connection is going anyway.
         let _ = conn.send(handshake::error_response(error));
         self.handshake_failed(conn, error);
         self.close_tcp(conn);
     }
 
-    fn handshake_failed(&mut self, conn: &mut Connection, error: HandshakeError) {
+    fn handshake_failed<M>(&mut self, conn: &mut Conn<'_, M>, error: HandshakeError) {
         self.phase = Phase::Closed;
         self.deadlines.handshake = None;
         self.events.push_back(WsEvent::HandshakeFailed(error));
@@ -704,7 +712,7 @@ impl Protocol {
         self.deadlines.keep_alive = None;
     }
 
-    fn on_frame(&mut self, conn: &mut Connection, frame: Frame) {
+    fn on_frame<M>(&mut self, conn: &mut Conn<'_, M>, frame: Frame) {
         self.peer_active = true;
         let closing = matches!(self.phase, Phase::Closing);
         match frame.opcode {
@@ -756,7 +764,7 @@ impl Protocol {
 
     /// Fails the connection (RFC 6455 7.1.7): our Close frame with the error's code (unless
     /// we sent one already), `Closed` with that code, and the TCP connection closes.
-    fn fail(&mut self, conn: &mut Connection, error: ProtocolError) {
+    fn fail<M>(&mut self, conn: &mut Conn<'_, M>, error: ProtocolError) {
         let code = error.close_code();
         if matches!(self.phase, Phase::Open) {
             self.arm_close_deadline(conn);
@@ -770,7 +778,7 @@ impl Protocol {
         self.close_tcp(conn);
     }
 
-    fn arm_close_deadline(&mut self, conn: &mut Connection) {
+    fn arm_close_deadline<M>(&mut self, conn: &mut Conn<'_, M>) {
         if self.deadlines.close.is_none() {
             self.deadlines.close = self.after(conn.now(), self.config.close_timeout);
             self.rearm(conn);
@@ -779,7 +787,7 @@ impl Protocol {
 
     /// Closes the TCP connection gracefully, after held control frames are written; the
     /// close deadline is the only one left, armed while the core still takes timers.
-    fn close_tcp(&mut self, conn: &mut Connection) {
+    fn close_tcp<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.deadlines.handshake = None;
         self.deadlines.keep_alive = None;
         self.arm_close_deadline(conn);
@@ -795,14 +803,14 @@ impl Protocol {
     /// the TCP connection first (so the server, not the client, holds TIME_WAIT). The
     /// client waits for its EOF, on which the core closes our side too, and closes hard at
     /// the close deadline if it never comes. Held control frames still go out.
-    fn await_server_close(&mut self, conn: &mut Connection) {
+    fn await_server_close<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.deadlines.handshake = None;
         self.deadlines.keep_alive = None;
         self.arm_close_deadline(conn);
         self.rearm(conn);
     }
 
-    fn keep_alive(&mut self, conn: &mut Connection) {
+    fn keep_alive<M>(&mut self, conn: &mut Conn<'_, M>) {
         if !matches!(self.phase, Phase::Open) {
             self.deadlines.keep_alive = None;
             return;
@@ -822,7 +830,7 @@ impl Protocol {
     /// Keeps one core timer armed at the earliest deadline, exactly, while the core
     /// connection is open. Once it closes the core refuses new timers but keeps the armed
     /// one, so every deadline is set (and this called) before `conn.close()`.
-    fn rearm(&mut self, conn: &mut Connection) {
+    fn rearm<M>(&mut self, conn: &mut Conn<'_, M>) {
         let earliest = self.deadlines.earliest();
         if self.deadlines.armed.map(|(_, at)| at) == earliest
             || conn.state() != ConnectionState::Open
@@ -835,15 +843,11 @@ impl Protocol {
         let Some(earliest) = earliest else {
             return;
         };
-        let millis = earliest
+        // At least a millisecond: a deadline already due fires on the next tick.
+        let delay = earliest
             .saturating_duration_since(conn.now())
-            .as_nanos()
-            .div_ceil(1_000_000)
-            .max(1);
-        let millis = u64::try_from(millis).unwrap_or(u64::MAX);
-        if let Ok(duration) = TimerDuration::from_millis(millis)
-            && let Ok(token) = conn.set_timer(duration)
-        {
+            .max(Duration::from_millis(1));
+        if let Ok(token) = conn.set_timer(delay) {
             self.deadlines.armed = Some((token, earliest));
         }
     }
@@ -866,10 +870,10 @@ impl Protocol {
         frame::encode_frame_rsv1(fin, rsv1, opcode, mask, payload)
     }
 
-    fn check_sendable(&self, conn: &Connection) -> Result<(), Refusal> {
+    fn check_sendable<M>(&self, conn: &Conn<'_, M>) -> Result<(), Refusal> {
         if !matches!(self.phase, Phase::Open) {
             Err(Refusal::NotOpen)
-        } else if conn.is_writeable() {
+        } else if conn.is_writable() {
             Ok(())
         } else if conn.state() == ConnectionState::Open {
             Err(Refusal::Throttled)
@@ -878,9 +882,9 @@ impl Protocol {
         }
     }
 
-    fn send_data(
+    fn send_data<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         opcode: Opcode,
         payload: Bytes,
     ) -> Result<(), Refusal> {
@@ -913,9 +917,9 @@ impl Protocol {
 
     /// Sends one message's payload (compressed if `rsv1`), fragmented if
     /// `outbound_frame_size` says so.
-    fn send_message(
+    fn send_message<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         opcode: Opcode,
         payload: Bytes,
         rsv1: bool,
@@ -949,9 +953,9 @@ impl Protocol {
         }
     }
 
-    fn stream(
+    fn stream<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         kind: Streaming,
         part: Bytes,
         fin: bool,
@@ -969,9 +973,9 @@ impl Protocol {
     }
 
     /// Sends one data frame, without copying a large unmasked payload.
-    fn send_frame(
+    fn send_frame<M>(
         &mut self,
-        conn: &mut Connection,
+        conn: &mut Conn<'_, M>,
         fin: bool,
         rsv1: bool,
         opcode: Opcode,
@@ -1013,7 +1017,7 @@ impl Protocol {
     }
 
     /// Sends a control frame now, or holds it until the connection unthrottles.
-    fn send_control(&mut self, conn: &mut Connection, kind: ControlKind, frame: Bytes) {
+    fn send_control<M>(&mut self, conn: &mut Conn<'_, M>, kind: ControlKind, frame: Bytes) {
         let slot = match kind {
             ControlKind::Pong => &mut self.pending.pong,
             ControlKind::Ping => &mut self.pending.ping,
@@ -1023,7 +1027,7 @@ impl Protocol {
         self.flush_pending(conn);
     }
 
-    fn flush_pending(&mut self, conn: &mut Connection) {
+    fn flush_pending<M>(&mut self, conn: &mut Conn<'_, M>) {
         for slot in [
             &mut self.pending.pong,
             &mut self.pending.ping,
@@ -1034,7 +1038,7 @@ impl Protocol {
             };
             match conn.send(frame) {
                 Ok(_) => {}
-                Err(lori_core::SendError::NotWriteable(frame)) => {
+                Err(lori_core::SendError::NotWritable(frame)) => {
                     *slot = Some(frame);
                     return;
                 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use lori_core::sim::{LinkConfig, Pair};
-use lori_core::{Config, Connection, Context, Handler};
+use lori_core::{Config, Conn, Connection, Handler};
 use lori_websocket::extension::{
     DeflateParams, client_accept, client_offer, parse_extensions, server_negotiate,
 };
@@ -334,7 +334,7 @@ struct Raw {
 }
 
 impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         self.received.extend_from_slice(&data);
     }
 }

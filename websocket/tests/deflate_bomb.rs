@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use lori_core::sim::{LinkConfig, Pair};
-use lori_core::{Config, Context, Handler};
+use lori_core::{Config, Conn, Handler};
 use lori_websocket::frame::{Opcode, encode_frame_rsv1};
 use lori_websocket::{
     CloseCode, CloseStatus, SizeLimit, WebSocket, WebSocketConfig, WebSocketHandler,
@@ -103,7 +103,7 @@ impl WebSocketHandler for App {
 struct Raw;
 
 impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Context<'_>, _data: Bytes) {}
+    fn on_received(&mut self, _cx: &mut Conn<'_>, _data: Bytes) {}
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::sim::{LinkConfig, Pair, strategy};
-use lori_core::{Config, Connection, ConnectionState, Context, Handler, TimerDuration};
+use lori_core::{Config, Conn, Connection, ConnectionState, Handler, TimerDuration};
 use lori_websocket::frame::{FrameParser, Limits, Opcode, Role, encode_frame, encode_header};
 use lori_websocket::handshake::accept_key;
 use lori_websocket::{
@@ -155,7 +155,7 @@ struct Raw {
 }
 
 impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         self.received.extend_from_slice(&data);
     }
 }
@@ -352,15 +352,28 @@ fn client_streams_a_message_in_fragments_with_pings_between() {
         link,
     );
     let ws = pair.a.handler.protocol_mut();
-    ws.stream_text(&mut pair.a.conn, Text::from("Hel"), false)
-        .unwrap();
-    ws.ping(&mut pair.a.conn, Bytes::from_static(b"p")).unwrap();
+    ws.stream_text(
+        &mut Conn::detached(&mut pair.a.conn),
+        Text::from("Hel"),
+        false,
+    )
+    .unwrap();
+    ws.ping(
+        &mut Conn::detached(&mut pair.a.conn),
+        Bytes::from_static(b"p"),
+    )
+    .unwrap();
     assert!(
-        ws.send_text(&mut pair.a.conn, Text::from("x")).is_err(),
+        ws.send_text(&mut Conn::detached(&mut pair.a.conn), Text::from("x"))
+            .is_err(),
         "a stream is in progress"
     );
-    ws.stream_text(&mut pair.a.conn, Text::from("lo"), true)
-        .unwrap();
+    ws.stream_text(
+        &mut Conn::detached(&mut pair.a.conn),
+        Text::from("lo"),
+        true,
+    )
+    .unwrap();
     pair.settle();
     assert_eq!(
         pair.b.handler.handler().received,
@@ -433,7 +446,11 @@ fn the_client_leaves_closing_tcp_to_the_server_after_the_close_handshake() {
     let mut pair = raw_server_pair(App::default());
     let ws = &mut pair.a.handler;
     ws.protocol_mut()
-        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .close(
+            &mut Conn::detached(&mut pair.a.conn),
+            CloseCode::NORMAL,
+            "bye",
+        )
         .unwrap();
     pair.settle();
     assert_eq!(pair.b.handler.received[0], 0x88, "our Close frame");
@@ -472,7 +489,11 @@ fn the_client_closes_hard_if_the_server_keeps_tcp_open_past_the_close_timeout() 
     let closed_at = pair.elapsed();
     let ws = &mut pair.a.handler;
     ws.protocol_mut()
-        .close(&mut pair.a.conn, CloseCode::NORMAL, "bye")
+        .close(
+            &mut Conn::detached(&mut pair.a.conn),
+            CloseCode::NORMAL,
+            "bye",
+        )
         .unwrap();
     pair.b
         .conn
@@ -793,8 +814,11 @@ fn pong_and_close_are_never_dropped_under_backpressure() {
     );
     upgrade(&mut pair);
     let ws = pair.b.handler.protocol_mut();
-    ws.send_binary(&mut pair.b.conn, Bytes::from(vec![9u8; 100_000]))
-        .unwrap();
+    ws.send_binary(
+        &mut Conn::detached(&mut pair.b.conn),
+        Bytes::from(vec![9u8; 100_000]),
+    )
+    .unwrap();
     // The 64-byte pipe fills at once: the server is throttled while the raw client pings.
     pair.a
         .conn
@@ -857,7 +881,7 @@ fn sends_are_typed_refusals() {
     let mut pair = raw_pair(App::default(), WebSocketConfig::default());
     let ws = pair.b.handler.protocol_mut();
     let refused = ws
-        .send_text(&mut pair.b.conn, Text::from("early"))
+        .send_text(&mut Conn::detached(&mut pair.b.conn), Text::from("early"))
         .unwrap_err();
     assert_eq!(
         refused,
@@ -867,26 +891,30 @@ fn sends_are_typed_refusals() {
     let ws = pair.b.handler.protocol_mut();
     let long = Bytes::from(vec![0; 126]);
     assert!(matches!(
-        ws.ping(&mut pair.b.conn, long),
+        ws.ping(&mut Conn::detached(&mut pair.b.conn), long),
         Err(lori_websocket::SendError::TooLong(_))
     ));
     let reason = "r".repeat(124);
     assert!(matches!(
-        ws.close(&mut pair.b.conn, CloseCode::NORMAL, &reason),
+        ws.close(
+            &mut Conn::detached(&mut pair.b.conn),
+            CloseCode::NORMAL,
+            &reason
+        ),
         Err(lori_websocket::CloseError::ReasonTooLong(_))
     ));
     ws.close(
-        &mut pair.b.conn,
+        &mut Conn::detached(&mut pair.b.conn),
         CloseCode::new(4999).unwrap(),
         &"r".repeat(123),
     )
     .unwrap();
     assert_eq!(
-        ws.close(&mut pair.b.conn, CloseCode::NORMAL, ""),
+        ws.close(&mut Conn::detached(&mut pair.b.conn), CloseCode::NORMAL, ""),
         Err(lori_websocket::CloseError::NotOpen)
     );
     assert!(matches!(
-        ws.send_binary(&mut pair.b.conn, Bytes::new()),
+        ws.send_binary(&mut Conn::detached(&mut pair.b.conn), Bytes::new()),
         Err(lori_websocket::SendError::NotOpen(_))
     ));
 }
@@ -908,24 +936,27 @@ fn frames_sent_before_the_answer_are_bounded_while_the_application_decides() {
         LinkConfig::default(),
     );
     let ws = pair.b.handler.protocol_mut();
-    ws.handle_received(&mut pair.b.conn, Bytes::from_static(REQUEST.as_bytes()));
+    ws.handle_received(
+        &mut Conn::detached(&mut pair.b.conn),
+        Bytes::from_static(REQUEST.as_bytes()),
+    );
     assert_eq!(
-        ws.poll_event(&mut pair.b.conn)
+        ws.poll_event(&mut Conn::detached(&mut pair.b.conn))
             .map(|e| matches!(e, lori_websocket::WsEvent::UpgradeRequest(_))),
         Some(true)
     );
     let early = masked(true, Opcode::Binary, &[0; 4000]);
-    ws.handle_received(&mut pair.b.conn, early.clone());
+    ws.handle_received(&mut Conn::detached(&mut pair.b.conn), early.clone());
     assert_eq!(ws.state(), WebSocketState::Connecting, "a little is held");
-    ws.handle_received(&mut pair.b.conn, early.clone());
-    ws.handle_received(&mut pair.b.conn, early);
+    ws.handle_received(&mut Conn::detached(&mut pair.b.conn), early.clone());
+    ws.handle_received(&mut Conn::detached(&mut pair.b.conn), early);
     assert_eq!(
         ws.state(),
         WebSocketState::Closed,
         "past max_handshake_size it is refused"
     );
     assert_eq!(
-        ws.poll_event(&mut pair.b.conn),
+        ws.poll_event(&mut Conn::detached(&mut pair.b.conn)),
         Some(lori_websocket::WsEvent::HandshakeFailed(
             HandshakeError::TooLarge
         ))

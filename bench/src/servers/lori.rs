@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use lori_core::{Address, Config, Context, Handler, ListenerHandler, SendError};
+use lori_core::{Address, Config, Conn, Handler, ListenerHandler, SendError};
 use lori_net::ListenOptions;
 
 use super::announce;
@@ -28,19 +28,19 @@ pub(super) struct Echo {
 }
 
 impl Handler for Echo {
-    fn on_started(&mut self, cx: &mut Context<'_>) {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
         // Every server in the benchmark sets TCP_NODELAY; a failure only costs latency.
         let _ = cx.socket().set_nodelay(true);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_>, data: Bytes) {
-        if let Err(SendError::NotWriteable(data)) = cx.send(data) {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
+        if let Err(SendError::NotWritable(data)) = cx.send(data) {
             self.unsent = Some(data);
             cx.mute();
         }
     }
 
-    fn on_unthrottled(&mut self, cx: &mut Context<'_>) {
+    fn on_unthrottled(&mut self, cx: &mut Conn<'_>) {
         if let Some(data) = self.unsent.take() {
             match cx.send(data) {
                 Ok(_) => cx.unmute(),

@@ -80,7 +80,7 @@ impl Default for RecvBatch {
 
 /// The hard bounds of an endpoint's outbound queue: at most `datagrams` datagrams and
 /// `bytes` bytes wait for the socket, whatever the send policy. A send that would exceed
-/// either is refused (`NotWriteable`) and throttles the endpoint.
+/// either is refused (`NotWritable`) and throttles the endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueLimits {
     datagrams: NonZeroUsize,

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -12,7 +12,7 @@ use super::event::{DatagramCloseReason, DatagramEvent, DatagramOp, DatagramSendE
 use crate::config::SendPolicy;
 use crate::error::{IoFailure, SetTimerError};
 use crate::event::{SendToken, TimerToken};
-use crate::limits::{IdleTimeout, TimerDuration};
+use crate::limits::{IdleTimeout, OutOfRange, TimerDuration};
 use crate::timer::{Expired, Timer, TimerTable, deadline};
 
 /// Where an endpoint is in its life.
@@ -40,7 +40,7 @@ struct Queued {
 /// kinds of methods:
 ///
 /// - A. getters: [`state`](Self::state), [`peer`](Self::peer),
-///   [`is_writeable`](Self::is_writeable), [`wants_read`](Self::wants_read),
+///   [`is_writable`](Self::is_writable), [`wants_read`](Self::wants_read),
 ///   [`wants_write`](Self::wants_write), queue sizes, [`truncated_count`](Self::truncated_count).
 /// - B. inputs, each carrying `now`: [`handle_datagram`](Self::handle_datagram),
 ///   [`handle_sent`](Self::handle_sent), [`handle_would_block`](Self::handle_would_block),
@@ -147,7 +147,7 @@ impl Endpoint {
 
     /// Whether a send of an allowed size would be accepted now (open, not throttled, and
     /// room for one more datagram).
-    pub fn is_writeable(&self) -> bool {
+    pub fn is_writable(&self) -> bool {
         self.state == EndpointState::Open
             && !self.throttled
             && self.queue.len() < self.config.queue_limits.datagrams()
@@ -337,7 +337,7 @@ impl Endpoint {
     /// Queues `data` for `to`. Refused, handing the bytes back, when the endpoint is not
     /// open (`NotOpen`), when `data` exceeds the maximum (`TooLarge`), when a connected
     /// endpoint is asked to send elsewhere (`WrongPeer`), or when it is throttled or its
-    /// queue would exceed a bound (`NotWriteable`; exceeding a bound also throttles it).
+    /// queue would exceed a bound (`NotWritable`; exceeding a bound also throttles it).
     /// Checked in that order, before anything is queued.
     pub fn send_to(
         &mut self,
@@ -358,14 +358,14 @@ impl Endpoint {
             return Err(DatagramSendError::WrongPeer { data, peer });
         }
         if self.throttled {
-            return Err(DatagramSendError::NotWriteable(data));
+            return Err(DatagramSendError::NotWritable(data));
         }
         let limits = self.config.queue_limits;
         if self.queue.len() >= limits.datagrams()
             || self.queued_bytes.saturating_add(data.len()) > limits.bytes()
         {
             self.throttle();
-            return Err(DatagramSendError::NotWriteable(data));
+            return Err(DatagramSendError::NotWritable(data));
         }
         self.sends_issued += 1;
         let token = SendToken::new(self.sends_issued);
@@ -436,22 +436,27 @@ impl Endpoint {
         self.queue_yield();
     }
 
-    /// Changes the idle timeout (`None` stops it) and restarts it from now; an
-    /// `IdleTimeout` not yet delivered is dropped.
-    pub fn idle_timeout(&mut self, timeout: Option<IdleTimeout>) {
-        self.idle_timeout = timeout;
+    /// Changes the idle timeout (`None` stops it, a duration is rounded up to whole
+    /// milliseconds) and restarts it from now; an `IdleTimeout` not yet delivered is
+    /// dropped. Refused, changing nothing, for zero or beyond
+    /// [`MAX_MILLIS`](crate::MAX_MILLIS).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
+        self.idle_timeout = timeout.map(IdleTimeout::try_from).transpose()?;
         self.events
             .retain(|event| *event != DatagramEvent::IdleTimeout);
         self.restart_idle_timer();
+        Ok(())
     }
 
-    /// Starts a one-shot user timer: `Timer(token)` after `after`. Refused unless open
-    /// (`NotOpen`) or when `max_user_timers` are active (`AlreadyActive`). It survives
-    /// `close()`, not `hard_close()`.
-    pub fn set_timer(&mut self, after: TimerDuration) -> Result<TimerToken, SetTimerError> {
+    /// Starts a one-shot user timer: `Timer(token)` after `after` (rounded up to whole
+    /// milliseconds). Refused unless open (`NotOpen`), when `max_user_timers` are active
+    /// (`AlreadyActive`), and for zero or beyond [`MAX_MILLIS`](crate::MAX_MILLIS)
+    /// (`OutOfRange`). It survives `close()`, not `hard_close()`.
+    pub fn set_timer(&mut self, after: Duration) -> Result<TimerToken, SetTimerError> {
         if self.state != EndpointState::Open {
             return Err(SetTimerError::NotOpen);
         }
+        let after = TimerDuration::try_from(after).map_err(SetTimerError::OutOfRange)?;
         if self.timers.user_count() >= self.config.max_user_timers {
             return Err(SetTimerError::AlreadyActive);
         }

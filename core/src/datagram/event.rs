@@ -108,7 +108,7 @@ pub enum DatagramSendError {
     /// The endpoint is throttled (its queue is full, or the socket pushed back under
     /// `RefuseWhileThrottled`); wait for `Unthrottled` and send again.
     #[error("the endpoint is throttled")]
-    NotWriteable(Bytes),
+    NotWritable(Bytes),
     /// The datagram is larger than the endpoint's maximum.
     #[error("a {len}-byte datagram exceeds the maximum of {max} bytes", len = .data.len())]
     TooLarge {
@@ -135,7 +135,7 @@ impl DatagramSendError {
     pub fn into_inner(self) -> Bytes {
         match self {
             Self::NotOpen(data)
-            | Self::NotWriteable(data)
+            | Self::NotWritable(data)
             | Self::NoPeer(data)
             | Self::TooLarge { data, .. }
             | Self::WrongPeer { data, .. } => data,

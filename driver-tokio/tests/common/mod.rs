@@ -7,7 +7,7 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use lori_core::{Address, CloseReason, ConnectionFailure, Context, Handler};
+use lori_core::{Address, CloseReason, Conn, ConnectionFailure, Handler};
 use lori_testkit::WATCHDOG;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -111,7 +111,7 @@ pub struct Reporting {
 }
 
 impl Handler for Reporting {
-    fn on_connected(&mut self, cx: &mut Context<'_>) {
+    fn on_connected(&mut self, cx: &mut Conn<'_>) {
         let peer = cx.socket().peer_address().expect("connected");
         let _ = self.report.send(Client::Connected(peer));
         if !self.greeting.is_empty() {
@@ -119,15 +119,15 @@ impl Handler for Reporting {
         }
     }
 
-    fn on_connection_failure(&mut self, _cx: &mut Context<'_>, failure: ConnectionFailure) {
+    fn on_connection_failure(&mut self, _cx: &mut Conn<'_>, failure: ConnectionFailure) {
         let _ = self.report.send(Client::Failed(failure));
     }
 
-    fn on_received(&mut self, _cx: &mut Context<'_>, data: Bytes) {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
         let _ = self.report.send(Client::Received(data));
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_>, reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_>, reason: CloseReason) {
         let _ = self.report.send(Client::Closed(reason));
     }
 }

@@ -1,29 +1,37 @@
-//! [`Connection`]: the public face of the state machine.
+//! [`Connection`]: the public face of the state machine. Its lifecycle (the phase and
+//! every transition) is in [`lifecycle`]; the byte layer under it (plain or TLS) in
+//! `layer.rs`.
+
+mod lifecycle;
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::buf::Limit;
 use bytes::{Bytes, BytesMut};
 
-use crate::client::{AttemptInput, Connecting};
+use crate::client::{AttemptInput, Connect, Connecting};
 use crate::config::{Config, SendPolicy};
 use crate::error::{BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError};
-use crate::event::{CloseReason, Direction, Event, IoOp, SendToken, TimerToken};
-use crate::limits::{BufferUntil, ConnectionTimeout, IdleTimeout, ReadBufferSize, TimerDuration};
+use crate::event::{CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, TimerToken};
+use crate::happy_eyeballs::{AttemptId, Resolution};
+use crate::layer::Layer;
+use crate::limits::{BufferUntil, IdleTimeout, OutOfRange, ReadBufferSize, TimerDuration};
 use crate::listener::Permit;
 use crate::read::ReadBuffer;
 use crate::recycle::Spares;
 use crate::send::SendQueue;
-use crate::state::{ConnectionState, Handshake, Initiator, PeerEof, State};
 use crate::timer::{Expired, Timer, TimerTable, deadline};
+
+pub use lifecycle::ConnectionState;
+use lifecycle::{Initiator, PeerEof, Phase};
 
 /// One TCP connection as a pure state machine: no socket, no clock, no thread.
 ///
 /// A `Connection` has four kinds of methods (quinn-proto's taxonomy):
 ///
-/// - **A. Getters** (`&self`): [`state`](Self::state), [`is_writeable`](Self::is_writeable),
+/// - **A. Getters** (`&self`): [`state`](Self::state), [`is_writable`](Self::is_writable),
 ///   [`wants_read`](Self::wants_read), [`wants_write`](Self::wants_write), byte counters,
 ///   buffer sizes, and [`write_slices`](Self::write_slices), which lends the queued bytes.
 /// - **B. Inputs** from the driver, `handle_*`, each carrying `now`: bytes read
@@ -31,70 +39,90 @@ use crate::timer::{Expired, Timer, TimerTable, deadline};
 ///   written, would-block, I/O errors, a new turn, timeouts.
 /// - **C. Commands** from the application: [`send`](Self::send), [`close`](Self::close),
 ///   [`hard_close`](Self::hard_close), [`mute`](Self::mute), [`yield_read`](Self::yield_read),
-///   [`buffer_until`](Self::buffer_until), [`set_timer`](Self::set_timer), `start_tls`, …
-///   Commands only
-///   change state and queue events; nothing is called back, so nothing changes under the
-///   caller. They take effect at the time of the latest input (a driver issuing a command at
-///   a later moment calls [`handle_timeout`](Self::handle_timeout) with the time first).
+///   [`set_buffer_until`](Self::set_buffer_until), [`set_timer`](Self::set_timer),
+///   `start_tls`, … Commands only change state and queue events; nothing is called back,
+///   so nothing changes under the caller. They take effect at the time of the latest input.
 /// - **D. Outputs**, polled: [`poll_io`](Self::poll_io) (instructions for the driver),
 ///   [`poll_event`](Self::poll_event) (events for the application) and
 ///   [`poll_timeout`](Self::poll_timeout) (the next deadline).
 ///
-/// The rule: **after every B or C call, drain the outputs until all of them are empty**;
-/// the [`Engine`](crate::Engine) does exactly this (in rounds: instructions, events,
-/// instructions, writes, one read) and is the way to drive a connection. By hand: read
-/// while `wants_read()` and the socket is readable, write while `wants_write()`, and keep
-/// one timer at `poll_timeout()`.
-///
-/// `poll_event` is the one output with side effects, and they are its whole rule: it cuts
-/// received data by the settings in force when it is called (so `mute`, `yield_read` and
-/// `buffer_until` issued while handling one event apply to the next), decrypts what the
-/// room made by the last delivery allows, and acts on the peer's EOF once everything
-/// before it was delivered. So even the call that returns `None` may queue bytes and
-/// instructions (a graceful close's close_notify and FIN): after it, poll `poll_io` and
-/// write again.
+/// The driving contract is stated once, on the [`Engine`](crate::Engine), which carries
+/// it out and is the way to drive a connection.
 #[derive(Debug)]
 pub struct Connection {
-    pub(crate) state: State,
-    pub(crate) config: Config,
-    pub(crate) now: Instant,
-    pub(crate) read: ReadBuffer,
-    pub(crate) send: SendQueue,
-    pub(crate) timers: TimerTable,
-    pub(crate) events: VecDeque<Event>,
-    pub(crate) io_ops: VecDeque<IoOp>,
-    pub(crate) muted: bool,
-    /// Inbound data is read only to be dropped: the application muted a connection it is
-    /// closing, so it wants no more data; reading on lets the peer's EOF be seen.
-    /// Invariant: while set, the read buffer holds no chunk, so nothing is delivered.
-    pub(crate) discard_inbound: bool,
-    pub(crate) peer_eof: PeerEof,
-    pub(crate) write_shut: bool,
-    /// The listener permit this connection holds; released when it closes.
-    pub(crate) permit: Option<Permit>,
-    /// A client connection's connecting phase; `None` once connected or failed, and for
-    /// server connections. Invariant: `Some` exactly while the state is `Connecting`.
-    pub(crate) connecting: Option<Box<Connecting>>,
+    phase: Phase,
+    /// The receive side's EOF: independent of who closes, so beside the phase.
+    peer_eof: PeerEof,
+    /// Inbound bytes are read only to be dropped (a muted connection the application is
+    /// closing, or `shutdown_read`); reading on lets the peer's EOF be seen. Invariant:
+    /// while set, the read buffer holds no chunk, so nothing is delivered.
+    discarding_inbound: bool,
+    layer: Layer,
+    config: Config,
+    now: Instant,
+    read: ReadBuffer,
+    send: SendQueue,
     /// Written send chunks kept as the next read buffers and TLS output. Invariant: empty
     /// while nothing is in flight (the read buffer released and the send queue empty),
     /// while muted, and once closed.
-    pub(crate) spares: Spares,
+    spares: Spares,
+    timers: TimerTable,
+    events: VecDeque<Event>,
+    io_ops: VecDeque<IoOp>,
+    reading: ReadControl,
     throttled: bool,
-    /// `yield_read()` was called this turn: deliver and read nothing until the next turn.
-    yield_requested: bool,
-    /// `IoOp::YieldTurn` was queued this turn.
-    yield_announced: bool,
-    read_this_turn: usize,
+    /// The listener permit this connection holds; released when it closes.
+    permit: Option<Permit>,
     idle_timeout: Option<IdleTimeout>,
     sends_issued: u64,
     timers_issued: u64,
     bytes_received: u64,
-    /// The TLS session, once there is one.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    pub(crate) tls: crate::tls::TlsState,
+    /// rustls's error behind the last TLS failure.
+    #[cfg(feature = "tls")]
+    tls_error: Option<rustls::Error>,
+}
+
+/// What the application and the turn say about reading, whatever the phase.
+#[derive(Debug, Default)]
+struct ReadControl {
+    /// The application muted the connection.
+    muted: bool,
+    /// `yield_read()` was called this turn: deliver and read nothing until the next turn.
+    yield_requested: bool,
+    /// `IoOp::YieldTurn` was queued this turn.
+    yield_announced: bool,
+    /// Bytes read this turn, against the read budget.
+    read_this_turn: usize,
 }
 
 impl Connection {
+    /// A connection in `phase` with nothing buffered, queued or armed.
+    fn new(config: Config, now: Instant, phase: Phase) -> Self {
+        Self {
+            phase,
+            peer_eof: PeerEof::NotReceived,
+            discarding_inbound: false,
+            layer: Layer::Plain,
+            read: ReadBuffer::new(config.read_buffer_size),
+            idle_timeout: config.idle_timeout,
+            config,
+            now,
+            send: SendQueue::default(),
+            spares: Spares::default(),
+            timers: TimerTable::default(),
+            events: VecDeque::new(),
+            io_ops: VecDeque::new(),
+            reading: ReadControl::default(),
+            throttled: false,
+            permit: None,
+            sends_issued: 0,
+            timers_issued: 0,
+            bytes_received: 0,
+            #[cfg(feature = "tls")]
+            tls_error: None,
+        }
+    }
+
     /// A server-side connection whose socket is already connected (accepted). It is open at
     /// once: the first event is [`Event::Started`], and the idle timeout (if configured) is
     /// armed from `now`. If `config` carries a server TLS configuration
@@ -104,47 +132,84 @@ impl Connection {
         if let Some(tls) = config.server_tls.clone() {
             return Self::server_tls(config, tls, now);
         }
-        let mut connection = Self::new(config, now, State::Open);
+        let mut connection = Self::new(config, now, Phase::Open);
         connection.events.push_back(Event::Started);
         connection.restart_idle_timer();
         connection
     }
 
-    /// A connection in `state` with nothing buffered, queued or armed.
-    pub(crate) fn new(config: Config, now: Instant, state: State) -> Self {
-        Self {
-            state,
-            read: ReadBuffer::new(config.read_buffer_size),
-            idle_timeout: config.idle_timeout,
-            config,
-            now,
-            send: SendQueue::default(),
-            timers: TimerTable::default(),
-            events: VecDeque::new(),
-            io_ops: VecDeque::new(),
-            muted: false,
-            discard_inbound: false,
-            peer_eof: PeerEof::NotReceived,
-            write_shut: false,
-            permit: None,
-            connecting: None,
-            spares: Spares::default(),
-            throttled: false,
-            yield_requested: false,
-            yield_announced: false,
-            read_this_turn: 0,
-            sends_issued: 0,
-            timers_issued: 0,
-            bytes_received: 0,
-            tls: crate::tls::TlsState::default(),
+    /// A client connection to `connect`'s target. It starts connecting at once: the first
+    /// instruction is [`IoOp::Resolve`] for a host name, or [`IoOp::Connect`] for a literal
+    /// address or an address list. It ends in exactly one [`Event::Connected`] (then it is
+    /// the same state machine as a server connection, its idle timeout armed from then) or
+    /// one [`Event::ConnectionFailed`] (and no `Closed`). Until then `send` is refused with
+    /// `NotOpen`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
+    /// attempt with `ConnectionFailure::Aborted`.
+    ///
+    /// With `Connect::tls`, the TLS handshake follows the winning attempt, and a session
+    /// that cannot be made (an invalid server name) fails the connection at once with
+    /// `ConnectionFailure::Tls`, before any instruction.
+    pub fn client(config: Config, connect: Connect, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, Phase::Connecting(None));
+        #[cfg(feature = "tls")]
+        let deferred_tls = match connect.tls_setting() {
+            Some(tls) => {
+                let host = connect.host_name();
+                // Through a proxy, TLS begins once the tunnel is open: the session is made
+                // then, and its server name checked now.
+                let ready = match connect.proxy_setting() {
+                    Some(_) => connection.check_client_tls(tls, host.as_deref()),
+                    None => connection.install_client_tls(tls, host.as_deref()),
+                };
+                if !ready {
+                    return connection;
+                }
+                connect
+                    .proxy_setting()
+                    .is_some()
+                    .then(|| (tls.clone(), host))
+            }
+            None => None,
+        };
+        #[allow(unused_mut, reason = "the TLS feature fills in the proxy's TLS client")]
+        let mut connecting = Connecting::start(&connect, now, &mut connection.io_ops);
+        #[cfg(feature = "tls")]
+        if let Some(phase) = connecting.proxy.as_mut() {
+            phase.tls = deferred_tls;
         }
+        connection.phase = Phase::Connecting(Some(Box::new(connecting)));
+        if let Some(timeout) = connect.timeout_setting() {
+            let at = deadline(now, timeout.as_duration());
+            connection.timers.set(Timer::Connect, at);
+        }
+        connection.connecting_step(AttemptInput::Time);
+        connection
+    }
+
+    /// A client connection whose socket the driver connected by itself (a Unix domain
+    /// socket path, an adopted stream): open at once, its first event [`Event::Connected`],
+    /// its idle timeout armed from `now`. No instruction asks for the socket.
+    pub fn client_connected(config: Config, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, Phase::Connecting(None));
+        connection.establish();
+        connection
+    }
+
+    /// A client connection that failed before the core could attempt it (a driver's own
+    /// connect, such as to a Unix socket path, was refused): its only instruction is
+    /// [`IoOp::Close`] and its only event `ConnectionFailed(failure)`, so the handler
+    /// learns of it the way it learns of any failed connect.
+    pub fn client_failed(config: Config, failure: ConnectionFailure, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, Phase::Connecting(None));
+        connection.fail_connecting(failure);
+        connection
     }
 
     /// Ties a listener [`Permit`] to this connection: it is released when the connection
     /// closes (or, if it never does, when it is dropped). Attached to a closed connection,
     /// it is released at once; a second permit replaces (and releases) the first.
     pub fn attach_permit(&mut self, permit: Permit) {
-        if self.state != State::Closed {
+        if !matches!(self.phase, Phase::Closed) {
             self.permit = Some(permit);
         }
     }
@@ -153,12 +218,12 @@ impl Connection {
 
     /// The connection's phase.
     pub fn state(&self) -> ConnectionState {
-        self.state.public()
+        self.phase.public()
     }
 
     /// Whether `send` would accept data now: open and not throttled.
-    pub fn is_writeable(&self) -> bool {
-        self.state == State::Open && !self.throttled
+    pub fn is_writable(&self) -> bool {
+        matches!(self.phase, Phase::Open) && !self.throttled
     }
 
     /// Whether the driver should read from the socket (when it is readable). While this is
@@ -166,25 +231,17 @@ impl Connection {
     /// muted, after a yield or an exhausted read budget (until `handle_new_turn`), once the
     /// read buffer is full, after EOF, and once closed.
     pub fn wants_read(&self) -> bool {
-        let reading_state = matches!(
-            self.state,
-            State::Proxying
-                | State::Handshaking(_)
-                | State::Open
-                | State::Closing(Initiator::Local)
-        );
-        let room = self.tls_has_room().unwrap_or_else(|| self.read.has_room());
-        reading_state
+        self.phase.takes_inbound()
             && self.peer_eof == PeerEof::NotReceived
-            && !self.yield_requested
-            && self.read_this_turn < self.config.read_budget.get()
-            && (self.discard_inbound || (!self.muted && room))
+            && !self.reading.yield_requested
+            && self.reading.read_this_turn < self.config.read_budget.get()
+            && (self.discarding_inbound || (!self.reading.muted && self.layer.has_room(&self.read)))
     }
 
     /// Whether queued bytes wait for the socket: the driver should write
     /// [`write_slices`](Self::write_slices) while the socket is writable.
     pub fn wants_write(&self) -> bool {
-        self.state != State::Closed && !self.send.is_empty()
+        !matches!(self.phase, Phase::Closed) && !self.send.is_empty()
     }
 
     /// Fills `out` with the queued bytes, in order, for one vectored write; returns how many
@@ -197,7 +254,7 @@ impl Connection {
 
     /// Whether the application muted the connection.
     pub fn is_muted(&self) -> bool {
-        self.muted
+        self.reading.muted
     }
 
     /// Total bytes read from the socket.
@@ -230,14 +287,14 @@ impl Connection {
         self.read.minimum()
     }
 
-    /// The `buffer_until` setting in force.
-    pub fn buffer_until_setting(&self) -> BufferUntil {
+    /// How received data is cut into `Received` events now.
+    pub fn buffer_until(&self) -> BufferUntil {
         self.read.until()
     }
 
-    /// The idle timeout in force.
-    pub fn idle_timeout_setting(&self) -> Option<IdleTimeout> {
-        self.idle_timeout
+    /// The idle timeout in force, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout.map(IdleTimeout::as_duration)
     }
 
     /// The latest time any input carried: the connection's clock.
@@ -253,7 +310,8 @@ impl Connection {
     /// always means EOF. Only call it while [`wants_read`](Self::wants_read). Under TLS it
     /// is the ciphertext buffer; the core decrypts into the read buffer.
     pub fn read_buf(&mut self) -> Limit<&mut BytesMut> {
-        self.read_target()
+        self.layer
+            .read_target(&mut self.read, &mut self.spares, self.discarding_inbound)
     }
 
     /// `n > 0` bytes were appended to [`read_buf`](Self::read_buf). Counts towards the read
@@ -261,31 +319,27 @@ impl Connection {
     /// agree with it.) EOF is [`handle_eof`](Self::handle_eof), not `handle_read(0)`.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
-        let tls_appended = self.tls_take_appended();
-        let appended = tls_appended.unwrap_or_else(|| self.read.take_appended());
+        let appended = self.layer.take_appended(&mut self.read);
         debug_assert_eq!(appended, n, "handle_read(n) must match the bytes appended");
         if appended == 0 {
             return;
         }
-        if !self.state.takes_inbound() {
-            match tls_appended {
-                Some(_) => self.tls_drop_last(appended),
-                None => self.read.drop_last(appended),
-            }
+        if !self.phase.takes_inbound() {
+            self.layer.drop_last(&mut self.read, appended);
             return;
         }
         self.bytes_received += appended as u64;
-        self.read_this_turn += appended;
+        self.reading.read_this_turn += appended;
         self.restart_linger();
-        if self.discard_inbound && tls_appended.is_none() {
+        if self.discarding_inbound && !self.layer.is_tls() {
             self.read.drop_last(appended);
         }
         self.restart_idle_timer();
-        if self.read_this_turn >= self.config.read_budget.get() {
+        if self.reading.read_this_turn >= self.config.read_budget.get() {
             self.announce_yield();
         }
         self.proxy_progress();
-        self.tls_pump();
+        self.decrypt();
         self.progress();
     }
 
@@ -294,14 +348,14 @@ impl Connection {
     /// half-close mode.
     pub fn handle_eof(&mut self, now: Instant) {
         self.advance_clock(now);
-        if !self.state.has_socket() || self.peer_eof != PeerEof::NotReceived {
+        if !self.phase.has_socket() || self.peer_eof != PeerEof::NotReceived {
             return;
         }
-        self.peer_eof = PeerEof::Received;
-        self.timers.stop(Timer::Linger);
+        // Under TLS the layer passes the EOF to rustls after every byte before it.
+        self.layer.tcp_eof();
+        self.peer_eof_received();
         self.proxy_progress();
-        self.tls_eof();
-        self.tls_pump();
+        self.decrypt();
         self.progress();
     }
 
@@ -310,7 +364,7 @@ impl Connection {
     /// short write is not backpressure; report would-block separately.
     pub fn handle_written(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
-        if !self.state.has_socket() || n == 0 {
+        if !self.phase.has_socket() || n == 0 {
             return;
         }
         debug_assert!(n <= self.send.queued_bytes(), "written more than queued");
@@ -345,7 +399,7 @@ impl Connection {
         match direction {
             Direction::Read => {
                 self.read.release_if_empty();
-                self.tls_release_if_empty();
+                self.layer.release_if_empty();
                 if self.send.is_empty() && self.read.is_released() {
                     // Nothing in flight any more: keep no spare memory.
                     self.spares.clear();
@@ -353,7 +407,7 @@ impl Connection {
             }
             Direction::Write => {
                 let refusing = self.config.send_policy == SendPolicy::RefuseWhileThrottled;
-                if refusing && self.state == State::Open && !self.send.is_empty() {
+                if refusing && matches!(self.phase, Phase::Open) && !self.send.is_empty() {
                     self.throttle();
                 }
             }
@@ -371,9 +425,9 @@ impl Connection {
     /// a new readiness wake-up): the read budget starts again and a yield ends.
     pub fn handle_new_turn(&mut self, now: Instant) {
         self.advance_clock(now);
-        self.read_this_turn = 0;
-        self.yield_requested = false;
-        self.yield_announced = false;
+        self.reading.read_this_turn = 0;
+        self.reading.yield_requested = false;
+        self.reading.yield_announced = false;
     }
 
     /// Time passed: fires every timer due at `now`, earliest first. Calling it early, late or
@@ -395,16 +449,45 @@ impl Connection {
                 Expired::Own(Timer::Close) => self.finish(CloseReason::CloseTimeout),
                 Expired::Own(Timer::Linger) => self.finish(CloseReason::LingerTimeout),
                 Expired::Own(Timer::Connect) => self.give_up_connecting(),
-                Expired::Own(Timer::Handshake) => self.handshake_timed_out(),
+                Expired::Own(Timer::Handshake) => {
+                    #[cfg(feature = "tls")]
+                    self.handshake_timed_out();
+                }
             }
         }
+    }
+
+    /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
+    /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
+    /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless
+    /// connecting.
+    pub fn handle_resolved(&mut self, answer: Resolution, now: Instant) {
+        self.advance_clock(now);
+        if matches!(self.phase, Phase::Proxying(_)) {
+            return self.proxy_target_resolved(answer);
+        }
+        self.connecting_step(AttemptInput::Resolved(answer));
+    }
+
+    /// The result of the attempt `attempt` of an [`IoOp::Connect`] instruction: `Ok(())`
+    /// once its socket connected, or the error it failed with. The first success wins; a
+    /// failure starts the next attempt at once. Results for abandoned or unknown attempts,
+    /// and every result once connected or failed, are ignored.
+    pub fn handle_connect_result(
+        &mut self,
+        attempt: AttemptId,
+        result: Result<(), IoFailure>,
+        now: Instant,
+    ) {
+        self.advance_clock(now);
+        self.connecting_step(AttemptInput::Result(attempt, result));
     }
 
     // ---- C. Commands ---------------------------------------------------------------------
 
     /// Queues `data` for sending and returns its token, which ends in exactly one `Sent` or
-    /// `SendFailed`. Refused with the data handed back, using no token: `NotConnected` unless
-    /// open, `NotWriteable` while throttled. An empty send is accepted and completes in order.
+    /// `SendFailed`. Refused with the data handed back, using no token: `NotOpen` unless
+    /// open, `NotWritable` while throttled. An empty send is accepted and completes in order.
     pub fn send<B: Into<Bytes>>(&mut self, data: B) -> Result<SendToken, SendError<B>> {
         if let Some(refuse) = self.send_refusal() {
             return Err(refuse(data));
@@ -437,7 +520,8 @@ impl Connection {
     /// and what arrives later is dropped, for good (unmuting does not resume delivery, so
     /// what was delivered stays a gap-free prefix), and it keeps reading only to see the
     /// EOF. Never turns into a hard close. Stops the idle timer; user timers keep running.
-    /// No effect unless open.
+    /// While connecting it aborts; during a TLS handshake it closes at once. No effect
+    /// once closing or closed.
     pub fn close(&mut self) {
         self.begin_closing(Initiator::Local);
     }
@@ -449,35 +533,46 @@ impl Connection {
         self.finish(CloseReason::LocalHard);
     }
 
+    /// Shuts the read side (Lasso's `shutdownRD`): no more data is delivered; what is held
+    /// and what arrives later is dropped, for good. Writing goes on, and the socket keeps
+    /// being read only so that the peer's EOF or reset is still seen (and acted on as
+    /// usual: a graceful close, or `PeerClosed` in half-close mode). No effect unless open
+    /// or closing.
+    pub fn shutdown_read(&mut self) {
+        if self.phase.delivers() {
+            self.discard_inbound();
+        }
+    }
+
     /// Stops delivering data and reading the socket (so the peer feels backpressure) until
     /// [`unmute`](Self::unmute). Data already received is held, not lost, unless the
     /// connection is closing (see [`close`](Self::close)).
     pub fn mute(&mut self) {
-        self.muted = true;
+        self.reading.muted = true;
         self.spares.clear();
         self.discard_inbound_if_closing_muted();
     }
 
     /// Resumes delivery: held data comes first, in order, then anything read later.
     pub fn unmute(&mut self) {
-        self.muted = false;
+        self.reading.muted = false;
         self.progress();
     }
 
     /// Stops delivering and reading for the rest of this turn, so other connections get
     /// their share; the driver comes back in a new turn (`IoOp::YieldTurn`).
     pub fn yield_read(&mut self) {
-        if matches!(self.state, State::Open | State::Closing(_)) {
-            self.yield_requested = true;
+        if self.phase.delivers() {
+            self.reading.yield_requested = true;
             self.announce_yield();
         }
     }
 
-    /// Sets how received data is cut: `Exact(n)` delivers `n`-byte chunks, `Streaming`
-    /// whatever is there. Refused if `n` exceeds the read buffer minimum. At peer EOF a
-    /// trailing partial chunk is not delivered (switch to `Streaming` in half-close mode to
-    /// take it).
-    pub fn buffer_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {
+    /// Sets how received data is cut (lori's `buffer_until`): `Exact(n)` delivers `n`-byte
+    /// chunks, `Streaming` whatever is there. Refused if `n` exceeds the read buffer
+    /// minimum. At peer EOF a trailing partial chunk is not delivered (switch to
+    /// `Streaming` in half-close mode to take it).
+    pub fn set_buffer_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {
         self.read.set_until(until)?;
         self.progress();
         Ok(())
@@ -499,24 +594,27 @@ impl Connection {
         self.read.resize(size)
     }
 
-    /// Sets or (with `None`) stops the idle timeout. While open it is armed from now; set
-    /// before or while closing it is only stored. A firing not yet delivered is dropped.
-    pub fn idle_timeout(&mut self, timeout: Option<IdleTimeout>) {
-        self.idle_timeout = timeout;
+    /// Sets or (with `None`) stops the idle timeout, rounded up to whole milliseconds.
+    /// While open it is armed from now; set before or while closing it is only stored. A
+    /// firing not yet delivered is dropped. Refused, changing nothing, for a zero duration
+    /// or one beyond [`MAX_MILLIS`](crate::MAX_MILLIS).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
+        self.idle_timeout = timeout.map(IdleTimeout::try_from).transpose()?;
         self.events.retain(|event| *event != Event::IdleTimeout);
         self.restart_idle_timer();
+        Ok(())
     }
 
-    /// Starts a one-shot user timer that fires `Timer(token)` after `after`. Bytes read or
-    /// written do not delay it. Refused unless open (`NotOpen`) or when `max_user_timers`
-    /// are active (`AlreadyActive`). It survives `close()`, not `hard_close()`.
-    pub fn set_timer(&mut self, after: TimerDuration) -> Result<TimerToken, SetTimerError> {
-        if !matches!(
-            self.state,
-            State::Open | State::Handshaking(Handshake::Upgrade)
-        ) {
+    /// Starts a one-shot user timer that fires `Timer(token)` after `after` (rounded up to
+    /// whole milliseconds). Bytes read or written do not delay it. Refused unless open
+    /// (`NotOpen`), when `max_user_timers` are active (`AlreadyActive`), and for a zero
+    /// duration or one beyond [`MAX_MILLIS`](crate::MAX_MILLIS) (`OutOfRange`). It
+    /// survives `close()`, not `hard_close()`.
+    pub fn set_timer(&mut self, after: Duration) -> Result<TimerToken, SetTimerError> {
+        if !matches!(self.phase, Phase::Open) && !self.phase.is_upgrading() {
             return Err(SetTimerError::NotOpen);
         }
+        let after = TimerDuration::try_from(after).map_err(SetTimerError::OutOfRange)?;
         if self.timers.user_count() >= self.config.max_user_timers {
             return Err(SetTimerError::AlreadyActive);
         }
@@ -543,21 +641,27 @@ impl Connection {
     }
 
     /// The next event for the application. Poll after every input and command until
-    /// `None`. Received data is cut here, by the settings in force at this call; the peer's
-    /// EOF is acted on here too, once nothing received before it is left to deliver.
+    /// `None`.
+    ///
+    /// It is the one output with side effects, and they are its whole rule: it cuts
+    /// received data by the settings in force when it is called (so `mute`, `yield_read`
+    /// and `set_buffer_until` issued while handling one event apply to the next), decrypts
+    /// what the room made by the last delivery allows, and acts on the peer's EOF once
+    /// everything before it was delivered. So even the call that returns `None` may queue
+    /// bytes and instructions (a graceful close's close_notify and FIN): after it, poll
+    /// `poll_io` and write again.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
         // Under TLS, decrypt what the room made by the last delivery allows.
-        self.tls_pump();
+        self.decrypt();
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
-        let delivering = matches!(self.state, State::Open | State::Closing(_))
-            && !self.muted
-            && !self.yield_requested;
+        let delivering =
+            self.phase.delivers() && !self.reading.muted && !self.reading.yield_requested;
         if let Some(chunk) = delivering.then(|| self.read.next_chunk()).flatten() {
             return Some(Event::Received(chunk));
         }
@@ -570,7 +674,10 @@ impl Connection {
     /// `None` if no timer is armed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let attempts = self.connecting.as_ref().and_then(|c| c.poll_timeout());
+        let attempts = match &self.phase {
+            Phase::Connecting(Some(connecting)) => connecting.poll_timeout(),
+            _ => None,
+        };
         match (self.timers.next_deadline(), attempts) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -579,17 +686,34 @@ impl Connection {
 
     // ---- Internals -----------------------------------------------------------------------
 
-    pub(crate) fn advance_clock(&mut self, now: Instant) {
+    /// The spare buffers, for the recycling tests.
+    #[cfg(test)]
+    pub(crate) fn spares(&self) -> &Spares {
+        &self.spares
+    }
+
+    fn advance_clock(&mut self, now: Instant) {
         self.now = self.now.max(now);
     }
 
     fn send_refusal<T>(&self) -> Option<fn(T) -> SendError<T>> {
-        if self.state != State::Open {
-            Some(SendError::NotConnected)
+        if !matches!(self.phase, Phase::Open) {
+            Some(SendError::NotOpen)
         } else if self.throttled {
-            Some(SendError::NotWriteable)
+            Some(SendError::NotWritable)
         } else {
             None
+        }
+    }
+
+    /// Queues a send's bytes through the layer (encrypted under TLS).
+    fn push_outbound(&mut self, chunk: Bytes) {
+        #[cfg_attr(not(feature = "tls"), allow(irrefutable_let_patterns))]
+        if let Err(error) = self
+            .layer
+            .push_outbound(chunk, &mut self.send, &mut self.spares)
+        {
+            self.layer_failed(error);
         }
     }
 
@@ -628,38 +752,29 @@ impl Connection {
         };
         if drained {
             self.throttled = false;
-            if self.state == State::Open {
+            if matches!(self.phase, Phase::Open) {
                 self.events.push_back(Event::Unthrottled);
             }
         }
     }
 
     fn announce_yield(&mut self) {
-        if !self.yield_announced {
-            self.yield_announced = true;
+        if !self.reading.yield_announced {
+            self.reading.yield_announced = true;
             self.io_ops.push_back(IoOp::YieldTurn);
         }
     }
 
-    /// Arms the idle timer from now while open with a timeout set; stops it otherwise.
-    pub(crate) fn restart_idle_timer(&mut self) {
+    /// Arms the idle timer from now while open (or upgrading) with a timeout set; stops it
+    /// otherwise.
+    fn restart_idle_timer(&mut self) {
         match self.idle_timeout {
-            Some(timeout)
-                if matches!(
-                    self.state,
-                    State::Open | State::Handshaking(Handshake::Upgrade)
-                ) =>
-            {
+            Some(timeout) if matches!(self.phase, Phase::Open) || self.phase.is_upgrading() => {
                 let at = deadline(self.now, timeout.as_duration());
                 self.timers.set(Timer::Idle, at);
             }
             _ => self.timers.stop(Timer::Idle),
         }
-    }
-
-    pub(crate) fn arm_connect_timer(&mut self, timeout: ConnectionTimeout) {
-        let at = deadline(self.now, timeout.as_duration());
-        self.timers.set(Timer::Connect, at);
     }
 
     fn restart_write_stall_timer(&mut self) {
@@ -668,4 +783,25 @@ impl Connection {
             self.timers.set(Timer::WriteStall, at);
         }
     }
+
+    /// Feeds received ciphertext through the TLS layer and applies what it reports:
+    /// plaintext into the read buffer (until a read buffer's worth waits), ciphertext into
+    /// the send queue, the handshake's completion, the peer's close_notify, failures.
+    /// Without TLS it does nothing.
+    #[inline]
+    fn decrypt(&mut self) {
+        #[cfg(feature = "tls")]
+        if self.layer.is_tls() {
+            self.decrypt_tls();
+        }
+    }
+
+    /// The layer failed with `error`: without TLS it cannot.
+    #[cfg(not(feature = "tls"))]
+    fn layer_failed(&mut self, error: std::convert::Infallible) {
+        match error {}
+    }
 }
+
+#[cfg(feature = "tls")]
+mod tls_api;

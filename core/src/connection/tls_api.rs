@@ -1,0 +1,191 @@
+//! The connection's TLS commands and getters (feature `tls`): TLS from the start
+//! (`server_tls`, `client_connected_tls`), STARTTLS (`start_tls`), and what the session
+//! agreed (`tls`). The layer itself is `crate::tls::TlsLayer`; its outcomes are applied
+//! here through the lifecycle's transitions.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Connection;
+use super::lifecycle::{Handshake, Phase, Terminal};
+use crate::config::Config;
+use crate::error::StartTlsError;
+use crate::event::{ConnectionFailure, StartFailure, TlsError};
+use crate::layer::Layer;
+use crate::tls::{Step, TlsClient, TlsInfo, TlsLayer, TlsUpgrade, classify, server_session};
+
+impl Connection {
+    /// A server connection whose socket is already connected (accepted), speaking TLS with
+    /// `tls` (build it with `rustls::ServerConfig::builder_with_provider`). The handshake
+    /// runs first, bounded by [`Config::handshake_timeout`]: `Started` comes once it
+    /// completes (and the idle timeout is armed only then), or `StartFailed` if the
+    /// session cannot be made, the handshake fails or times out. Until then sends are
+    /// refused with `NotOpen` and `set_timer` with `NotOpen`.
+    pub fn server_tls(config: Config, tls: Arc<rustls::ServerConfig>, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, Phase::Handshaking(Handshake::Server));
+        match server_session(tls) {
+            Ok(session) => {
+                connection.install(session);
+                connection.begin_handshake(Handshake::Server);
+            }
+            Err((error, rustls_error)) => {
+                connection.tls_error = rustls_error;
+                connection.terminate(Terminal::StartFailed(StartFailure::Tls(error)));
+            }
+        }
+        connection
+    }
+
+    /// A client connection whose socket the driver connected by itself, speaking TLS as
+    /// `tls` says (its server name is required). The handshake starts at once (the
+    /// ClientHello is queued); `Connected` comes once it completes, or
+    /// `ConnectionFailed(Tls(..))` if the session cannot be made or the handshake fails.
+    pub fn client_connected_tls(config: Config, tls: TlsClient, now: Instant) -> Self {
+        let mut connection = Self::new(config, now, Phase::Connecting(None));
+        if connection.install_client_tls(&tls, None) {
+            connection.establish();
+        }
+        connection
+    }
+
+    /// Upgrades an open plaintext connection to TLS (STARTTLS): the handshake begins at
+    /// once, bounded by [`Config::handshake_timeout`]. Meanwhile sends are refused with
+    /// `NotOpen`; user and idle timers keep running. It ends in `TlsReady`, or `TlsFailed`
+    /// then `Closed`: `Closed(Tls(..))` when TLS failed, or the reason the connection
+    /// ended for (`hard_close`, `close`, an I/O error) with `TlsFailed(General)` first.
+    ///
+    /// Refused, in this order: `NotOpen` unless open; `AlreadyTls` when TLS runs or an
+    /// upgrade is under way; `NotReady` while muted, while received bytes wait undelivered
+    /// (bytes that came with the peer's go-ahead may be an attacker's, CVE-2021-23222: cut
+    /// the go-ahead with `set_buffer_until` so that nothing else is taken for it) or while
+    /// writes are queued; `SessionFailed` when the session cannot be made (a client
+    /// without a valid server name). A refusal leaves the connection as it was.
+    pub fn start_tls(&mut self, upgrade: TlsUpgrade) -> Result<(), StartTlsError> {
+        match self.phase {
+            Phase::Open => {}
+            Phase::Handshaking(Handshake::Upgrade) => return Err(StartTlsError::AlreadyTls),
+            _ => return Err(StartTlsError::NotOpen),
+        }
+        if self.layer.is_tls() {
+            return Err(StartTlsError::AlreadyTls);
+        }
+        if self.reading.muted || self.read.buffered() > 0 || !self.send.is_empty() {
+            return Err(StartTlsError::NotReady);
+        }
+        let session = match upgrade {
+            TlsUpgrade::Client(client) => client.session(None),
+            TlsUpgrade::Server(config) => server_session(config),
+        };
+        match session {
+            Ok(session) => {
+                self.install(session);
+                self.begin_handshake(Handshake::Upgrade);
+                self.layer.flush(&mut self.send, &mut self.spares);
+                Ok(())
+            }
+            Err((error, rustls_error)) => {
+                self.tls_error = rustls_error;
+                Err(StartTlsError::SessionFailed(error))
+            }
+        }
+    }
+
+    /// What the TLS session agreed (ALPN, version, cipher suite, names, certificates), when
+    /// the connection has one (from its start or `start_tls`).
+    pub fn tls(&self) -> Option<TlsInfo<'_>> {
+        match &self.layer {
+            Layer::Tls(layer) => Some(TlsInfo::new(layer.session())),
+            Layer::Plain => None,
+        }
+    }
+
+    /// rustls's error behind the last TLS failure (`TlsError` summarises it), if rustls
+    /// gave one: kept after the connection closed, and also when no session could be made.
+    pub fn tls_error(&self) -> Option<&rustls::Error> {
+        self.tls_error.as_ref()
+    }
+
+    /// Makes the client session of `tls` (server name defaulting to `default_name`) and
+    /// installs it; on failure the connection fails with `ConnectionFailed(Tls(..))` and
+    /// this returns false.
+    pub(super) fn install_client_tls(
+        &mut self,
+        tls: &TlsClient,
+        default_name: Option<&str>,
+    ) -> bool {
+        match tls.session(default_name) {
+            Ok(session) => {
+                self.install(session);
+                true
+            }
+            Err((error, rustls_error)) => {
+                self.tls_error = rustls_error;
+                self.fail_connecting(ConnectionFailure::Tls(error));
+                false
+            }
+        }
+    }
+
+    /// Checks that `tls` can make a session (its server name is valid), without keeping
+    /// it: for a proxied connection, whose TLS begins once the tunnel is open. A session
+    /// that cannot be made fails the connection as
+    /// [`install_client_tls`](Self::install_client_tls) does.
+    pub(super) fn check_client_tls(&mut self, tls: &TlsClient, default_name: Option<&str>) -> bool {
+        match tls.session(default_name) {
+            Ok(_session) => true,
+            Err((error, rustls_error)) => {
+                self.tls_error = rustls_error;
+                self.fail_connecting(ConnectionFailure::Tls(error));
+                false
+            }
+        }
+    }
+
+    fn install(&mut self, session: rustls::Connection) {
+        let size = self.read.size().max(self.read.minimum());
+        self.layer = Layer::Tls(Box::new(TlsLayer::new(session, size)));
+    }
+
+    /// rustls reported `error`: keep it, queue its alert, and fail.
+    pub(super) fn layer_failed(&mut self, error: rustls::Error) {
+        let summary = classify(&error);
+        self.tls_error = Some(error);
+        self.layer.flush(&mut self.send, &mut self.spares);
+        self.fail_tls(summary);
+    }
+
+    /// [`decrypt`](Self::decrypt)'s loop, with a TLS layer in place: one `read_tls` worth
+    /// per step, pausing once a read buffer's worth of plaintext waits.
+    pub(super) fn decrypt_tls(&mut self) {
+        loop {
+            if !self.phase.takes_inbound() {
+                return;
+            }
+            if !self.discarding_inbound && self.read.buffered() >= self.read.size() {
+                return;
+            }
+            let step = self
+                .layer
+                .step(&mut self.read, &mut self.send, &mut self.spares);
+            let fed = match step {
+                Step::Idle => return,
+                Step::Failed(error) => return self.layer_failed(error),
+                Step::Fed(fed) => fed,
+            };
+            if self.discarding_inbound {
+                self.read.clear();
+            }
+            if let Phase::Handshaking(_) = self.phase {
+                if !fed.handshaking {
+                    self.complete_handshake();
+                } else if fed.ended {
+                    return self.fail_tls(TlsError::UnexpectedEof);
+                }
+            }
+            if fed.peer_closed {
+                // The peer's close_notify is its EOF: nothing more comes.
+                self.peer_eof_received();
+            }
+        }
+    }
+}
