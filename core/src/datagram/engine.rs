@@ -1,41 +1,5 @@
-//! The datagram engine: the driving contract of an [`Endpoint`], written once.
-//!
-//! It mirrors the connection engine ([`crate::engine`]): a driver owns a datagram
-//! transport (a UDP socket, a simulated link) and tells the engine what happened to it
-//! ([`DatagramInput`]); the engine feeds the endpoint, delivers its events to the
-//! [`DatagramHandler`], sends and receives, and says what to wait for next (the same
-//! [`Wait`] as connections). It stays pure: the transport does the I/O and the caller
-//! passes the time.
-//!
-//! What one [`DatagramEngine::drive`] call does, in this order:
-//!
-//! 1. A readiness report or [`DatagramInput::NewTurn`] begins a turn (the receive budget
-//!    and a yield end; the readiness is remembered until a receive or send would block).
-//! 2. Timers due at `now` fire.
-//! 3. A failure from the transport goes to the endpoint; a command from outside
-//!    (`Message`, `Close`, `HardClose`) is applied after the events already due.
-//! 4. Rounds until nothing moves: instructions, events to the handler, instructions
-//!    again, sends while the transport takes datagrams (several per call, for batching),
-//!    one batched receive. So an answer to a datagram is sent before the next receive.
-//!
-//! Decisions, once for every driver:
-//!
-//! - **Batches.** A receive offers [`RecvBatch`](super::RecvBatch) slots of
-//!   `max_datagram + 1` bytes (64 KiB when the transport coalesces with GRO); a datagram
-//!   that fills a slot past the maximum is truncated and reported, never delivered. Each
-//!   delivered datagram is copied out of the slots into a shared arena, so the receive
-//!   buffer is reused and a small datagram does not pin a large allocation. A send offers
-//!   up to 32 queued datagrams; the transport says how many it sent.
-//! - **Short receives.** With [`DatagramTransport::short_recv_drains`] (sockets under
-//!   edge-triggered readiness) a receive filling fewer slots than offered means the
-//!   socket is empty until its next readiness report.
-//! - **Errors.** A failed send fails its first datagram (`Error`, then `SendFailed`) and
-//!   the endpoint stays open; a soft receive error (an ICMP refusal) is `Error`; any other
-//!   receive error, and [`DatagramInput::Failed`], close the endpoint.
-//! - **Fairness.** The endpoint's receive budget and `yield_read` end a turn, and so do
-//!   [`SENDS_PER_TURN`] send calls.
-//! - **A panicking handler** is caught: the endpoint is hard-closed, its later events and
-//!   messages are dropped, and its handles refuse posts.
+//! The datagram engine: the driving contract of an [`Endpoint`], written once (see
+//! [`DatagramEngine`]).
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -181,6 +145,43 @@ pub enum DatagramInput<M = ()> {
 
 /// The driving state of one endpoint: what the engine remembers between calls, and the
 /// endpoint's receive buffer (allocated at the first receive).
+///
+/// It mirrors the connection engine ([`crate::engine`]): a driver owns a datagram
+/// transport (a UDP socket, a simulated link) and tells the engine what happened to it
+/// ([`DatagramInput`]); the engine feeds the endpoint, delivers its events to the
+/// [`DatagramHandler`], sends and receives, and says what to wait for next (the same
+/// [`Wait`] as connections). It stays pure: the transport does the I/O and the caller
+/// passes the time.
+///
+/// What one [`DatagramEngine::drive`] call does, in this order:
+///
+/// 1. A readiness report or [`DatagramInput::NewTurn`] begins a turn (the receive budget
+///    and a yield end; the readiness is remembered until a receive or send would block).
+/// 2. Timers due at `now` fire.
+/// 3. A failure from the transport goes to the endpoint; a command from outside
+///    (`Message`, `Close`, `HardClose`) is applied after the events already due.
+/// 4. Rounds until nothing moves: instructions, events to the handler, instructions
+///    again, sends while the transport takes datagrams (several per call, for batching),
+///    one batched receive. So an answer to a datagram is sent before the next receive.
+///
+/// Decisions, once for every driver:
+///
+/// - **Batches.** A receive offers [`RecvBatch`](super::RecvBatch) slots of
+///   `max_datagram + 1` bytes (64 KiB when the transport coalesces with GRO); a datagram
+///   that fills a slot past the maximum is truncated and reported, never delivered. Each
+///   delivered datagram is copied out of the slots into a shared arena, so the receive
+///   buffer is reused and a small datagram does not pin a large allocation. A send offers
+///   up to 32 queued datagrams; the transport says how many it sent.
+/// - **Short receives.** With [`DatagramTransport::short_recv_drains`] (sockets under
+///   edge-triggered readiness) a receive filling fewer slots than offered means the
+///   socket is empty until its next readiness report.
+/// - **Errors.** A failed send fails its first datagram (`Error`, then `SendFailed`) and
+///   the endpoint stays open; a soft receive error (an ICMP refusal) is `Error`; any other
+///   receive error, and [`DatagramInput::Failed`], close the endpoint.
+/// - **Fairness.** The endpoint's receive budget and `yield_read` end a turn, and so do
+///   [`SENDS_PER_TURN`] send calls.
+/// - **A panicking handler** is caught: the endpoint is hard-closed, its later events and
+///   messages are dropped, and its handles refuse posts.
 #[derive(Debug, Default)]
 pub struct DatagramEngine {
     readable: bool,
@@ -220,7 +221,7 @@ impl DatagramEngine {
         self.panicked
     }
 
-    /// Runs the driving contract for `input` at `now` (see the [module docs](self)) and
+    /// Runs the driving contract for `input` at `now` (see [`DatagramEngine`]) and
     /// says what to wait for next.
     pub fn drive<T, H, M>(
         &mut self,
