@@ -51,9 +51,10 @@ impl RecvMeta {
         }
     }
 
-    /// `len` bytes from `from` holding datagrams of `stride` bytes each (the last may be
-    /// shorter): several datagrams coalesced by GRO. A `stride` of 0 or beyond `len` means
-    /// one datagram.
+    /// `len` bytes from `from` holding several datagrams coalesced by GRO.
+    ///
+    /// Each datagram is `stride` bytes (the last may be shorter). A `stride` of 0 or beyond
+    /// `len` means one datagram.
     pub fn coalesced(from: SocketAddr, len: usize, stride: usize) -> Self {
         Self { from, len, stride }
     }
@@ -90,14 +91,16 @@ impl Default for RecvMeta {
 /// engine calls it; it never calls the engine. Calls are non-blocking: `WouldBlock` means
 /// "not now".
 pub trait DatagramTransport {
-    /// Receives up to `slots.len()` datagrams, one per slot (or several coalesced in one,
-    /// see [`coalesces`](Self::coalesces)), writing `meta[i]` for each slot filled; returns
-    /// how many slots were filled (at least 1 on `Ok`). A datagram longer than its slot is
-    /// cut to the slot's length.
+    /// Receives up to `slots.len()` datagrams; returns how many slots were filled.
+    ///
+    /// One datagram per slot, or several coalesced in one (see
+    /// [`coalesces`](Self::coalesces)); `meta[i]` is written for each slot filled, and `Ok` is
+    /// at least 1. A datagram longer than its slot is cut to the slot's length.
     fn recv(&mut self, slots: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> io::Result<usize>;
 
-    /// Sends the first datagrams of `transmits`, in order (one system call, or a few);
-    /// returns how many were sent (at least 1 on `Ok`). An error concerns the first one.
+    /// Sends the first datagrams of `transmits`, in order; returns how many were sent.
+    ///
+    /// One system call, or a few; `Ok` is at least 1. An error concerns the first datagram.
     fn send(&mut self, transmits: &[Transmit<'_>]) -> io::Result<usize>;
 
     /// Closes the socket. Called once; nothing else is called afterwards.
@@ -109,9 +112,10 @@ pub trait DatagramTransport {
         f(&mut NoSocket)
     }
 
-    /// Whether a receive filling fewer slots than offered means the socket is empty until
-    /// its next readiness report (true for sockets under edge-triggered readiness). False
-    /// makes the engine receive until `WouldBlock`.
+    /// Whether a receive filling fewer slots than offered means the socket is empty.
+    ///
+    /// True (the default) for sockets under edge-triggered readiness: the socket is then empty
+    /// until its next readiness report. False makes the engine receive until `WouldBlock`.
     fn short_recv_drains(&self) -> bool {
         true
     }
@@ -221,8 +225,9 @@ impl DatagramEngine {
         self.panicked
     }
 
-    /// Runs the driving contract for `input` at `now` (see [`DatagramEngine`]) and
-    /// says what to wait for next.
+    /// Runs the driving contract for `input` at `now`; says what to wait for next.
+    ///
+    /// See [`DatagramEngine`] for what one call does.
     pub fn drive<T, H, M>(
         &mut self,
         endpoint: &mut Endpoint,
@@ -357,8 +362,9 @@ impl DatagramEngine {
         executed
     }
 
-    /// Delivers the endpoint's events to the handler (or drops them once it panicked);
-    /// whether there was one.
+    /// Delivers the endpoint's events to the handler; whether there was one.
+    ///
+    /// Once the handler panicked, the events are dropped instead.
     fn deliver<T, H, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool
     where
         T: DatagramTransport,
@@ -391,8 +397,9 @@ impl DatagramEngine {
         });
     }
 
-    /// Runs `call` on the endpoint, the socket's options, the handles and the handler,
-    /// catching a panic: then the handler is lost and the result is `None`.
+    /// Runs `call` on the endpoint, the socket's options, the handles and the handler.
+    ///
+    /// A panic is caught: then the handler is lost and the result is `None`.
     fn call_handler<T, H, M, R>(
         &mut self,
         parts: &mut Parts<'_, T, H, M>,
@@ -426,8 +433,9 @@ impl DatagramEngine {
         parts.endpoint.hard_close();
     }
 
-    /// Sends queued datagrams while the transport takes them, up to [`SENDS_PER_TURN`]
-    /// calls a turn; whether anything moved.
+    /// Sends queued datagrams while the transport takes them; whether anything moved.
+    ///
+    /// At most [`SENDS_PER_TURN`] calls a turn.
     fn send<T: DatagramTransport, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool {
         let now = parts.now;
         let mut moved = false;
@@ -468,8 +476,9 @@ impl DatagramEngine {
         moved
     }
 
-    /// Receives one batch if the endpoint wants datagrams and the transport was reported
-    /// readable; whether anything moved.
+    /// Receives one batch if the endpoint wants datagrams; whether anything moved.
+    ///
+    /// Only when the transport was reported readable.
     fn recv<T: DatagramTransport, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool {
         let now = parts.now;
         if self.closed || !self.readable || !parts.endpoint.wants_read() {
@@ -524,8 +533,9 @@ impl DatagramEngine {
     }
 }
 
-/// Hands the datagrams of one filled slot to the endpoint, each copied into `arena` (a
-/// truncated one is reported, not copied).
+/// Hands the datagrams of one filled slot to the endpoint.
+///
+/// Each is copied into `arena`; a truncated one is reported, not copied.
 fn deliver_slot(
     arena: &mut BytesMut,
     endpoint: &mut Endpoint,
