@@ -127,8 +127,7 @@ struct Flooder {
 }
 
 impl Flooder {
-    /// Sends until the stream is all queued, the window is full, or the connection is
-    /// throttled.
+    /// Sends until the stream is all queued, the window is full, or the connection is throttled.
     fn flood(&mut self, cx: &mut Context<'_>) {
         while self.sent < self.total && cx.queued_bytes() < WINDOW {
             let left = self.total - self.sent;
