@@ -128,8 +128,7 @@ struct Flooder {
 }
 
 impl Flooder {
-    /// Sends until the stream is all queued, the window is full, or the connection is
-    /// throttled.
+    /// Sends until the stream is all queued, the window is full, or the connection is throttled.
     fn flood(&mut self, cx: &mut Conn<'_>) {
         while self.sent < self.total && cx.queued_bytes() < WINDOW {
             let left = self.total - self.sent;

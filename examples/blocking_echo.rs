@@ -99,8 +99,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Listens as `options` say, hands the listener's address and stopper to
-/// `on_listening`, and serves until it is stopped.
+/// Listens as `options` say and serves until it is stopped.
+///
+/// Hands the listener's address and stopper to `on_listening` first.
 fn serve(
     options: &Options,
     on_listening: impl FnOnce(SocketAddr, Stopper) -> io::Result<()>,

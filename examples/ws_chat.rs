@@ -46,8 +46,9 @@ const USAGE: &str = "flags: --driver tokio|mio --host H --port P (0: any free po
 /// The chat page served at `/`.
 const PAGE: &str = include_str!("ws_chat.html");
 
-/// How many messages a connection keeps for a peer that reads slowly before it gives up
-/// on it (close 1008).
+/// How many messages a connection keeps for a peer that reads slowly.
+///
+/// Past it the connection gives up on that peer (close 1008).
 const OUTBOX_LIMIT: usize = 1024;
 
 /// The open WebSockets, by connection id.

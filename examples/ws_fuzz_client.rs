@@ -1,7 +1,8 @@
-//! lori-websocket's client against an Autobahn fuzzing server (kosoku `--mode
-//! fuzzingserver`), on either driver: it asks for the number of cases, runs each one as an
-//! echo client (every text and binary message goes back as it came), then asks the server
-//! to write its reports.
+//! lori-websocket's client against an Autobahn fuzzing server, on either driver.
+//!
+//! The server is kosoku `--mode fuzzingserver`. The client asks for the number of cases,
+//! runs each one as an echo client (every text and binary message goes back as it came),
+//! then asks the server to write its reports.
 //!
 //! ```sh
 //! kosoku --mode fuzzingserver 127.0.0.1:9001 &

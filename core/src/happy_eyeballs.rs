@@ -113,8 +113,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings with a Connection Attempt Delay of `attempt_delay`, clamped to
-    /// 10 ms ..= 2 s (RFC 8305 §8): 5 ms becomes 10 ms, 5 s becomes 2 s.
+    /// Settings with a Connection Attempt Delay of `attempt_delay`, clamped to 10 ms ..= 2 s.
+    ///
+    /// The bounds are RFC 8305 §8's: 5 ms becomes 10 ms, 5 s becomes 2 s.
     pub fn new(attempt_delay: Duration) -> Self {
         Self {
             attempt_delay: attempt_delay
@@ -122,8 +123,9 @@ impl Settings {
         }
     }
 
-    /// The time from the start of one attempt to the start of the next, unless an attempt
-    /// fails first. Within 10 ms ..= 2 s.
+    /// The time from the start of one attempt to the start of the next.
+    ///
+    /// Unless an attempt fails first. Within 10 ms ..= 2 s.
     pub fn attempt_delay(&self) -> Duration {
         self.attempt_delay
     }
@@ -196,8 +198,9 @@ pub enum ConnectFailure {
 /// What the caller should do, drained with [`HappyEyeballs::poll_action`] until `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Start a non-blocking connect to `addr`, and report its result with `id` to
-    /// [`HappyEyeballs::handle_attempt_result`].
+    /// Start a non-blocking connect to `addr`.
+    ///
+    /// Report its result with `id` to [`HappyEyeballs::handle_attempt_result`].
     Connect {
         /// The attempt's id.
         id: AttemptId,
@@ -462,8 +465,9 @@ impl HappyEyeballs {
         self.next_start_deadline()
     }
 
-    /// The number of attempts started and not yet finished (neither reported nor
-    /// abandoned).
+    /// The number of attempts started and not yet finished.
+    ///
+    /// Finished means reported or abandoned.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }

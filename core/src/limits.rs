@@ -159,8 +159,9 @@ macro_rules! millis_duration {
 }
 
 millis_duration!(
-    /// How long a connection may see no bytes read or written before `IdleTimeout` fires
-    /// (off unless set).
+    /// How long a connection may see no bytes read or written (off unless set).
+    ///
+    /// When it passes, `Event::IdleTimeout` is reported (`on_idle_timeout`).
     IdleTimeout
 );
 millis_duration!(
@@ -172,21 +173,25 @@ millis_duration!(
     TimerDuration
 );
 millis_duration!(
-    /// How long a graceful close may take (drain, FIN, waiting for the peer's EOF) before the
-    /// connection is closed hard with `CloseReason::CloseTimeout`. Default 30 s.
+    /// How long a graceful close may take (default 30 s).
+    ///
+    /// That is draining, the FIN and waiting for the peer's EOF; then the connection is closed
+    /// hard with `CloseReason::CloseTimeout`.
     CloseTimeout
 );
 millis_duration!(
-    /// How long queued writes may make no progress before the connection is closed hard with
-    /// `CloseReason::WriteStall` (off unless set).
+    /// How long queued writes may make no progress (off unless set).
+    ///
+    /// Then the connection is closed hard with `CloseReason::WriteStall`.
     WriteStallTimeout
 );
 
 millis_duration!(
-    /// How long a closing connection waits for the peer to answer once our FIN is sent
-    /// (every queued byte written, the write side shut) before it closes the socket with
-    /// `CloseReason::LingerTimeout`. Each byte the peer sends restarts it; the close timeout
-    /// still bounds the whole close. Default 2 s.
+    /// How long a closing connection waits for the peer once our FIN is sent (default 2 s).
+    ///
+    /// Our FIN is sent once every queued byte is written and the write side shut; when the wait
+    /// passes, the connection closes the socket with `CloseReason::LingerTimeout`. Each byte
+    /// the peer sends restarts it; the close timeout still bounds the whole close.
     LingerTimeout
 );
 

@@ -104,9 +104,11 @@ impl Proxy {
         }
     }
 
-    /// Resolve a target host name here and send the proxy its address (SOCKS5's `socks5`
-    /// rather than `socks5h`): once TCP to the proxy is up, the driver resolves the target
-    /// (`IoOp::Resolve`) and the handshake sends the first address of the answer.
+    /// Resolve a target host name here and send the proxy its address.
+    ///
+    /// SOCKS5's `socks5` rather than `socks5h`: once TCP to the proxy is up, the driver
+    /// resolves the target (`IoOp::Resolve`) and the handshake sends the first address of the
+    /// answer.
     pub fn resolve_target_locally(mut self) -> Self {
         self.resolve_locally = true;
         self
@@ -183,8 +185,9 @@ pub enum ProxyError {
     /// The proxy closed the connection before the tunnel was open.
     #[error("the proxy closed the connection")]
     Closed,
-    /// The target cannot be expressed to this proxy (a host name longer than 255 bytes for
-    /// SOCKS5, an empty address list).
+    /// The target cannot be expressed to this proxy.
+    ///
+    /// A host name longer than 255 bytes for SOCKS5, or an empty address list.
     #[error("the target cannot be sent to the proxy")]
     BadTarget,
 }

@@ -24,8 +24,9 @@ pub enum FrameError {
         /// The maximum.
         max: usize,
     },
-    /// The core refused the read settings a payload needs (cannot happen below the
-    /// maximum, which is checked first; reported rather than assumed).
+    /// The core refused the read settings a payload needs.
+    ///
+    /// Cannot happen below the maximum, which is checked first; reported rather than assumed.
     Settings,
 }
 

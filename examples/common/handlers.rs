@@ -1,5 +1,6 @@
-//! The examples' handlers, written once against `lori_core::Handler` and run unchanged on
-//! either driver.
+//! The examples' handlers, written once against `lori_core::Handler`.
+//!
+//! They run unchanged on either driver.
 
 use bytes::Bytes;
 use lori_core::{Conn, Handler, SendError};

@@ -83,8 +83,10 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Reads `std::env::args()`; `usage` lists the example's flags, for `--help` and for
-    /// errors. A later occurrence of a flag overrides an earlier one.
+    /// Reads `std::env::args()`; `usage` lists the example's flags.
+    ///
+    /// The usage is printed for `--help` and with errors. A later occurrence of a flag
+    /// overrides an earlier one.
     pub fn from_env(usage: &'static str) -> Result<Self, Failure> {
         let mut values = HashMap::new();
         let mut args = std::env::args().skip(1);
@@ -216,9 +218,10 @@ impl Driver {
         })
     }
 
-    /// Listens at `at`; every accepted connection gets `config` and the handler `listener`
-    /// makes. Returns the bound address (port 0 resolved). `M` is the type of the messages
-    /// the connections' handles carry.
+    /// Listens at `at`; returns the bound address (port 0 resolved).
+    ///
+    /// Every accepted connection gets `config` and the handler `listener` makes. `M` is the
+    /// type of the messages the connections' handles carry.
     pub fn listen<M, H, L>(
         &self,
         at: &Listen,
@@ -276,8 +279,9 @@ impl Driver {
         })
     }
 
-    /// Shuts down gracefully (connections closed, those still open after `grace` closed
-    /// hard) and returns once every connection and thread has ended.
+    /// Shuts down gracefully and returns once every connection and thread has ended.
+    ///
+    /// Connections are closed, and those still open after `grace` closed hard.
     pub fn shutdown(self, grace: Duration) {
         match self {
             Self::Tokio { runtime, driver } => runtime.block_on(driver.shutdown(grace)),
@@ -446,9 +450,10 @@ pub fn ctrl_c() -> io::Result<mpsc::Receiver<()>> {
     Ok(stop)
 }
 
-/// Serves `listener`'s connections on the chosen driver until Ctrl-C, then shuts down
-/// gracefully (and removes a Unix socket's file). `M` is the type of the messages the
-/// connections' handles carry.
+/// Serves `listener`'s connections on the chosen driver until Ctrl-C, then shuts down.
+///
+/// The shutdown is graceful, and removes a Unix socket's file. `M` is the type of the
+/// messages the connections' handles carry.
 pub fn serve<M, H, L>(args: &ServerArgs, listener: L) -> Result<(), Failure>
 where
     M: Send + 'static,

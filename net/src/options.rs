@@ -202,7 +202,7 @@ impl SocketOptions for SocketOpts<'_> {
 }
 
 /// `getsockopt(fd, level, name)` into `value`. Returns the number of bytes the OS wrote,
-/// clamped to `value.len()`. One of the two functions in lori with `unsafe` code.
+/// clamped to `value.len()`. One of lori's three `unsafe` functions (see the crate docs).
 #[allow(unsafe_code)]
 fn getsockopt_raw(
     fd: BorrowedFd<'_>,
@@ -232,8 +232,8 @@ fn getsockopt_raw(
     Ok(written.min(value.len()))
 }
 
-/// `setsockopt(fd, level, name, value)`. The other of the two functions in lori with
-/// `unsafe` code. A `value` longer than `socklen_t` can express is `InvalidInput`.
+/// `setsockopt(fd, level, name, value)`. One of lori's three `unsafe` functions (see the
+/// crate docs). A `value` longer than `socklen_t` can express is `InvalidInput`.
 #[allow(unsafe_code)]
 fn setsockopt_raw(
     fd: BorrowedFd<'_>,

@@ -30,11 +30,13 @@ impl ListenerHandler<Echo> for EchoListening {
     }
 }
 
-/// Against an echo server listening at `address` (already listening, see
-/// [`EchoListening`]): runs the process out of descriptors, connects and writes, asserts
-/// the client is held (the accept fails with `EMFILE`), gives the descriptors back and
-/// asserts the client is then echoed. Checks nothing (a note is printed) when the
-/// descriptor limit cannot be changed here (see [`OutOfDescriptors::take`]).
+/// Asserts that an echo server at `address` retries an accept that failed with `EMFILE`.
+///
+/// The server must already be listening (see [`EchoListening`]). Runs the process out of
+/// descriptors, connects and writes, asserts the client is held (the accept fails with
+/// `EMFILE`), gives the descriptors back and asserts the client is then echoed. Checks
+/// nothing (a note is printed) when the descriptor limit cannot be changed here (see
+/// [`OutOfDescriptors::take`]).
 ///
 /// Changes the whole process's descriptor limit: one test per binary.
 #[track_caller]

@@ -7,8 +7,9 @@ use lori_core::Address;
 
 use crate::wait::WATCHDOG;
 
-/// A blocking client connected to `address`, with [`WATCHDOG`] as its read and write
-/// timeouts (so a read that never completes fails the test instead of hanging it).
+/// A blocking client connected to `address`, with [`WATCHDOG`] as its read and write timeouts.
+///
+/// So a read that never completes fails the test instead of hanging it.
 #[track_caller]
 pub fn client(address: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(address).expect("connect");
@@ -55,8 +56,9 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-/// The socket address of an IP [`Address`] (a TCP listener's or peer's); fails the test
-/// for a Unix one.
+/// The socket address of an IP [`Address`] (a TCP listener's or peer's).
+///
+/// Fails the test for a Unix one.
 #[track_caller]
 pub fn ip(address: &Address) -> SocketAddr {
     match address {

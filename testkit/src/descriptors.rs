@@ -6,8 +6,10 @@ use std::fs::File;
 use std::io;
 use std::process::Command;
 
-/// How many descriptors this process has open now (counts `/proc/self/fd`, whose own
-/// directory handle is among them: compare two counts, never one with a constant).
+/// How many descriptors this process has open now.
+///
+/// Counts `/proc/self/fd`, whose own directory handle is among them: compare two counts,
+/// never one with a constant.
 #[track_caller]
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
@@ -39,13 +41,16 @@ pub struct OutOfDescriptors {
     original: String,
 }
 
-/// How many descriptors above the highest open one the lowered limit allows (all of them
-/// taken at once): room for whatever another thread opens meanwhile.
+/// How many descriptors above the highest open one the lowered limit allows.
+///
+/// All of them are taken at once: room for whatever another thread opens meanwhile.
 const HEADROOM: u32 = 8;
 
 impl OutOfDescriptors {
-    /// Lowers the limit and takes every descriptor under it; `None`, with a note printed,
-    /// when the `prlimit` tool is missing (the caller skips its test).
+    /// Lowers the limit and takes every descriptor under it.
+    ///
+    /// `None`, with a note printed, when the `prlimit` tool is missing (the caller skips its
+    /// test).
     #[track_caller]
     pub fn take() -> Option<Self> {
         let original = soft_limit();
@@ -69,8 +74,9 @@ impl OutOfDescriptors {
         Some(Self { spare, original })
     }
 
-    /// Gives the descriptors back and restores the limit (what dropping does), failing the
-    /// test if the limit cannot be restored.
+    /// Gives the descriptors back and restores the limit (what dropping does).
+    ///
+    /// Fails the test if the limit cannot be restored.
     pub fn release(self) {
         drop(self);
     }
@@ -87,8 +93,10 @@ impl Drop for OutOfDescriptors {
     }
 }
 
-/// Sets this process's soft descriptor limit to `soft` (a number or `unlimited`) with
-/// the `prlimit` tool; whether it succeeded, or why it could not be run.
+/// Sets this process's soft descriptor limit to `soft` with the `prlimit` tool.
+///
+/// `soft` is a number or `unlimited`. Returns whether it succeeded, or why it could not be
+/// run.
 fn set_soft_limit(soft: &str) -> io::Result<bool> {
     let pid = std::process::id().to_string();
     let limit = format!("--nofile={soft}:");

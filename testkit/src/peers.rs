@@ -8,16 +8,18 @@ use socket2::Socket;
 
 use crate::wait::WATCHDOG;
 
-/// A port on 127.0.0.1 where nothing listens (bound once, then released), so a connect to
-/// it is refused.
+/// A port on 127.0.0.1 where nothing listens, so a connect to it is refused.
+///
+/// The port is bound once, then released.
 #[track_caller]
 pub fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
 }
 
-/// Whether this machine has an IPv6 loopback (`::1` can be bound); prints a note when it
-/// has not, so a skipped IPv6 part shows in the test's output.
+/// Whether this machine has an IPv6 loopback (`::1` can be bound).
+///
+/// Prints a note when it has not, so a skipped IPv6 part shows in the test's output.
 pub fn has_ipv6_loopback() -> bool {
     let has = TcpListener::bind("[::1]:0").is_ok();
     if !has {

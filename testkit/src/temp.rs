@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A fresh directory under the system's temporary directory, named after its purpose, this
-/// process and a counter (so parallel tests never share one); removed with its contents on
-/// drop.
+/// A fresh directory under the system's temporary directory, removed on drop.
+///
+/// Named after its purpose, this process and a counter, so parallel tests never share one;
+/// dropping it removes its contents too.
 pub struct TempDir(PathBuf);
 
 impl TempDir {

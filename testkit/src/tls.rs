@@ -7,8 +7,9 @@ use lori_core::rustls::crypto::ring::default_provider;
 use lori_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-/// A self-signed certificate for `localhost` and its key, in DER for rustls and PEM for
-/// the openssl CLI.
+/// A self-signed certificate for `localhost` and its key.
+///
+/// In DER for rustls and PEM for the openssl CLI.
 pub struct Identity {
     /// The certificate (DER).
     pub cert: CertificateDer<'static>,

@@ -16,8 +16,9 @@ pub fn recv<T>(rx: &Receiver<T>, what: &str) -> T {
     }
 }
 
-/// Sends `value` to the test from a handler, ignoring a test that stopped listening (it
-/// has failed already).
+/// Sends `value` to the test from a handler.
+///
+/// A test that stopped listening (it has failed already) is ignored.
 pub fn report<T>(tx: &Sender<T>, value: T) {
     let _ = tx.send(value);
 }

@@ -57,8 +57,9 @@ impl<H> WebSocket<H> {
 }
 
 impl<H> WebSocket<H> {
-    /// Delivers every event the protocol has, parsing frames as it goes; the protocol stops
-    /// on its own when the application closes or mutes.
+    /// Delivers every event the protocol has, parsing frames as it goes.
+    ///
+    /// The protocol stops on its own when the application closes or mutes.
     fn drain<M>(&mut self, cx: &mut Conn<'_, M>)
     where
         H: WebSocketHandler<M>,

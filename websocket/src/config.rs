@@ -90,15 +90,17 @@ impl WebSocketConfig {
         self
     }
 
-    /// The bound on the opening handshake, from TCP open to the WebSocket open (default
-    /// 10 s; `None` waits forever). When it passes the connection is closed at once.
+    /// The bound on the opening handshake, from TCP open to the WebSocket open (default 10 s).
+    ///
+    /// `None` waits forever. When it passes the connection is closed at once.
     pub fn handshake_timeout(mut self, timeout: Option<TimerDuration>) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// The bound on the closing handshake, from our Close frame to the TCP close (default
-    /// 5 s; `None` waits for the core's own close timeout). Then the TCP connection is
+    /// The bound on the closing handshake, from our Close frame to the TCP close (default 5 s).
+    ///
+    /// `None` waits for the core's own close timeout. When it passes the TCP connection is
     /// closed hard.
     pub fn close_timeout(mut self, timeout: Option<TimerDuration>) -> Self {
         self.close_timeout = timeout;

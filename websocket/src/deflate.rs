@@ -78,8 +78,10 @@ impl CompressionLevel {
     }
 }
 
-/// Our side's permessage-deflate settings, offered by a client and answered by a server
-/// ([`WebSocketConfig::compression`](crate::WebSocketConfig::compression); on by default).
+/// Our side's permessage-deflate settings, offered by a client and answered by a server.
+///
+/// Set with [`WebSocketConfig::compression`](crate::WebSocketConfig::compression); on by
+/// default.
 ///
 /// Names are from our side: "own" is how we compress, "peer" what we ask of the peer's
 /// compressor. Inflating always uses a 32 KiB window, so the peer's window needs no limit
@@ -141,8 +143,7 @@ impl DeflateConfig {
         self
     }
 
-    /// Whether we ask the peer's compressor to start afresh with each message (default
-    /// false).
+    /// Whether we ask the peer's compressor to start afresh with each message (default false).
     pub fn peer_no_context_takeover(mut self, yes: bool) -> Self {
         self.peer_no_context_takeover = yes;
         self
@@ -153,8 +154,10 @@ impl DeflateConfig {
 #[derive(Debug)]
 pub(crate) struct Compressor {
     level: CompressionLevel,
-    /// The window our compressor may use; `None` when the peer allowed only 8 bits, which
-    /// we cannot produce: then every message goes uncompressed.
+    /// The window our compressor may use.
+    ///
+    /// `None` when the peer allowed only 8 bits, which we cannot produce: then every message
+    /// goes uncompressed.
     window: Option<WindowBits>,
     threshold: usize,
     no_context_takeover: bool,
@@ -240,8 +243,9 @@ pub(crate) struct Inflater {
 }
 
 impl Inflater {
-    /// An inflater for a peer that resets its context after each message
-    /// (`no_context_takeover`) or not.
+    /// An inflater for a peer that resets its context after each message or not.
+    ///
+    /// `no_context_takeover` says which.
     pub(crate) fn new(no_context_takeover: bool) -> Self {
         Self {
             no_context_takeover,
@@ -249,9 +253,10 @@ impl Inflater {
         }
     }
 
-    /// Inflates `input` (part of a compressed message), appending to `out`, which never
-    /// grows past `limit + 1` bytes: as soon as the message would pass `limit` it fails
-    /// with [`ProtocolError::MessageTooBig`]. Invalid data fails with
+    /// Inflates `input` (part of a compressed message), appending to `out`.
+    ///
+    /// `out` never grows past `limit + 1` bytes: as soon as the message would pass `limit` it
+    /// fails with [`ProtocolError::MessageTooBig`]. Invalid data fails with
     /// [`ProtocolError::InvalidCompressedData`].
     pub(crate) fn inflate(
         &mut self,

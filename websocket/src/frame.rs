@@ -205,8 +205,9 @@ pub fn encode_header(
     encode_header_rsv1(out, fin, false, opcode, mask, len);
 }
 
-/// Encodes a header into `out` (2 to 14 bytes) with RSV1 as given (the first frame of a
-/// compressed message).
+/// Encodes a header into `out` (2 to 14 bytes) with RSV1 as given.
+///
+/// RSV1 marks the first frame of a compressed message.
 pub fn encode_header_rsv1(
     out: &mut impl BufMut,
     fin: bool,
@@ -311,9 +312,10 @@ impl FrameParser {
         self.buffered
     }
 
-    /// The next complete frame, `Ok(None)` if more bytes are needed, or the first rule the
-    /// input broke. `in_progress` is the size of the fragmented message in progress (for
-    /// the message limit on continuation frames).
+    /// The next complete frame, `Ok(None)` if more bytes are needed, or the rule broken.
+    ///
+    /// The error is the first rule the input broke. `in_progress` is the size of the
+    /// fragmented message in progress (for the message limit on continuation frames).
     pub fn next_frame(&mut self, in_progress: u64) -> Result<Option<Frame>, ProtocolError> {
         if self.failed {
             return Ok(None);
@@ -370,8 +372,9 @@ impl FrameParser {
         usize::try_from(header.len).map_or(buffered, |len| buffered.min(len))
     }
 
-    /// Appends the buffered payload bytes of the frame still arriving, from offset `from`
-    /// of its payload on, unmasked, to `out` (nothing if no frame is arriving).
+    /// Appends the buffered payload of the frame still arriving, unmasked, to `out`.
+    ///
+    /// From offset `from` of its payload on; nothing if no frame is arriving.
     pub fn copy_partial_payload(&self, from: usize, out: &mut Vec<u8>) {
         let Some(header) = self.header else {
             return;
@@ -467,8 +470,9 @@ pub fn encode_frame(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload: &
     encode_frame_rsv1(fin, false, opcode, mask, payload)
 }
 
-/// Encodes one frame as a single buffer with RSV1 as given, masking the payload with
-/// `mask` if given.
+/// Encodes one frame as a single buffer with RSV1 as given.
+///
+/// The payload is masked with `mask` if given.
 pub fn encode_frame_rsv1(
     fin: bool,
     rsv1: bool,

@@ -62,8 +62,10 @@ impl Subprotocol {
     }
 }
 
-/// A value that is not allowed where it was given (not an HTTP token, or a header value or
-/// request line part containing control characters).
+/// A value that is not allowed where it was given.
+///
+/// Not an HTTP token, or a header value or request line part containing control
+/// characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid HTTP token or value here")]
 pub struct InvalidToken;
@@ -199,8 +201,10 @@ pub fn parse_request(
     )))
 }
 
-/// The 101 response accepting a request, with the chosen subprotocol and the agreed
-/// extensions (a `Sec-WebSocket-Extensions` value).
+/// The 101 response accepting a request.
+///
+/// With the chosen subprotocol and the agreed extensions (a `Sec-WebSocket-Extensions`
+/// value).
 pub fn accept_response(
     accept: &str,
     protocol: Option<&Subprotocol>,
@@ -288,8 +292,9 @@ impl ClientRequest {
         Ok(self)
     }
 
-    /// Fixes the 16 key bytes (for tests); by default they come from the OS's random source
-    /// when the handshake starts.
+    /// Fixes the 16 key bytes (for tests).
+    ///
+    /// By default they come from the OS's random source when the handshake starts.
     pub fn key(mut self, key: [u8; 16]) -> Self {
         self.key = Some(key);
         self
@@ -310,8 +315,9 @@ impl ClientRequest {
         self.encode_with(key, None)
     }
 
-    /// The request bytes with the base64 `key` and an extension offer (a
-    /// `Sec-WebSocket-Extensions` value).
+    /// The request bytes with the base64 `key` and an extension offer.
+    ///
+    /// The offer is a `Sec-WebSocket-Extensions` value.
     pub fn encode_with(&self, key: &str, extensions: Option<&str>) -> Bytes {
         let mut out = BytesMut::with_capacity(256);
         for part in [

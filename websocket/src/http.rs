@@ -101,8 +101,9 @@ impl HttpResponse {
     }
 }
 
-/// The usual reason phrase of a status (RFC 9110 15); empty for codes without one, which
-/// HTTP/1.1 allows.
+/// The usual reason phrase of a status (RFC 9110 15).
+///
+/// Empty for codes without one, which HTTP/1.1 allows.
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",

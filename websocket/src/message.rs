@@ -42,9 +42,10 @@ enum Body {
     Inflated(Vec<u8>),
 }
 
-/// Turns data frames into messages, inflating compressed ones when permessage-deflate is
-/// on. Control frames are not its business. After an error the message in progress is
-/// dropped.
+/// Turns data frames into messages, inflating compressed ones.
+///
+/// Inflation happens when permessage-deflate is on. Control frames are not its business.
+/// After an error the message in progress is dropped.
 #[derive(Debug)]
 pub struct Reassembler {
     max_message: usize,
@@ -53,8 +54,9 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
-    /// A reassembler refusing messages over `max_message` bytes (inflated bytes, for a
-    /// compressed message).
+    /// A reassembler refusing messages over `max_message` bytes.
+    ///
+    /// For a compressed message the bound applies to the inflated bytes.
     pub fn new(max_message: usize) -> Self {
         Self {
             max_message,
@@ -63,8 +65,10 @@ impl Reassembler {
         }
     }
 
-    /// Accepts compressed messages (RSV1) from now on, from a peer that resets its
-    /// compressor after each message (`peer_no_context_takeover`) or not.
+    /// Accepts compressed messages (RSV1) from now on.
+    ///
+    /// `peer_no_context_takeover` says whether the peer resets its compressor after each
+    /// message.
     pub(crate) fn enable_inflate(&mut self, peer_no_context_takeover: bool) {
         self.inflater = Some(Inflater::new(peer_no_context_takeover));
     }

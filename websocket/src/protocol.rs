@@ -31,8 +31,9 @@ use crate::mask::Entropy;
 use crate::message::{Message, Reassembler};
 use crate::utf8::{Text, Utf8Validator};
 
-/// Payloads up to this size are copied behind their header into one buffer (one send,
-/// one allocation); longer ones go out as header + payload without a copy.
+/// Payloads up to this size are copied behind their header into one buffer.
+///
+/// One send, one allocation; longer ones go out as header + payload without a copy.
 const COALESCE_LIMIT: usize = 1024;
 
 /// What the application should know, drained with [`Protocol::poll_event`].
@@ -244,8 +245,9 @@ impl Protocol {
         self.role
     }
 
-    /// Whether a timer token is the protocol's own (the adapter routes the others to the
-    /// application).
+    /// Whether a timer token is the protocol's own.
+    ///
+    /// The adapter routes the others to the application.
     pub fn owns_timer(&self, token: TimerToken) -> bool {
         self.deadlines
             .armed
@@ -491,8 +493,9 @@ impl Protocol {
             .map_err(|e| e.map(part))
     }
 
-    /// Streams a binary message one fragment at a time (see
-    /// [`stream_text`](Self::stream_text)).
+    /// Streams a binary message one fragment at a time.
+    ///
+    /// See [`stream_text`](Self::stream_text).
     pub fn stream_binary<M>(
         &mut self,
         conn: &mut Conn<'_, M>,
@@ -581,8 +584,9 @@ impl Protocol {
         timeout.and_then(|t| now.checked_add(t.as_duration()))
     }
 
-    /// Validates the payload bytes of an uncompressed text frame that is still arriving, so
-    /// a message fails as soon as its bytes cannot be UTF-8 (RFC 6455 8.1), not when its
+    /// Validates the payload of an uncompressed text frame that is still arriving.
+    ///
+    /// So a message fails as soon as its bytes cannot be UTF-8 (RFC 6455 8.1), not when its
     /// frame is complete. Each byte is checked here once; the reassembler checks the whole
     /// frame again when it completes.
     fn check_partial_text(&mut self) -> Result<(), ProtocolError> {
@@ -785,8 +789,9 @@ impl Protocol {
         }
     }
 
-    /// Closes the TCP connection gracefully, after held control frames are written; the
-    /// close deadline is the only one left, armed while the core still takes timers.
+    /// Closes the TCP connection gracefully, after held control frames are written.
+    ///
+    /// The close deadline is the only one left, armed while the core still takes timers.
     fn close_tcp<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.deadlines.handshake = None;
         self.deadlines.keep_alive = None;
@@ -827,9 +832,10 @@ impl Protocol {
         self.deadlines.keep_alive = self.after(conn.now(), self.config.keep_alive);
     }
 
-    /// Keeps one core timer armed at the earliest deadline, exactly, while the core
-    /// connection is open. Once it closes the core refuses new timers but keeps the armed
-    /// one, so every deadline is set (and this called) before `conn.close()`.
+    /// Keeps one core timer armed at the earliest deadline while the core connection is open.
+    ///
+    /// Exactly at that deadline. Once the connection closes the core refuses new timers but
+    /// keeps the armed one, so every deadline is set (and this called) before `conn.close()`.
     fn rearm<M>(&mut self, conn: &mut Conn<'_, M>) {
         let earliest = self.deadlines.earliest();
         if self.deadlines.armed.map(|(_, at)| at) == earliest
@@ -915,8 +921,9 @@ impl Protocol {
         sent
     }
 
-    /// Sends one message's payload (compressed if `rsv1`), fragmented if
-    /// `outbound_frame_size` says so.
+    /// Sends one message's payload (compressed if `rsv1`).
+    ///
+    /// Fragmented if `outbound_frame_size` says so.
     fn send_message<M>(
         &mut self,
         conn: &mut Conn<'_, M>,

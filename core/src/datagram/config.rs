@@ -181,8 +181,9 @@ impl DatagramConfig {
         self
     }
 
-    /// Datagrams received in one driver turn before the endpoint yields its turn, so one
-    /// busy endpoint cannot starve a loop's other work (default 256).
+    /// Datagrams received in one driver turn before the endpoint yields its turn (default 256).
+    ///
+    /// So one busy endpoint cannot starve a loop's other work.
     pub fn recv_budget(mut self, datagrams: NonZeroUsize) -> Self {
         self.recv_budget = datagrams;
         self
@@ -194,11 +195,12 @@ impl DatagramConfig {
         self
     }
 
-    /// What sends do under backpressure, as for connections (default
-    /// `SendPolicy::RefuseWhileThrottled`): with `RefuseWhileThrottled` a would-block
-    /// throttles the endpoint until its queue is empty; with `Queue(watermarks)` sends
-    /// queue until `high` bytes and the endpoint unthrottles at `low` (and at most half
-    /// the datagram bound). The [`QueueLimits`] apply under both.
+    /// What sends do under backpressure (default `SendPolicy::RefuseWhileThrottled`).
+    ///
+    /// As for connections: with `RefuseWhileThrottled` a would-block throttles the endpoint
+    /// until its queue is empty; with `Queue(watermarks)` sends queue until `high` bytes and
+    /// the endpoint unthrottles at `low` (and at most half the datagram bound). The
+    /// [`QueueLimits`] apply under both.
     pub fn send_policy(mut self, policy: SendPolicy) -> Self {
         self.send_policy = policy;
         self
@@ -211,8 +213,9 @@ impl DatagramConfig {
         self
     }
 
-    /// The bound on a graceful close's drain of queued datagrams (default 30 s; `None`
-    /// waits forever). When it passes, the endpoint closes with `CloseTimeout` and the
+    /// The bound on a graceful close's drain of queued datagrams (default 30 s).
+    ///
+    /// `None` waits forever. When it passes, the endpoint closes with `CloseTimeout` and the
     /// datagrams still queued fail.
     pub fn close_timeout(mut self, timeout: Option<CloseTimeout>) -> Self {
         self.close_timeout = timeout;

@@ -49,7 +49,7 @@ struct Queued {
 ///   [`handle_new_turn`](Self::handle_new_turn), [`handle_timeout`](Self::handle_timeout).
 /// - C. commands: [`send_to`](Self::send_to), [`send`](Self::send), [`close`](Self::close),
 ///   [`hard_close`](Self::hard_close), [`mute`](Self::mute), [`unmute`](Self::unmute),
-///   [`yield_read`](Self::yield_read), [`idle_timeout`](Self::idle_timeout),
+///   [`yield_read`](Self::yield_read), [`set_idle_timeout`](Self::set_idle_timeout),
 ///   [`set_timer`](Self::set_timer), [`cancel_timer`](Self::cancel_timer).
 /// - D. outputs: [`poll_io`](Self::poll_io), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout), and [`transmits`](Self::transmits), the queued
@@ -145,8 +145,9 @@ impl Endpoint {
         &self.config
     }
 
-    /// Whether a send of an allowed size would be accepted now (open, not throttled, and
-    /// room for one more datagram).
+    /// Whether a send of an allowed size would be accepted now.
+    ///
+    /// That is: open, not throttled, and room for one more datagram.
     pub fn is_writable(&self) -> bool {
         self.state == EndpointState::Open
             && !self.throttled
@@ -187,14 +188,16 @@ impl Endpoint {
         self.queued_bytes
     }
 
-    /// Datagrams received but not delivered yet (held while muted or yielded), truncation
-    /// reports included.
+    /// Datagrams received but not delivered yet, truncation reports included.
+    ///
+    /// They are held while the endpoint is muted or has yielded its turn.
     pub fn pending_datagrams(&self) -> usize {
         self.inbound.len()
     }
 
-    /// How many received datagrams were larger than the maximum (each also reported once
-    /// by `Truncated`).
+    /// How many received datagrams were larger than the maximum.
+    ///
+    /// Each one was also reported once by `Truncated`.
     pub fn truncated_count(&self) -> u64 {
         self.truncated
     }
@@ -232,9 +235,10 @@ impl Endpoint {
         }
     }
 
-    /// The first `n` datagrams of [`transmits`](Self::transmits) were handed to the
-    /// kernel: each one's `Sent` is queued, in order. Restarts the idle timer. A graceful
-    /// close completes once the queue is empty.
+    /// The first `n` datagrams of [`transmits`](Self::transmits) were handed to the kernel.
+    ///
+    /// Each one's `Sent` is queued, in order. Restarts the idle timer. A graceful close
+    /// completes once the queue is empty.
     pub fn handle_sent(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
         if self.state == EndpointState::Closed || n == 0 {
@@ -261,10 +265,11 @@ impl Endpoint {
         }
     }
 
-    /// Sending the first datagram of [`transmits`](Self::transmits) failed with
-    /// `failure` (an ICMP error pending for a connected endpoint, `EMSGSIZE`, an
-    /// unreachable network): `Error(failure)`, then that datagram's `SendFailed`. The
-    /// endpoint stays open.
+    /// Sending the first datagram of [`transmits`](Self::transmits) failed with `failure`.
+    ///
+    /// The failure is an ICMP error pending for a connected endpoint, `EMSGSIZE`, an
+    /// unreachable network and the like: `Error(failure)`, then that datagram's `SendFailed`.
+    /// The endpoint stays open.
     pub fn handle_send_error(&mut self, failure: IoFailure, now: Instant) {
         self.advance_clock(now);
         if self.state == EndpointState::Closed {
@@ -296,8 +301,10 @@ impl Endpoint {
         }
     }
 
-    /// The socket failed outside a send or receive (a readiness error, a registration that
-    /// failed): the endpoint closes with `Closed(Io(failure))`.
+    /// The socket failed outside a send or receive: the endpoint closes.
+    ///
+    /// A readiness error, or a registration that failed; the endpoint closes with
+    /// `Closed(Io(failure))`.
     pub fn handle_io_error(&mut self, failure: IoFailure, now: Instant) {
         self.advance_clock(now);
         if self.state != EndpointState::Closed {
@@ -379,8 +386,9 @@ impl Endpoint {
         Ok(token)
     }
 
-    /// Queues `data` for the peer of a connected endpoint; `NoPeer` on an unconnected
-    /// one. Otherwise as [`send_to`](Self::send_to).
+    /// Queues `data` for the peer of a connected endpoint.
+    ///
+    /// `NoPeer` on an unconnected one. Otherwise as [`send_to`](Self::send_to).
     pub fn send(&mut self, data: impl Into<Bytes>) -> Result<SendToken, DatagramSendError> {
         match self.peer {
             Some(peer) => self.send_to(peer, data),
@@ -436,9 +444,10 @@ impl Endpoint {
         self.queue_yield();
     }
 
-    /// Changes the idle timeout (`None` stops it, a duration is rounded up to whole
-    /// milliseconds) and restarts it from now; an `IdleTimeout` not yet delivered is
-    /// dropped. Refused, changing nothing, for zero or beyond
+    /// Changes the idle timeout (`None` stops it) and restarts it from now.
+    ///
+    /// A duration is rounded up to whole milliseconds; an `IdleTimeout` not yet delivered
+    /// is dropped. Refused, changing nothing, for zero or beyond
     /// [`MAX_MILLIS`](crate::MAX_MILLIS).
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
         self.idle_timeout = timeout.map(IdleTimeout::try_from).transpose()?;
@@ -448,10 +457,12 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Starts a one-shot user timer: `Timer(token)` after `after` (rounded up to whole
-    /// milliseconds). Refused unless open (`NotOpen`), when `max_user_timers` are active
-    /// (`AlreadyActive`), and for zero or beyond [`MAX_MILLIS`](crate::MAX_MILLIS)
-    /// (`OutOfRange`). It survives `close()`, not `hard_close()`.
+    /// Starts a one-shot user timer: `Timer(token)` after `after`.
+    ///
+    /// The duration is rounded up to whole milliseconds. Refused unless open (`NotOpen`),
+    /// when `max_user_timers` are active (`AlreadyActive`), and for zero or beyond
+    /// [`MAX_MILLIS`](crate::MAX_MILLIS) (`OutOfRange`). It survives `close()`, not
+    /// `hard_close()`.
     pub fn set_timer(&mut self, after: Duration) -> Result<TimerToken, SetTimerError> {
         if self.state != EndpointState::Open {
             return Err(SetTimerError::NotOpen);
@@ -500,8 +511,9 @@ impl Endpoint {
         self.timers.next_deadline()
     }
 
-    /// Lends the next queued datagrams, in order, into `out`; returns how many (at most
-    /// `out.len()`). Report the outcome with [`handle_sent`](Self::handle_sent),
+    /// Lends the next queued datagrams, in order, into `out`; returns how many.
+    ///
+    /// At most `out.len()`. Report the outcome with [`handle_sent`](Self::handle_sent),
     /// [`handle_would_block`](Self::handle_would_block) or
     /// [`handle_send_error`](Self::handle_send_error).
     pub fn transmits<'a>(&'a self, out: &mut [Transmit<'a>]) -> usize {

@@ -1,41 +1,5 @@
-//! The datagram engine: the driving contract of an [`Endpoint`], written once.
-//!
-//! It mirrors the connection engine ([`crate::engine`]): a driver owns a datagram
-//! transport (a UDP socket, a simulated link) and tells the engine what happened to it
-//! ([`DatagramInput`]); the engine feeds the endpoint, delivers its events to the
-//! [`DatagramHandler`], sends and receives, and says what to wait for next (the same
-//! [`Wait`] as connections). It stays pure: the transport does the I/O and the caller
-//! passes the time.
-//!
-//! What one [`DatagramEngine::drive`] call does, in this order:
-//!
-//! 1. A readiness report or [`DatagramInput::NewTurn`] begins a turn (the receive budget
-//!    and a yield end; the readiness is remembered until a receive or send would block).
-//! 2. Timers due at `now` fire.
-//! 3. A failure from the transport goes to the endpoint; a command from outside
-//!    (`Message`, `Close`, `HardClose`) is applied after the events already due.
-//! 4. Rounds until nothing moves: instructions, events to the handler, instructions
-//!    again, sends while the transport takes datagrams (several per call, for batching),
-//!    one batched receive. So an answer to a datagram is sent before the next receive.
-//!
-//! Decisions, once for every driver:
-//!
-//! - **Batches.** A receive offers [`RecvBatch`](super::RecvBatch) slots of
-//!   `max_datagram + 1` bytes (64 KiB when the transport coalesces with GRO); a datagram
-//!   that fills a slot past the maximum is truncated and reported, never delivered. Each
-//!   delivered datagram is copied out of the slots into a shared arena, so the receive
-//!   buffer is reused and a small datagram does not pin a large allocation. A send offers
-//!   up to 32 queued datagrams; the transport says how many it sent.
-//! - **Short receives.** With [`DatagramTransport::short_recv_drains`] (sockets under
-//!   edge-triggered readiness) a receive filling fewer slots than offered means the
-//!   socket is empty until its next readiness report.
-//! - **Errors.** A failed send fails its first datagram (`Error`, then `SendFailed`) and
-//!   the endpoint stays open; a soft receive error (an ICMP refusal) is `Error`; any other
-//!   receive error, and [`DatagramInput::Failed`], close the endpoint.
-//! - **Fairness.** The endpoint's receive budget and `yield_read` end a turn, and so do
-//!   [`SENDS_PER_TURN`] send calls.
-//! - **A panicking handler** is caught: the endpoint is hard-closed, its later events and
-//!   messages are dropped, and its handles refuse posts.
+//! The datagram engine: the driving contract of an [`Endpoint`], written once (see
+//! [`DatagramEngine`]).
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -87,9 +51,10 @@ impl RecvMeta {
         }
     }
 
-    /// `len` bytes from `from` holding datagrams of `stride` bytes each (the last may be
-    /// shorter): several datagrams coalesced by GRO. A `stride` of 0 or beyond `len` means
-    /// one datagram.
+    /// `len` bytes from `from` holding several datagrams coalesced by GRO.
+    ///
+    /// Each datagram is `stride` bytes (the last may be shorter). A `stride` of 0 or beyond
+    /// `len` means one datagram.
     pub fn coalesced(from: SocketAddr, len: usize, stride: usize) -> Self {
         Self { from, len, stride }
     }
@@ -126,14 +91,16 @@ impl Default for RecvMeta {
 /// engine calls it; it never calls the engine. Calls are non-blocking: `WouldBlock` means
 /// "not now".
 pub trait DatagramTransport {
-    /// Receives up to `slots.len()` datagrams, one per slot (or several coalesced in one,
-    /// see [`coalesces`](Self::coalesces)), writing `meta[i]` for each slot filled; returns
-    /// how many slots were filled (at least 1 on `Ok`). A datagram longer than its slot is
-    /// cut to the slot's length.
+    /// Receives up to `slots.len()` datagrams; returns how many slots were filled.
+    ///
+    /// One datagram per slot, or several coalesced in one (see
+    /// [`coalesces`](Self::coalesces)); `meta[i]` is written for each slot filled, and `Ok` is
+    /// at least 1. A datagram longer than its slot is cut to the slot's length.
     fn recv(&mut self, slots: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> io::Result<usize>;
 
-    /// Sends the first datagrams of `transmits`, in order (one system call, or a few);
-    /// returns how many were sent (at least 1 on `Ok`). An error concerns the first one.
+    /// Sends the first datagrams of `transmits`, in order; returns how many were sent.
+    ///
+    /// One system call, or a few; `Ok` is at least 1. An error concerns the first datagram.
     fn send(&mut self, transmits: &[Transmit<'_>]) -> io::Result<usize>;
 
     /// Closes the socket. Called once; nothing else is called afterwards.
@@ -145,9 +112,10 @@ pub trait DatagramTransport {
         f(&mut NoSocket)
     }
 
-    /// Whether a receive filling fewer slots than offered means the socket is empty until
-    /// its next readiness report (true for sockets under edge-triggered readiness). False
-    /// makes the engine receive until `WouldBlock`.
+    /// Whether a receive filling fewer slots than offered means the socket is empty.
+    ///
+    /// True (the default) for sockets under edge-triggered readiness: the socket is then empty
+    /// until its next readiness report. False makes the engine receive until `WouldBlock`.
     fn short_recv_drains(&self) -> bool {
         true
     }
@@ -181,6 +149,43 @@ pub enum DatagramInput<M = ()> {
 
 /// The driving state of one endpoint: what the engine remembers between calls, and the
 /// endpoint's receive buffer (allocated at the first receive).
+///
+/// It mirrors the connection engine ([`crate::engine`]): a driver owns a datagram
+/// transport (a UDP socket, a simulated link) and tells the engine what happened to it
+/// ([`DatagramInput`]); the engine feeds the endpoint, delivers its events to the
+/// [`DatagramHandler`], sends and receives, and says what to wait for next (the same
+/// [`Wait`] as connections). It stays pure: the transport does the I/O and the caller
+/// passes the time.
+///
+/// What one [`DatagramEngine::drive`] call does, in this order:
+///
+/// 1. A readiness report or [`DatagramInput::NewTurn`] begins a turn (the receive budget
+///    and a yield end; the readiness is remembered until a receive or send would block).
+/// 2. Timers due at `now` fire.
+/// 3. A failure from the transport goes to the endpoint; a command from outside
+///    (`Message`, `Close`, `HardClose`) is applied after the events already due.
+/// 4. Rounds until nothing moves: instructions, events to the handler, instructions
+///    again, sends while the transport takes datagrams (several per call, for batching),
+///    one batched receive. So an answer to a datagram is sent before the next receive.
+///
+/// Decisions, once for every driver:
+///
+/// - **Batches.** A receive offers [`RecvBatch`](super::RecvBatch) slots of
+///   `max_datagram + 1` bytes (64 KiB when the transport coalesces with GRO); a datagram
+///   that fills a slot past the maximum is truncated and reported, never delivered. Each
+///   delivered datagram is copied out of the slots into a shared arena, so the receive
+///   buffer is reused and a small datagram does not pin a large allocation. A send offers
+///   up to 32 queued datagrams; the transport says how many it sent.
+/// - **Short receives.** With [`DatagramTransport::short_recv_drains`] (sockets under
+///   edge-triggered readiness) a receive filling fewer slots than offered means the
+///   socket is empty until its next readiness report.
+/// - **Errors.** A failed send fails its first datagram (`Error`, then `SendFailed`) and
+///   the endpoint stays open; a soft receive error (an ICMP refusal) is `Error`; any other
+///   receive error, and [`DatagramInput::Failed`], close the endpoint.
+/// - **Fairness.** The endpoint's receive budget and `yield_read` end a turn, and so do
+///   [`SENDS_PER_TURN`] send calls.
+/// - **A panicking handler** is caught: the endpoint is hard-closed, its later events and
+///   messages are dropped, and its handles refuse posts.
 #[derive(Debug, Default)]
 pub struct DatagramEngine {
     readable: bool,
@@ -220,8 +225,9 @@ impl DatagramEngine {
         self.panicked
     }
 
-    /// Runs the driving contract for `input` at `now` (see the [module docs](self)) and
-    /// says what to wait for next.
+    /// Runs the driving contract for `input` at `now`; says what to wait for next.
+    ///
+    /// See [`DatagramEngine`] for what one call does.
     pub fn drive<T, H, M>(
         &mut self,
         endpoint: &mut Endpoint,
@@ -356,8 +362,9 @@ impl DatagramEngine {
         executed
     }
 
-    /// Delivers the endpoint's events to the handler (or drops them once it panicked);
-    /// whether there was one.
+    /// Delivers the endpoint's events to the handler; whether there was one.
+    ///
+    /// Once the handler panicked, the events are dropped instead.
     fn deliver<T, H, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool
     where
         T: DatagramTransport,
@@ -390,8 +397,9 @@ impl DatagramEngine {
         });
     }
 
-    /// Runs `call` on the endpoint, the socket's options, the handles and the handler,
-    /// catching a panic: then the handler is lost and the result is `None`.
+    /// Runs `call` on the endpoint, the socket's options, the handles and the handler.
+    ///
+    /// A panic is caught: then the handler is lost and the result is `None`.
     fn call_handler<T, H, M, R>(
         &mut self,
         parts: &mut Parts<'_, T, H, M>,
@@ -425,8 +433,9 @@ impl DatagramEngine {
         parts.endpoint.hard_close();
     }
 
-    /// Sends queued datagrams while the transport takes them, up to [`SENDS_PER_TURN`]
-    /// calls a turn; whether anything moved.
+    /// Sends queued datagrams while the transport takes them; whether anything moved.
+    ///
+    /// At most [`SENDS_PER_TURN`] calls a turn.
     fn send<T: DatagramTransport, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool {
         let now = parts.now;
         let mut moved = false;
@@ -467,8 +476,9 @@ impl DatagramEngine {
         moved
     }
 
-    /// Receives one batch if the endpoint wants datagrams and the transport was reported
-    /// readable; whether anything moved.
+    /// Receives one batch if the endpoint wants datagrams; whether anything moved.
+    ///
+    /// Only when the transport was reported readable.
     fn recv<T: DatagramTransport, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool {
         let now = parts.now;
         if self.closed || !self.readable || !parts.endpoint.wants_read() {
@@ -523,8 +533,9 @@ impl DatagramEngine {
     }
 }
 
-/// Hands the datagrams of one filled slot to the endpoint, each copied into `arena` (a
-/// truncated one is reported, not copied).
+/// Hands the datagrams of one filled slot to the endpoint.
+///
+/// Each is copied into `arena`; a truncated one is reported, not copied.
 fn deliver_slot(
     arena: &mut BytesMut,
     endpoint: &mut Endpoint,

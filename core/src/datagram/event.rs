@@ -1,5 +1,7 @@
-//! What a datagram endpoint tells its application ([`DatagramEvent`]), its driver
-//! ([`DatagramOp`], [`Transmit`]), and why a send was refused ([`DatagramSendError`]).
+//! What a datagram endpoint tells its application, its driver, and a refused sender.
+//!
+//! [`DatagramEvent`] for the application, [`DatagramOp`] and [`Transmit`] for the driver,
+//! [`DatagramSendError`] for why a send was refused.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -46,8 +48,9 @@ pub enum DatagramEvent {
     IdleTimeout,
     /// A user timer fired.
     Timer(TimerToken),
-    /// The endpoint is closed; only `SendFailed` for datagrams still queued follows, in
-    /// token order.
+    /// The endpoint is closed.
+    ///
+    /// Only `SendFailed` for datagrams still queued follows, in token order.
     Closed(DatagramCloseReason),
 }
 
@@ -71,8 +74,9 @@ pub enum DatagramCloseReason {
 pub enum DatagramOp {
     /// Close the socket; the endpoint is over.
     Close,
-    /// Stop receiving for this endpoint until other ready work was served, then call
-    /// `handle_new_turn` (its receive budget or `yield_read`).
+    /// Stop receiving for this endpoint until other ready work was served.
+    ///
+    /// Then call `handle_new_turn`. Caused by the receive budget or `yield_read`.
     YieldTurn,
 }
 
@@ -87,7 +91,8 @@ pub struct Transmit<'a> {
 }
 
 impl Default for Transmit<'_> {
-    /// An empty datagram to `0.0.0.0:0`, to fill an array with before
+    /// An empty datagram to `0.0.0.0:0`, to fill an array with.
+    ///
     /// `Endpoint::transmits` overwrites it.
     fn default() -> Self {
         Self {
@@ -105,8 +110,9 @@ pub enum DatagramSendError {
     /// The endpoint is closing or closed.
     #[error("the endpoint is not open for sending")]
     NotOpen(Bytes),
-    /// The endpoint is throttled (its queue is full, or the socket pushed back under
-    /// `RefuseWhileThrottled`); wait for `Unthrottled` and send again.
+    /// The endpoint is throttled; wait for `Unthrottled` and send again.
+    ///
+    /// Its queue is full, or the socket pushed back under `RefuseWhileThrottled`.
     #[error("the endpoint is throttled")]
     NotWritable(Bytes),
     /// The datagram is larger than the endpoint's maximum.

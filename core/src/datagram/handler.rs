@@ -36,15 +36,16 @@ impl<'a, M> DatagramContext<'a, M> {
         }
     }
 
-    /// The socket's options and addresses (buffer sizes, raw options, the local address,
-    /// a connected endpoint's peer).
+    /// The socket's options and addresses.
+    ///
+    /// Buffer sizes, raw options, the local address, a connected endpoint's peer.
     pub fn socket(&mut self) -> &mut dyn SocketOptions {
         self.socket
     }
 
-    /// A handle that posts messages to this endpoint's
-    /// [`DatagramHandler::on_message`] from any thread or task; `None` when the driver
-    /// offers none.
+    /// A handle that posts messages to this endpoint from any thread or task.
+    ///
+    /// They arrive at [`DatagramHandler::on_message`]. `None` when the driver offers none.
     pub fn handle(&mut self) -> Option<Handle<M>> {
         self.handles.handle()
     }
@@ -108,9 +109,10 @@ pub trait DatagramHandler<M = ()>: Send + 'static {
     fn on_message(&mut self, _cx: &mut DatagramContext<'_, M>, _message: M) {}
 }
 
-/// Drains `endpoint`'s events into `handler`, one method call per event; returns how many
-/// were delivered. Before `Closed` it closes `handles`, so a post made after `on_closed`
-/// never reports success.
+/// Drains `endpoint`'s events into `handler`; returns how many were delivered.
+///
+/// One method call per event. Before `Closed` it closes `handles`, so a post made after
+/// `on_closed` never reports success.
 pub fn dispatch<M, H>(
     endpoint: &mut Endpoint,
     socket: &mut dyn SocketOptions,
