@@ -70,4 +70,6 @@ mod udp;
 mod unwind;
 
 pub use driver::{Builder, Driver, Listener};
+/// rustls configurations from PEM files (Lasso's `loadCerts`): `lori_net::pem`.
+pub use lori_net::pem;
 pub use udp::UdpEndpoint;

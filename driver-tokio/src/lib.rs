@@ -75,5 +75,7 @@ mod udp;
 
 pub use driver::Driver;
 pub use listener::Listener;
+/// rustls configurations from PEM files (Lasso's `loadCerts`): `lori_net::pem`.
+pub use lori_net::pem;
 pub use stream::{ConnectError, MAX_WRITE, READ_AHEAD, Stream, StreamListener};
 pub use udp::UdpEndpoint;

@@ -10,7 +10,8 @@
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
 //! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
-//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO).
+//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO);
+//! - rustls configurations from PEM files (feature `tls`, on by default): [`pem`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
@@ -35,6 +36,8 @@ pub mod accept;
 pub mod connect;
 pub mod listen;
 pub mod options;
+#[cfg(feature = "tls")]
+pub mod pem;
 pub mod read;
 pub mod resolve;
 pub mod udp;
