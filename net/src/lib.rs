@@ -9,6 +9,8 @@
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
+//! - connected streams made elsewhere, taken over to be served like accepted ones:
+//!   [`adopt_stream`], [`adopt_unix_stream`];
 //! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
 //!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO);
 //! - rustls configurations from PEM files (feature `tls`, on by default): [`pem`].
@@ -42,7 +44,7 @@ pub mod read;
 pub mod resolve;
 pub mod udp;
 
-pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action};
+pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action, adopt_stream, adopt_unix_stream};
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
