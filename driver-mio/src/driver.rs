@@ -336,6 +336,65 @@ impl Driver {
         Listener { group, local }
     }
 
+    /// Serves a connected TCP stream made elsewhere (inherited, or connected by the
+    /// application; lori's `server(fd)`) with `config` and `handler`, on the next loop
+    /// thread in turn, exactly as an accepted connection: `on_started` (after the TLS
+    /// handshake when `config` has `server_tls`), the same timers, reads and writes. It
+    /// counts against no listener's limit. The stream is made non-blocking here. Returns
+    /// the connection's handle, which posts to `handler.on_message`.
+    ///
+    /// A stream that is not connected (its peer's address is unknown: never connected, or
+    /// listening) is refused with the error ([`io::ErrorKind::NotConnected`]), as is any
+    /// stream once the driver was shut down; the handler is then dropped unheard.
+    pub fn adopt<M, H>(
+        &self,
+        stream: std::net::TcpStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        if self.is_stopped() {
+            return Err(stopped());
+        }
+        let (stream, _peer) = lori_net::adopt_stream(stream)?;
+        let stream = Stream::Tcp(mio::net::TcpStream::from_std(stream));
+        Ok(self.spawn_server(config, stream, handler))
+    }
+
+    /// Serves a connected Unix domain stream made elsewhere (inherited, or one end of
+    /// `UnixStream::pair`), like [`Driver::adopt`].
+    pub fn adopt_unix<M, H>(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        if self.is_stopped() {
+            return Err(stopped());
+        }
+        let (stream, _peer) = lori_net::adopt_unix_stream(stream)?;
+        let stream = Stream::Unix(mio::net::UnixStream::from_std(stream));
+        Ok(self.spawn_server(config, stream, handler))
+    }
+
+    /// Serves `stream` as an accepted connection (no permit) on the next loop.
+    fn spawn_server<M, H>(&self, config: Config, stream: Stream, handler: H) -> Handle<M>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        self.spawn_with_handle(handler, move |now| {
+            (Connection::server(config, now), Some(stream))
+        })
+    }
+
     /// Opens a client connection to `connect`'s target with `config`, run by `handler`,
     /// on the next loop thread in turn. Callable from any thread, including from inside a
     /// handler. Returns the connection's handle at once; the outcome is the handler's
@@ -346,7 +405,7 @@ impl Driver {
         M: Send + 'static,
         H: Handler<M>,
     {
-        self.spawn_client(handler, move |now| {
+        self.spawn_with_handle(handler, move |now| {
             (Connection::client(config, connect, now), None)
         })
     }
@@ -362,11 +421,11 @@ impl Driver {
         H: Handler<M>,
     {
         let path = path.to_path_buf();
-        self.spawn_client(handler, move |now| unix_connection(&path, config, now))
+        self.spawn_with_handle(handler, move |now| unix_connection(&path, config, now))
     }
 
-    /// Creates a client connection on the next loop from what `make` builds there.
-    fn spawn_client<M, H>(
+    /// Creates a connection with a handle on the next loop from what `make` builds there.
+    fn spawn_with_handle<M, H>(
         &self,
         handler: H,
         make: impl FnOnce(Instant) -> (Connection, Option<Stream>) + Send + 'static,

@@ -2,8 +2,9 @@
 //!
 //! A [`Driver`] owns one or more event-loop threads, each with its own `mio::Poll`, and
 //! runs lori connections on them: accepted ones from listeners ([`Driver::listen`],
-//! [`Driver::listen_unix`], [`Driver::adopt_listener`]) and client ones
-//! ([`Driver::connect`], [`Driver::connect_unix`]). Each connection is a
+//! [`Driver::listen_unix`], [`Driver::adopt_listener`]), connected streams made elsewhere
+//! and served like accepted ones ([`Driver::adopt`], [`Driver::adopt_unix`]), and client
+//! ones ([`Driver::connect`], [`Driver::connect_unix`]). Each connection is a
 //! [`lori_core::Connection`] run by the core's [`lori_core::Engine`] and delivered to a
 //! [`lori_core::Handler`], so the same handler runs on any lori driver.
 //!
@@ -70,4 +71,6 @@ mod udp;
 mod unwind;
 
 pub use driver::{Builder, Driver, Listener};
+/// rustls configurations from PEM files (Lasso's `loadCerts`): `lori_net::pem`.
+pub use lori_net::pem;
 pub use udp::UdpEndpoint;

@@ -18,6 +18,7 @@ use tokio::runtime;
 use crate::listener::{self, Acceptor, Handlers, Listener, Release, Serve};
 use crate::mailbox::Mailbox;
 use crate::shutdown::{Coordinator, Phase};
+use crate::socket::Socket;
 use crate::task::{self, Opening};
 use crate::trace;
 
@@ -143,6 +144,81 @@ impl Driver {
             Acceptor::tcp(adopted)
         });
         self.start_listener(socket, config, limit, listener)
+    }
+
+    /// Serves a connected TCP stream made elsewhere (inherited, or connected by the
+    /// application; lori's `server(fd)`) with `config` and `handler`, exactly as an
+    /// accepted connection: `on_started` (after the TLS handshake when `config` has
+    /// `server_tls`), the same timers, reads and writes. It counts against no listener's
+    /// limit. The stream is made non-blocking and registered with the runtime here.
+    /// Returns the connection's handle, which posts to `handler.on_message`.
+    ///
+    /// A stream that is not connected (its peer's address is unknown: never connected, or
+    /// listening) is refused with the error ([`io::ErrorKind::NotConnected`]), and the
+    /// handler dropped unheard. After a shutdown the connection closes at once, like any
+    /// opened then.
+    pub fn adopt<M, H>(
+        &self,
+        stream: std::net::TcpStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        let (stream, peer) = lori_net::adopt_stream(stream)?;
+        let socket = {
+            let _runtime = self.runtime.enter();
+            tokio::net::TcpStream::from_std(stream).map(Socket::Tcp)?
+        };
+        Ok(self.spawn_adopted(socket, &peer, config, handler))
+    }
+
+    /// Serves a connected Unix domain stream made elsewhere (inherited, or one end of
+    /// `UnixStream::pair`), like [`Driver::adopt`].
+    pub fn adopt_unix<M, H>(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        let (stream, peer) = lori_net::adopt_unix_stream(stream)?;
+        let socket = {
+            let _runtime = self.runtime.enter();
+            tokio::net::UnixStream::from_std(stream).map(Socket::Unix)?
+        };
+        Ok(self.spawn_adopted(socket, &peer, config, handler))
+    }
+
+    /// Spawns the task of an adopted `socket` from `peer`: a server connection with a
+    /// handle and no permit.
+    fn spawn_adopted<M, H>(
+        &self,
+        socket: Socket,
+        peer: &Address,
+        config: Config,
+        handler: H,
+    ) -> Handle<M>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        let (mailbox, handle) = Mailbox::with_handle();
+        let span = trace::span("connection", peer);
+        self.spawn_connection(
+            Opening::Adopted(socket),
+            config,
+            handler,
+            mailbox,
+            None,
+            span,
+        );
+        handle
     }
 
     /// Opens a client connection as `connect` says (DNS off the runtime's threads, then

@@ -3,8 +3,9 @@
 //! The tokio driver for [`lori_core`]: every connection is one tokio task that owns its
 //! socket, its [`Connection`](lori_core::Connection) state machine and its
 //! [`Handler`](lori_core::Handler), and runs them on the core's engine. Listeners are
-//! accept tasks with a connection limit. Handlers written against `lori-core` run
-//! unchanged here and on `lori-mio`.
+//! accept tasks with a connection limit; a connected stream made elsewhere is served like
+//! an accepted one ([`Driver::adopt`], [`Driver::adopt_unix`]). Handlers written against
+//! `lori-core` run unchanged here and on `lori-mio`.
 //!
 //! ```no_run
 //! use lori_core::{Config, Conn, Handler};
@@ -75,5 +76,7 @@ mod udp;
 
 pub use driver::Driver;
 pub use listener::Listener;
+/// rustls configurations from PEM files (Lasso's `loadCerts`): `lori_net::pem`.
+pub use lori_net::pem;
 pub use stream::{ConnectError, MAX_WRITE, READ_AHEAD, Stream, StreamListener};
 pub use udp::UdpEndpoint;

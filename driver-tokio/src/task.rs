@@ -32,6 +32,8 @@ pub(crate) enum Opening {
         /// The listener's permit for it.
         permit: Permit,
     },
+    /// A connected socket made elsewhere, served as an accepted one without a permit.
+    Adopted(Socket),
     /// A client connection to a host or an address list (DNS and Happy Eyeballs).
     Client(Connect),
     /// A client connection to a Unix domain socket path.
@@ -63,6 +65,7 @@ where
             connection.attach_permit(permit);
             (connection, Some(stream))
         }
+        Opening::Adopted(stream) => (Connection::server(config, now()), Some(stream)),
         Opening::Client(connect) => (Connection::client(config, connect, now()), None),
         Opening::UnixClient(path) => match Socket::start_unix(&path) {
             Ok(stream) => (Connection::client_connected(config, now()), Some(stream)),

@@ -52,6 +52,12 @@ impl From<io::Error> for Failure {
     }
 }
 
+impl From<lori_net::pem::PemError> for Failure {
+    fn from(error: lori_net::pem::PemError) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
 impl From<String> for Failure {
     fn from(text: String) -> Self {
         Self::Failed(text)

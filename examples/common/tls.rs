@@ -1,11 +1,11 @@
 //! TLS configurations for the examples: rustls on the ring provider, from PEM files
-//! (`--tls-cert`, `--tls-key`, `--tls-ca`) or from a certificate made at start with rcgen.
+//! (`--tls-cert`, `--tls-key`, `--tls-ca`, read by `lori_net::pem`) or from a certificate
+//! made at start with rcgen.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use lori_core::rustls::crypto::ring::default_provider;
-use lori_core::rustls::pki_types::pem::PemObject;
 use lori_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use lori_core::rustls::{
     self, ClientConfig, ProtocolVersion, RootCertStore, ServerConfig, SupportedProtocolVersion,
@@ -33,21 +33,6 @@ impl Identity {
         })
     }
 
-    /// Reads a certificate chain and a private key from PEM files.
-    pub fn from_pem(cert: &Path, key: &Path) -> Result<Self, Failure> {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|error| pem_failure(cert, &error))?;
-        if chain.is_empty() {
-            return Err(Failure::Failed(format!(
-                "{}: no certificate found",
-                cert.display()
-            )));
-        }
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|error| pem_failure(key, &error))?;
-        Ok(Self { chain, key })
-    }
-
     /// A root store that trusts this certificate (self-signed: it is its own issuer).
     pub fn roots(&self) -> Result<RootCertStore, Failure> {
         let mut roots = RootCertStore::empty();
@@ -69,25 +54,14 @@ impl Identity {
     }
 }
 
-/// The server configuration of `--tls-cert` and `--tls-key`.
+/// The server configuration of `--tls-cert` and `--tls-key` (`lori_net::pem`).
 pub fn server_config_from_pem(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Failure> {
-    Identity::from_pem(cert, key)?.server_config()
+    Ok(lori_net::pem::server_config(cert, key)?)
 }
 
-/// The root store of a PEM file of trusted certificates (`--tls-ca`).
+/// The root store of a PEM file of trusted certificates (`--tls-ca`; `lori_net::pem`).
 pub fn roots_from_pem(ca: &Path) -> Result<RootCertStore, Failure> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(|error| pem_failure(ca, &error))? {
-        let cert = cert.map_err(|error| pem_failure(ca, &error))?;
-        roots.add(cert).map_err(rustls_failure)?;
-    }
-    if roots.is_empty() {
-        return Err(Failure::Failed(format!(
-            "{}: no certificate found",
-            ca.display()
-        )));
-    }
-    Ok(roots)
+    Ok(lori_net::pem::root_store(ca)?)
 }
 
 /// A client configuration trusting `roots`, offering `versions` (all safe ones if empty).
@@ -129,10 +103,6 @@ pub fn version_name(version: Option<ProtocolVersion>) -> String {
         Some(other) => format!("{other:?}"),
         None => "plaintext".to_owned(),
     }
-}
-
-fn pem_failure(path: &Path, error: &rustls::pki_types::pem::Error) -> Failure {
-    Failure::Failed(format!("{}: {error}", path.display()))
 }
 
 fn rustls_failure(error: rustls::Error) -> Failure {

@@ -1,7 +1,14 @@
-//! What a listener does after `accept(2)` fails: one policy for every driver.
+//! What a listener does after `accept(2)` fails: one policy for every driver; and taking
+//! over a connected stream made elsewhere, to serve it as if it had been accepted
+//! ([`adopt_stream`], [`adopt_unix_stream`]).
 
 use std::io;
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Duration;
+
+use lori_core::Address;
 
 /// How long a listener waits after running out of descriptors or memory before it accepts
 /// again, so that it never spins while the process is short of them.
@@ -67,9 +74,66 @@ pub fn accept_action(error: &io::Error) -> AcceptAction {
     }
 }
 
+/// Takes over a connected TCP stream made elsewhere (inherited, or connected by the
+/// application; lori's `server(fd)`): checks that it is connected, sets it non-blocking
+/// and returns it with its peer's address, as `accept` would have. Fails with
+/// [`io::ErrorKind::NotConnected`] (`ENOTCONN` from `getpeername(2)`) for a socket that is
+/// not connected (never connected, or listening), leaving it as it was.
+pub fn adopt_stream(stream: TcpStream) -> io::Result<(TcpStream, Address)> {
+    let peer = stream.peer_addr()?;
+    stream.set_nonblocking(true)?;
+    Ok((stream, Address::Ip(peer)))
+}
+
+/// Takes over a connected Unix domain stream made elsewhere, like [`adopt_stream`]: the
+/// peer's address is its path, or none for an unnamed peer (a `socketpair`).
+pub fn adopt_unix_stream(stream: UnixStream) -> io::Result<(UnixStream, Address)> {
+    let peer = stream.peer_addr()?;
+    stream.set_nonblocking(true)?;
+    let peer = Address::Unix(peer.as_pathname().map(Path::to_path_buf));
+    Ok((stream, peer))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+    use std::os::fd::OwnedFd;
+
+    use socket2::{Domain, Socket, Type};
+
     use super::*;
+
+    #[test]
+    fn a_connected_stream_is_adopted_non_blocking_with_its_peer() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        let (server, peer) = adopt_stream(server).expect("adopted");
+        assert_eq!(peer, Address::Ip(client.local_addr().expect("addr")));
+        assert!(socket2::SockRef::from(&server).nonblocking().expect("flag"));
+
+        let (ours, _theirs) = UnixStream::pair().expect("pair");
+        let (ours, peer) = adopt_unix_stream(ours).expect("adopted");
+        assert_eq!(peer, Address::Unix(None));
+        assert!(socket2::SockRef::from(&ours).nonblocking().expect("flag"));
+    }
+
+    #[test]
+    fn a_socket_that_is_not_connected_is_refused_as_it_was() {
+        let fresh = TcpStream::from(Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket"));
+        let error = adopt_stream(fresh).expect_err("not connected");
+        assert_eq!(error.kind(), io::ErrorKind::NotConnected);
+
+        let listening = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listening = TcpStream::from(OwnedFd::from(listening));
+        let error = adopt_stream(listening).expect_err("listening");
+        assert_eq!(error.kind(), io::ErrorKind::NotConnected);
+
+        let unix = Socket::new(Domain::UNIX, Type::STREAM, None).expect("socket");
+        let unix = UnixStream::from(OwnedFd::from(unix));
+        let error = adopt_unix_stream(unix).expect_err("not connected");
+        assert_eq!(error.kind(), io::ErrorKind::NotConnected);
+    }
 
     fn action(code: i32) -> AcceptAction {
         accept_action(&io::Error::from_raw_os_error(code))

@@ -9,8 +9,11 @@
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
+//! - connected streams made elsewhere, taken over to be served like accepted ones:
+//!   [`adopt_stream`], [`adopt_unix_stream`];
 //! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
-//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO).
+//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO);
+//! - rustls configurations from PEM files (feature `tls`, on by default): [`pem`].
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
@@ -35,11 +38,13 @@ pub mod accept;
 pub mod connect;
 pub mod listen;
 pub mod options;
+#[cfg(feature = "tls")]
+pub mod pem;
 pub mod read;
 pub mod resolve;
 pub mod udp;
 
-pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action};
+pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action, adopt_stream, adopt_unix_stream};
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};

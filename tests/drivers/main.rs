@@ -6,6 +6,7 @@
 
 pub mod support;
 
+mod adopt;
 mod backpressure;
 mod connection_limit;
 mod contract;

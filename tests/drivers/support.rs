@@ -138,6 +138,41 @@ impl TestDriver {
         }
     }
 
+    /// Serves the connected TCP `stream` with `config` and `handler`, as if accepted.
+    pub fn adopt_tcp<M, H>(
+        &self,
+        stream: std::net::TcpStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        match self.inner() {
+            Inner::Mio(driver) => driver.adopt(stream, config, handler),
+            Inner::Tokio { driver, .. } => driver.adopt(stream, config, handler),
+        }
+    }
+
+    /// Serves the connected Unix domain `stream` with `config` and `handler`, as if
+    /// accepted.
+    pub fn adopt_unix<M, H>(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Handle<M>>
+    where
+        M: Send + 'static,
+        H: Handler<M>,
+    {
+        match self.inner() {
+            Inner::Mio(driver) => driver.adopt_unix(stream, config, handler),
+            Inner::Tokio { driver, .. } => driver.adopt_unix(stream, config, handler),
+        }
+    }
+
     /// Listens on 127.0.0.1, port 0, serving every connection with `make()`.
     pub fn serve<M, H, F>(&self, config: Config, make: F) -> (TestListener, SocketAddr)
     where
