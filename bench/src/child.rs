@@ -24,12 +24,27 @@ impl ServerProcess {
     /// Starts `implementation` (with `identity` for the TLS ones) on a free loopback port
     /// and waits until it listens.
     pub fn start(implementation: Impl, identity: &Identity) -> io::Result<Self> {
+        Self::start_scaled(implementation, identity, 1, None)
+    }
+
+    /// [`ServerProcess::start`] for the scale servers: on `threads` threads, pinned to
+    /// `cpus` when given.
+    pub fn start_scaled(
+        implementation: Impl,
+        identity: &Identity,
+        threads: usize,
+        cpus: Option<&[usize]>,
+    ) -> io::Result<Self> {
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args(["server", "--impl", implementation.name(), "--port", "0"])
+            .args(["--threads", &threads.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        if let Some(cpus) = cpus {
+            command.args(["--cpus", &crate::affinity::format_cpus(cpus)]);
+        }
         if implementation.is_tls() {
             command.arg("--cert").arg(&identity.cert);
             command.arg("--key").arg(&identity.key);

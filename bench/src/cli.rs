@@ -22,6 +22,10 @@ pub enum Cli {
         cert: Option<PathBuf>,
         /// Its PKCS#8 private key (DER).
         key: Option<PathBuf>,
+        /// Threads of the scale servers (N); the others run on one.
+        threads: usize,
+        /// The cores to run on (the scale scenario pins servers), before any thread starts.
+        cpus: Option<Vec<usize>>,
     },
     /// Run the scenarios (all, or those in `only`) and print the tables.
     All {
@@ -31,6 +35,8 @@ pub enum Cli {
         quick: bool,
         /// The scenarios to run; all when `None`.
         only: Option<Vec<String>>,
+        /// The scale scenario's server threads (N); default half the cores, at least 1.
+        threads: Option<usize>,
     },
     /// Run one scenario against one server, once, for a profiler to attach to.
     Profile {
@@ -40,6 +46,8 @@ pub enum Cli {
         scenario: String,
         /// The measured window, in seconds (after one second of warm-up).
         seconds: u64,
+        /// The scale scenario's server threads (N).
+        threads: Option<usize>,
     },
     /// The soak (issue 23): many concurrent connections, random payloads with half-close,
     /// every byte verified, the server's peak RSS.
@@ -67,13 +75,22 @@ pub enum Cli {
 
 /// The usage text printed with every command-line error.
 pub const USAGE: &str = "usage:
-  lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...]
-  lori-bench server --impl NAME --port P [--cert DER --key DER]
-  lori-bench profile --impl NAME --scenario NAME [--seconds S]
+  lori-bench all [--quick] [--rounds N] [--window-ms MS] [--only NAME,NAME,...] [--threads N]
+  lori-bench server --impl NAME --port P [--cert DER --key DER] [--threads N] [--cpus 0,1,...]
+  lori-bench profile --impl NAME --scenario NAME [--seconds S] [--threads N]
   lori-bench soak [--connections N] [--max-payload BYTES] [--impl NAME,NAME,...]
   lori-bench list
   lori-bench udp [--quick]
   lori-bench udp-server --impl tokio-udp|lori-tokio-udp|lori-mio-udp --port P";
+
+/// A positive number for `flag`, or why not.
+fn positive(value: &str, flag: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|&n: &usize| n > 0)
+        .ok_or_else(|| format!("{flag} takes a positive number"))
+}
 
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> io::Result<Cli> {
@@ -101,6 +118,8 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
             let mut implementation = None;
             let mut port = None;
             let (mut cert, mut key) = (None, None);
+            let mut threads = 1;
+            let mut cpus = None;
             let mut flags = rest.iter();
             while let Some(flag) = flags.next() {
                 let value = flags
@@ -118,6 +137,13 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                     }
                     "--cert" => cert = Some(PathBuf::from(value)),
                     "--key" => key = Some(PathBuf::from(value)),
+                    "--threads" => threads = positive(value, "--threads").map_err(|e| usage(&e))?,
+                    "--cpus" => {
+                        cpus = Some(
+                            crate::affinity::parse_cpus(value)
+                                .ok_or_else(|| usage("--cpus takes a list like 0,1,2"))?,
+                        )
+                    }
                     other => return Err(usage(&format!("unknown flag {other}"))),
                 }
             }
@@ -126,6 +152,8 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                 port: port.ok_or_else(|| usage("server needs --port"))?,
                 cert,
                 key,
+                threads,
+                cpus,
             })
         }
         "all" => {
@@ -136,6 +164,7 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                 Settings::full()
             };
             let mut only = None;
+            let mut threads = None;
             let mut flags = rest.iter().filter(|flag| *flag != "--quick");
             while let Some(flag) = flags.next() {
                 let value = flags
@@ -147,7 +176,11 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                             .parse()
                             .ok()
                             .filter(|&rounds| rounds > 0)
-                            .ok_or_else(|| usage("--rounds takes a positive number"))?
+                            .ok_or_else(|| usage("--rounds takes a positive number"))?;
+                        settings.reduced_rounds = settings.rounds;
+                    }
+                    "--threads" => {
+                        threads = Some(positive(value, "--threads").map_err(|e| usage(&e))?)
                     }
                     "--window-ms" => {
                         let millis: u64 = value
@@ -159,6 +192,10 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                             window: Duration::from_millis(millis),
                             ..settings.timing
                         };
+                        settings.reduced_timing = Timing {
+                            window: Duration::from_millis(millis),
+                            ..settings.reduced_timing
+                        };
                     }
                     "--only" => only = Some(value.split(',').map(str::to_owned).collect()),
                     other => return Err(usage(&format!("unknown flag {other}"))),
@@ -168,12 +205,14 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                 settings,
                 quick,
                 only,
+                threads,
             })
         }
         "profile" => {
             let mut implementation = None;
             let mut scenario = None;
             let mut seconds = 10;
+            let mut threads = None;
             let mut flags = rest.iter();
             while let Some(flag) = flags.next() {
                 let value = flags
@@ -194,6 +233,9 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                             .filter(|&seconds| seconds > 0)
                             .ok_or_else(|| usage("--seconds takes a positive number"))?
                     }
+                    "--threads" => {
+                        threads = Some(positive(value, "--threads").map_err(|e| usage(&e))?)
+                    }
                     other => return Err(usage(&format!("unknown flag {other}"))),
                 }
             }
@@ -201,6 +243,7 @@ pub fn parse(args: &[String]) -> io::Result<Cli> {
                 implementation: implementation.ok_or_else(|| usage("profile needs --impl"))?,
                 scenario: scenario.ok_or_else(|| usage("profile needs --scenario"))?,
                 seconds,
+                threads,
             })
         }
         "soak" => {
@@ -260,9 +303,27 @@ mod tests {
                 implementation: Impl::LoriMio,
                 port: 7000,
                 cert: None,
-                key: None
+                key: None,
+                threads: 1,
+                cpus: None,
             }
         );
+        assert_eq!(
+            parse(&args(
+                "server --impl mio-n --port 0 --threads 8 --cpus 0,1,2,3,4,5,6,7"
+            ))
+            .unwrap(),
+            Cli::Server {
+                implementation: Impl::MioN,
+                port: 0,
+                cert: None,
+                key: None,
+                threads: 8,
+                cpus: Some((0..8).collect()),
+            }
+        );
+        assert!(parse(&args("server --impl mio-n --port 0 --threads 0")).is_err());
+        assert!(parse(&args("server --impl mio-n --port 0 --cpus a")).is_err());
         assert!(parse(&args("server --impl nginx --port 1")).is_err());
         assert!(parse(&args("server --impl mio")).is_err());
         assert!(parse(&args("server --impl mio --port 99999")).is_err());
@@ -274,12 +335,15 @@ mod tests {
             settings,
             quick,
             only,
-        } = parse(&args("all --rounds 4 --quick --only rr-1,idle")).unwrap()
+            threads,
+        } = parse(&args("all --rounds 4 --quick --only rr-1,idle --threads 8")).unwrap()
         else {
             panic!("not all");
         };
         assert!(quick);
+        assert_eq!(threads, Some(8));
         assert_eq!(settings.rounds, 4);
+        assert_eq!(settings.reduced_rounds, 4);
         assert_eq!(settings.timing.window, Settings::quick().timing.window);
         assert_eq!(only, Some(vec!["rr-1".to_owned(), "idle".to_owned()]));
         assert!(parse(&args("all --rounds 0")).is_err());
@@ -290,7 +354,8 @@ mod tests {
             Cli::Profile {
                 implementation: Impl::Mio,
                 scenario: "rr-1".to_owned(),
-                seconds: 10
+                seconds: 10,
+                threads: None,
             }
         );
         assert!(parse(&args("profile --impl mio --scenario rr-1 --seconds 0")).is_err());

@@ -59,6 +59,8 @@ pub enum Workload {
         connections: usize,
         /// Bytes per message (at most 64 KiB, the pattern's longest slice).
         size: usize,
+        /// Offer permessage-deflate and send text messages (JSON-like) instead of binary.
+        deflate: bool,
     },
     /// WebSocket: each connection keeps up to `in_flight` binary messages of `size` bytes
     /// sent and not yet echoed, reading the echoes concurrently. The unit is the message.
@@ -69,6 +71,8 @@ pub enum Workload {
         size: usize,
         /// Messages sent ahead of their echoes.
         in_flight: usize,
+        /// Offer permessage-deflate and send text messages (JSON-like) instead of binary.
+        deflate: bool,
     },
     /// HTTP/1.1: each connection sends keep-alive `GET /` requests one at a time, each
     /// answer checked. The unit is the request.
@@ -139,6 +143,10 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// The server process's CPU time (user + system) in the window.
     pub server_cpu: Duration,
+    /// Bytes the client wrote to its sockets in the window (WebSocket client only).
+    pub wire_sent: u64,
+    /// Bytes the client read from its sockets in the window (WebSocket client only).
+    pub wire_received: u64,
 }
 
 /// What every task of a run shares.
@@ -146,6 +154,8 @@ pub struct Shared {
     /// The byte pattern every connection sends a stretch of.
     pub pattern: Arc<Pattern>,
     units: AtomicU64,
+    wire_sent: AtomicU64,
+    wire_received: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -155,6 +165,8 @@ impl Shared {
         Self {
             pattern,
             units: AtomicU64::new(0),
+            wire_sent: AtomicU64::new(0),
+            wire_received: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         }
     }
@@ -167,6 +179,26 @@ impl Shared {
     /// Counts `units` of work done.
     pub fn count(&self, units: u64) {
         self.units.fetch_add(units, Ordering::Relaxed);
+    }
+
+    /// Counts bytes written to a socket.
+    pub fn count_sent(&self, bytes: usize) {
+        self.wire_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Counts bytes read from a socket.
+    pub fn count_received(&self, bytes: usize) {
+        self.wire_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Units, bytes sent and bytes received so far.
+    fn counters(&self) -> (u64, u64, u64) {
+        (
+            self.units.load(Ordering::Relaxed),
+            self.wire_sent.load(Ordering::Relaxed),
+            self.wire_received.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -208,12 +240,17 @@ pub fn measure(
                     tasks.spawn(connect_rate(target.clone(), worker, Arc::clone(&shared)));
                 }
             }
-            Workload::WsRoundTrips { connections, size } => {
+            Workload::WsRoundTrips {
+                connections,
+                size,
+                deflate,
+            } => {
                 for connection in 0..connections {
                     tasks.spawn(ws_client::round_trips(
                         target.address,
                         connection,
                         size,
+                        deflate,
                         Arc::clone(&shared),
                     ));
                 }
@@ -222,6 +259,7 @@ pub fn measure(
                 connections,
                 size,
                 in_flight,
+                deflate,
             } => {
                 for connection in 0..connections {
                     tasks.spawn(ws_client::pipelined(
@@ -229,6 +267,7 @@ pub fn measure(
                         connection,
                         size,
                         in_flight,
+                        deflate,
                         Arc::clone(&shared),
                     ));
                 }
@@ -245,11 +284,11 @@ pub fn measure(
         }
         tokio::time::sleep(timing.warmup).await;
         let cpu_before = procfs::cpu_time(pid, ticks)?;
-        let units_before = shared.units.load(Ordering::Relaxed);
+        let (units_before, sent_before, received_before) = shared.counters();
         let started = Instant::now();
         tokio::time::sleep(timing.window).await;
         let cpu_after = procfs::cpu_time(pid, ticks)?;
-        let units_after = shared.units.load(Ordering::Relaxed);
+        let (units_after, sent_after, received_after) = shared.counters();
         let elapsed = started.elapsed();
         shared.stop.store(true, Ordering::Relaxed);
         tokio::time::timeout(STOP_LIMIT, join_all(&mut tasks))
@@ -259,6 +298,8 @@ pub fn measure(
             units: units_after - units_before,
             elapsed,
             server_cpu: cpu_after.saturating_sub(cpu_before),
+            wire_sent: sent_after - sent_before,
+            wire_received: received_after - received_before,
         })
     })
 }

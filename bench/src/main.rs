@@ -6,6 +6,8 @@
 //! cargo run --release -p lori-bench -- all --quick      # under 3 minutes, noisy
 //! cargo run --release -p lori-bench -- all              # the full run for BENCHMARKS.md
 //! cargo run --release -p lori-bench -- all --quick --only rr-1,idle
+//! cargo run --release -p lori-bench -- all --only scale --threads 8 --rounds 10
+//! cargo run --release -p lori-bench -- all --only ws-deflate-1k,ws-deflate-64k
 //! cargo run --release -p lori-bench -- server --impl lori-mio --port 7000
 //! cargo run --release -p lori-bench -- profile --impl lori-mio --scenario bulk-50 --seconds 10
 //! cargo run --release -p lori-bench -- soak                 # 10,000 connections (issue 23)
@@ -23,6 +25,7 @@
 //! same runtime; throughput is secondary, because on a 2-core machine the client saturates
 //! a core whatever the server does. The markdown goes to stdout, progress to stderr.
 
+mod affinity;
 mod certs;
 mod child;
 mod cli;
@@ -64,17 +67,21 @@ fn main() -> ExitCode {
             port,
             cert,
             key,
-        } => serve(implementation, port, cert, key),
+            threads,
+            cpus,
+        } => serve(implementation, port, cert, key, threads, cpus),
         Cli::All {
             settings,
             quick,
             only,
-        } => run_all(settings, quick, only.as_deref()),
+            threads,
+        } => run_all(settings, quick, only.as_deref(), threads),
         Cli::Profile {
             implementation,
             scenario,
             seconds,
-        } => profile(implementation, &scenario, seconds),
+            threads,
+        } => profile(implementation, &scenario, seconds, threads),
         Cli::Soak { settings, servers } => run_soak(settings, &servers),
         Cli::List => list(),
         Cli::Udp { quick } => udp::run(quick),
@@ -98,13 +105,19 @@ fn serve(
     port: u16,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    threads: usize,
+    cpus: Option<Vec<usize>>,
 ) -> io::Result<()> {
+    // Before any thread starts, so that every thread of the server inherits it.
+    if let Some(cpus) = cpus {
+        affinity::pin_current_thread(&cpus)?;
+    }
     let tls = match (cert, key) {
         (Some(cert), Some(key)) => Some(certs::server_config(&cert, &key)?),
         (None, None) => None,
         _ => return Err(io::Error::other("--cert and --key go together")),
     };
-    servers::run(implementation, port, tls)
+    servers::run(implementation, port, tls, threads)
 }
 
 /// `lori-bench list`.
@@ -119,11 +132,21 @@ fn list() -> io::Result<()> {
         writeln!(out, "  {:<11} {}", scenario.name, scenario.title)?;
     }
     writeln!(out, "  {:<11} server memory per idle connection", "idle")?;
+    writeln!(
+        out,
+        "  {:<11} scale-rr and scale-bulk (--threads N: server threads)",
+        "scale"
+    )?;
     Ok(())
 }
 
 /// `lori-bench profile`.
-fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
+fn profile(
+    implementation: Impl,
+    name: &str,
+    seconds: u64,
+    threads: Option<usize>,
+) -> io::Result<()> {
     let scenario = scenario::echo_scenarios()
         .into_iter()
         .find(|scenario| scenario.name == name)
@@ -138,7 +161,10 @@ fn profile(implementation: Impl, name: &str, seconds: u64) -> io::Result<()> {
     let outcome = (|| {
         let identity = Identity::generate(&dir)?;
         let runtime = client_runtime()?;
-        let context = context(&runtime, &identity)?;
+        let mut context = context(&runtime, &identity)?;
+        if scenario.is_scaled() {
+            context.scale = Some(scale_load(threads)?);
+        }
         let timing = Timing {
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(seconds),
@@ -185,7 +211,19 @@ fn context<'a>(
         identity,
         connector: TlsConnector::from(identity.client_config()?),
         pattern: Arc::new(Pattern::new()),
+        json: Arc::new(Pattern::json()),
+        scale: None,
+        node_missing: None,
     })
+}
+
+/// The scale scenario's layout for `threads` server threads (default half the cores) and
+/// its load runtime; the layout is printed.
+fn scale_load(threads: Option<usize>) -> io::Result<scenario::ScaleLoad> {
+    let threads = threads.unwrap_or_else(affinity::default_threads);
+    let layout = affinity::Layout::plan(threads, &affinity::allowed_cpus());
+    eprintln!("lori-bench: scale: N = {threads}: {}", layout.note);
+    scenario::ScaleLoad::new(layout)
 }
 
 /// `lori-bench soak`.
@@ -226,13 +264,25 @@ fn run_soak(settings: soak::SoakSettings, servers: &[Impl]) -> io::Result<()> {
 }
 
 /// `lori-bench all`.
-fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Result<()> {
-    let wanted = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+fn run_all(
+    settings: Settings,
+    quick: bool,
+    only: Option<&[String]>,
+    threads: Option<usize>,
+) -> io::Result<()> {
+    // `scale` stands for both scale scenarios.
+    let wanted = |name: &str| {
+        only.is_none_or(|names| {
+            names
+                .iter()
+                .any(|n| n == name || (n == "scale" && scenario::SCALE_SCENARIOS.contains(&name)))
+        })
+    };
     if let Some(names) = only {
         let known: Vec<&str> = scenario::echo_scenarios()
             .iter()
             .map(|scenario| scenario.name)
-            .chain(["idle"])
+            .chain(["idle", "scale"])
             .collect();
         if let Some(unknown) = names.iter().find(|name| !known.contains(&name.as_str())) {
             return Err(io::Error::other(format!("unknown scenario {unknown}")));
@@ -248,7 +298,7 @@ fn run_all(settings: Settings, quick: bool, only: Option<&[String]>) -> io::Resu
         );
     }
     let dir = temp_dir()?;
-    let outcome = run_in(&dir, settings, quick, &wanted);
+    let outcome = run_in(&dir, settings, quick, &wanted, threads);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
@@ -259,10 +309,24 @@ fn run_in(
     settings: Settings,
     quick: bool,
     wanted: &dyn Fn(&str) -> bool,
+    threads: Option<usize>,
 ) -> io::Result<()> {
     let identity = Identity::generate(dir)?;
     let runtime = client_runtime()?;
-    let context = context(&runtime, &identity)?;
+    let mut context = context(&runtime, &identity)?;
+    let scenarios: Vec<_> = scenario::echo_scenarios()
+        .into_iter()
+        .filter(|scenario| wanted(scenario.name))
+        .collect();
+    if scenarios.iter().any(scenario::Scenario::is_scaled) {
+        context.scale = Some(scale_load(threads)?);
+    }
+    if scenarios.iter().any(scenario::Scenario::is_deflate) {
+        context.node_missing = servers::node_ws::available().err();
+        if let Some(why) = &context.node_missing {
+            eprintln!("lori-bench: node-ws-deflate is left out: {why}");
+        }
+    }
     let info = RunInfo {
         mode: if quick { "quick, noisy" } else { "full" },
         date: host::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
@@ -277,10 +341,7 @@ fn run_in(
     out.flush()?;
     let mut progress = |line: &str| eprintln!("lori-bench: {line}");
     let mut echo_results = Vec::new();
-    for scenario in scenario::echo_scenarios() {
-        if !wanted(scenario.name) {
-            continue;
-        }
+    for scenario in scenarios {
         let result = scenario::run_echo(&scenario, &settings, &context, &mut progress);
         write!(out, "{}", report::echo_table(&result))?;
         out.flush()?;

@@ -46,6 +46,14 @@ pub fn header(info: &RunInfo) -> String {
     );
     let _ = writeln!(
         out,
+        "- scale and compressed WebSocket scenarios: {} round(s), {} ms warm-up + {} ms \
+         measured per run",
+        settings.reduced_rounds,
+        settings.reduced_timing.warmup.as_millis(),
+        settings.reduced_timing.window.as_millis(),
+    );
+    let _ = writeln!(
+        out,
         "- figures: median [min–max] over rounds; ratios are paired per round against the \
          same-runtime hand-written server (× name), lori's WebSocket against both WebSocket \
          libraries; \"of best\" is the median throughput over \
@@ -138,13 +146,26 @@ pub fn echo_table(result: &EchoResult) -> String {
     let scenario = &result.scenario;
     let unit = scenario.unit().name();
     let best = best_baseline_throughput(result);
+    let wire = scenario.is_deflate();
     let mut out = String::new();
     let _ = writeln!(out, "### {}: {}\n", scenario.name, scenario.title);
-    let _ = writeln!(
+    for note in &result.notes {
+        let _ = writeln!(out, "Note: {note}.\n");
+    }
+    let _ = write!(
         out,
         "| server | server CPU µs/{unit} | CPU ratio | {unit}/s | throughput ratio | of best |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    if wire {
+        // Measured at the client's socket: frame headers, masks and all.
+        let _ = write!(out, " wire B/{unit} sent | wire B/{unit} received |");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|{}",
+        if wire { "---|---|" } else { "" }
+    );
     for (index, entry) in scenario.entries.iter().enumerate() {
         let samples = &result.samples[index];
         let cpu = field(samples, |s| s.cpu_per_unit);
@@ -152,7 +173,13 @@ pub fn echo_table(result: &EchoResult) -> String {
         let throughput_summary = Summary::of(&present(&throughput));
         let bases = baseline_indices(result, index);
         let (cpu_ratio, throughput_ratio) = if bases.is_empty() {
-            ("baseline".to_owned(), "baseline".to_owned())
+            // A lori server whose baselines were left out has no ratio.
+            let word = if entry.implementation.is_baseline() {
+                "baseline"
+            } else {
+                "–"
+            };
+            (word.to_owned(), word.to_owned())
         } else {
             let ratios = |pick: fn(&Sample) -> f64, values: &[Option<f64>]| {
                 bases
@@ -175,7 +202,7 @@ pub fn echo_table(result: &EchoResult) -> String {
             (Some(summary), Some(best)) if best > 0.0 => format!("{:.2}", summary.median / best),
             _ => "–".to_owned(),
         };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             entry.label(),
@@ -185,6 +212,15 @@ pub fn echo_table(result: &EchoResult) -> String {
             throughput_ratio,
             of_best,
         );
+        if wire {
+            let _ = write!(
+                out,
+                " {} | {} |",
+                show(Summary::of(&present(&field(samples, |s| s.wire_sent)))),
+                show(Summary::of(&present(&field(samples, |s| s.wire_received)))),
+            );
+        }
+        let _ = writeln!(out);
     }
     failures(&mut out, &result.failures);
     out
@@ -302,7 +338,7 @@ fn ratio_between(
 }
 
 /// The CPU targets of the issue, as (lori server, baseline, limit, which scenarios).
-const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 7] = [
+const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 9] = [
     (Impl::LoriMio, Impl::Mio, 1.00, &["bulk-1", "bulk-50"]),
     (Impl::LoriMio, Impl::Tokio, 0.90, &["rr-1", "rr-100"]),
     (Impl::LoriTokioCt, Impl::Tokio, 1.00, &[]),
@@ -315,6 +351,9 @@ const CPU_TARGETS: [(Impl, Impl, f64, &[&str]); 7] = [
         1.10,
         &["rr-1", "bulk-1"],
     ),
+    // Issue 17: the scale scenario, N threads against the same-runtime hand-written server.
+    (Impl::LoriMioN, Impl::MioN, 1.05, &[]),
+    (Impl::LoriTokioMtN, Impl::TokioMtN, 1.05, &[]),
 ];
 
 /// The WebSocket targets: lori's WebSocket on each driver against the cheaper (by median
@@ -339,6 +378,9 @@ const IDLE_LIMIT: f64 = 2048.0;
 
 /// The throughput target, as a fraction of the same-runtime baseline.
 const THROUGHPUT_LIMIT: f64 = 0.97;
+
+/// The scale scenario's throughput target (issue 17).
+const SCALE_THROUGHPUT_LIMIT: f64 = 0.95;
 
 /// Every target against every scenario it applies to (an empty scenario list in
 /// [`CPU_TARGETS`] means every scenario with both servers).
@@ -384,19 +426,29 @@ pub fn targets_table(echo: &[EchoResult], idle: Option<&IdleResult>) -> String {
         for entry in &result.scenario.entries {
             let lori = entry.implementation;
             // The WebSocket scenarios have no throughput target.
-            if lori.is_baseline() || lori.protocol() == Protocol::WebSocket {
+            if lori.is_baseline()
+                || matches!(
+                    lori.protocol(),
+                    Protocol::WebSocket | Protocol::WebSocketDeflate
+                )
+            {
                 continue;
             }
+            let limit = if lori.is_scaled() {
+                SCALE_THROUGHPUT_LIMIT
+            } else {
+                THROUGHPUT_LIMIT
+            };
             checks.push(Check {
                 target: format!(
-                    "{} throughput ≥ {THROUGHPUT_LIMIT:.2} × {}",
+                    "{} throughput ≥ {limit:.2} × {}",
                     lori.name(),
                     lori.baseline().name()
                 ),
                 scenario: name.to_owned(),
                 figure: ratio_between(result, lori, lori.baseline(), |s| s.throughput),
                 bound: Bound::AtLeast,
-                limit: THROUGHPUT_LIMIT,
+                limit,
                 noise: noise(result),
             });
         }
@@ -455,6 +507,8 @@ mod tests {
         Some(Sample {
             cpu_per_unit,
             throughput,
+            wire_sent: 0.0,
+            wire_received: 0.0,
         })
     }
 
@@ -476,6 +530,7 @@ mod tests {
                     entry(Impl::LoriMio, false),
                     entry(Impl::Mio, true),
                 ],
+                reduced: false,
             },
             samples: vec![
                 vec![sample(100.0, 1000.0), sample(200.0, 2000.0)],
@@ -483,6 +538,7 @@ mod tests {
                 vec![sample(100.0, 1000.0), None],
             ],
             failures: vec!["bulk-1 mio (again) round 2: stalled".to_owned()],
+            notes: Vec::new(),
         }
     }
 
@@ -529,6 +585,7 @@ mod tests {
                 workload: Workload::WsRoundTrips {
                     connections: 1,
                     size: 64,
+                    deflate: false,
                 },
                 entries: vec![
                     entry(Impl::TokioTungstenite, false),
@@ -536,6 +593,7 @@ mod tests {
                     entry(Impl::LoriMioWs, false),
                     entry(Impl::Fastwebsockets, true),
                 ],
+                reduced: false,
             },
             samples: vec![
                 vec![sample(4.0, 100.0), sample(4.0, 100.0)],
@@ -544,6 +602,7 @@ mod tests {
                 vec![sample(5.0, 100.0), sample(5.0, 100.0)],
             ],
             failures: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -565,6 +624,73 @@ mod tests {
         ));
         assert!(!targets.contains("throughput"));
         assert!(!targets.contains("lori-tokio-ws"));
+    }
+
+    #[test]
+    fn the_compressed_tables_show_the_wire_and_a_missing_baseline_leaves_no_ratio() {
+        let with_wire = |cpu: f64| {
+            Some(Sample {
+                cpu_per_unit: cpu,
+                throughput: 100.0,
+                wire_sent: 300.0,
+                wire_received: 250.0,
+            })
+        };
+        let result = EchoResult {
+            scenario: Scenario {
+                name: "ws-deflate-1k",
+                title: "test",
+                workload: Workload::WsRoundTrips {
+                    connections: 1,
+                    size: 1024,
+                    deflate: true,
+                },
+                entries: vec![entry(Impl::LoriMioWsDeflate, false)],
+                reduced: true,
+            },
+            samples: vec![vec![with_wire(20.0)]],
+            failures: Vec::new(),
+            notes: vec!["node-ws-deflate left out: no node".to_owned()],
+        };
+        let table = echo_table(&result);
+        assert!(table.contains("Note: node-ws-deflate left out: no node."));
+        assert!(table.contains("| wire B/msg sent | wire B/msg received |"));
+        assert!(table.contains(
+            "| lori-mio-ws-deflate | 20.0 [20.0–20.0] | – | 100 [100–100] | – | – | \
+             300 [300–300] | 250 [250–250] |"
+        ));
+        assert!(!targets_table(&[result], None).contains("lori-mio-ws-deflate"));
+    }
+
+    #[test]
+    fn the_scale_targets_are_5_percent() {
+        let result = EchoResult {
+            scenario: Scenario {
+                name: "scale-rr",
+                title: "test",
+                workload: Workload::RoundTrips { connections: 400 },
+                entries: vec![
+                    entry(Impl::MioN, false),
+                    entry(Impl::LoriMioN, false),
+                    entry(Impl::MioN, true),
+                ],
+                reduced: true,
+            },
+            samples: vec![
+                vec![sample(10.0, 1000.0)],
+                vec![sample(10.4, 960.0)],
+                vec![sample(10.0, 1000.0)],
+            ],
+            failures: Vec::new(),
+            notes: Vec::new(),
+        };
+        let table = targets_table(&[result], None);
+        assert!(table.contains(
+            "| lori-mio-n CPU ≤ 1.05 × mio-n | scale-rr | 1.04 [1.04–1.04] | 1.00–1.00 | met (median) |"
+        ));
+        assert!(table.contains(
+            "| lori-mio-n throughput ≥ 0.95 × mio-n | scale-rr | 0.96 [0.96–0.96] | 1.00–1.00 | met (median) |"
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio_rustls::TlsConnector;
 
+use crate::affinity::Layout;
 use crate::certs::Identity;
 use crate::child::ServerProcess;
 use crate::client::{self, LoadError, Measurement, Target, Timing, Workload};
@@ -21,6 +22,11 @@ pub struct Settings {
     pub rounds: usize,
     /// Warm-up and window of one echo run.
     pub timing: Timing,
+    /// Rounds of the reduced scenarios ([`Scenario::reduced`]: scale and the compressed
+    /// WebSocket ones), which fit the run's time plan only with fewer rounds.
+    pub reduced_rounds: usize,
+    /// Warm-up and window of one run of a reduced scenario.
+    pub reduced_timing: Timing,
     /// Rounds of the idle-memory scenario.
     pub idle_rounds: usize,
     /// Connections the idle-memory scenario opens.
@@ -28,7 +34,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `--quick`: a few short rounds, for development (well under 3 minutes in all).
+    /// `--quick`: a few short rounds, for development (about 3 minutes in all); the
+    /// reduced scenarios run once each, shorter, to show that they work.
     pub fn quick() -> Self {
         Self {
             rounds: 5,
@@ -36,19 +43,28 @@ impl Settings {
                 warmup: Duration::from_millis(150),
                 window: Duration::from_millis(400),
             },
+            reduced_rounds: 1,
+            reduced_timing: Timing {
+                warmup: Duration::from_millis(100),
+                window: Duration::from_millis(200),
+            },
             idle_rounds: 1,
             idle_connections: 10_000,
         }
     }
 
-    /// The full run, for BENCHMARKS.md.
+    /// The full run, for BENCHMARKS.md; the reduced scenarios get 3 rounds (run them
+    /// alone with `--only` and `--rounds` for more).
     pub fn full() -> Self {
+        let timing = Timing {
+            warmup: Duration::from_millis(500),
+            window: Duration::from_secs(3),
+        };
         Self {
             rounds: 10,
-            timing: Timing {
-                warmup: Duration::from_millis(500),
-                window: Duration::from_secs(3),
-            },
+            timing,
+            reduced_rounds: 3,
+            reduced_timing: timing,
             idle_rounds: 3,
             idle_connections: 10_000,
         }
@@ -122,9 +138,37 @@ pub struct Scenario {
     pub workload: Workload,
     /// The servers, in round order.
     pub entries: Vec<Entry>,
+    /// Run with the settings' reduced rounds and timing (the scenarios added after the
+    /// run's time plan was set: scale and the compressed WebSocket ones).
+    pub reduced: bool,
 }
 
 impl Scenario {
+    /// The rounds and timing `settings` give this scenario.
+    pub fn plan(&self, settings: &Settings) -> (usize, Timing) {
+        if self.reduced {
+            (settings.reduced_rounds, settings.reduced_timing)
+        } else {
+            (settings.rounds, settings.timing)
+        }
+    }
+
+    /// Whether its servers run on N threads with a multi-thread load (the scale scenario).
+    pub fn is_scaled(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.implementation.is_scaled())
+    }
+
+    /// Whether the client offers permessage-deflate and sends JSON-like text.
+    pub fn is_deflate(&self) -> bool {
+        matches!(
+            self.workload,
+            Workload::WsRoundTrips { deflate: true, .. }
+                | Workload::WsPipelined { deflate: true, .. }
+        )
+    }
+
     /// The unit the scenario reports in.
     pub fn unit(&self) -> Unit {
         match self.workload {
@@ -209,6 +253,44 @@ fn ws_entries() -> Vec<Entry> {
     .collect()
 }
 
+/// The entries of the scale scenario: each lori server on N threads after the hand-written
+/// server on the same runtime with N threads, and hand tokio again.
+fn scale_entries() -> Vec<Entry> {
+    [
+        (Impl::MioN, false),
+        (Impl::LoriMioN, false),
+        (Impl::TokioMtN, false),
+        (Impl::LoriTokioMtN, false),
+        (Impl::TokioMtN, true),
+    ]
+    .into_iter()
+    .map(|(implementation, again)| Entry {
+        implementation,
+        again,
+    })
+    .collect()
+}
+
+/// The entries of the compressed WebSocket scenarios: Node's `ws` (left out of a run, with
+/// a note, where Node or `ws` is missing), lori's WebSocket on both drivers, `ws` again.
+fn ws_deflate_entries() -> Vec<Entry> {
+    [
+        (Impl::NodeWsDeflate, false),
+        (Impl::LoriMioWsDeflate, false),
+        (Impl::LoriTokioWsDeflate, false),
+        (Impl::NodeWsDeflate, true),
+    ]
+    .into_iter()
+    .map(|(implementation, again)| Entry {
+        implementation,
+        again,
+    })
+    .collect()
+}
+
+/// The names `--only scale` stands for.
+pub const SCALE_SCENARIOS: [&str; 2] = ["scale-rr", "scale-bulk"];
+
 /// The entries of the HTTP scenario: hyper over tokio's stream, hyper over lori's, hyper
 /// over tokio's again.
 fn http_entries() -> Vec<Entry> {
@@ -233,36 +315,42 @@ pub fn echo_scenarios() -> Vec<Scenario> {
             title: "bulk echo, 1 connection, 64 KiB writes",
             workload: Workload::Bulk { connections: 1 },
             entries: single_connection_entries(),
+            reduced: false,
         },
         Scenario {
             name: "bulk-50",
             title: "bulk echo, 50 connections, 64 KiB writes",
             workload: Workload::Bulk { connections: 50 },
             entries: plain_entries(),
+            reduced: false,
         },
         Scenario {
             name: "rr-1",
             title: "64 B round trips, 1 connection",
             workload: Workload::RoundTrips { connections: 1 },
             entries: single_connection_entries(),
+            reduced: false,
         },
         Scenario {
             name: "rr-100",
             title: "64 B round trips, 100 connections",
             workload: Workload::RoundTrips { connections: 100 },
             entries: plain_entries(),
+            reduced: false,
         },
         Scenario {
             name: "conn-rate",
             title: "connection rate: connect, one 64 B echo, close; 4 clients at once",
             workload: Workload::ConnectRate { workers: 4 },
             entries: plain_entries(),
+            reduced: false,
         },
         Scenario {
             name: "tls-bulk-1",
             title: "TLS bulk echo, 1 connection, 64 KiB writes",
             workload: Workload::Bulk { connections: 1 },
             entries: tls_entries(),
+            reduced: false,
         },
         Scenario {
             name: "ws-small",
@@ -270,8 +358,10 @@ pub fn echo_scenarios() -> Vec<Scenario> {
             workload: Workload::WsRoundTrips {
                 connections: 100,
                 size: 64,
+                deflate: false,
             },
             entries: ws_entries(),
+            reduced: false,
         },
         Scenario {
             name: "ws-64k",
@@ -280,14 +370,58 @@ pub fn echo_scenarios() -> Vec<Scenario> {
                 connections: 1,
                 size: 64 * 1024,
                 in_flight: 4,
+                deflate: false,
             },
             entries: ws_entries(),
+            reduced: false,
         },
         Scenario {
             name: "http-100",
             title: "HTTP/1.1 keep-alive GET / answered by hyper, 100 connections",
             workload: Workload::HttpRequests { connections: 100 },
             entries: http_entries(),
+            reduced: false,
+        },
+        Scenario {
+            name: "ws-deflate-1k",
+            title: "WebSocket echo with permessage-deflate, 1 KiB JSON-like text messages, \
+                    round trips, 100 connections",
+            workload: Workload::WsRoundTrips {
+                connections: 100,
+                size: 1024,
+                deflate: true,
+            },
+            entries: ws_deflate_entries(),
+            reduced: true,
+        },
+        Scenario {
+            name: "ws-deflate-64k",
+            title: "WebSocket echo with permessage-deflate, 64 KiB JSON-like text messages, \
+                    1 connection, 4 in flight",
+            workload: Workload::WsPipelined {
+                connections: 1,
+                size: 64 * 1024,
+                in_flight: 4,
+                deflate: true,
+            },
+            entries: ws_deflate_entries(),
+            reduced: true,
+        },
+        Scenario {
+            name: "scale-rr",
+            title: "scale: 64 B round trips, 400 connections, N server threads, a \
+                    multi-thread load",
+            workload: Workload::RoundTrips { connections: 400 },
+            entries: scale_entries(),
+            reduced: true,
+        },
+        Scenario {
+            name: "scale-bulk",
+            title: "scale: bulk echo, 32 connections, 64 KiB writes, N server threads, a \
+                    multi-thread load",
+            workload: Workload::Bulk { connections: 32 },
+            entries: scale_entries(),
+            reduced: true,
         },
     ]
 }
@@ -299,6 +433,11 @@ pub struct Sample {
     pub cpu_per_unit: f64,
     /// Units per second.
     pub throughput: f64,
+    /// Bytes the client wrote to its sockets per unit (counted by the WebSocket client
+    /// only; 0 elsewhere).
+    pub wire_sent: f64,
+    /// Bytes the client read from its sockets per unit (as `wire_sent`).
+    pub wire_received: f64,
 }
 
 impl Sample {
@@ -311,6 +450,8 @@ impl Sample {
         Some(Self {
             cpu_per_unit: measurement.server_cpu.as_secs_f64() * 1e6 / units,
             throughput: units / measurement.elapsed.as_secs_f64(),
+            wire_sent: measurement.wire_sent as f64 / units,
+            wire_received: measurement.wire_received as f64 / units,
         })
     }
 }
@@ -325,6 +466,41 @@ pub struct Context<'a> {
     pub connector: TlsConnector,
     /// The byte pattern.
     pub pattern: Arc<Pattern>,
+    /// The JSON-like text of the compressed WebSocket scenarios.
+    pub json: Arc<Pattern>,
+    /// The scale scenario's layout and multi-thread load runtime, when it runs.
+    pub scale: Option<ScaleLoad>,
+    /// Why Node's `ws` server cannot run, if it cannot (its rows are then left out).
+    pub node_missing: Option<String>,
+}
+
+/// The scale scenario's load: where the servers and the load run, and the load's runtime
+/// (a multi-thread one with a worker per load core, each pinned to the load's cores).
+pub struct ScaleLoad {
+    /// The core layout.
+    pub layout: Layout,
+    /// The load client's runtime.
+    pub runtime: Runtime,
+}
+
+impl ScaleLoad {
+    /// The runtime for `layout`.
+    pub fn new(layout: Layout) -> std::io::Result<Self> {
+        let cpus = layout.load_cpus.clone();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(layout.load_threads)
+            .on_thread_start(move || {
+                if let Some(cpus) = &cpus {
+                    // Unpinned load still measures; only the layout note would be wrong.
+                    if let Err(error) = crate::affinity::pin_current_thread(cpus) {
+                        eprintln!("lori-bench: could not pin a load thread: {error}");
+                    }
+                }
+            })
+            .enable_all()
+            .build()?;
+        Ok(Self { layout, runtime })
+    }
 }
 
 /// An echo scenario's results: `samples[entry][round]`, `None` for a failed run.
@@ -336,6 +512,8 @@ pub struct EchoResult {
     pub samples: Vec<Vec<Option<Sample>>>,
     /// What went wrong in failed runs.
     pub failures: Vec<String>,
+    /// Said above the table (the scale layout; rows left out and why).
+    pub notes: Vec<String>,
 }
 
 impl EchoResult {
@@ -357,11 +535,31 @@ pub fn run_echo(
     context: &Context<'_>,
     progress: &mut dyn FnMut(&str),
 ) -> EchoResult {
-    let mut samples = vec![Vec::with_capacity(settings.rounds); scenario.entries.len()];
+    let mut scenario = scenario.clone();
+    let mut notes = Vec::new();
+    if let Some(why) = &context.node_missing {
+        let before = scenario.entries.len();
+        scenario
+            .entries
+            .retain(|entry| entry.implementation != Impl::NodeWsDeflate);
+        if scenario.entries.len() < before {
+            notes.push(format!("{} left out: {why}", Impl::NodeWsDeflate.name()));
+        }
+    }
+    if scenario.is_scaled()
+        && let Some(scale) = &context.scale
+    {
+        notes.push(format!(
+            "N = {}: {}",
+            scale.layout.threads, scale.layout.note
+        ));
+    }
+    let (rounds, timing) = scenario.plan(settings);
+    let mut samples = vec![Vec::with_capacity(rounds); scenario.entries.len()];
     let mut failures = Vec::new();
-    for round in 0..settings.rounds {
+    for round in 0..rounds {
         for (index, entry) in scenario.entries.iter().enumerate() {
-            let outcome = run_once(scenario, entry.implementation, settings.timing, context);
+            let outcome = run_once(&scenario, entry.implementation, timing, context);
             match outcome {
                 Ok(sample) => samples[index].push(Some(sample)),
                 Err(error) => {
@@ -381,13 +579,14 @@ pub fn run_echo(
             "{} round {}/{} done",
             scenario.name,
             round + 1,
-            settings.rounds
+            rounds
         ));
     }
     EchoResult {
-        scenario: scenario.clone(),
+        scenario,
         samples,
         failures,
+        notes,
     }
 }
 
@@ -410,17 +609,40 @@ pub fn run_single(
     context: &Context<'_>,
     started: &mut dyn FnMut(u32),
 ) -> Result<Sample, LoadError> {
-    let server = ServerProcess::start(implementation, context.identity)?;
+    let scale = if implementation.is_scaled() {
+        Some(context.scale.as_ref().ok_or_else(|| {
+            LoadError::Io(std::io::Error::other(
+                "the scale scenario's load was not set up",
+            ))
+        })?)
+    } else {
+        None
+    };
+    let server = match scale {
+        Some(scale) => ServerProcess::start_scaled(
+            implementation,
+            context.identity,
+            scale.layout.threads,
+            scale.layout.server_cpus.as_deref(),
+        )?,
+        None => ServerProcess::start(implementation, context.identity)?,
+    };
     started(server.pid());
     let target = Target {
         address: server.address(),
         tls: implementation.is_tls().then(|| context.connector.clone()),
     };
+    let pattern = if scenario.is_deflate() {
+        &context.json
+    } else {
+        &context.pattern
+    };
+    let runtime = scale.map_or(context.runtime, |scale| &scale.runtime);
     let measurement = client::measure(
-        context.runtime,
+        runtime,
         &target,
         scenario.workload,
-        &context.pattern,
+        pattern,
         server.pid(),
         timing,
     )?;
@@ -541,15 +763,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_scale_scenarios_compare_n_thread_servers_on_each_runtime() {
+        let scale: Vec<Scenario> = echo_scenarios()
+            .into_iter()
+            .filter(Scenario::is_scaled)
+            .collect();
+        let names: Vec<&str> = scale.iter().map(|scenario| scenario.name).collect();
+        assert_eq!(names, SCALE_SCENARIOS);
+        for scenario in &scale {
+            assert!(scenario.reduced);
+            assert!(
+                scenario
+                    .entries
+                    .iter()
+                    .all(|entry| entry.implementation.is_scaled())
+            );
+        }
+        assert_eq!(scale[0].workload, Workload::RoundTrips { connections: 400 });
+        assert_eq!(scale[1].workload, Workload::Bulk { connections: 32 });
+    }
+
+    #[test]
     fn samples_are_per_unit_and_per_second() {
         let measurement = Measurement {
             units: 4 * 1024 * 1024,
             elapsed: Duration::from_secs(2),
             server_cpu: Duration::from_millis(500),
+            wire_sent: 8 * 1024 * 1024,
+            wire_received: 2 * 1024 * 1024,
         };
         let sample = Sample::from_measurement(&measurement, Unit::Mebibyte).unwrap();
         assert_eq!(sample.cpu_per_unit, 125_000.0);
         assert_eq!(sample.throughput, 2.0);
+        assert_eq!(sample.wire_sent, 2.0 * 1024.0 * 1024.0);
+        assert_eq!(sample.wire_received, 0.5 * 1024.0 * 1024.0);
         let idle = Measurement {
             units: 0,
             ..measurement
@@ -560,11 +807,14 @@ mod tests {
     /// The measuring time `settings` plan for the echo scenarios (warm-up and window of every
     /// run; starting servers, connecting and winding down come on top).
     fn planned(settings: &Settings) -> Duration {
-        let runs: usize = echo_scenarios()
+        echo_scenarios()
             .iter()
-            .map(|scenario| scenario.entries.len() * settings.rounds)
-            .sum();
-        (settings.timing.warmup + settings.timing.window) * u32::try_from(runs).unwrap()
+            .map(|scenario| {
+                let (rounds, timing) = scenario.plan(settings);
+                let runs = u32::try_from(scenario.entries.len() * rounds).unwrap();
+                (timing.warmup + timing.window) * runs
+            })
+            .sum()
     }
 
     #[test]
@@ -572,10 +822,11 @@ mod tests {
         // Starting servers, the idle scenario and winding down took about 20 s more in
         // practice (2 min 33 s in all with 135 s planned); the quick run must stay near 3
         // minutes in all (the thread-per-connection rows of rr-1 and bulk-1 and http-100
-        // added about 20 s).
+        // added about 20 s). The reduced scenarios (scale, compressed WebSocket) fit only
+        // with one short round each in quick runs and three in full runs.
         assert!(planned(&Settings::quick()) <= Duration::from_secs(160));
         let full = Settings::full();
-        assert!(full.rounds >= 10 && full.idle_rounds >= 3);
+        assert!(full.rounds >= 10 && full.idle_rounds >= 3 && full.reduced_rounds >= 3);
         assert!(planned(&full) <= Duration::from_secs(36 * 60));
     }
 
@@ -611,7 +862,7 @@ mod tests {
             .into_iter()
             .filter(|scenario| scenario.name.starts_with("ws-"))
             .collect();
-        assert_eq!(ws.len(), 2);
+        assert_eq!(ws.len(), 4);
         for scenario in ws {
             assert_eq!(scenario.unit(), Unit::Message);
             let (Workload::WsRoundTrips { size, .. } | Workload::WsPipelined { size, .. }) =
@@ -620,6 +871,10 @@ mod tests {
                 panic!("{} is not a WebSocket workload", scenario.name);
             };
             assert!(size <= crate::pattern::MAX_SLICE, "{}", scenario.name);
+            if scenario.is_deflate() {
+                assert!(scenario.reduced && scenario.name.starts_with("ws-deflate-"));
+                continue;
+            }
             let lori: Vec<Impl> = scenario
                 .entries
                 .iter()

@@ -3,11 +3,20 @@
 //! that offset of the connection's stream. At the end the client sends a Close, reads
 //! what is still in flight, expects the server's Close and then the TCP close, and fails
 //! unless every message it sent came back exactly once.
+//!
+//! In the compressed scenarios it offers permessage-deflate
+//! (`permessage-deflate; client_max_window_bits`, as browsers do), fails unless the server
+//! accepts, sends text messages (JSON-like, [`crate::pattern::Pattern::json`]) compressed
+//! with the agreed parameters, and inflates compressed echoes before checking them. Every
+//! byte written to and read from the socket after the upgrade is counted (the bytes on
+//! the wire per message).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use lori_websocket::DeflateConfig;
+use lori_websocket::extension::{client_accept, client_offer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -15,7 +24,8 @@ use tokio::sync::Semaphore;
 use crate::client::{LoadError, Shared, connect_tcp};
 use crate::pattern::start_offset;
 use crate::ws_frame::{
-    self, HeaderError, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG,
+    self, Deflater, HeaderError, Inflater, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION,
+    OP_PING, OP_PONG, OP_TEXT,
 };
 
 /// The longest upgrade response head accepted.
@@ -32,11 +42,13 @@ fn protocol(connection: usize, what: impl Into<String>) -> LoadError {
     }
 }
 
-/// Connects to `address` and completes the upgrade; the reader keeps any bytes that came
-/// after the 101 answer.
+/// Connects to `address` and completes the upgrade (offering permessage-deflate when
+/// `deflate`: the server must accept it); the reader keeps any bytes that came after the
+/// 101 answer.
 async fn open(
     address: SocketAddr,
     connection: usize,
+    deflate: bool,
 ) -> Result<
     (
         FrameReader<tokio::net::tcp::OwnedReadHalf>,
@@ -45,25 +57,40 @@ async fn open(
     LoadError,
 > {
     let mut stream = connect_tcp(address).await?;
-    let leftover = upgrade(&mut stream, address, connection).await?;
+    let offer = deflate.then(DeflateConfig::default);
+    let (leftover, agreed) = upgrade(&mut stream, address, connection, offer.as_ref()).await?;
     let (reader, writer) = stream.into_split();
-    Ok((
-        FrameReader::new(reader, leftover),
-        FrameWriter::new(writer, connection),
-    ))
+    let mut reader = FrameReader::new(reader, leftover);
+    let mut writer = FrameWriter::new(writer, connection);
+    if deflate {
+        let params = agreed
+            .ok_or_else(|| protocol(connection, "the server did not accept permessage-deflate"))?;
+        reader.inflater = Some(Inflater::new(params.peer_no_context_takeover));
+        // zlib cannot make a 256-byte window: at 8 bits every message goes uncompressed.
+        writer.deflater = (params.own_max_window_bits >= 9)
+            .then(|| Deflater::new(params.own_max_window_bits, params.own_no_context_takeover));
+        writer.opcode = OP_TEXT;
+        reader.opcode = OP_TEXT;
+    }
+    Ok((reader, writer))
 }
 
-/// Sends the upgrade request and checks the 101 answer and its accept key; returns the
-/// bytes read after the answer's head.
+/// Sends the upgrade request (with `offer`'s `Sec-WebSocket-Extensions`) and checks the 101
+/// answer, its accept key and its extensions; returns the bytes read after the answer's
+/// head and the agreed permessage-deflate parameters, if any.
 async fn upgrade(
     stream: &mut TcpStream,
     address: SocketAddr,
     connection: usize,
-) -> Result<Vec<u8>, LoadError> {
+    offer: Option<&DeflateConfig>,
+) -> Result<(Vec<u8>, Option<lori_websocket::DeflateParams>), LoadError> {
     let key = ws_frame::client_key(connection as u64);
+    let extensions = offer
+        .map(|config| format!("Sec-WebSocket-Extensions: {}\r\n", client_offer(config)))
+        .unwrap_or_default();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     let expected = ws_frame::accept_key(key.as_bytes());
@@ -97,7 +124,15 @@ async fn upgrade(
                 if accept != Some(expected.as_bytes()) {
                     return Err(protocol(connection, "a wrong Sec-WebSocket-Accept"));
                 }
-                return Ok(buffer.split_off(len));
+                let values = response
+                    .headers
+                    .iter()
+                    .filter(|header| header.name.eq_ignore_ascii_case("sec-websocket-extensions"))
+                    .map(|header| header.value);
+                let agreed = client_accept(values, offer).map_err(|error| {
+                    protocol(connection, format!("a bad extension answer: {error}"))
+                })?;
+                return Ok((buffer.split_off(len), agreed));
             }
             Err(error) => {
                 return Err(protocol(
@@ -117,6 +152,14 @@ struct FrameReader<R> {
     start: usize,
     /// Where they end.
     end: usize,
+    /// The data messages' opcode: binary, or text in the compressed scenarios.
+    opcode: u8,
+    /// Inflates compressed messages (permessage-deflate agreed).
+    inflater: Option<Inflater>,
+    /// A compressed message's payload so far.
+    compressed: Vec<u8>,
+    /// Bytes read from the socket not yet counted in `Shared`.
+    uncounted: usize,
 }
 
 /// What [`FrameReader::message`] found.
@@ -137,6 +180,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buffer,
             start: 0,
             end,
+            opcode: OP_BINARY,
+            inflater: None,
+            compressed: Vec::new(),
+            uncounted: 0,
         }
     }
 
@@ -176,6 +223,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 ));
             }
             self.end += n;
+            self.uncounted += n;
         }
     }
 
@@ -186,9 +234,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.start = 0;
     }
 
-    /// Reads one whole message (binary, maybe fragmented) and checks that it is the
-    /// `size` bytes of the pattern at `offset`; or the server's Close, where a message
-    /// would start. Pings and Pongs are skipped.
+    /// Reads one whole message (binary, or text in the compressed scenarios; maybe
+    /// fragmented, maybe compressed) and checks that it is the `size` bytes of the pattern
+    /// at `offset`; or the server's Close, where a message would start. Pings and Pongs
+    /// are skipped.
     async fn message(
         &mut self,
         shared: &Shared,
@@ -197,19 +246,50 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         size: usize,
     ) -> Result<Received, LoadError> {
         let mut got = 0usize;
+        let mut first = true;
+        let mut compressed = false;
         loop {
             let (header, payload) = self.frame(connection).await?;
-            let expected_opcode = if got == 0 { OP_BINARY } else { OP_CONTINUATION };
+            shared.count_received(std::mem::take(&mut self.uncounted));
+            let expected_opcode = if first { self.opcode } else { OP_CONTINUATION };
             match header.opcode {
-                OP_PING | OP_PONG => continue,
-                OP_CLOSE if got == 0 => return Ok(Received::Close),
+                OP_PING | OP_PONG if !header.rsv1 => continue,
+                OP_CLOSE if first && !header.rsv1 => return Ok(Received::Close),
                 opcode if opcode == expected_opcode => {}
                 opcode => {
                     return Err(protocol(
                         connection,
-                        format!("an unexpected opcode {opcode}"),
+                        format!("an unexpected opcode {opcode} (RSV1 {})", header.rsv1),
                     ));
                 }
+            }
+            if header.rsv1 && (!first || self.inflater.is_none()) {
+                return Err(protocol(connection, "RSV1 where no compression may be"));
+            }
+            if first {
+                compressed = header.rsv1;
+                first = false;
+                self.compressed.clear();
+            }
+            if compressed {
+                self.compressed.extend_from_slice(&self.buffer[payload]);
+                if !header.fin {
+                    continue;
+                }
+                let Some(inflater) = self.inflater.as_mut() else {
+                    return Err(protocol(connection, "a compressed message not agreed"));
+                };
+                let message = inflater
+                    .inflate(&mut self.compressed, size)
+                    .map_err(|what| protocol(connection, what))?;
+                if !shared.pattern.matches(offset, message) {
+                    return Err(LoadError::Mismatch { connection, offset });
+                }
+                return if message.len() == size {
+                    Ok(Received::Message)
+                } else {
+                    Err(protocol(connection, "a message shorter than the one sent"))
+                };
             }
             let payload = &self.buffer[payload];
             if got + payload.len() > size {
@@ -252,6 +332,10 @@ struct FrameWriter<W> {
     frame: Vec<u8>,
     /// Where the masking keys come from (xorshift; never 0).
     state: u64,
+    /// The data messages' opcode: binary, or text in the compressed scenarios.
+    opcode: u8,
+    /// Compresses data messages (permessage-deflate agreed).
+    deflater: Option<Deflater>,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -260,6 +344,8 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             writer,
             frame: Vec::with_capacity(MAX_FRAME as usize + MAX_HEADER),
             state: 0x2545_F491_4F6C_DD1D ^ (connection as u64).wrapping_mul(0x9E37_79B9),
+            opcode: OP_BINARY,
+            deflater: None,
         }
     }
 
@@ -272,35 +358,55 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         [a, b, c, d]
     }
 
-    /// Sends one frame.
-    async fn send(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+    /// Sends one data message in one frame, compressed when compression was agreed.
+    async fn message(&mut self, shared: &Shared, payload: &[u8]) -> Result<(), LoadError> {
         let mask = self.mask();
         self.frame.clear();
-        ws_frame::encode_masked(&mut self.frame, opcode, payload, mask);
-        self.writer.write_all(&self.frame).await
+        match self.deflater.as_mut() {
+            Some(deflater) => {
+                let compressed = deflater
+                    .deflate(payload)
+                    .map_err(|what| LoadError::Io(io::Error::other(what)))?;
+                ws_frame::encode_masked(&mut self.frame, self.opcode, compressed, mask, true);
+            }
+            None => ws_frame::encode_masked(&mut self.frame, self.opcode, payload, mask, false),
+        }
+        self.writer.write_all(&self.frame).await?;
+        shared.count_sent(self.frame.len());
+        Ok(())
     }
 
-    /// Sends a Close with code 1000.
+    /// Sends a Close with code 1000 (never compressed).
     async fn close(&mut self) -> io::Result<()> {
-        self.send(OP_CLOSE, &1000u16.to_be_bytes()).await
+        let mask = self.mask();
+        self.frame.clear();
+        ws_frame::encode_masked(
+            &mut self.frame,
+            OP_CLOSE,
+            &1000u16.to_be_bytes(),
+            mask,
+            false,
+        );
+        self.writer.write_all(&self.frame).await
     }
 }
 
 /// One connection sending a `size`-byte message and waiting for its echo, again and again
-/// until stopped; then the closing handshake.
+/// until stopped; then the closing handshake. With `deflate`, compressed text messages.
 pub async fn round_trips(
     address: SocketAddr,
     connection: usize,
     size: usize,
+    deflate: bool,
     shared: Arc<Shared>,
 ) -> Result<(), LoadError> {
-    let (mut reader, mut writer) = open(address, connection).await?;
+    let (mut reader, mut writer) = open(address, connection, deflate).await?;
     let start = start_offset(connection);
     let mut done = 0u64;
     while !shared.stopped() {
         let offset = start + done * size as u64;
         writer
-            .send(OP_BINARY, shared.pattern.slice(offset, size))
+            .message(&shared, shared.pattern.slice(offset, size))
             .await?;
         match reader.message(&shared, connection, offset, size).await? {
             Received::Message => {}
@@ -320,15 +426,17 @@ pub async fn round_trips(
 }
 
 /// One connection with up to `in_flight` messages of `size` bytes sent and not yet echoed,
-/// writing and reading concurrently until stopped; then the closing handshake.
+/// writing and reading concurrently until stopped; then the closing handshake. With
+/// `deflate`, compressed text messages.
 pub async fn pipelined(
     address: SocketAddr,
     connection: usize,
     size: usize,
     in_flight: usize,
+    deflate: bool,
     shared: Arc<Shared>,
 ) -> Result<(), LoadError> {
-    let (mut reader, mut writer) = open(address, connection).await?;
+    let (mut reader, mut writer) = open(address, connection, deflate).await?;
     let start = start_offset(connection);
     let window = Semaphore::new(in_flight);
     let write = async {
@@ -342,7 +450,7 @@ pub async fn pipelined(
                 .forget();
             let offset = start + sent * size as u64;
             writer
-                .send(OP_BINARY, shared.pattern.slice(offset, size))
+                .message(&shared, shared.pattern.slice(offset, size))
                 .await?;
             sent += 1;
         }

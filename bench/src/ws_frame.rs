@@ -1,9 +1,11 @@
 //! The little of RFC 6455 that the benchmark writes by hand: the handshake's accept key
 //! (for the load client and the hand-rolled handshake of the `fastwebsockets` server),
-//! masked client frames and frame headers.
+//! masked client frames and frame headers, and the load client's side of
+//! permessage-deflate (RFC 7692): compressing its messages and inflating the server's.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use sha1::{Digest, Sha1};
 
 /// The GUID appended to the key before hashing (RFC 6455 section 1.3).
@@ -11,6 +13,8 @@ const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// A continuation frame.
 pub const OP_CONTINUATION: u8 = 0x0;
+/// A text data frame.
+pub const OP_TEXT: u8 = 0x1;
 /// A binary data frame.
 pub const OP_BINARY: u8 = 0x2;
 /// A Close frame.
@@ -58,9 +62,16 @@ pub fn apply_mask(data: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Appends one client frame (FIN set, masked with `mask`) carrying `payload` to `out`.
-pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(0x80 | (opcode & 0x0F));
+/// Appends one client frame (FIN set, masked with `mask`) carrying `payload` to `out`, with
+/// RSV1 set when `compressed` (a permessage-deflate message).
+pub fn encode_masked(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    payload: &[u8],
+    mask: [u8; 4],
+    compressed: bool,
+) {
+    out.push(0x80 | if compressed { 0x40 } else { 0 } | (opcode & 0x0F));
     match payload.len() {
         len if len < 126 => out.push(0x80 | len as u8),
         len => match u16::try_from(len) {
@@ -85,6 +96,8 @@ pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4
 pub struct Header {
     /// The final fragment of its message.
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate; first frame only).
+    pub rsv1: bool,
     /// The opcode (low four bits of the first byte).
     pub opcode: u8,
     /// Whether a masking key follows the length (a server's frames never have one).
@@ -98,7 +111,7 @@ pub struct Header {
 /// Why a frame header is not one a server may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
-    /// An RSV bit is set (no extension was negotiated).
+    /// RSV2 or RSV3 is set (no extension that uses them is ever negotiated).
     #[error("a reserved bit is set")]
     Reserved,
     /// The 64-bit length has its top bit set.
@@ -111,7 +124,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Option<Header>, HeaderError> {
     let [first, second, rest @ ..] = bytes else {
         return Ok(None);
     };
-    if first & 0x70 != 0 {
+    if first & 0x30 != 0 {
         return Err(HeaderError::Reserved);
     }
     let masked = second & 0x80 != 0;
@@ -133,11 +146,118 @@ pub fn parse_header(bytes: &[u8]) -> Result<Option<Header>, HeaderError> {
     }
     Ok(Some(Header {
         fin: first & 0x80 != 0,
+        rsv1: first & 0x40 != 0,
         opcode: first & 0x0F,
         masked,
         payload_len,
         header_len: 2 + extended + mask_len,
     }))
+}
+
+/// The bytes a sync flush ends with: stripped from each compressed message, put back
+/// before inflating one (RFC 7692 7.2.1, 7.2.2).
+const TRAILER: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+
+/// The client's compressor: level 6 (zlib's default, as browsers and Node use), the agreed
+/// window, context kept across messages unless the server asked otherwise.
+pub struct Deflater {
+    compress: Compress,
+    no_context_takeover: bool,
+    out: Vec<u8>,
+}
+
+impl Deflater {
+    /// A compressor with a window of 2^`window_bits` bytes (9 to 15).
+    pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
+        Self {
+            compress: Compress::new_with_window_bits(
+                Compression::default(),
+                false,
+                window_bits.clamp(9, 15),
+            ),
+            no_context_takeover,
+            out: Vec::new(),
+        }
+    }
+
+    /// `message` compressed, without the sync flush's trailer.
+    pub fn deflate(&mut self, message: &[u8]) -> Result<&[u8], String> {
+        self.out.clear();
+        let start = self.compress.total_in();
+        loop {
+            // `compress_vec` writes only into spare capacity.
+            self.out.reserve(message.len() / 4 + 64);
+            let consumed = (self.compress.total_in() - start) as usize;
+            self.compress
+                .compress_vec(&message[consumed..], &mut self.out, FlushCompress::Sync)
+                .map_err(|error| format!("deflate: {error}"))?;
+            let consumed = (self.compress.total_in() - start) as usize;
+            // The flush is complete once all input is in and output space was left over.
+            if consumed == message.len() && self.out.len() < self.out.capacity() {
+                break;
+            }
+        }
+        if !self.out.ends_with(&TRAILER) {
+            return Err("a sync flush without its trailer".to_owned());
+        }
+        self.out.truncate(self.out.len() - TRAILER.len());
+        if self.no_context_takeover {
+            self.compress.reset();
+        }
+        Ok(&self.out)
+    }
+}
+
+/// The client's inflater: a 32 KiB window (reads any), context kept across messages
+/// unless the server said it starts afresh.
+pub struct Inflater {
+    decompress: Decompress,
+    no_context_takeover: bool,
+    out: Vec<u8>,
+}
+
+impl Inflater {
+    /// An inflater; `no_context_takeover` when the server compresses each message afresh.
+    pub fn new(no_context_takeover: bool) -> Self {
+        Self {
+            decompress: Decompress::new_with_window_bits(false, 15),
+            no_context_takeover,
+            out: Vec::new(),
+        }
+    }
+
+    /// Inflates one message's compressed payload (`input`, to which the trailer is
+    /// appended); fails if it inflates to more than `limit` bytes.
+    pub fn inflate(&mut self, input: &mut Vec<u8>, limit: usize) -> Result<&[u8], String> {
+        input.extend_from_slice(&TRAILER);
+        self.out.clear();
+        self.out.reserve(limit + 1);
+        let start = self.decompress.total_in();
+        loop {
+            let consumed = (self.decompress.total_in() - start) as usize;
+            let before = (consumed, self.out.len());
+            self.decompress
+                .decompress_vec(&input[consumed..], &mut self.out, FlushDecompress::Sync)
+                .map_err(|error| format!("inflate: {error}"))?;
+            let consumed = (self.decompress.total_in() - start) as usize;
+            if self.out.len() > limit {
+                return Err("a message longer than the one sent".to_owned());
+            }
+            if consumed == input.len() && self.out.len() < self.out.capacity() {
+                break;
+            }
+            if (consumed, self.out.len()) == before {
+                return Err("inflate made no progress".to_owned());
+            }
+            if self.out.len() == self.out.capacity() {
+                self.out.reserve(1);
+            }
+        }
+        if self.no_context_takeover {
+            self.decompress.reset(false);
+        }
+        Ok(&self.out)
+    }
 }
 
 #[cfg(test)]
@@ -180,10 +300,11 @@ mod tests {
         for len in [0usize, 125, 126, 65_535, 65_536] {
             let payload = vec![0xAB; len];
             let mut out = Vec::new();
-            encode_masked(&mut out, OP_BINARY, &payload, mask);
+            encode_masked(&mut out, OP_BINARY, &payload, mask, len == 126);
             let header = parse_header(&out).unwrap().unwrap();
             assert_eq!(header.payload_len, len as u64);
             assert!(header.fin && header.masked);
+            assert_eq!(header.rsv1, len == 126);
             assert_eq!(header.opcode, OP_BINARY);
             assert_eq!(header.header_len + len, out.len());
             assert_eq!(&out[header.header_len - 4..header.header_len], &mask);
@@ -199,13 +320,40 @@ mod tests {
 
     #[test]
     fn bad_headers_are_errors() {
-        assert_eq!(parse_header(&[0xC2, 0x00]), Err(HeaderError::Reserved));
+        assert_eq!(parse_header(&[0xA2, 0x00]), Err(HeaderError::Reserved));
+        assert_eq!(parse_header(&[0x92, 0x00]), Err(HeaderError::Reserved));
+        assert!(parse_header(&[0xC2, 0x00]).unwrap().unwrap().rsv1);
         let mut long = vec![0x82, 127, 0x80];
         long.extend_from_slice(&[0; 7]);
         assert_eq!(parse_header(&long), Err(HeaderError::Length));
         let unmasked = parse_header(&[0x02, 0x03]).unwrap().unwrap();
-        assert!(!unmasked.fin && !unmasked.masked);
+        assert!(!unmasked.fin && !unmasked.masked && !unmasked.rsv1);
         assert_eq!(unmasked.header_len, 2);
         assert_eq!(unmasked.opcode, OP_BINARY);
+    }
+
+    #[test]
+    fn messages_deflate_and_inflate_back_with_and_without_context() {
+        let pattern = crate::pattern::Pattern::json();
+        for no_context in [false, true] {
+            let mut deflater = Deflater::new(15, no_context);
+            let mut inflater = Inflater::new(no_context);
+            let mut sizes = Vec::new();
+            for k in 0..6u64 {
+                let message = pattern.slice(k * 1024, 1024);
+                let mut compressed = deflater.deflate(message).unwrap().to_vec();
+                sizes.push(compressed.len());
+                assert!(compressed.len() < message.len() / 2, "{k}");
+                let inflated = inflater.inflate(&mut compressed, 1024).unwrap();
+                assert_eq!(inflated, message);
+            }
+            if no_context {
+                assert!(sizes[1..].iter().all(|&size| size > sizes[0] / 2));
+            }
+        }
+        // A message that inflates to more than the limit fails.
+        let mut deflater = Deflater::new(9, false);
+        let mut big = deflater.deflate(pattern.slice(0, 5000)).unwrap().to_vec();
+        assert!(Inflater::new(false).inflate(&mut big, 4999).is_err());
     }
 }

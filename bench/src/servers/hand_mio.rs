@@ -2,7 +2,9 @@
 //! buffer and writes straight back; what the socket does not take waits in the
 //! connection's own buffer, and reading stops until it is written (backpressure). Since
 //! readiness is edge-triggered, each connection remembers that its socket is still
-//! readable while it holds unwritten bytes.
+//! readable while it holds unwritten bytes. With N threads (the scale scenario's `mio-n`),
+//! N such loops run, each accepting on its own listener bound to the same port with
+//! `SO_REUSEPORT`, so the kernel spreads the connections over them.
 
 use std::io::{self, ErrorKind, Read, Write};
 
@@ -30,11 +32,36 @@ enum Next {
     Close,
 }
 
-/// Runs the loop until the process is killed.
-pub(super) fn run(port: u16) -> io::Result<()> {
+/// Runs `threads` loops until the process is killed.
+pub(super) fn run(port: u16, threads: usize) -> io::Result<()> {
+    if threads <= 1 {
+        let listener = TcpListener::from_std(bind(port)?);
+        announce(listener.local_addr()?)?;
+        return serve_loop(listener);
+    }
+    let options = super::lori_options(port).reuse_port(true);
+    let first = options.bind()?;
+    let local = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(options.bind_address(local)?);
+    }
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| std::thread::spawn(move || serve_loop(TcpListener::from_std(listener))))
+        .collect();
+    announce(local)?;
+    for handle in loops {
+        handle
+            .join()
+            .map_err(|_| io::Error::other("a mio loop panicked"))??;
+    }
+    Ok(())
+}
+
+/// One loop accepting on `listener` and echoing on what it accepted.
+fn serve_loop(mut listener: TcpListener) -> io::Result<()> {
     let mut poll = Poll::new()?;
-    let mut listener = TcpListener::from_std(bind(port)?);
-    announce(listener.local_addr()?)?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut connections: Slab<Conn> = Slab::new();

@@ -8,11 +8,13 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{READ_SIZE, announce, bind};
 
-/// Runs the server on a current-thread runtime, or a multi-thread one with one worker.
-pub(super) fn run(port: u16, multi_thread: bool) -> io::Result<()> {
-    let runtime = if multi_thread {
+/// Runs the server on a current-thread runtime (`workers` `None`), or a multi-thread one
+/// with that many workers.
+pub(super) fn run(port: u16, workers: Option<usize>) -> io::Result<()> {
+    let multi_thread = workers.is_some();
+    let runtime = if let Some(workers) = workers {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(workers)
             .enable_all()
             .build()?
     } else {

@@ -16,8 +16,8 @@ use super::announce;
 pub(super) enum Flavor {
     /// `new_current_thread`.
     CurrentThread,
-    /// `new_multi_thread` with one worker.
-    MultiThread,
+    /// `new_multi_thread` with this many workers.
+    MultiThread(usize),
 }
 
 /// Echoes every byte back. When the connection is throttled it keeps the chunk it could
@@ -63,14 +63,19 @@ fn socket_addr(local: &Address) -> io::Result<SocketAddr> {
     }
 }
 
-/// Runs lori on `lori-mio` with one event-loop thread; `accept` makes each connection's
-/// handler.
-pub(super) fn run_mio<H, L>(options: ListenOptions, config: Config, accept: L) -> io::Result<()>
+/// Runs lori on `lori-mio` with `threads` event-loop threads (more than one: one
+/// `SO_REUSEPORT` listener per loop); `accept` makes each connection's handler.
+pub(super) fn run_mio<H, L>(
+    options: ListenOptions,
+    config: Config,
+    accept: L,
+    threads: usize,
+) -> io::Result<()>
 where
     H: Handler,
     L: ListenerHandler<H> + Clone,
 {
-    let driver = lori_mio::Driver::builder().threads(1).build()?;
+    let driver = lori_mio::Driver::builder().threads(threads).build()?;
     let listener = driver.listen(options, config, None, accept)?;
     announce(socket_addr(&listener.local_addr())?)?;
     driver.wait();
@@ -93,8 +98,8 @@ where
         Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?,
-        Flavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        Flavor::MultiThread(workers) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
             .enable_all()
             .build()?,
     };

@@ -8,7 +8,7 @@ use std::io;
 use bytes::Bytes;
 use lori_core::{Address, Config};
 use lori_websocket::{
-    SendError, SizeLimit, Text, Upgrade, UpgradeRequest, WebSocket, WebSocketConfig,
+    DeflateConfig, SendError, SizeLimit, Text, Upgrade, UpgradeRequest, WebSocket, WebSocketConfig,
     WebSocketHandler, WsContext,
 };
 
@@ -76,12 +76,18 @@ impl WebSocketHandler for WsEcho {
     }
 }
 
-/// The WebSocket settings: messages and frames up to [`WS_MAX_MESSAGE`].
+/// The WebSocket settings: messages and frames up to [`WS_MAX_MESSAGE`], and
+/// permessage-deflate with its default settings (on by default, as in `ws_echo`): level 6,
+/// 32 KiB windows, context takeover, messages under 256 bytes sent uncompressed. It is
+/// agreed only with a client that offers it, which the load client does in the compressed
+/// scenarios (`lori-mio-ws-deflate`, `lori-tokio-ws-deflate`: the same servers) and not in
+/// the others.
 fn ws_config() -> io::Result<WebSocketConfig> {
     let limit = SizeLimit::new(WS_MAX_MESSAGE).map_err(io::Error::other)?;
     Ok(WebSocketConfig::default()
         .max_message_size(limit)
-        .max_frame_size(limit))
+        .max_frame_size(limit)
+        .compression(Some(DeflateConfig::default())))
 }
 
 /// The listener handler: a WebSocket echo for every connection.
@@ -91,7 +97,12 @@ fn accept(config: WebSocketConfig) -> impl FnMut(&Address) -> Option<WebSocket<W
 
 /// Runs the WebSocket echo on `lori-mio` with one event-loop thread.
 pub(super) fn run_mio(port: u16) -> io::Result<()> {
-    lori::run_mio(lori_options(port), Config::default(), accept(ws_config()?))
+    lori::run_mio(
+        lori_options(port),
+        Config::default(),
+        accept(ws_config()?),
+        1,
+    )
 }
 
 /// Runs the WebSocket echo on `lori-tokio` with a current-thread runtime.

@@ -2,9 +2,11 @@
 //! `lori-bench server --impl NAME --port P`. Every server binds with
 //! `lori_net::ListenOptions` (same backlog and options), sets `TCP_NODELAY` on accepted
 //! sockets, reads at most [`READ_SIZE`] bytes at a time, runs on one thread (the
-//! multi-thread tokio runtimes have one worker), prints `listening on ADDR` and echoes
-//! until it is killed. The WebSocket servers accept messages and frames up to
-//! [`WS_MAX_MESSAGE`].
+//! multi-thread tokio runtimes have one worker; the scale scenario's servers on
+//! `--threads N`), prints `listening on ADDR` and echoes until it is killed. The WebSocket
+//! servers accept messages and frames up to [`WS_MAX_MESSAGE`]. Node's `ws` server is the
+//! exception: `lori-bench server --impl node-ws-deflate` replaces itself with `node`
+//! (see [`node_ws`]).
 
 mod blocking;
 mod fastws;
@@ -13,6 +15,7 @@ mod hand_tokio;
 mod http;
 mod lori;
 mod lori_ws;
+pub mod node_ws;
 mod tokio_tls;
 mod tungstenite;
 
@@ -39,6 +42,9 @@ pub enum Protocol {
     Tls,
     /// WebSocket (RFC 6455, plain `ws://`): messages echoed.
     WebSocket,
+    /// WebSocket with permessage-deflate (RFC 7692) offered by the client and accepted by
+    /// the server: messages echoed, compressed both ways.
+    WebSocketDeflate,
     /// HTTP/1.1: `GET /` answered `hello`, keep-alive.
     Http,
 }
@@ -82,11 +88,28 @@ pub enum Impl {
     LoriBlocking,
     /// Hand-written `std::net`: a blocking thread per connection.
     StdThreads,
+    /// The scale scenario's hand-written mio server: N copies of the `Mio` loop, one per
+    /// thread, each with its own listener on the same port (`SO_REUSEPORT`).
+    MioN,
+    /// lori on `lori-mio` with N event loops (`threads(N)`, `SO_REUSEPORT` listeners).
+    LoriMioN,
+    /// The hand-written tokio server on a multi-thread runtime with N workers.
+    TokioMtN,
+    /// lori on `lori-tokio`, a multi-thread runtime with N workers.
+    LoriTokioMtN,
+    /// lori's WebSocket echo on `lori-mio` with permessage-deflate (the default
+    /// `DeflateConfig`: level 6, 32 KiB windows, context takeover, messages under 256 bytes
+    /// uncompressed).
+    LoriMioWsDeflate,
+    /// The same on `lori-tokio`, a current-thread runtime.
+    LoriTokioWsDeflate,
+    /// Node's `ws` server with `perMessageDeflate: true`, each message sent back.
+    NodeWsDeflate,
 }
 
 impl Impl {
     /// Every implementation, in the order `--help` lists them.
-    pub const ALL: [Impl; 17] = [
+    pub const ALL: [Impl; 24] = [
         Impl::LoriMio,
         Impl::LoriTokioCt,
         Impl::LoriTokioMt,
@@ -104,6 +127,13 @@ impl Impl {
         Impl::Hyper,
         Impl::LoriBlocking,
         Impl::StdThreads,
+        Impl::MioN,
+        Impl::LoriMioN,
+        Impl::TokioMtN,
+        Impl::LoriTokioMtN,
+        Impl::LoriMioWsDeflate,
+        Impl::LoriTokioWsDeflate,
+        Impl::NodeWsDeflate,
     ];
 
     /// The name used on the command line and in tables.
@@ -126,6 +156,13 @@ impl Impl {
             Impl::Hyper => "hyper",
             Impl::LoriBlocking => "lori-blocking",
             Impl::StdThreads => "std-threads",
+            Impl::MioN => "mio-n",
+            Impl::LoriMioN => "lori-mio-n",
+            Impl::TokioMtN => "tokio-mt-n",
+            Impl::LoriTokioMtN => "lori-tokio-mt-n",
+            Impl::LoriMioWsDeflate => "lori-mio-ws-deflate",
+            Impl::LoriTokioWsDeflate => "lori-tokio-ws-deflate",
+            Impl::NodeWsDeflate => "node-ws-deflate",
         }
     }
 
@@ -146,12 +183,19 @@ impl Impl {
             | Impl::TokioMt
             | Impl::Mio
             | Impl::LoriBlocking
-            | Impl::StdThreads => Protocol::Plain,
+            | Impl::StdThreads
+            | Impl::MioN
+            | Impl::LoriMioN
+            | Impl::TokioMtN
+            | Impl::LoriTokioMtN => Protocol::Plain,
             Impl::LoriMioTls | Impl::LoriTokioTls | Impl::TokioRustls => Protocol::Tls,
             Impl::LoriMioWs | Impl::LoriTokioWs | Impl::TokioTungstenite | Impl::Fastwebsockets => {
                 Protocol::WebSocket
             }
             Impl::LoriTokioHttp | Impl::Hyper => Protocol::Http,
+            Impl::LoriMioWsDeflate | Impl::LoriTokioWsDeflate | Impl::NodeWsDeflate => {
+                Protocol::WebSocketDeflate
+            }
         }
     }
 
@@ -173,6 +217,17 @@ impl Impl {
                 | Impl::Fastwebsockets
                 | Impl::Hyper
                 | Impl::StdThreads
+                | Impl::MioN
+                | Impl::TokioMtN
+                | Impl::NodeWsDeflate
+        )
+    }
+
+    /// Whether the server runs on `--threads N` threads (the scale scenario's servers).
+    pub fn is_scaled(self) -> bool {
+        matches!(
+            self,
+            Impl::MioN | Impl::LoriMioN | Impl::TokioMtN | Impl::LoriTokioMtN
         )
     }
 
@@ -190,6 +245,11 @@ impl Impl {
             Impl::Fastwebsockets => &[Impl::Fastwebsockets],
             Impl::LoriTokioHttp | Impl::Hyper => &[Impl::Hyper],
             Impl::LoriBlocking | Impl::StdThreads => &[Impl::StdThreads],
+            Impl::LoriMioN | Impl::MioN => &[Impl::MioN],
+            Impl::LoriTokioMtN | Impl::TokioMtN => &[Impl::TokioMtN],
+            Impl::LoriMioWsDeflate | Impl::LoriTokioWsDeflate | Impl::NodeWsDeflate => {
+                &[Impl::NodeWsDeflate]
+            }
         }
     }
 
@@ -207,15 +267,22 @@ impl Impl {
 const WS_BASELINES: [Impl; 2] = [Impl::WS_SELF_BASELINE, Impl::TokioTungstenite];
 
 /// Runs `implementation` on `port` (0: any free port) until the process is killed. `tls`
-/// is required by the TLS implementations and ignored by the others.
-pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> io::Result<()> {
+/// is required by the TLS implementations and ignored by the others; `threads` is the
+/// scale servers' N (the others run on one thread).
+pub fn run(
+    implementation: Impl,
+    port: u16,
+    tls: Option<Arc<ServerConfig>>,
+    threads: usize,
+) -> io::Result<()> {
+    let threads = threads.max(1);
     let tls = || {
         tls.clone().ok_or_else(|| {
             io::Error::other(format!("{} needs --cert and --key", implementation.name()))
         })
     };
     match implementation {
-        Impl::LoriMio => lori::run_mio(lori_options(port), Config::default(), lori::echo),
+        Impl::LoriMio => lori::run_mio(lori_options(port), Config::default(), lori::echo, 1),
         Impl::LoriTokioCt => lori::run_tokio(
             lori_options(port),
             Config::default(),
@@ -225,16 +292,17 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         Impl::LoriTokioMt => lori::run_tokio(
             lori_options(port),
             Config::default(),
-            lori::Flavor::MultiThread,
+            lori::Flavor::MultiThread(1),
             lori::echo,
         ),
-        Impl::Tokio => hand_tokio::run(port, false),
-        Impl::TokioMt => hand_tokio::run(port, true),
-        Impl::Mio => hand_mio::run(port),
+        Impl::Tokio => hand_tokio::run(port, None),
+        Impl::TokioMt => hand_tokio::run(port, Some(1)),
+        Impl::Mio => hand_mio::run(port, 1),
         Impl::LoriMioTls => lori::run_mio(
             lori_options(port),
             Config::default().server_tls(tls()?),
             lori::echo,
+            1,
         ),
         Impl::LoriTokioTls => lori::run_tokio(
             lori_options(port),
@@ -251,6 +319,18 @@ pub fn run(implementation: Impl, port: u16, tls: Option<Arc<ServerConfig>>) -> i
         Impl::Hyper => http::run_hyper(port),
         Impl::LoriBlocking => blocking::run_lori(port),
         Impl::StdThreads => blocking::run_std(port),
+        Impl::MioN => hand_mio::run(port, threads),
+        Impl::LoriMioN => lori::run_mio(lori_options(port), Config::default(), lori::echo, threads),
+        Impl::TokioMtN => hand_tokio::run(port, Some(threads)),
+        Impl::LoriTokioMtN => lori::run_tokio(
+            lori_options(port),
+            Config::default(),
+            lori::Flavor::MultiThread(threads),
+            lori::echo,
+        ),
+        Impl::LoriMioWsDeflate => lori_ws::run_mio(port),
+        Impl::LoriTokioWsDeflate => lori_ws::run_tokio(port),
+        Impl::NodeWsDeflate => node_ws::exec(port),
     }
 }
 
@@ -289,6 +369,9 @@ mod tests {
                 implementation.baselines().len() == 1,
                 implementation.is_baseline() || implementation.protocol() != Protocol::WebSocket
             );
+            if implementation.is_scaled() {
+                assert!(implementation.baseline().is_scaled());
+            }
         }
         assert_eq!(Impl::LoriMioWs.baseline(), Impl::WS_SELF_BASELINE);
         assert_eq!(Impl::from_name("nginx"), None);
