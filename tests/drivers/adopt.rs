@@ -14,7 +14,7 @@ use bytes::Bytes;
 use lori_core::rustls::crypto::ring::default_provider;
 use lori_core::rustls::pki_types::ServerName;
 use lori_core::rustls::{self, RootCertStore};
-use lori_core::{CloseReason, Config, Context, Handler, StartFailure};
+use lori_core::{CloseReason, Config, Conn, Handler, StartFailure};
 use lori_testkit::{Identity, WATCHDOG, client, read_exact, read_to_eof, recv, report, write_all};
 use socket2::{Domain, SockRef, Socket, Type};
 
@@ -34,31 +34,36 @@ enum Heard {
 struct Adopted(Sender<Heard>);
 
 impl Handler<Bytes> for Adopted {
-    fn on_started(&mut self, cx: &mut Context<'_, Bytes>) {
-        report(&self.0, Heard::Started { tls: cx.is_tls() });
+    fn on_started(&mut self, cx: &mut Conn<'_, Bytes>) {
+        report(
+            &self.0,
+            Heard::Started {
+                tls: cx.tls().is_some(),
+            },
+        );
     }
 
-    fn on_start_failure(&mut self, _cx: &mut Context<'_, Bytes>, _failure: StartFailure) {
+    fn on_start_failure(&mut self, _cx: &mut Conn<'_, Bytes>, _failure: StartFailure) {
         report(&self.0, Heard::StartFailed);
     }
 
-    fn on_connected(&mut self, _cx: &mut Context<'_, Bytes>) {
+    fn on_connected(&mut self, _cx: &mut Conn<'_, Bytes>) {
         report(&self.0, Heard::Connected);
     }
 
-    fn on_received(&mut self, cx: &mut Context<'_, Bytes>, data: Bytes) {
+    fn on_received(&mut self, cx: &mut Conn<'_, Bytes>, data: Bytes) {
         if cx.send(data).is_err() {
             cx.hard_close();
         }
     }
 
-    fn on_message(&mut self, cx: &mut Context<'_, Bytes>, message: Bytes) {
+    fn on_message(&mut self, cx: &mut Conn<'_, Bytes>, message: Bytes) {
         if cx.send(message).is_err() {
             cx.hard_close();
         }
     }
 
-    fn on_closed(&mut self, _cx: &mut Context<'_, Bytes>, _reason: CloseReason) {
+    fn on_closed(&mut self, _cx: &mut Conn<'_, Bytes>, _reason: CloseReason) {
         report(&self.0, Heard::Closed);
     }
 }
