@@ -65,7 +65,7 @@ use std::time::Instant;
 use bytes::buf::Limit;
 use bytes::{BufMut, BytesMut};
 
-use crate::connection::Connection;
+use crate::connection::{Connection, ConnectionState};
 use crate::error::IoFailure;
 use crate::event::{Direction, IoOp};
 use crate::handle::HandleSource;
@@ -114,6 +114,13 @@ pub trait Transport {
     /// and for blocking sockets). False makes the engine read until `WouldBlock`.
     fn short_read_drains(&self) -> bool {
         true
+    }
+
+    /// Takes the socket's pending error, if any (`SO_ERROR`): how a muted connection,
+    /// which does not read, learns that a hang-up report was a reset. The default has
+    /// none.
+    fn take_error(&mut self) -> Option<IoFailure> {
+        None
     }
 
     /// Starts resolving `host` (for `port`, families per `ip_version`); the answer comes
@@ -328,6 +335,9 @@ impl Engine {
                 self.readable |= readiness.readable;
                 self.writable |= readiness.writable;
                 self.read_closed |= readiness.read_closed;
+                if readiness.readable || readiness.read_closed {
+                    progressed |= Self::notice_muted_reset(&mut parts);
+                }
             }
             Input::NewTurn => self.begin_turn(&mut parts),
             _ => {}
@@ -373,6 +383,28 @@ impl Engine {
         self.wait(parts.conn, progressed)
     }
 
+    /// Lets a muted connection notice a reset (lori #243).
+    ///
+    /// A muted connection does not read, so it would see a reset only when unmuted: on a
+    /// read-readiness report it takes the socket's pending error and, if there is one,
+    /// closes with it. A plain FIN (or data) leaves none: the FIN is seen when unmuted,
+    /// after the data before it.
+    fn notice_muted_reset<T, H: ?Sized, M>(parts: &mut Parts<'_, T, H, M>) -> bool
+    where
+        T: Transport,
+    {
+        if !parts.conn.is_muted() || parts.conn.wants_read() {
+            return false;
+        }
+        match parts.transport.take_error() {
+            Some(failure) => {
+                parts.conn.handle_io_error(failure, parts.now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// What to wait for now.
     fn wait(&mut self, conn: &Connection, progressed: bool) -> Wait {
         if self.closed {
@@ -385,8 +417,15 @@ impl Engine {
                 progressed,
             };
         }
+        // A muted connection keeps watching its socket until it knows it readable, so
+        // that a reset still reaches it (see `notice_muted_reset`).
+        let watching = conn.is_muted()
+            && matches!(
+                conn.state(),
+                ConnectionState::Open | ConnectionState::Closing | ConnectionState::Handshaking
+            );
         Wait {
-            readable: !self.readable && conn.wants_read(),
+            readable: !self.readable && (conn.wants_read() || watching),
             writable: !self.writable && conn.wants_write(),
             deadline: conn.poll_timeout(),
             yielded: self.turn_over,

@@ -100,6 +100,24 @@ pub enum StartTlsError {
     SessionFailed(crate::event::TlsError),
 }
 
+/// Why `end_tls` refused to end TLS, checked in this order. The connection is left as it
+/// was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndTlsError {
+    /// The connection is not open (not yet open, in a handshake, closing or closed).
+    #[error("the connection is not open")]
+    NotOpen,
+    /// The connection has no TLS session to end.
+    #[error("the connection does not use TLS")]
+    NotTls,
+    /// Data is pending in either direction: received bytes not yet delivered (or not yet
+    /// decrypted), or writes queued. What was sent under TLS must be done before the
+    /// stream turns plaintext.
+    #[error("data is pending in either direction")]
+    NotReady,
+}
+
 /// A failed socket operation as the driver saw it: the error kind and the raw OS code,
 /// so that it can be compared and cloned (an `io::Error` can be neither).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -226,6 +226,9 @@ pub enum Event {
     TlsReady,
     /// A `start_tls` upgrade failed (`on_tls_failure`); `Closed(Tls(..))` follows.
     TlsFailed(TlsFailure),
+    /// `end_tls` completed (`on_tls_ended`): both close_notify alerts were exchanged and
+    /// the connection goes on in plaintext on the same TCP connection.
+    TlsEnded,
 }
 
 /// A direction of the byte stream.

@@ -239,6 +239,12 @@ impl<'a, M> Conn<'a, M> {
         self.connection.tls()
     }
 
+    /// Ends TLS and goes on in plaintext; see [`Connection::end_tls`].
+    #[cfg(feature = "tls")]
+    pub fn end_tls(&mut self) -> Result<(), crate::error::EndTlsError> {
+        self.connection.end_tls()
+    }
+
     /// rustls's error behind the last TLS failure; see [`Connection::tls_error`].
     #[cfg(feature = "tls")]
     pub fn tls_error(&self) -> Option<&rustls::Error> {
@@ -304,6 +310,9 @@ pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::TlsFailed`]: a `start_tls` upgrade failed; `on_closed` follows.
     fn on_tls_failure(&mut self, _cx: &mut Conn<'_, M>, _failure: TlsFailure) {}
 
+    /// [`Event::TlsEnded`]: an `end_tls` completed; the connection is plaintext again.
+    fn on_tls_ended(&mut self, _cx: &mut Conn<'_, M>) {}
+
     /// A message posted to this connection from another thread or task.
     fn on_message(&mut self, _cx: &mut Conn<'_, M>, _message: M) {}
 }
@@ -348,6 +357,7 @@ where
             Event::Timer(token) => handler.on_timer(cx, token),
             Event::TlsReady => handler.on_tls_ready(cx),
             Event::TlsFailed(failure) => handler.on_tls_failure(cx, failure),
+            Event::TlsEnded => handler.on_tls_ended(cx),
         }
     }
     delivered

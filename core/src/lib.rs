@@ -119,7 +119,8 @@ pub use config::{Config, SendPolicy, Watermarks};
 pub use connection::{Connection, ConnectionState};
 pub use engine::{Engine, Input, Readiness, Transport, Wait};
 pub use error::{
-    BufferUntilError, IoFailure, ReadBufferError, SendError, SetTimerError, StartTlsError,
+    BufferUntilError, EndTlsError, IoFailure, ReadBufferError, SendError, SetTimerError,
+    StartTlsError,
 };
 pub use event::{
     CloseReason, ConnectionFailure, Direction, Event, IoOp, SendToken, StartFailure, TimerToken,

@@ -158,7 +158,7 @@ impl ReadBuffer {
     }
 
     /// Takes everything buffered.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    #[cfg(feature = "tls")]
     pub(crate) fn take_all(&mut self) -> BytesMut {
         self.accounted = 0;
         self.data.split()

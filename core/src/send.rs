@@ -105,3 +105,11 @@ impl SendQueue {
             .map(|(_, token)| token)
     }
 }
+
+impl SendQueue {
+    /// Whether an accepted send has not completed yet (bytes queued without a token, such
+    /// as TLS records the layer made by itself, do not count).
+    pub(crate) fn has_pending_sends(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+}

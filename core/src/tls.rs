@@ -174,6 +174,9 @@ pub(crate) fn classify(error: &rustls::Error) -> TlsError {
 /// The bytes one `read_tls` call takes at most (rustls's `READ_SIZE`).
 const READ_CHUNK: usize = 4096;
 
+/// A TLS record's header: content type, version, and the payload's length (big-endian).
+const RECORD_HEADER: usize = 5;
+
 /// One TLS session and its ciphertext read buffer.
 pub(crate) struct TlsLayer {
     session: rustls::Connection,
@@ -192,6 +195,10 @@ pub(crate) struct TlsLayer {
     close_notify_received: bool,
     /// Our close_notify is queued.
     close_notify_sent: bool,
+    /// Bytes of the current TLS record not yet fed to rustls: rustls is fed one record at
+    /// a time, so that it never holds bytes past the record it is in, and after the peer's
+    /// close_notify what follows is ours (`end_tls` goes on in plaintext with it).
+    record_left: usize,
 }
 
 impl fmt::Debug for TlsLayer {
@@ -236,12 +243,14 @@ impl TlsLayer {
         Self {
             session,
             cipher: BytesMut::new(),
-            cipher_size: cipher_size.max(1),
+            // Room for a record header at least: rustls is fed whole-record slices.
+            cipher_size: cipher_size.max(RECORD_HEADER),
             accounted: 0,
             tcp_eof: false,
             eof_fed: false,
             close_notify_received: false,
             close_notify_sent: false,
+            record_left: 0,
         }
     }
 
@@ -288,14 +297,28 @@ impl TlsLayer {
                 return Some(Err(rustls::Error::General(error.to_string())));
             }
         } else {
-            let take = self.cipher.len().min(READ_CHUNK);
+            if self.record_left == 0 {
+                self.record_left = match self.cipher.get(..RECORD_HEADER) {
+                    Some(header) => {
+                        RECORD_HEADER + usize::from(u16::from_be_bytes([header[3], header[4]]))
+                    }
+                    // A partial header before the EOF: rustls judges it.
+                    None if self.tcp_eof => self.cipher.len(),
+                    None => return None,
+                };
+            }
+            let take = self.cipher.len().min(READ_CHUNK).min(self.record_left);
             let mut input = &self.cipher[..take];
             match self.session.read_tls(&mut input) {
                 Ok(0) => {
                     // Nothing more is taken after the peer's close_notify.
                     self.cipher.clear();
+                    self.record_left = 0;
                 }
-                Ok(n) => self.cipher.advance(n),
+                Ok(n) => {
+                    self.cipher.advance(n);
+                    self.record_left -= n;
+                }
                 Err(error) => return Some(Err(rustls::Error::General(error.to_string()))),
             }
             self.accounted = self.cipher.len();
@@ -385,6 +408,23 @@ impl TlsLayer {
     pub(crate) fn adopt_received(&mut self, received: &[u8]) {
         self.cipher.extend_from_slice(received);
         self.accounted = self.cipher.len();
+    }
+
+    /// Whether the socket reported EOF.
+    pub(crate) fn tcp_eof_seen(&self) -> bool {
+        self.tcp_eof
+    }
+
+    /// Whether received bytes wait anywhere in the layer: in the ciphertext buffer, or a
+    /// record rustls has only part of. Nothing does once the peer's close_notify came.
+    pub(crate) fn holds_inbound(&self) -> bool {
+        !self.close_notify_received && (!self.cipher.is_empty() || self.record_left > 0)
+    }
+
+    /// Ends the session (`end_tls`): the bytes received after the peer's close_notify,
+    /// which are plaintext.
+    pub(crate) fn into_trailing_plaintext(self) -> BytesMut {
+        self.cipher
     }
 
     /// Queues our close_notify, once, unless the handshake still runs.

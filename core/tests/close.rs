@@ -275,3 +275,59 @@ fn inputs_after_closed_are_ignored() {
     assert_eq!(s.io(), []);
     assert_eq!(s.conn.poll_timeout(), None);
 }
+
+// ---- shutdown_read (Lasso's shutdownRD) ---------------------------------------------------
+
+#[test]
+fn shutdown_read_drops_held_and_later_bytes_and_keeps_writing() {
+    let mut s = Script::default_server();
+    s.read(b"held");
+    s.conn.shutdown_read();
+    assert_eq!(s.events(), [], "held bytes are dropped");
+    assert!(
+        s.conn.wants_read(),
+        "reading goes on, to see the peer's EOF"
+    );
+    s.read(b"later");
+    assert_eq!(s.events(), []);
+    assert_eq!(s.conn.buffered_read_bytes(), 0);
+    assert_eq!(
+        s.conn.bytes_received(),
+        9,
+        "the bytes were read, then dropped"
+    );
+    s.conn.send(&b"still writing"[..]).unwrap();
+    assert_eq!(s.write_all(), b"still writing");
+    assert_eq!(s.conn.state(), ConnectionState::Open);
+}
+
+#[test]
+fn the_peer_eof_after_shutdown_read_closes_as_usual() {
+    let mut s = Script::default_server();
+    s.conn.shutdown_read();
+    s.read(b"ignored");
+    s.eof();
+    assert_eq!(s.events(), [Event::Closed(CloseReason::PeerEof)]);
+    assert_eq!(s.io(), [IoOp::Close]);
+}
+
+#[test]
+fn shutdown_read_in_half_close_mode_still_reports_peer_closed() {
+    let mut s = Script::server(Config::default().half_close(true));
+    s.conn.shutdown_read();
+    s.read(b"ignored");
+    s.eof();
+    assert_eq!(s.events(), [Event::PeerClosed]);
+    s.conn.send(&b"answer"[..]).unwrap();
+    assert_eq!(s.write_all(), b"answer");
+}
+
+#[test]
+fn unmuting_after_shutdown_read_delivers_nothing() {
+    let mut s = Script::default_server();
+    s.read(b"held while muted");
+    s.conn.mute();
+    s.conn.shutdown_read();
+    s.conn.unmute();
+    assert_eq!(s.events(), []);
+}

@@ -52,6 +52,8 @@ struct Script {
     /// Attempts whose sockets the transport holds (for `adopt_attempt`).
     held: Vec<AttemptId>,
     drains: bool,
+    /// The socket's pending error, taken by `take_error`.
+    pending_error: Option<io::ErrorKind>,
 }
 
 impl Script {
@@ -63,6 +65,7 @@ impl Script {
             shutdown: None,
             held: Vec::new(),
             drains: true,
+            pending_error: None,
         }
     }
 
@@ -141,6 +144,14 @@ impl Transport for Script {
         self.drains
     }
 
+    fn take_error(&mut self) -> Option<IoFailure> {
+        self.log
+            .push(format!("take_error {:?}", self.pending_error));
+        self.pending_error
+            .take()
+            .map(|kind| IoFailure::new(kind, None))
+    }
+
     fn resolve(&mut self, host: Arc<str>, port: u16, _: IpVersion) -> Result<(), IoFailure> {
         self.log.push(format!("resolve {host}:{port}"));
         Ok(())
@@ -185,6 +196,8 @@ struct Behaviour {
     close_on_receive: bool,
     /// Sends another byte on every `Sent`.
     send_on_sent: bool,
+    /// Mutes on start.
+    mute_on_start: bool,
 }
 
 struct App {
@@ -194,6 +207,9 @@ struct App {
 
 impl App {
     fn greet(&self, cx: &mut Conn<'_, String>) {
+        if self.behaviour.mute_on_start {
+            cx.mute();
+        }
         if let Some(greeting) = self.behaviour.greet {
             cx.send(Bytes::from_static(greeting)).expect("open");
         }
@@ -577,6 +593,40 @@ fn a_read_error_closes_the_connection() {
         lines(&[
             "started",
             "read ConnectionReset",
+            "handles closed",
+            "close",
+            "handles closed",
+            "closed Io(IoFailure { kind: ConnectionReset, os_code: None })",
+        ])
+    );
+    assert!(wait.closed);
+}
+
+#[test]
+fn a_muted_connection_takes_the_pending_error_on_a_read_report_and_closes_with_it() {
+    let muted = Behaviour {
+        mute_on_start: true,
+        ..Behaviour::default()
+    };
+    let mut rig = Rig::server(Config::default(), muted, |script| script);
+    let wait = rig.drive(Input::Ready(Readiness::WRITABLE));
+    assert_eq!(rig.take(), lines(&["started"]));
+    assert!(wait.readable, "a muted connection still watches its socket");
+    // Data (or a FIN) leaves no pending error: the connection stays muted and stops
+    // watching, so a socket with data waiting does not wake it again and again.
+    let wait = rig.drive(Input::Ready(Readiness::READABLE));
+    assert_eq!(rig.take(), lines(&["take_error None"]));
+    assert!(!wait.readable && !wait.closed);
+    rig.script.pending_error = Some(io::ErrorKind::ConnectionReset);
+    let wait = rig.drive(Input::Ready(Readiness {
+        readable: true,
+        writable: false,
+        read_closed: true,
+    }));
+    assert_eq!(
+        rig.take(),
+        lines(&[
+            "take_error Some(ConnectionReset)",
             "handles closed",
             "close",
             "handles closed",

@@ -13,7 +13,7 @@ use lori_core::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use lori_core::sim::{Fault, LinkConfig, Pair, Side};
 use lori_core::{
     BufferUntil, CloseReason, Config, Conn, Connect, Connection, ConnectionFailure,
-    ConnectionState, ConnectionTimeout, Event, Handler, IdleTimeout, IoOp, SendError,
+    ConnectionState, ConnectionTimeout, EndTlsError, Event, Handler, IdleTimeout, IoOp, SendError,
     SetTimerError, StartFailure, StartTlsError, TlsClient, TlsError, TlsFailure, TlsUpgrade,
 };
 
@@ -180,6 +180,9 @@ impl Handler for App {
     }
     fn on_tls_failure(&mut self, cx: &mut Conn<'_>, failure: TlsFailure) {
         self.record(cx, Event::TlsFailed(failure));
+    }
+    fn on_tls_ended(&mut self, cx: &mut Conn<'_>) {
+        self.record(cx, Event::TlsEnded);
     }
 }
 
@@ -1625,4 +1628,188 @@ fn tls_runs_to_the_target_through_a_socks5_tunnel_with_the_targets_name() {
     client.send(&b"through"[..]).unwrap();
     relay(&mut client, &mut server, now);
     assert_eq!(server.poll_event(), Some(Event::Received("through".into())));
+}
+
+// ---- Ending TLS (end_tls) ----------------------------------------------------------------
+
+/// The client asks with "END" and ends TLS once the request is written; the server ends
+/// TLS when the request arrives. Each then sends one plaintext line.
+fn end_tls_pair(server_config: Config, client_config: Config) -> Pair<App, App> {
+    let server = App::with(|cx, event| match event {
+        Event::Received(data) if &data[..] == b"END" => cx.end_tls().unwrap(),
+        Event::TlsEnded => {
+            cx.send(&b"plain from the server"[..]).unwrap();
+        }
+        _ => {}
+    });
+    let client = App::with(|cx, event| match event {
+        Event::Connected => {
+            cx.send(&b"END"[..]).unwrap();
+        }
+        Event::Sent(_) if cx.tls().is_some() => cx.end_tls().unwrap(),
+        Event::TlsEnded => {
+            cx.send(&b"plain from the client"[..]).unwrap();
+        }
+        _ => {}
+    });
+    tls_pair(client, server, client_config, server_config)
+}
+
+#[test]
+fn end_tls_goes_on_in_plaintext_on_both_sides() {
+    let mut p = end_tls_pair(Config::default(), Config::default());
+    assert!(p.drive());
+    for side in [&p.a, &p.b] {
+        assert!(side.handler.has(&Event::TlsEnded));
+        assert!(side.conn.tls().is_none(), "no session after end_tls");
+        assert_eq!(side.conn.state(), ConnectionState::Open);
+    }
+    // A side still speaking TLS would have received ciphertext, not these lines; the
+    // server's line follows its close_notify at once, so the client must not let rustls
+    // take it.
+    assert_eq!(p.b.handler.data, b"ENDplain from the client");
+    assert_eq!(p.a.handler.data, b"plain from the server");
+    let ended = |app: &App| app.events.iter().position(|e| *e == Event::TlsEnded);
+    let first_plain =
+        p.a.handler.events.iter().position(
+            |e| matches!(e, Event::Received(data) if &data[..] == b"plain from the server"),
+        );
+    assert!(
+        ended(&p.a.handler) < first_plain,
+        "TlsEnded comes before plaintext"
+    );
+}
+
+#[test]
+fn a_plaintext_close_follows_end_tls_cleanly() {
+    let mut p = end_tls_pair(Config::default(), Config::default());
+    p.drive();
+    p.a.conn.close();
+    assert!(p.drive());
+    assert_eq!(p.a.handler.closed(), Some(CloseReason::LocalGraceful));
+    assert_eq!(
+        p.b.handler.closed(),
+        Some(CloseReason::PeerEof),
+        "no close_notify is due any more: a plain EOF is clean"
+    );
+}
+
+#[test]
+fn end_tls_is_refused_without_tls_unless_open_and_with_data_pending() {
+    let now = Instant::now();
+    let mut plain = Connection::server(Config::default(), now);
+    assert_eq!(plain.end_tls(), Err(EndTlsError::NotTls));
+    plain.hard_close();
+    assert_eq!(plain.end_tls(), Err(EndTlsError::NotOpen));
+    let s = setup();
+    let mut handshaking = Connection::server_tls(Config::default(), s.server_tls, now);
+    assert_eq!(handshaking.end_tls(), Err(EndTlsError::NotOpen));
+    // Open under TLS with a write queued.
+    let mut p = tls_pair(
+        App::default(),
+        App::default(),
+        Config::default(),
+        Config::default(),
+    );
+    p.drive();
+    p.a.conn.send(&b"queued"[..]).unwrap();
+    assert_eq!(p.a.conn.end_tls(), Err(EndTlsError::NotReady));
+    assert!(p.a.conn.tls().is_some(), "a refusal changes nothing");
+}
+
+#[test]
+fn sends_are_refused_while_ending_and_the_wait_is_bounded() {
+    let timeout = ConnectionTimeout::from_millis(300).unwrap();
+    // The server never reads again, so it never answers the close_notify.
+    let server = App::with(|cx, event| {
+        if *event == Event::Started {
+            cx.mute();
+        }
+    });
+    // The client ends TLS once the server has surely muted.
+    let client = App::with(|cx, event| match event {
+        Event::Connected => {
+            cx.set_timer(Duration::from_millis(50)).unwrap();
+        }
+        Event::Timer(_) => {
+            cx.end_tls().unwrap();
+            assert!(matches!(cx.send(&b"x"[..]), Err(SendError::NotOpen(_))));
+        }
+        _ => {}
+    });
+    let client_config = Config::default().handshake_timeout(Some(timeout));
+    let mut p = tls_pair(client, server, client_config, Config::default());
+    p.drive();
+    assert_eq!(
+        p.a.handler.closed(),
+        Some(CloseReason::Tls(TlsError::HandshakeTimeout))
+    );
+    assert!(!p.a.handler.has(&Event::TlsEnded));
+}
+
+// ---- Upgrades ended by a close or an error (lori's order) -------------------------------
+
+fn upgrading(now: Instant) -> Connection {
+    let s = setup();
+    let mut conn = Connection::client_connected(Config::default(), now);
+    assert_eq!(conn.poll_event(), Some(Event::Connected));
+    conn.start_tls(TlsUpgrade::Client(s.client_tls)).unwrap();
+    write_all(&mut conn, now);
+    conn
+}
+
+#[test]
+fn an_io_error_during_an_upgrade_reports_tls_failed_general_then_closed() {
+    let now = Instant::now();
+    let mut conn = upgrading(now);
+    let reset = lori_core::IoFailure::new(std::io::ErrorKind::ConnectionReset, None);
+    conn.handle_io_error(reset, now);
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::TlsFailed(TlsFailure::General))
+    );
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Closed(CloseReason::Io(reset)))
+    );
+    assert_eq!(conn.poll_event(), None);
+}
+
+#[test]
+fn a_close_during_an_upgrade_reports_tls_failed_general_then_closed() {
+    for close in [
+        Connection::close as fn(&mut Connection),
+        Connection::hard_close,
+    ] {
+        let now = Instant::now();
+        let mut conn = upgrading(now);
+        close(&mut conn);
+        assert_eq!(conn.poll_io(), Some(IoOp::Close));
+        assert_eq!(
+            conn.poll_event(),
+            Some(Event::TlsFailed(TlsFailure::General))
+        );
+        assert_eq!(
+            conn.poll_event(),
+            Some(Event::Closed(CloseReason::LocalHard)),
+            "a close during a handshake is a hard close, as in lori"
+        );
+    }
+}
+
+#[test]
+fn the_peer_eof_during_an_upgrade_reports_tls_failed_general_then_closed() {
+    let now = Instant::now();
+    let mut conn = upgrading(now);
+    conn.handle_eof(now);
+    write_all(&mut conn, now);
+    assert_eq!(conn.poll_io(), Some(IoOp::Close));
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::TlsFailed(TlsFailure::General))
+    );
+    assert_eq!(
+        conn.poll_event(),
+        Some(Event::Closed(CloseReason::Tls(TlsError::UnexpectedEof)))
+    );
 }

@@ -218,6 +218,11 @@ impl Transport for MioSocket<'_> {
         }
     }
 
+    fn take_error(&mut self) -> Option<IoFailure> {
+        let (stream, _) = self.socket.as_ref()?;
+        lori_net::take_error(stream).map(|error| IoFailure::from(&error))
+    }
+
     /// Deregisters and closes the socket and every attempt.
     fn close(&mut self) {
         if let Some((mut stream, token)) = self.socket.take() {

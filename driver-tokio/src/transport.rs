@@ -78,6 +78,11 @@ impl Transport for TokioSocket<'_> {
         }
     }
 
+    fn take_error(&mut self) -> Option<IoFailure> {
+        let socket = self.socket.as_ref()?;
+        lori_net::take_error(socket).map(|error| IoFailure::from(&error))
+    }
+
     /// Drops the socket and any attempt, which closes them.
     fn close(&mut self) {
         *self.socket = None;

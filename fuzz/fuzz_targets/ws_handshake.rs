@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lori_websocket::{ClientRequest, DeflateConfig};
 use lori_websocket::handshake::{accept_key, encode_key, parse_request};
+use lori_websocket::{ClientRequest, DeflateConfig};
 
 const MAX: usize = 8192;
 

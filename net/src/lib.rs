@@ -48,6 +48,6 @@ pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action, adopt_stream, adop
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
-pub use read::recv_into;
+pub use read::{recv_into, take_error};
 pub use resolve::resolve;
 pub use udp::{UdpIo, UdpOptions};

@@ -26,3 +26,9 @@ pub fn recv_into(socket: &impl AsFd, buf: &mut impl BufMut) -> io::Result<usize>
     unsafe { buf.advance_mut(n) };
     Ok(n)
 }
+
+/// Takes `socket`'s pending error (`SO_ERROR`), clearing it: a reset the readiness
+/// reported as a hang-up. `None` when there is none, or when asking failed.
+pub fn take_error(socket: &impl AsFd) -> Option<io::Error> {
+    SockRef::from(socket).take_error().ok().flatten()
+}

@@ -81,6 +81,9 @@ pub(super) enum Handshake {
     Server,
     /// A `start_tls` upgrade: ends in `TlsReady` or `TlsFailed` then `Closed`.
     Upgrade,
+    /// An `end_tls`: our close_notify is sent and the peer's awaited; ends in `TlsEnded`
+    /// (plaintext from then on) or `Closed`.
+    End,
 }
 
 /// How a connection ends: its last events.
@@ -148,6 +151,8 @@ impl Phase {
             Self::Handshaking(Handshake::Server) => "handshaking(server)",
             #[cfg(feature = "tls")]
             Self::Handshaking(Handshake::Upgrade) => "handshaking(upgrade)",
+            #[cfg(feature = "tls")]
+            Self::Handshaking(Handshake::End) => "handshaking(end)",
             Self::Open => "open",
             Self::Closing(Closing {
                 initiator: Initiator::Local,
@@ -195,11 +200,11 @@ impl Phase {
         )
     }
 
-    /// Whether this is a `start_tls` upgrade's handshake (which keeps the open
-    /// connection's timers).
+    /// Whether an open connection's TLS is being started (`start_tls`) or ended
+    /// (`end_tls`): it keeps the open connection's idle and user timers.
     pub(super) fn is_upgrading(&self) -> bool {
         #[cfg(feature = "tls")]
-        if let Self::Handshaking(Handshake::Upgrade) = self {
+        if let Self::Handshaking(Handshake::Upgrade | Handshake::End) = self {
             return true;
         }
         false
@@ -635,7 +640,7 @@ impl Connection {
                 self.timers.set(Timer::Handshake, at);
             }
         }
-        if kind != Handshake::Upgrade {
+        if !matches!(kind, Handshake::Upgrade | Handshake::End) {
             self.restart_idle_timer();
         }
     }
@@ -654,13 +659,17 @@ impl Connection {
             Handshake::Client => Event::Connected,
             Handshake::Server => Event::Started,
             Handshake::Upgrade => Event::TlsReady,
+            Handshake::End => Event::TlsEnded,
         });
         self.restart_idle_timer();
     }
 
     /// The handshake timeout passed.
     pub(super) fn handshake_timed_out(&mut self) {
-        if let Phase::Handshaking(kind @ (Handshake::Server | Handshake::Upgrade)) = self.phase {
+        if let Phase::Handshaking(
+            kind @ (Handshake::Server | Handshake::Upgrade | Handshake::End),
+        ) = self.phase
+        {
             let timeout = crate::event::TlsError::HandshakeTimeout;
             self.terminate(handshake_ended(kind, CloseReason::Tls(timeout)));
         }
@@ -681,7 +690,9 @@ impl Connection {
             Phase::Handshaking(Handshake::Upgrade) => {
                 Terminal::TlsFailed(TlsFailure::from(error), CloseReason::Tls(error))
             }
-            Phase::Open | Phase::Closing(_) => Terminal::Closed(CloseReason::Tls(error)),
+            Phase::Handshaking(Handshake::End) | Phase::Open | Phase::Closing(_) => {
+                Terminal::Closed(CloseReason::Tls(error))
+            }
             _ => return,
         };
         self.set_phase(Phase::Failing(terminal));
@@ -720,5 +731,6 @@ fn handshake_ended(kind: Handshake, reason: CloseReason) -> Terminal {
             Terminal::TlsFailed(TlsFailure::from(error), CloseReason::Tls(error))
         }
         (Handshake::Upgrade, reason) => Terminal::TlsFailed(TlsFailure::General, reason),
+        (Handshake::End, reason) => Terminal::Closed(reason),
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Connection;
-use super::lifecycle::{Handshake, Phase, Terminal};
+use super::lifecycle::{Handshake, PeerEof, Phase, Terminal};
 use crate::config::Config;
-use crate::error::StartTlsError;
+use crate::error::{EndTlsError, StartTlsError};
 use crate::event::{ConnectionFailure, StartFailure, TlsError};
 use crate::layer::Layer;
 use crate::tls::{Step, TlsClient, TlsInfo, TlsLayer, TlsUpgrade, classify, server_session};
@@ -88,6 +88,58 @@ impl Connection {
                 Err(StartTlsError::SessionFailed(error))
             }
         }
+    }
+
+    /// Ends TLS and goes on in plaintext on the same TCP connection (Lasso's `endTLS`):
+    /// queues our close_notify, waits for the peer's (bounded by
+    /// [`Config::handshake_timeout`]), then reports `TlsEnded`; what the peer sends after
+    /// its close_notify is plaintext. Meanwhile sends are refused with `NotOpen`; idle and
+    /// user timers keep running. A peer that closes TCP or fails TLS first ends the
+    /// connection (`Closed`).
+    ///
+    /// Both sides call it, as their protocol agrees (one asks, the other answers, say):
+    /// the peer's close_notify is otherwise its EOF, which closes the connection once the
+    /// data before it is delivered, so the side that receives the request calls `end_tls`
+    /// while handling it. Called after the peer's close_notify arrived, it completes at
+    /// once.
+    ///
+    /// Refused, in this order: `NotOpen` unless open; `NotTls` without a TLS session;
+    /// `NotReady` while received bytes wait undelivered or undecrypted, or writes are
+    /// queued. A refusal leaves the connection as it was.
+    pub fn end_tls(&mut self) -> Result<(), EndTlsError> {
+        if !matches!(self.phase, Phase::Open) {
+            return Err(EndTlsError::NotOpen);
+        }
+        let Layer::Tls(layer) = &mut self.layer else {
+            return Err(EndTlsError::NotTls);
+        };
+        if self.read.buffered() > 0 || layer.holds_inbound() || self.send.has_pending_sends() {
+            return Err(EndTlsError::NotReady);
+        }
+        layer.close_notify(&mut self.send, &mut self.spares);
+        let peer_done = layer.close_notify_received();
+        self.begin_handshake(Handshake::End);
+        if peer_done {
+            self.finish_end_tls();
+        }
+        Ok(())
+    }
+
+    /// Handshaking(End) → Open in plaintext: both close_notify alerts were exchanged. The
+    /// bytes after the peer's become the read buffer's; the peer's EOF stands only if TCP
+    /// itself ended.
+    fn finish_end_tls(&mut self) {
+        let Layer::Tls(layer) = std::mem::replace(&mut self.layer, Layer::Plain) else {
+            return;
+        };
+        let tcp_eof = layer.tcp_eof_seen();
+        let trailing = layer.into_trailing_plaintext();
+        self.read.fill_from(&mut &trailing[..], &mut self.spares);
+        self.peer_eof = PeerEof::NotReceived;
+        if tcp_eof {
+            self.peer_eof_received();
+        }
+        self.complete_handshake();
     }
 
     /// What the TLS session agreed (ALPN, version, cipher suite, names, certificates), when
@@ -174,6 +226,15 @@ impl Connection {
             };
             if self.discarding_inbound {
                 self.read.clear();
+            }
+            if let Phase::Handshaking(Handshake::End) = self.phase {
+                if fed.peer_closed {
+                    return self.finish_end_tls();
+                }
+                if fed.ended {
+                    return self.fail_tls(TlsError::UnexpectedEof);
+                }
+                continue;
             }
             if let Phase::Handshaking(_) = self.phase {
                 if !fed.handshaking {
