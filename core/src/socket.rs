@@ -42,7 +42,8 @@ pub enum SocketOptionError {
     /// driver does not offer it.
     #[error("the option does not apply to this socket")]
     Unsupported,
-    /// There is no connected socket (not yet connected, or already closed).
+    /// There is no connected socket: not yet connected, already closed, or none at all
+    /// ([`NoSocket`]); or the operating system said so (`ENOTCONN`).
     #[error("no connected socket")]
     NotConnected,
     /// The operating system refused.
@@ -120,9 +121,58 @@ pub trait SocketOptions {
     }
 }
 
-/// A socket that offers nothing: every option is `Unsupported`. For connections driven
-/// without a socket (tests, the simulation harness).
+/// No socket: the connection has none (not yet connected, closed, or driven without one,
+/// as in tests and the simulation harness). Every option is `NotConnected`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSocket;
 
-impl SocketOptions for NoSocket {}
+impl SocketOptions for NoSocket {
+    fn set_nodelay(&mut self, _enabled: bool) -> Result<(), SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn nodelay(&self) -> Result<bool, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn set_keepalive(&mut self, _idle: Option<Duration>) -> Result<(), SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn recv_buffer_size(&self) -> Result<usize, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn set_recv_buffer_size(&mut self, _bytes: usize) -> Result<(), SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn send_buffer_size(&self) -> Result<usize, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn set_send_buffer_size(&mut self, _bytes: usize) -> Result<(), SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn get_raw(
+        &self,
+        _level: i32,
+        _name: i32,
+        _value: &mut [u8],
+    ) -> Result<usize, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn set_raw(&mut self, _level: i32, _name: i32, _value: &[u8]) -> Result<(), SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn local_address(&self) -> Result<Address, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+
+    fn peer_address(&self) -> Result<Address, SocketOptionError> {
+        Err(SocketOptionError::NotConnected)
+    }
+}

@@ -72,7 +72,7 @@ impl AsFd for Stream {
 }
 
 /// The options a handler sees: the socket's, or [`NoSocket`]'s (every option
-/// `Unsupported`, addresses too) while a client connection has no socket yet or any more.
+/// `NotConnected`, addresses too) while a client connection has no socket yet or any more.
 pub(crate) enum Options<'a> {
     /// A connection with a socket.
     Socket(SocketOpts<'a>),

@@ -343,17 +343,13 @@ mod tests {
 
     impl Handler for Quiet {}
 
-    /// What the spawned future holds besides the `Connection` (the core's; 624 bytes with
-    /// Rust 1.95 on x86_64 when this was written) and the handler: the socket, mailbox,
-    /// shutdown registration, timer slot and wait state. Measured in this test: 1,304
-    /// bytes while `run` was an `async fn` (whose future holds its arguments twice) with
-    /// the `Sleep` pinned in place and the connecting state inline; 360 with `run` an
-    /// `async` block, the `Sleep` boxed only while armed and the connecting state boxed
-    /// only for clients; 200 (824 in all) once the shutdown phase was read from the
-    /// coordinator instead of a `watch` receiver and its wait future. tokio rounds a task
-    /// cell up to 128 bytes on x86_64, so a few bytes can cost 128 per connection. The
-    /// bound leaves a little room; the core's size is its own concern, so it is not
-    /// counted here.
+    /// The most the spawned future may hold besides the `Connection` and the handler.
+    ///
+    /// That is the socket, mailbox, shutdown registration, timer slot and wait state
+    /// (about 200 bytes with Rust 1.95 on x86_64). tokio rounds a task cell up to 128
+    /// bytes, so a few bytes can cost 128 per connection; the bound leaves a little room.
+    /// The core's size is its own concern (`core/tests/sizes.rs`), so it is not counted
+    /// here. ARCHITECTURE.md tells how the task got this small.
     const TASK_OVERHEAD_BOUND: usize = 224;
 
     #[test]

@@ -427,7 +427,7 @@ async fn socket_options_apply_to_the_open_socket_only() {
     );
     assert_eq!(
         reports.next().await,
-        Options::Connecting(Err(SocketOptionError::Unsupported))
+        Options::Connecting(Err(SocketOptionError::NotConnected))
     );
     assert_eq!(
         reports.next().await,
