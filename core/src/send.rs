@@ -109,6 +109,7 @@ impl SendQueue {
 impl SendQueue {
     /// Whether an accepted send has not completed yet (bytes queued without a token, such
     /// as TLS records the layer made by itself, do not count).
+    #[cfg(feature = "tls")]
     pub(crate) fn has_pending_sends(&self) -> bool {
         !self.tokens.is_empty()
     }

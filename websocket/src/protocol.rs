@@ -1,4 +1,4 @@
-//! [`Protocol`]: the one WebSocket state machine, over a `lori-core` [`Connection`].
+//! [`Protocol`]: the one WebSocket state machine, over a lori-core connection's [`Conn`].
 //!
 //! Like the core it is sans-IO: it sends through the connection's `send`, closes through
 //! its `close`/`hard_close`, keeps time with its user timers, and never calls back. Inputs
