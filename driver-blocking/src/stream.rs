@@ -8,6 +8,14 @@
 //! `mio::Poll`) until readiness, the earlier of the call's deadline and the engine's next
 //! timer. So nothing spins, and the core's timers (idle, close, write stall, Happy
 //! Eyeballs, the connection and handshake timeouts) fire during any call.
+//!
+//! When the connection waits only for bytes (nothing queued to write, no connect attempt,
+//! at least `RECV_WAIT_MIN` to wait), the wait is the read itself: the socket is put in
+//! blocking mode and the next drive's first read waits in `recv(2)` under `SO_RCVTIMEO`
+//! (set short of the deadline, see `recv_timeout`), so a round trip costs a `recv` and
+//! a `sendmsg`, as with a blocking `std::net` socket, instead of `epoll_wait`, `recv` and
+//! `writev`. Every other read and every write passes `MSG_DONTWAIT`, so a full send
+//! buffer still ends in `epoll_wait` for writability under the call's deadline.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -38,6 +46,32 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// The deadline of an optional timeout (`None`: wait for ever).
 fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(deadline_after)
+}
+
+/// Below this much time left, a wait is `epoll_wait` (exact to the millisecond), not a
+/// `recv` under `SO_RCVTIMEO`.
+const RECV_WAIT_MIN: Duration = Duration::from_millis(50);
+
+/// The kernel's rounding of a socket timeout up to its clock ticks (4 ms at 250 Hz, 10 ms
+/// at 100 Hz).
+const RECV_TICK: Duration = Duration::from_millis(10);
+
+/// The `SO_RCVTIMEO` for a read that waits in `recv` with `remaining` left until the
+/// earlier of the call's deadline and the connection's next timer (`None`: no deadline):
+/// `Some(None)` to wait for ever, `Some(Some(t))` to wait `t`, or `None` when too little
+/// is left and the wait should be `epoll_wait`'s.
+///
+/// A socket timeout runs on the kernel's timer wheel, which may fire it late by up to
+/// about 1/8 of its length (plus a tick) where `epoll_wait`'s high-resolution timeout is
+/// exact; so the read waits at most 3/4 of what is left, less a tick, and the loop waits
+/// again for the rest, finishing in `epoll_wait` once less than [`RECV_WAIT_MIN`] is
+/// left. A deadline is never passed late, at the cost of a few early wake-ups.
+fn recv_timeout(remaining: Option<Duration>) -> Option<Option<Duration>> {
+    match remaining {
+        None => Some(None),
+        Some(left) if left < RECV_WAIT_MIN => None,
+        Some(left) => Some(Some((left * 3 / 4).saturating_sub(RECV_TICK))),
+    }
 }
 
 /// The earlier of two optional deadlines (`None` is never).
@@ -141,7 +175,12 @@ impl Stream {
             match self.pending.pop_front() {
                 Some(next) => input = next,
                 None if wait.yielded => input = Input::NewTurn,
-                None => return wait,
+                None => {
+                    // A read armed to wait that the drive did not make: the next read
+                    // must not wait.
+                    self.link.block_next_read = false;
+                    return wait;
+                }
             }
         }
     }
@@ -163,8 +202,32 @@ impl Stream {
                 return Ok(false);
             }
             let until = earliest(deadline, wait.deadline);
-            self.wait_events(until.map(|at| at.saturating_duration_since(now)))?;
+            let remaining = until.map(|at| at.saturating_duration_since(now));
+            if self.may_wait_in_recv(&wait)
+                && let Some(timeout) = recv_timeout(remaining)
+                && self.link.arm_blocking_read(timeout)?
+            {
+                // The drive reads first thing (nothing is queued to write), so the read
+                // waits in `recv` for the bytes, or times out: the wait and the read in
+                // one system call.
+                self.pending.push_back(Input::Ready(Readiness::READABLE));
+                continue;
+            }
+            self.wait_events(remaining)?;
         }
+    }
+
+    /// Whether the next wait may be a `recv(2)` that waits itself, rather than
+    /// `epoll_wait` and then a read: only the socket's readability is awaited (no write
+    /// blocked, no turn yielded, no connect attempt or input pending), so nothing but
+    /// bytes, the peer's EOF or error, or the time can end the wait.
+    fn may_wait_in_recv(&self, wait: &Wait) -> bool {
+        wait.readable
+            && !wait.writable
+            && !wait.yielded
+            && self.pending.is_empty()
+            && self.link.attempts.is_empty()
+            && self.link.socket.is_some()
     }
 
     /// Waits for readiness (or `timeout`) and queues what came as inputs.

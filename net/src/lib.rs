@@ -7,7 +7,9 @@
 //!   [`std::net::TcpListener`]; [`bind_unix`] does the same for a Unix domain socket path;
 //! - non-blocking connect attempts: [`start_connect`] and [`finish_connect`];
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
-//! - reading into a buffer's spare capacity without zeroing it: [`recv_into`];
+//! - reading into a buffer's spare capacity without zeroing it: [`recv_into`] (and
+//!   [`recv_into_nowait`], [`recv_into_with_flags`] for a read that must not wait on a
+//!   blocking socket); writing slices without waiting: [`send_vectored_nowait`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
 //! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
 //!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO).
@@ -17,8 +19,8 @@
 //!
 //! This crate is the only place in lori with `unsafe` code: two small functions in the
 //! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options, and
-//! [`recv_into`], which lends a buffer's uninitialised capacity to `recv(2)`. Every other
-//! module is checked by `#![deny(unsafe_code)]`.
+//! [`recv_into_with_flags`], which lends a buffer's uninitialised capacity to `recv(2)`.
+//! Every other module is checked by `#![deny(unsafe_code)]`.
 //!
 //! Unix-like systems only (the sockets are borrowed through [`AsFd`]).
 //!
@@ -38,11 +40,13 @@ pub mod options;
 pub mod read;
 pub mod resolve;
 pub mod udp;
+pub mod write;
 
 pub use accept::{ACCEPT_BACKOFF, AcceptAction, accept_action};
 pub use connect::{finish_connect, start_connect, start_connect_unix};
 pub use listen::{DEFAULT_BACKLOG, ListenOptions, adopt, adopt_unix, bind_unix};
 pub use options::{SocketKind, SocketOpts};
-pub use read::recv_into;
+pub use read::{recv_into, recv_into_nowait, recv_into_with_flags};
 pub use resolve::resolve;
 pub use udp::{UdpIo, UdpOptions};
+pub use write::{send_vectored_nowait, send_vectored_with_flags};
