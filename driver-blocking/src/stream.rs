@@ -286,9 +286,11 @@ impl Stream {
     /// failed to, or `deadline` passed; whether it started. One that did not is closed.
     pub(crate) fn finish_starting(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
         self.drive_until(deadline, |s| {
-            s.collector.started || s.collector.start_failure.is_some()
+            s.collector.started || s.collector.connected || s.collector.start_failure.is_some()
         })?;
-        if self.collector.started {
+        // `connected`: a plain stream of `accept_plain` under a TLS `Config` (see
+        // `Listening::connection`).
+        if self.collector.started || self.collector.connected {
             return Ok(true);
         }
         self.abort();
