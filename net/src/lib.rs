@@ -12,15 +12,18 @@
 //!   blocking socket); writing slices without waiting: [`send_vectored_nowait`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
 //! - UDP sockets: [`UdpOptions`] binds one (and connects it, when asked); [`UdpIo`]
-//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO).
+//!   receives and sends datagrams in batches through quinn-udp (`recvmmsg`, GRO, GSO) and
+//!   its own `sendmmsg` for batches to several destinations.
 //!
 //! Everything here returns `std` or `socket2` types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
 //!
 //! This crate is the only place in lori with `unsafe` code: two small functions in the
-//! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options, and
-//! [`recv_into_with_flags`], which lends a buffer's uninitialised capacity to `recv(2)`.
-//! Every other module is checked by `#![deny(unsafe_code)]`.
+//! options module that call `getsockopt(2)` and `setsockopt(2)` for raw options,
+//! [`recv_into_with_flags`], which lends a buffer's uninitialised capacity to `recv(2)`,
+//! and the `mmsg` module's `sendmmsg(2)` (quinn-udp has none), which sends a batch of
+//! datagrams to several destinations. Every other module is checked by
+//! `#![deny(unsafe_code)]`.
 //!
 //! Unix-like systems only (the sockets are borrowed through [`AsFd`]).
 //!
@@ -36,6 +39,8 @@ compile_error!("lori-net supports Unix-like systems only");
 pub mod accept;
 pub mod connect;
 pub mod listen;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod mmsg;
 pub mod options;
 pub mod read;
 pub mod resolve;
