@@ -108,6 +108,10 @@ pub struct Stream {
     events: Events,
     /// Inputs to drive, in order, before waiting again.
     pending: VecDeque<Input>,
+    /// What the last drive said to wait for, while nothing was done to the connection
+    /// since (every command goes through [`conn_mut`](Self::conn_mut), which forgets it):
+    /// a call may then wait at once, without a drive that would find nothing to do.
+    settled: Option<Wait>,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
@@ -148,6 +152,7 @@ impl Stream {
             poll,
             events: Events::with_capacity(EVENTS),
             pending: VecDeque::new(),
+            settled: None,
             read_timeout: None,
             write_timeout: None,
         }
@@ -155,9 +160,32 @@ impl Stream {
 
     // ---- The wait loop -------------------------------------------------------------------
 
+    /// The connection, for a command: the last drive's [`Wait`] no longer holds.
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.settled = None;
+        &mut self.conn
+    }
+
+    /// What to wait for now: the last drive's answer when nothing happened since (no
+    /// input pending, no command, no timer due, no turn yielded), else a drive's.
+    fn drive_if_needed(&mut self) -> Wait {
+        match self.settled.take() {
+            Some(wait)
+                if self.pending.is_empty()
+                    && !wait.yielded
+                    && wait.deadline.is_none_or(|at| at > Instant::now()) =>
+            {
+                self.settled = Some(wait);
+                wait
+            }
+            _ => self.drive_now(),
+        }
+    }
+
     /// Drives the pending inputs (at least one `Tick`, so that commands issued on the
     /// connection directly take effect), without waiting.
     fn drive_now(&mut self) -> Wait {
+        self.settled = None;
         let mut input = self.pending.pop_front().unwrap_or(Input::Tick);
         loop {
             let mut transport = Bound {
@@ -179,6 +207,7 @@ impl Stream {
                     // A read armed to wait that the drive did not make: the next read
                     // must not wait.
                     self.link.block_next_read = false;
+                    self.settled = Some(wait);
                     return wait;
                 }
             }
@@ -193,7 +222,7 @@ impl Stream {
         done: impl Fn(&Self) -> bool,
     ) -> io::Result<bool> {
         loop {
-            let wait = self.drive_now();
+            let wait = self.drive_if_needed();
             if done(self) {
                 return Ok(true);
             }
@@ -299,7 +328,7 @@ impl Stream {
 
     /// Closes the connection at once (a timed-out call left it in no usable state).
     pub(crate) fn abort(&mut self) {
-        self.conn.hard_close();
+        self.conn_mut().hard_close();
         self.drive_now();
     }
 
@@ -383,7 +412,7 @@ impl Stream {
     /// Unmutes the connection once the inbox has room again.
     fn refill(&mut self) {
         if self.conn.is_muted() && self.collector.has_room() {
-            self.conn.unmute();
+            self.conn_mut().unmute();
         }
     }
 
@@ -425,7 +454,7 @@ impl Stream {
         deadline: Option<Instant>,
     ) -> io::Result<Option<SendToken>> {
         loop {
-            match self.conn.send(data) {
+            match self.conn_mut().send(data) {
                 Ok(token) => return Ok(Some(token)),
                 Err(SendError::NotWriteable(refused)) => {
                     data = refused;
@@ -494,7 +523,7 @@ impl Stream {
             }
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            self.conn.close();
+            self.conn_mut().close();
         }
         self.drive_now();
         Ok(())
@@ -508,8 +537,8 @@ impl Stream {
     pub(crate) fn close_gracefully(&mut self, timeout: Duration) -> io::Result<()> {
         if self.collector.closed.is_none() {
             self.collector.discard();
-            self.conn.mute();
-            self.conn.close();
+            self.conn_mut().mute();
+            self.conn_mut().close();
             let closed =
                 self.drive_until(deadline_after(timeout), |s| s.collector.closed.is_some())?;
             if !closed {
@@ -542,7 +571,7 @@ impl Stream {
         if self.collector.buffered() > 0 {
             return Err(StreamError::StartTls(lori_core::StartTlsError::NotReady).into());
         }
-        self.conn
+        self.conn_mut()
             .start_tls(upgrade)
             .map_err(StreamError::StartTls)?;
         self.collector.tls_ready = false;
@@ -589,7 +618,7 @@ impl Stream {
     /// Sets (or with `None` stops) the idle timeout: when no byte was read or written for
     /// that long, a read that has nothing to return reports [`StreamError::IdleTimeout`].
     pub fn set_idle_timeout(&mut self, timeout: Option<IdleTimeout>) {
-        self.conn.idle_timeout(timeout);
+        self.conn_mut().idle_timeout(timeout);
         self.collector.idle = false;
     }
 
