@@ -35,6 +35,8 @@ enum Seen {
 enum Command {
     /// `cx.send(data)` on a connected endpoint.
     Send(Bytes),
+    /// `cx.send_to` for each, in order, in one turn (so the engine offers them together).
+    SendTo(Vec<(SocketAddr, Bytes)>),
     /// `cx.close()`.
     Close,
 }
@@ -92,6 +94,13 @@ impl DatagramHandler<Command> for Probe {
             Command::Send(data) => {
                 if let Err(refused) = cx.send(data) {
                     panic!("the send was refused: {refused}");
+                }
+            }
+            Command::SendTo(batch) => {
+                for (to, data) in batch {
+                    if let Err(refused) = cx.send_to(to, data) {
+                        panic!("the send was refused: {refused}");
+                    }
                 }
             }
             Command::Close => cx.close(),
@@ -245,6 +254,63 @@ fn every_datagram_is_echoed_byte_exact_over_ipv4_and_ipv6_on_both_drivers() {
             let client = UdpSocket::bind((server.ip(), 0)).expect("client");
             let lost = echo_round_trips(&client, server, 2_000, 32);
             assert_eq!(lost, 0, "{} over {host} lost datagrams", driver.name());
+        }
+        driver.shutdown();
+    }
+}
+
+#[test]
+fn a_batch_to_several_peers_arrives_whole_and_in_order_and_a_failing_datagram_fails_alone() {
+    // 200 datagrams to four peers, interleaved, queued in one turn: the drivers send them
+    // in batches (one `sendmmsg` for several peers on Linux). One datagram in the middle
+    // is addressed to an IPv6 peer from an IPv4 socket: it alone fails.
+    for make in Driver::all() {
+        let driver = make();
+        let (_, handle, events) = driver.bind(UdpOptions::new(), DatagramConfig::default(), false);
+        let peers: Vec<UdpSocket> = (0..4)
+            .map(|_| {
+                let peer = UdpSocket::bind("127.0.0.1:0").expect("peer");
+                peer.set_read_timeout(Some(WAIT)).unwrap();
+                peer
+            })
+            .collect();
+        let mut sizes = Sizes(0x2545_F491_4F6C_DD1D);
+        let unreachable: SocketAddr = "[::1]:9".parse().unwrap();
+        let mut batch = Vec::new();
+        let mut expected: Vec<Vec<Vec<u8>>> = vec![Vec::new(); peers.len()];
+        for seq in 0..200u32 {
+            if seq == 100 {
+                batch.push((unreachable, Bytes::from_static(b"nowhere")));
+            }
+            // Runs of two or three to one peer (GSO-sized or not), then the next peer.
+            let peer = (seq as usize / 3 + seq as usize % 2) % peers.len();
+            let data = datagram(seq, 4 + sizes.next(1_200));
+            batch.push((peers[peer].local_addr().unwrap(), Bytes::from(data.clone())));
+            expected[peer].push(data);
+        }
+        handle.post(Command::SendTo(batch)).expect("post");
+        // Tokens grow in send order.
+        let (mut sent, mut failed, mut errors) = (Vec::new(), Vec::new(), 0);
+        while sent.len() + failed.len() < 201 {
+            match next(&events) {
+                Seen::Sent(id) => sent.push(id),
+                Seen::SendFailed(id) => failed.push(id),
+                Seen::Error(_) => errors += 1,
+                other => panic!("{}: unexpected {other:?}", driver.name()),
+            }
+        }
+        // The 101st send, and it alone, failed.
+        let mut all: Vec<u64> = sent.iter().chain(&failed).copied().collect();
+        all.sort_unstable();
+        assert_eq!(failed, [all[100]], "{}", driver.name());
+        assert_eq!(errors, 1, "{}", driver.name());
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "{}", driver.name());
+        let mut buf = vec![0u8; 2048];
+        for (peer, want) in peers.iter().zip(&expected) {
+            for data in want {
+                let (len, _) = peer.recv_from(&mut buf).expect("a datagram in time");
+                assert_eq!(&buf[..len], &data[..], "{}", driver.name());
+            }
         }
         driver.shutdown();
     }

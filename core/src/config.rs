@@ -196,6 +196,15 @@ impl Config {
         self
     }
 
+    /// Drops the server TLS configuration: server connections built from this config are
+    /// plain TCP (Lasso's `acceptNoSSL` on a TLS listener, upgraded later with
+    /// `start_tls`).
+    #[cfg(feature = "tls")]
+    pub fn without_server_tls(mut self) -> Self {
+        self.server_tls = None;
+        self
+    }
+
     /// The TLS configuration server connections built from this config use, if any
     /// ([`Config::server_tls`]).
     #[cfg(feature = "tls")]

@@ -46,6 +46,8 @@ pub(crate) struct Collector {
     pub(crate) tls_ready: bool,
     /// A `start_tls` upgrade failed.
     pub(crate) tls_failure: Option<TlsFailure>,
+    /// An `end_tls` completed: the connection is plaintext again.
+    pub(crate) tls_ended: bool,
     /// The id of the latest send whose every byte was handed to the kernel (sends complete
     /// in token order).
     pub(crate) sent_through: u64,
@@ -161,6 +163,10 @@ impl Handler for Collector {
 
     fn on_tls_ready(&mut self, _cx: &mut Conn<'_>) {
         self.tls_ready = true;
+    }
+
+    fn on_tls_ended(&mut self, _cx: &mut Conn<'_>) {
+        self.tls_ended = true;
     }
 
     fn on_tls_failure(&mut self, _cx: &mut Conn<'_>, failure: TlsFailure) {

@@ -8,7 +8,8 @@
 use std::io;
 
 use lori_core::{
-    CloseReason, ConnectionFailure, IoFailure, StartFailure, StartTlsError, TlsError, TlsFailure,
+    CloseReason, ConnectionFailure, EndTlsError, IoFailure, StartFailure, StartTlsError, TlsError,
+    TlsFailure,
 };
 
 /// Why [`TcpStream::connect`](crate::TcpStream::connect) (or a Unix stream's connect)
@@ -110,10 +111,10 @@ pub enum StreamError {
     /// An accepted connection's TLS handshake failed or timed out.
     #[error("the accepted connection's TLS handshake failed: {0:?}")]
     Handshake(StartFailure),
-    /// `end_tls` (back to plaintext on the same connection) is not supported yet.
-    /// `io::ErrorKind::Unsupported`.
-    #[error("end_tls is not supported: the core cannot leave TLS on an open connection yet")]
-    EndTlsUnsupported,
+    /// The core refused `end_tls` (no TLS, not open, data pending).
+    /// `io::ErrorKind::InvalidInput`.
+    #[error("end_tls refused: {0}")]
+    EndTls(EndTlsError),
 }
 
 impl StreamError {
@@ -133,7 +134,7 @@ impl StreamError {
             Self::Handshake(StartFailure::Timeout) => io::ErrorKind::TimedOut,
             Self::Handshake(StartFailure::Io(failure)) => failure.kind(),
             Self::Handshake(_) => io::ErrorKind::InvalidData,
-            Self::EndTlsUnsupported => io::ErrorKind::Unsupported,
+            Self::EndTls(_) => io::ErrorKind::InvalidInput,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Blocking streams and listeners for command-line tools, test clients and
 //! thread-per-connection servers, run on the core's engine like every lori driver: each
 //! call that may block takes a timeout and waits in the kernel (`epoll_wait` on the
-//! stream's own `mio::Poll`) until the socket is ready or the deadline passes. The core
+//! stream's own `mio::Poll`, or, when only bytes are awaited, `recv(2)` itself under a
+//! socket timeout) until the socket is ready or the deadline passes. The core
 //! does the rest, so a blocking stream gets what `std::net` lacks: DNS and RFC 8305 Happy
 //! Eyeballs under one connect timeout, TLS and STARTTLS, the idle timeout, and a graceful
 //! close that waits for the peer.

@@ -4,11 +4,12 @@
 //! Every socket is registered, edge-triggered, with the stream's own `mio::Poll` (tokens
 //! below); the stream's wait loop turns that poll's events into the engine's inputs.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use bytes::buf::Limit;
@@ -41,13 +42,6 @@ impl Socket {
         match self {
             Self::Tcp(stream) => registry.register(stream, SOCKET, interest),
             Self::Unix(stream) => registry.register(stream, SOCKET, interest),
-        }
-    }
-
-    fn write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(stream) => (&*stream).write_vectored(slices),
-            Self::Unix(stream) => (&*stream).write_vectored(slices),
         }
     }
 
@@ -102,6 +96,14 @@ pub(crate) struct Link {
     pub(crate) attempts: Vec<Attempt>,
     /// Made with the first DNS query.
     pub(crate) dns: Option<Dns>,
+    /// The next read may wait in `recv(2)` (up to the socket's `SO_RCVTIMEO`): set by the
+    /// wait loop for one drive, taken by the first read. Every other read and every write
+    /// passes `MSG_DONTWAIT`, so nothing else waits on a socket in blocking mode.
+    pub(crate) block_next_read: bool,
+    /// The socket was put in blocking mode (for reads that wait in `recv`).
+    pub(crate) blocking: bool,
+    /// `SO_RCVTIMEO` as last set (`None`: none, the kernel's default: wait for ever).
+    pub(crate) recv_timeout: Option<Duration>,
 }
 
 /// The attempt `id` of the token, if it is an attempt's.
@@ -119,6 +121,33 @@ fn token_of(id: AttemptId) -> io::Result<Token> {
 }
 
 impl Link {
+    /// Arms the next read to wait in `recv(2)` for at most `timeout` (`None`: for ever):
+    /// puts the socket in blocking mode (once) and sets `SO_RCVTIMEO` unless the one set
+    /// already is in `[timeout / 2, timeout]` (a shorter one only wakes the read early, and
+    /// the wait loop reads again), so a run of calls with similar timeouts sets it once.
+    /// False (nothing armed) when there is no socket.
+    pub(crate) fn arm_blocking_read(&mut self, timeout: Option<Duration>) -> io::Result<bool> {
+        let Some(socket) = &self.socket else {
+            return Ok(false);
+        };
+        let socket = socket2::SockRef::from(socket);
+        if !self.blocking {
+            socket.set_nonblocking(false)?;
+            self.blocking = true;
+        }
+        let keep = match (self.recv_timeout, timeout) {
+            (None, None) => true,
+            (Some(set), Some(want)) => set <= want && set >= want / 2,
+            _ => false,
+        };
+        if !keep {
+            socket.set_read_timeout(timeout)?;
+            self.recv_timeout = timeout;
+        }
+        self.block_next_read = true;
+        Ok(true)
+    }
+
     /// Removes attempt `id` (closing its socket when dropped).
     pub(crate) fn take_attempt(&mut self, id: u64) -> Option<Attempt> {
         let position = self.attempts.iter().position(|a| a.id.id() == id)?;
@@ -134,15 +163,19 @@ pub(crate) struct Bound<'a> {
 
 impl Transport for Bound<'_> {
     fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
+        let block = std::mem::take(&mut self.link.block_next_read);
         match &self.link.socket {
-            Some(socket) => lori_net::recv_into(socket, buf),
+            Some(socket) if block => lori_net::recv_into(socket, buf),
+            Some(socket) => lori_net::recv_into_nowait(socket, buf),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
+    /// Never waits (`MSG_DONTWAIT`), also on a socket in blocking mode: a full send
+    /// buffer is `WouldBlock`, and the wait loop then waits for writability in epoll.
     fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         match &self.link.socket {
-            Some(socket) => socket.write_vectored(slices),
+            Some(socket) => lori_net::send_vectored_nowait(socket, slices),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }

@@ -181,19 +181,19 @@ impl Listening {
         }
     }
 
-    /// A connection for an accepted socket: TLS if the listener serves it and `plain` is
-    /// not asked for.
-    fn connection(&self, plain: bool) -> io::Result<Connection> {
+    /// A connection for an accepted socket: TLS if the listener serves it (its `tls`, or
+    /// `Config::server_tls` in its settings) and `plain` is not asked for.
+    ///
+    /// A plain connection under a `Config` that carries server TLS is made from the same
+    /// settings without it (`Config::without_server_tls`); `start_tls` upgrades it as it
+    /// would any plain stream.
+    fn connection(&self, plain: bool) -> Connection {
         let config = self.config.clone().half_close(true);
         let now = Instant::now();
         match &self.tls {
-            Some(tls) if !plain => Ok(Connection::server_tls(config, Arc::clone(tls), now)),
-            _ if plain && config.server_tls_config().is_some() => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "accept_plain needs the TLS configuration given to the listener's `tls`, \
-                 not inside its Config (Config::server_tls makes every connection TLS)",
-            )),
-            _ => Ok(Connection::server(config, now)),
+            Some(tls) if !plain => Connection::server_tls(config, Arc::clone(tls), now),
+            _ if plain => Connection::server(config.without_server_tls(), now),
+            _ => Connection::server(config, now),
         }
     }
 
@@ -206,7 +206,7 @@ impl Listening {
             let Some(socket) = self.accept_socket(deadline)? else {
                 return Ok(None);
             };
-            let mut stream = Stream::with_socket(self.connection(plain)?, socket)?;
+            let mut stream = Stream::with_socket(self.connection(plain), socket)?;
             if stream.finish_starting(deadline)? {
                 return Ok(Some(stream));
             }
@@ -245,7 +245,7 @@ impl Listening {
                 permit: Some(permit),
                 waker: Arc::clone(&self.waker),
             };
-            let conn = self.connection(false)?;
+            let conn = self.connection(false);
             let serve = Arc::clone(&serve);
             let spawned = thread::Builder::new()
                 .name("lori-blocking-connection".into())

@@ -8,6 +8,14 @@
 //! `mio::Poll`) until readiness, the earlier of the call's deadline and the engine's next
 //! timer. So nothing spins, and the core's timers (idle, close, write stall, Happy
 //! Eyeballs, the connection and handshake timeouts) fire during any call.
+//!
+//! When the connection waits only for bytes (nothing queued to write, no connect attempt,
+//! at least `RECV_WAIT_MIN` to wait), the wait is the read itself: the socket is put in
+//! blocking mode and the next drive's first read waits in `recv(2)` under `SO_RCVTIMEO`
+//! (set short of the deadline, see `recv_timeout`), so a round trip costs a `recv` and
+//! a `sendmsg`, as with a blocking `std::net` socket, instead of `epoll_wait`, `recv` and
+//! `writev`. Every other read and every write passes `MSG_DONTWAIT`, so a full send
+//! buffer still ends in `epoll_wait` for writability under the call's deadline.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -38,6 +46,32 @@ pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
 /// The deadline of an optional timeout (`None`: wait for ever).
 fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(deadline_after)
+}
+
+/// Below this much time left, a wait is `epoll_wait` (exact to the millisecond), not a
+/// `recv` under `SO_RCVTIMEO`.
+const RECV_WAIT_MIN: Duration = Duration::from_millis(50);
+
+/// The kernel's rounding of a socket timeout up to its clock ticks (4 ms at 250 Hz, 10 ms
+/// at 100 Hz).
+const RECV_TICK: Duration = Duration::from_millis(10);
+
+/// The `SO_RCVTIMEO` for a read that waits in `recv` with `remaining` left until the
+/// earlier of the call's deadline and the connection's next timer (`None`: no deadline):
+/// `Some(None)` to wait for ever, `Some(Some(t))` to wait `t`, or `None` when too little
+/// is left and the wait should be `epoll_wait`'s.
+///
+/// A socket timeout runs on the kernel's timer wheel, which may fire it late by up to
+/// about 1/8 of its length (plus a tick) where `epoll_wait`'s high-resolution timeout is
+/// exact; so the read waits at most 3/4 of what is left, less a tick, and the loop waits
+/// again for the rest, finishing in `epoll_wait` once less than [`RECV_WAIT_MIN`] is
+/// left. A deadline is never passed late, at the cost of a few early wake-ups.
+fn recv_timeout(remaining: Option<Duration>) -> Option<Option<Duration>> {
+    match remaining {
+        None => Some(None),
+        Some(left) if left < RECV_WAIT_MIN => None,
+        Some(left) => Some(Some((left * 3 / 4).saturating_sub(RECV_TICK))),
+    }
 }
 
 /// The earlier of two optional deadlines (`None` is never).
@@ -74,6 +108,10 @@ pub struct Stream {
     events: Events,
     /// Inputs to drive, in order, before waiting again.
     pending: VecDeque<Input>,
+    /// What the last drive said to wait for, while nothing was done to the connection
+    /// since (every command goes through [`conn_mut`](Self::conn_mut), which forgets it):
+    /// a call may then wait at once, without a drive that would find nothing to do.
+    settled: Option<Wait>,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
 }
@@ -114,6 +152,7 @@ impl Stream {
             poll,
             events: Events::with_capacity(EVENTS),
             pending: VecDeque::new(),
+            settled: None,
             read_timeout: None,
             write_timeout: None,
         }
@@ -121,9 +160,32 @@ impl Stream {
 
     // ---- The wait loop -------------------------------------------------------------------
 
+    /// The connection, for a command: the last drive's [`Wait`] no longer holds.
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.settled = None;
+        &mut self.conn
+    }
+
+    /// What to wait for now: the last drive's answer when nothing happened since (no
+    /// input pending, no command, no timer due, no turn yielded), else a drive's.
+    fn drive_if_needed(&mut self) -> Wait {
+        match self.settled.take() {
+            Some(wait)
+                if self.pending.is_empty()
+                    && !wait.yielded
+                    && wait.deadline.is_none_or(|at| at > Instant::now()) =>
+            {
+                self.settled = Some(wait);
+                wait
+            }
+            _ => self.drive_now(),
+        }
+    }
+
     /// Drives the pending inputs (at least one `Tick`, so that commands issued on the
     /// connection directly take effect), without waiting.
     fn drive_now(&mut self) -> Wait {
+        self.settled = None;
         let mut input = self.pending.pop_front().unwrap_or(Input::Tick);
         loop {
             let mut transport = Bound {
@@ -141,7 +203,13 @@ impl Stream {
             match self.pending.pop_front() {
                 Some(next) => input = next,
                 None if wait.yielded => input = Input::NewTurn,
-                None => return wait,
+                None => {
+                    // A read armed to wait that the drive did not make: the next read
+                    // must not wait.
+                    self.link.block_next_read = false;
+                    self.settled = Some(wait);
+                    return wait;
+                }
             }
         }
     }
@@ -154,7 +222,7 @@ impl Stream {
         done: impl Fn(&Self) -> bool,
     ) -> io::Result<bool> {
         loop {
-            let wait = self.drive_now();
+            let wait = self.drive_if_needed();
             if done(self) {
                 return Ok(true);
             }
@@ -163,8 +231,32 @@ impl Stream {
                 return Ok(false);
             }
             let until = earliest(deadline, wait.deadline);
-            self.wait_events(until.map(|at| at.saturating_duration_since(now)))?;
+            let remaining = until.map(|at| at.saturating_duration_since(now));
+            if self.may_wait_in_recv(&wait)
+                && let Some(timeout) = recv_timeout(remaining)
+                && self.link.arm_blocking_read(timeout)?
+            {
+                // The drive reads first thing (nothing is queued to write), so the read
+                // waits in `recv` for the bytes, or times out: the wait and the read in
+                // one system call.
+                self.pending.push_back(Input::Ready(Readiness::READABLE));
+                continue;
+            }
+            self.wait_events(remaining)?;
         }
+    }
+
+    /// Whether the next wait may be a `recv(2)` that waits itself, rather than
+    /// `epoll_wait` and then a read: only the socket's readability is awaited (no write
+    /// blocked, no turn yielded, no connect attempt or input pending), so nothing but
+    /// bytes, the peer's EOF or error, or the time can end the wait.
+    fn may_wait_in_recv(&self, wait: &Wait) -> bool {
+        wait.readable
+            && !wait.writable
+            && !wait.yielded
+            && self.pending.is_empty()
+            && self.link.attempts.is_empty()
+            && self.link.socket.is_some()
     }
 
     /// Waits for readiness (or `timeout`) and queues what came as inputs.
@@ -223,9 +315,11 @@ impl Stream {
     /// failed to, or `deadline` passed; whether it started. One that did not is closed.
     pub(crate) fn finish_starting(&mut self, deadline: Option<Instant>) -> io::Result<bool> {
         self.drive_until(deadline, |s| {
-            s.collector.started || s.collector.start_failure.is_some()
+            s.collector.started || s.collector.connected || s.collector.start_failure.is_some()
         })?;
-        if self.collector.started {
+        // `connected`: a plain stream of `accept_plain` under a TLS `Config` (see
+        // `Listening::connection`).
+        if self.collector.started || self.collector.connected {
             return Ok(true);
         }
         self.abort();
@@ -234,7 +328,7 @@ impl Stream {
 
     /// Closes the connection at once (a timed-out call left it in no usable state).
     pub(crate) fn abort(&mut self) {
-        self.conn.hard_close();
+        self.conn_mut().hard_close();
         self.drive_now();
     }
 
@@ -318,7 +412,7 @@ impl Stream {
     /// Unmutes the connection once the inbox has room again.
     fn refill(&mut self) {
         if self.conn.is_muted() && self.collector.has_room() {
-            self.conn.unmute();
+            self.conn_mut().unmute();
         }
     }
 
@@ -360,7 +454,7 @@ impl Stream {
         deadline: Option<Instant>,
     ) -> io::Result<Option<SendToken>> {
         loop {
-            match self.conn.send(data) {
+            match self.conn_mut().send(data) {
                 Ok(token) => return Ok(Some(token)),
                 Err(SendError::NotWritable(refused)) => {
                     data = refused;
@@ -429,7 +523,7 @@ impl Stream {
             }
         }
         if matches!(how, Shutdown::Write | Shutdown::Both) {
-            self.conn.close();
+            self.conn_mut().close();
         }
         self.drive_now();
         Ok(())
@@ -443,8 +537,8 @@ impl Stream {
     pub(crate) fn close_gracefully(&mut self, timeout: Duration) -> io::Result<()> {
         if self.collector.closed.is_none() {
             self.collector.discard();
-            self.conn.mute();
-            self.conn.close();
+            self.conn_mut().mute();
+            self.conn_mut().close();
             let closed =
                 self.drive_until(deadline_after(timeout), |s| s.collector.closed.is_some())?;
             if !closed {
@@ -477,7 +571,7 @@ impl Stream {
         if self.collector.buffered() > 0 {
             return Err(StreamError::StartTls(lori_core::StartTlsError::NotReady).into());
         }
-        self.conn
+        self.conn_mut()
             .start_tls(upgrade)
             .map_err(StreamError::StartTls)?;
         self.collector.tls_ready = false;
@@ -500,12 +594,36 @@ impl Stream {
         Err(timed_out("start_tls"))
     }
 
-    /// Leaves TLS and goes on in plaintext on the same connection (Lasso's `endTLS`). Not
-    /// supported: the core cannot end a TLS session on an open connection yet, so this
-    /// always fails with [`StreamError::EndTlsUnsupported`] (kind `Unsupported`) and
-    /// leaves the connection as it was.
-    pub fn end_tls(&mut self, _timeout: Duration) -> io::Result<()> {
-        Err(StreamError::EndTlsUnsupported.into())
+    /// Leaves TLS and goes on in plaintext on the same connection (Lasso's `endTLS`).
+    ///
+    /// Sends our close_notify and waits, within `timeout`, for the peer's: both sides
+    /// call it, as their protocol agrees (see `lori_core::Connection::end_tls`). Refused
+    /// ([`StreamError::EndTls`], kind `InvalidInput`) without TLS or while received bytes
+    /// wait to be read or writes are queued; the connection is then left as it was. A
+    /// peer that closes first ends the connection ([`StreamError::Closed`]); on timeout
+    /// the connection is aborted.
+    pub fn end_tls(&mut self, timeout: Duration) -> io::Result<()> {
+        self.drive_now();
+        if self.collector.buffered() > 0 {
+            return Err(StreamError::EndTls(lori_core::EndTlsError::NotReady).into());
+        }
+        self.collector.tls_ended = false;
+        self.conn_mut().end_tls().map_err(StreamError::EndTls)?;
+        // The peer's close_notify, if it came already, was reported as its EOF (a stream
+        // is in half-close mode); once TLS ended it was not one. A TCP EOF that came with
+        // it is reported again when the connection goes on in plaintext.
+        self.collector.peer_eof = false;
+        self.drive_until(deadline_after(timeout), |s| {
+            s.collector.tls_ended || s.collector.closed.is_some()
+        })?;
+        if self.collector.tls_ended {
+            return Ok(());
+        }
+        if let Some(reason) = self.collector.closed {
+            return Err(StreamError::Closed(reason).into());
+        }
+        self.abort();
+        Err(timed_out("end_tls"))
     }
 
     /// Whether the connection speaks TLS (from its start or `start_tls`).
@@ -525,7 +643,7 @@ impl Stream {
     /// that long, a read that has nothing to return reports [`StreamError::IdleTimeout`].
     /// Refused for zero or beyond [`lori_core::MAX_MILLIS`] milliseconds.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
-        self.conn.set_idle_timeout(timeout)?;
+        self.conn_mut().set_idle_timeout(timeout)?;
         self.collector.idle = false;
         Ok(())
     }

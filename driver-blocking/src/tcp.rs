@@ -161,8 +161,9 @@ impl TcpListener {
     }
 
     /// The settings of accepted streams (idle timeout, handshake timeout, …; half-close
-    /// mode is always on). Give TLS with [`tls`](Self::tls), not `Config::server_tls`,
-    /// for `accept_plain` to work.
+    /// mode is always on). TLS may come here (`Config::server_tls`) or from
+    /// [`tls`](Self::tls) (which wins when both are given); either way
+    /// [`accept_plain`](Self::accept_plain) hands out plaintext streams.
     pub fn config(mut self, config: Config) -> Self {
         self.listening.set_config(config);
         self

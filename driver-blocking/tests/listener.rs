@@ -109,7 +109,12 @@ fn unix_streams_exchange_bytes_and_close_like_tcp() {
     });
     let mut client = UnixStream::connect(&path, WATCHDOG).expect("connect");
     assert_eq!(client.peer_path().expect("path").as_deref(), Some(&*path));
+    // The wait is a `recv` under `SO_RCVTIMEO` on a Unix socket too: on time.
+    let start = std::time::Instant::now();
     assert_eq!(client.read_some(4, SHORT).expect("no error"), None);
+    let waited = start.elapsed();
+    assert!(waited >= SHORT, "returned after {waited:?}");
+    assert!(waited < SHORT * 3, "returned after {waited:?}");
     client.write_all(b"ping", WATCHDOG).expect("write");
     let echo = client.read_exact(4, WATCHDOG).expect("read");
     assert_eq!(echo.as_deref(), Some(&b"ping"[..]));

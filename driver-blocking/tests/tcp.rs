@@ -61,6 +61,124 @@ fn read_some_returns_none_on_timeout_and_the_stream_stays_usable() {
     drop(server.join().expect("the server"));
 }
 
+/// How late a timed-out call may return on a loaded test machine.
+const LATE: Duration = Duration::from_millis(400);
+
+#[test]
+fn reads_that_wait_in_recv_time_out_on_time_whatever_the_last_timeout_was() {
+    // A read waits in `recv(2)` under `SO_RCVTIMEO` when enough time is left; the timeout
+    // set for a long read must not hold a shorter one past its deadline, nor a long one
+    // end early with nothing.
+    let (listener, address) = listener();
+    let (go, went) = std::sync::mpsc::channel::<()>();
+    let server = serve_one(listener, move |mut stream| {
+        went.recv_timeout(WATCHDOG).expect("the go-ahead");
+        stream.write_all(b"end", WATCHDOG).expect("write");
+        stream
+    });
+    let mut client = connect(address);
+    for millis in [1500, 80, 30, 300, 300, 1] {
+        let timeout = Duration::from_millis(millis);
+        let start = Instant::now();
+        assert_eq!(client.read_some(16, timeout).expect("no error"), None);
+        let waited = start.elapsed();
+        assert!(waited >= timeout, "{timeout:?} returned after {waited:?}");
+        assert!(
+            waited < timeout + LATE,
+            "{timeout:?} returned after {waited:?}"
+        );
+    }
+    go.send(()).expect("the server waits");
+    let data = client.read_some(16, WATCHDOG).expect("read").expect("data");
+    assert_eq!(&data[..], b"end");
+    drop(server.join().expect("the server"));
+}
+
+#[test]
+fn bytes_end_a_read_waiting_in_recv_at_once() {
+    let (listener, address) = listener();
+    let server = serve_one(listener, move |mut stream| {
+        std::thread::sleep(SHORT);
+        stream.write_all(b"now", WATCHDOG).expect("write");
+        stream
+    });
+    let mut client = connect(address);
+    let start = Instant::now();
+    let data = client.read_some(16, WATCHDOG).expect("read").expect("data");
+    assert_eq!(&data[..], b"now");
+    assert!(
+        start.elapsed() < SHORT + LATE,
+        "after {:?}",
+        start.elapsed()
+    );
+    drop(server.join().expect("the server"));
+}
+
+#[test]
+fn the_idle_timer_fires_on_time_during_a_long_read() {
+    // The connection's timer, not the call's deadline, ends this read's wait in `recv`.
+    let (listener, address) = listener();
+    let server = serve_one(listener, |stream| stream);
+    let idle = IdleTimeout::from_millis(500).expect("in range");
+    let config = Config::default().idle_timeout(Some(idle));
+    let mut client =
+        TcpStream::connect_with(config, Connect::addresses([address]), WATCHDOG).expect("connect");
+    let start = Instant::now();
+    let error = client
+        .read_some(16, WATCHDOG)
+        .expect_err("the idle timeout");
+    let waited = start.elapsed();
+    assert_eq!(StreamError::of(&error), Some(&StreamError::IdleTimeout));
+    assert!(waited >= Duration::from_millis(500), "after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(500) + LATE,
+        "after {waited:?}"
+    );
+    drop(server.join().expect("the server"));
+}
+
+#[test]
+fn a_peer_that_stops_reading_after_reads_waited_in_recv_still_bounds_write_all() {
+    // Reads put the socket in blocking mode; writes must still never wait in the kernel
+    // (a full send buffer waits for writability under the call's timeout).
+    let (listener, address) = listener();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let server = serve_one(listener, move |mut stream| {
+        stream.write_all(b"go", WATCHDOG).expect("write");
+        finished.recv_timeout(WATCHDOG).expect("the client's end");
+        stream
+    });
+    let mut client = connect(address);
+    let go = client
+        .read_exact(2, WATCHDOG)
+        .expect("read")
+        .expect("2 bytes");
+    assert_eq!(&go[..], b"go");
+    assert_eq!(
+        client
+            .read_some(16, Duration::from_millis(100))
+            .expect("ok"),
+        None
+    );
+    let chunk = vec![7u8; 1 << 20];
+    let start = Instant::now();
+    let mut timed_out = false;
+    for _ in 0..64 {
+        match client.write_all(&chunk, SHORT) {
+            Ok(()) => {}
+            Err(error) => {
+                assert_eq!(error.kind(), io::ErrorKind::TimedOut, "{error:?}");
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    assert!(timed_out, "64 MiB went into a peer that reads nothing");
+    assert!(start.elapsed() < WATCHDOG);
+    done.send(()).expect("the server waits");
+    drop(server.join().expect("the server"));
+}
+
 #[test]
 fn read_some_never_returns_more_than_asked_nor_nothing() {
     let (listener, address) = listener();

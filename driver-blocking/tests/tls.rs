@@ -232,13 +232,116 @@ fn starttls_refuses_bytes_injected_after_the_go_ahead() {
 }
 
 #[test]
-fn accept_plain_refuses_a_listener_whose_config_carries_tls() {
+fn accept_plain_on_a_listener_whose_config_carries_tls_gives_a_plain_stream() {
+    // TLS inside the listener's `Config` (not its `tls`): `accept_plain` is still
+    // plaintext, STARTTLS upgrades it, and `accept` on the same listener serves TLS.
+    let identity = Identity::localhost();
+    let server_config = identity.server_config();
+    let (listener, address) = listener();
+    let config = lori_core::Config::default().server_tls(server_config.clone());
+    let mut listener = listener.config(config);
+    let server = thread::spawn(move || {
+        let mut stream = listener
+            .accept_plain(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
+        assert!(!stream.is_tls());
+        let command = stream
+            .read_exact(10, WATCHDOG)
+            .expect("read")
+            .expect("a command");
+        assert_eq!(&command[..], b"STARTTLS\r\n");
+        stream.write_all(b"OK\r\n", WATCHDOG).expect("write");
+        stream
+            .start_tls(TlsUpgrade::Server(server_config), WATCHDOG)
+            .expect("upgrade");
+        let secret = stream
+            .read_exact(6, WATCHDOG)
+            .expect("read")
+            .expect("6 bytes");
+        stream.write_all(&secret, WATCHDOG).expect("write");
+        stream.close(WATCHDOG).expect("close");
+        let mut tls = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a TLS client");
+        assert!(tls.is_tls());
+        let hello = tls.read_exact(5, WATCHDOG).expect("read").expect("5 bytes");
+        tls.write_all(&hello, WATCHDOG).expect("write");
+        tls.close(WATCHDOG).expect("close");
+    });
+    let mut client = connect(address);
+    client.write_all(b"STARTTLS\r\n", WATCHDOG).expect("write");
+    let ok = client.read_exact(4, WATCHDOG).expect("read");
+    assert_eq!(ok.as_deref(), Some(&b"OK\r\n"[..]));
+    client
+        .start_tls(TlsUpgrade::Client(identity.client()), WATCHDOG)
+        .expect("upgrade");
+    client.write_all(b"secret", WATCHDOG).expect("write");
+    let echo = client.read_exact(6, WATCHDOG).expect("read");
+    assert_eq!(echo.as_deref(), Some(&b"secret"[..]));
+    client.close(WATCHDOG).expect("close");
+    let connect = Connect::addresses([address]).tls(identity.client());
+    let mut tls = TcpStream::connect(connect, WATCHDOG).expect("connect over TLS");
+    tls.write_all(b"hello", WATCHDOG).expect("write");
+    let echo = tls.read_exact(5, WATCHDOG).expect("read");
+    assert_eq!(echo.as_deref(), Some(&b"hello"[..]));
+    tls.close(WATCHDOG).expect("close");
+    server.join().expect("the server");
+}
+
+#[test]
+fn end_tls_goes_on_in_plaintext_between_two_lori_blocking_ends() {
     let identity = Identity::localhost();
     let (listener, address) = listener();
-    let config = lori_core::Config::default().server_tls(identity.server_config());
-    let mut listener = listener.config(config);
-    let client = thread::spawn(move || TcpStream::connect(Connect::addresses([address]), WATCHDOG));
-    let error = listener.accept_plain(WATCHDOG).expect_err("unsupported");
-    assert_eq!(error.kind(), std::io::ErrorKind::Unsupported);
-    drop(client.join().expect("the client"));
+    let mut listener = listener.tls(identity.server_config());
+    let server = thread::spawn(move || {
+        let mut stream = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a client");
+        let request = stream
+            .read_exact(3, WATCHDOG)
+            .expect("read")
+            .expect("the request");
+        assert_eq!(&request[..], b"END");
+        stream.end_tls(WATCHDOG).expect("end TLS on request");
+        assert!(!stream.is_tls());
+        stream
+            .write_all(b"plain greeting", WATCHDOG)
+            .expect("write plaintext");
+        let answer = stream
+            .read_exact(12, WATCHDOG)
+            .expect("read")
+            .expect("the answer");
+        assert_eq!(&answer[..], b"plain answer");
+        stream.close(WATCHDOG).expect("close");
+    });
+    let connect = Connect::addresses([address]).tls(identity.client());
+    let mut client = TcpStream::connect(connect, WATCHDOG).expect("connect over TLS");
+    client.write_all(b"END", WATCHDOG).expect("write");
+    client.end_tls(WATCHDOG).expect("end TLS");
+    assert!(!client.is_tls());
+    let greeting = client.read_exact(14, WATCHDOG).expect("read");
+    assert_eq!(greeting.as_deref(), Some(&b"plain greeting"[..]));
+    client
+        .write_all(b"plain answer", WATCHDOG)
+        .expect("write plaintext");
+    client.close(WATCHDOG).expect("close");
+    server.join().expect("the server");
+}
+
+#[test]
+fn end_tls_is_refused_on_a_plain_stream() {
+    let (listener, address) = listener();
+    let mut listener = listener;
+    let server = thread::spawn(move || listener.accept(WATCHDOG).expect("accept"));
+    let mut client = connect(address);
+    let refused = client.end_tls(WATCHDOG).expect_err("no TLS to end");
+    assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(matches!(
+        StreamError::of(&refused),
+        Some(StreamError::EndTls(lori_core::EndTlsError::NotTls))
+    ));
+    drop(server.join().expect("the server"));
 }

@@ -1,4 +1,5 @@
-//! Reading a socket into a `bytes` buffer's spare capacity, without zeroing it first.
+//! Reading a socket into a `bytes` buffer's spare capacity, without zeroing it first, with
+//! or without waiting.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -13,14 +14,34 @@ use socket2::SockRef;
 /// callers pass a buffer with room (lori's `Connection::read_buf` always has some while
 /// `wants_read`). Errors are `recv(2)`'s, `WouldBlock` on an empty non-blocking socket
 /// included; `buf` is unchanged then.
-#[allow(unsafe_code)]
+///
+/// Whether the call waits is the socket's mode: a blocking socket waits (up to its
+/// `SO_RCVTIMEO`, `WouldBlock` when that passes), a non-blocking one does not. See
+/// [`recv_into_nowait`] for a call that never waits on either.
 pub fn recv_into(socket: &impl AsFd, buf: &mut impl BufMut) -> io::Result<usize> {
+    recv_into_with_flags(socket, buf, 0)
+}
+
+/// [`recv_into`] with `MSG_DONTWAIT`: never waits, even on a blocking socket (`WouldBlock`
+/// when nothing is there). lori-blocking keeps its sockets blocking, so that a read can
+/// wait in `recv(2)` itself, and reads this way whenever it must not wait.
+pub fn recv_into_nowait(socket: &impl AsFd, buf: &mut impl BufMut) -> io::Result<usize> {
+    recv_into_with_flags(socket, buf, libc::MSG_DONTWAIT)
+}
+
+/// [`recv_into`] with `flags` for `recv(2)` (`MSG_DONTWAIT`, `MSG_PEEK`, ...).
+#[allow(unsafe_code)]
+pub fn recv_into_with_flags(
+    socket: &impl AsFd,
+    buf: &mut impl BufMut,
+    flags: libc::c_int,
+) -> io::Result<usize> {
     let socket = SockRef::from(socket);
     let chunk = buf.chunk_mut();
     // SAFETY: the view is only handed to `recv(2)`, which writes initialised bytes and
     // never writes uninitialised ones into it; nothing reads the view before that.
     let spare: &mut [MaybeUninit<u8>] = unsafe { chunk.as_uninit_slice_mut() };
-    let n = socket.recv(spare)?;
+    let n = socket.recv_with_flags(spare, flags)?;
     // SAFETY: `recv` initialised the first `n` bytes of the chunk (it returns at most the
     // chunk's length), which is exactly what `advance_mut(n)` requires.
     unsafe { buf.advance_mut(n) };

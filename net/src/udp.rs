@@ -5,8 +5,11 @@
 //! Linux a receive is one `recvmmsg(2)` for up to 32 datagrams, with GRO when the kernel
 //! offers it (several datagrams from one sender coalesced in one buffer), and a send of
 //! consecutive datagrams of one size to one destination is one `sendmsg(2)` with GSO.
-//! Elsewhere it falls back to one datagram per call. quinn-udp's own `unsafe` stays in
-//! quinn-udp; this module has none.
+//! Elsewhere it falls back to one datagram per call. quinn-udp has no `sendmmsg`, so a
+//! batch for several destinations (an echo server's answers to several peers) goes out
+//! through this crate's own `sendmmsg` (module `mmsg`, Linux and Android), each message
+//! a datagram or a GSO run; quinn-udp's `recvmmsg` already batches receives from any
+//! number of senders. quinn-udp's own `unsafe` stays in quinn-udp; this module has none.
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -206,18 +209,35 @@ pub struct UdpIo {
     state: UdpSocketState,
     /// Where a GSO send's datagrams are laid end to end.
     gso: Vec<u8>,
+    /// Whether sends of several messages go out in one `sendmmsg` (Linux and Android, on
+    /// a socket not connected when this was made).
+    batch_sends: bool,
 }
 
 impl UdpIo {
     /// The I/O state of `socket` (made non-blocking here; on Linux quinn-udp also turns
     /// on GRO and the ECN and destination-address control messages, and turns off IPv4
     /// fragmentation).
+    ///
+    /// On Linux and Android, a socket that is not connected when this is made sends a batch
+    /// for several destinations with one `sendmmsg` (see [`UdpIo::send`]); a connected one
+    /// keeps one message per call, so that the ICMP error a call reports (a refused port)
+    /// is never lost inside a batch.
     pub fn new(socket: &impl AsFd) -> io::Result<Self> {
         let state = UdpSocketState::new(UdpSockRef::from(socket))?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        quiet_control_messages(socket);
+        let connected = socket2::SockRef::from(socket).peer_addr().is_ok();
         Ok(Self {
             state,
             gso: Vec::new(),
+            batch_sends: cfg!(any(target_os = "linux", target_os = "android")) && !connected,
         })
+    }
+
+    /// Whether a send of several messages goes out in one `sendmmsg`.
+    pub fn batches_sends(&self) -> bool {
+        self.batch_sends
     }
 
     /// Whether one receive slot may hold several coalesced datagrams (GRO is on).
@@ -248,11 +268,103 @@ impl UdpIo {
     }
 
     /// Sends the first datagrams of `transmits` with one system call, as
-    /// `DatagramTransport::send` asks, and returns how many: the leading run of datagrams
-    /// to one destination whose sizes equal the first's (the last may be shorter), as one
-    /// GSO send where the kernel offers it, else the first datagram alone. An error
-    /// concerns the first datagram.
+    /// `DatagramTransport::send` asks, and returns how many. The datagrams form messages:
+    /// a run of datagrams to one destination whose sizes equal the first's (the last may
+    /// be shorter) is one GSO message where the kernel offers GSO, any other datagram a
+    /// message of its own.
+    ///
+    /// - Several messages, on Linux and Android and an unconnected socket: one
+    ///   `sendmmsg` of up to 32 of them. The kernel may take only the first few (a full
+    ///   send buffer, or an error on a later one): the count says how many datagrams went,
+    ///   and the rest are the caller's to send again (a later datagram's error is then
+    ///   that call's, about its first datagram).
+    /// - Otherwise the first message alone, through quinn-udp's `sendmsg`.
+    ///
+    /// An error concerns the first datagram (or the first GSO run) and means none was
+    /// sent; `WouldBlock` when the send buffer is full.
     pub fn send(&mut self, socket: &impl AsFd, transmits: &[Transmit<'_>]) -> io::Result<usize> {
+        if transmits.is_empty() {
+            return Ok(0);
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.batch_sends
+            && transmits.len() > 1
+            && let Some(sent) = self.send_batch(socket, transmits)?
+        {
+            return Ok(sent);
+        }
+        self.send_one(socket, transmits)
+    }
+
+    /// Sends the messages of `transmits` with one `sendmmsg` and returns how many
+    /// datagrams went; `None` when it does not apply (a single message, a GSO message the
+    /// kernel refused, no `sendmmsg`): the caller then sends the first message alone.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn send_batch(
+        &mut self,
+        socket: &impl AsFd,
+        transmits: &[Transmit<'_>],
+    ) -> io::Result<Option<usize>> {
+        use crate::mmsg::{MAX_MESSAGES, Message, send_messages};
+
+        let max_segments = self.state.max_gso_segments();
+        let mut messages = [Message::default(); MAX_MESSAGES];
+        let mut ranges = [(0, 0); MAX_MESSAGES];
+        let mut count = 0;
+        let mut next = 0;
+        self.gso.clear();
+        while next < transmits.len() && count < MAX_MESSAGES {
+            let run = gso_run(&transmits[next..], max_segments).max(1);
+            let segment = if run > 1 {
+                let start = self.gso.len();
+                for transmit in &transmits[next..next + run] {
+                    self.gso.extend_from_slice(transmit.data);
+                }
+                ranges[count] = (start, self.gso.len());
+                // A run's segments are at most `MAX_GSO_BYTES`, below `u16::MAX`.
+                u16::try_from(transmits[next].data.len()).ok()
+            } else {
+                None
+            };
+            if run > 1 && segment.is_none() {
+                break;
+            }
+            messages[count] = Message {
+                first: next,
+                count: run,
+                segment,
+            };
+            count += 1;
+            next += run;
+        }
+        if count < 2 {
+            return Ok(None);
+        }
+        match send_messages(socket, transmits, &messages[..count], &self.gso, &ranges) {
+            Ok(sent) => Ok(Some(
+                messages[..sent.min(count)].iter().map(|m| m.count).sum(),
+            )),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Err(error),
+            // No `sendmmsg` here: one message per call from now on.
+            Err(error) if error.raw_os_error() == Some(libc::ENOSYS) => {
+                self.batch_sends = false;
+                Ok(None)
+            }
+            // A GSO message the kernel or the device refused: quinn-udp's send retries it
+            // and turns GSO off for later sends when it must.
+            Err(error)
+                if messages[0].segment.is_some()
+                    && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sends the first message of `transmits` (a GSO run, or one datagram) through
+    /// quinn-udp; returns how many datagrams it carried.
+    fn send_one(&mut self, socket: &impl AsFd, transmits: &[Transmit<'_>]) -> io::Result<usize> {
         let Some(first) = transmits.first() else {
             return Ok(0);
         };
@@ -276,6 +388,32 @@ impl UdpIo {
         self.state
             .try_send(UdpSockRef::from(socket), &transmit)
             .map(|()| run.max(1))
+    }
+}
+
+/// Turns off the per-datagram control messages quinn-udp asks the kernel for but lori
+/// never reads (`RecvMeta` keeps the sender, length and GRO stride only): the receive
+/// timestamp (`SO_TIMESTAMPNS`), the TOS/traffic class byte for ECN (`IP_RECVTOS`,
+/// `IPV6_RECVTCLASS`) and the destination address (`IP_PKTINFO`, `IPV6_RECVPKTINFO`).
+/// Each costs the kernel a `put_cmsg` per received datagram (and the timestamp its own
+/// work: about 5 % of an echo server's CPU in lori-bench's udp-echo). GRO's segment
+/// size stays on. Best effort: an option the socket does not have (IPv6 ones on an IPv4
+/// socket) is left alone.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn quiet_control_messages(socket: &impl AsFd) {
+    use lori_core::SocketOptions;
+
+    let mut options = crate::SocketOpts::udp(socket);
+    let off = 0i32.to_ne_bytes();
+    for (level, name) in [
+        (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS),
+        (libc::IPPROTO_IP, libc::IP_RECVTOS),
+        (libc::IPPROTO_IP, libc::IP_PKTINFO),
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS),
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+    ] {
+        // Refused only where the option does not apply; quinn-udp then never set it.
+        let _not_here = options.set_raw(level, name, &off);
     }
 }
 
@@ -339,5 +477,196 @@ mod tests {
         assert_eq!(run(&[(1, &big), (1, &big), (1, &big)], 2), 2);
         assert_eq!(run(&[(1, &big), (1, &big)], 1), 1);
         assert_eq!(run(&[(1, &[]), (1, &[])], 64), 1);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn udp_io_leaves_only_the_gro_control_message_on() {
+        use lori_core::SocketOptions;
+
+        for host in ["127.0.0.1", "::1"] {
+            let Ok(socket) = UdpOptions::new().host(host).bind() else {
+                continue; // No IPv6 loopback here.
+            };
+            let _io = UdpIo::new(&socket).expect("io");
+            let options = crate::SocketOpts::udp(&socket);
+            let get = |level, name| {
+                let mut value = [0u8; 4];
+                options
+                    .get_raw(level, name, &mut value)
+                    .map(|_| i32::from_ne_bytes(value))
+            };
+            assert_eq!(get(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).ok(), Some(0));
+            if host == "127.0.0.1" {
+                assert_eq!(get(libc::IPPROTO_IP, libc::IP_PKTINFO).ok(), Some(0));
+                assert_eq!(get(libc::IPPROTO_IP, libc::IP_RECVTOS).ok(), Some(0));
+            } else {
+                assert_eq!(
+                    get(libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO).ok(),
+                    Some(0)
+                );
+                assert_eq!(get(libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS).ok(), Some(0));
+            }
+        }
+    }
+
+    /// Receives on `socket` until `want` datagrams came (GRO segments split) or the
+    /// deadline passed.
+    fn receive(socket: &UdpSocket, want: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let io = UdpIo::new(socket).expect("io");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut got = Vec::new();
+        let mut slots = vec![vec![0u8; 65_536]; 8];
+        while got.len() < want && std::time::Instant::now() < deadline {
+            let mut bufs: Vec<IoSliceMut<'_>> =
+                slots.iter_mut().map(|s| IoSliceMut::new(s)).collect();
+            let mut meta = [RecvMeta::default(); 8];
+            match io.recv(socket, &mut bufs, &mut meta) {
+                Ok(filled) => {
+                    for (index, meta) in meta[..filled].iter().enumerate() {
+                        let data = &slots[index][..meta.len()];
+                        if data.is_empty() {
+                            got.push((meta.from(), Vec::new()));
+                        }
+                        let stride = match meta.stride() {
+                            0 => meta.len().max(1),
+                            stride => stride,
+                        };
+                        for segment in data.chunks(stride) {
+                            got.push((meta.from(), segment.to_vec()));
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(error) => panic!("recv: {error}"),
+            }
+        }
+        got
+    }
+
+    /// The datagrams of `expected` for `to`, in order, as `receive` gives them.
+    fn for_destination(
+        expected: &[(SocketAddr, Vec<u8>)],
+        to: SocketAddr,
+        from: SocketAddr,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        expected
+            .iter()
+            .filter(|(address, _)| *address == to)
+            .map(|(_, data)| (from, data.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_to_several_destinations_goes_in_one_call_and_arrives_in_order() {
+        let receivers: Vec<UdpSocket> = (0..3)
+            .map(|_| {
+                UdpOptions::new()
+                    .recv_buffer_size(1 << 20)
+                    .bind()
+                    .expect("bind")
+            })
+            .collect();
+        let addresses: Vec<SocketAddr> =
+            receivers.iter().map(|r| r.local_addr().unwrap()).collect();
+        let sender = UdpOptions::new().bind().expect("bind sender");
+        let from = sender.local_addr().unwrap();
+        let mut io = UdpIo::new(&sender).expect("io");
+        assert_eq!(
+            io.batches_sends(),
+            cfg!(any(target_os = "linux", target_os = "android"))
+        );
+        // Interleaved destinations, runs of equal sizes (GSO messages where offered), a
+        // shorter last of a run, an empty datagram: 30 datagrams in all.
+        let mut expected: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for round in 0..5u8 {
+            let to = |i: usize| addresses[(i + usize::from(round)) % 3];
+            expected.push((to(0), vec![round; 300]));
+            expected.push((to(0), vec![round + 1; 300]));
+            expected.push((to(0), vec![round + 2; 100]));
+            expected.push((to(1), vec![round + 3; 1200]));
+            expected.push((to(2), Vec::new()));
+            expected.push((to(1), vec![round + 4; 64]));
+        }
+        let mut next = 0;
+        let mut calls = 0;
+        while next < expected.len() {
+            let transmits: Vec<Transmit<'_>> = expected[next..]
+                .iter()
+                .map(|(to, data)| Transmit { to: *to, data })
+                .collect();
+            let sent = io.send(&sender, &transmits).expect("send");
+            assert!(sent >= 1);
+            next += sent;
+            calls += 1;
+        }
+        if io.batches_sends() {
+            assert!(
+                calls < 4,
+                "30 datagrams to 3 destinations took {calls} calls"
+            );
+        }
+        for (receiver, to) in receivers.iter().zip(&addresses) {
+            let want = for_destination(&expected, *to, from);
+            assert_eq!(receive(receiver, want.len()), want, "at {to}");
+        }
+    }
+
+    #[test]
+    fn a_datagram_failing_inside_a_batch_ends_a_partial_send_and_fails_alone() {
+        let first = UdpOptions::new().bind().expect("bind");
+        let second = UdpOptions::new().bind().expect("bind");
+        let (a, b) = (first.local_addr().unwrap(), second.local_addr().unwrap());
+        let sender = UdpOptions::new().bind().expect("bind sender");
+        let from = sender.local_addr().unwrap();
+        let mut io = UdpIo::new(&sender).expect("io");
+        // The third datagram is longer than any IPv4 datagram: `EMSGSIZE`.
+        let too_long = vec![9u8; 70_000];
+        let batch: Vec<(SocketAddr, Vec<u8>)> = vec![
+            (a, b"one".to_vec()),
+            (b, b"two".to_vec()),
+            (a, too_long),
+            (b, b"four".to_vec()),
+            (a, b"five".to_vec()),
+        ];
+        let transmits: Vec<Transmit<'_>> = batch
+            .iter()
+            .map(|(to, data)| Transmit { to: *to, data })
+            .collect();
+        // As the datagram engine does: what was sent leaves the queue, a failed datagram
+        // is dropped alone, the rest is offered again.
+        let mut next = 0;
+        let mut calls = Vec::new();
+        while next < transmits.len() {
+            match io.send(&sender, &transmits[next..]) {
+                Ok(sent) => {
+                    assert!(sent >= 1);
+                    calls.push(Ok(sent));
+                    next += sent;
+                }
+                Err(error) => {
+                    calls.push(Err(error.raw_os_error()));
+                    next += 1;
+                }
+            }
+        }
+        let refused = Err(Some(libc::EMSGSIZE));
+        if io.batches_sends() {
+            // The batch stops at the failing datagram (a partial `sendmmsg`: two of
+            // five sent), whose error is the next call's; the last two go together.
+            assert_eq!(calls, [Ok(2), refused, Ok(2)]);
+        } else {
+            assert_eq!(calls, [Ok(1), Ok(1), refused, Ok(1), Ok(1)]);
+        }
+        assert_eq!(
+            receive(&first, 2),
+            [(from, b"one".to_vec()), (from, b"five".to_vec())]
+        );
+        assert_eq!(
+            receive(&second, 2),
+            [(from, b"two".to_vec()), (from, b"four".to_vec())]
+        );
     }
 }
