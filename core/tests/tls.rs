@@ -1813,3 +1813,15 @@ fn the_peer_eof_during_an_upgrade_reports_tls_failed_general_then_closed() {
         Some(Event::Closed(CloseReason::Tls(TlsError::UnexpectedEof)))
     );
 }
+
+#[test]
+fn a_config_without_its_server_tls_makes_plain_server_connections() {
+    let s = setup();
+    let now = Instant::now();
+    let config = Config::default().server_tls(Arc::clone(&s.server_tls));
+    let tls = Connection::server(config.clone(), now);
+    assert_eq!(tls.state(), ConnectionState::Handshaking);
+    let mut plain = Connection::server(config.without_server_tls(), now);
+    assert_eq!(plain.poll_event(), Some(Event::Started));
+    assert!(plain.tls().is_none());
+}
