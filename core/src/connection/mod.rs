@@ -53,9 +53,11 @@ pub struct Connection {
     phase: Phase,
     /// The receive side's EOF: independent of who closes, so beside the phase.
     peer_eof: PeerEof,
-    /// Inbound bytes are read only to be dropped (a muted connection the application is
-    /// closing, or `shutdown_read`); reading on lets the peer's EOF be seen. Invariant:
-    /// while set, the read buffer holds no chunk, so nothing is delivered.
+    /// Inbound bytes are read only to be dropped.
+    ///
+    /// Set for a muted connection the application is closing, and by `shutdown_read`;
+    /// reading on lets the peer's EOF be seen. Invariant: while set, the read buffer holds
+    /// no chunk, so nothing is delivered.
     discarding_inbound: bool,
     layer: Layer,
     config: Config,
@@ -186,19 +188,22 @@ impl Connection {
         connection
     }
 
-    /// A client connection whose socket the driver connected by itself (a Unix domain
-    /// socket path, an adopted stream): open at once, its first event [`Event::Connected`],
-    /// its idle timeout armed from `now`. No instruction asks for the socket.
+    /// A client connection whose socket the driver connected by itself.
+    ///
+    /// For a Unix domain socket path or an adopted stream: open at once, its first event
+    /// [`Event::Connected`], its idle timeout armed from `now`. No instruction asks for the
+    /// socket.
     pub fn client_connected(config: Config, now: Instant) -> Self {
         let mut connection = Self::new(config, now, Phase::Connecting(None));
         connection.establish();
         connection
     }
 
-    /// A client connection that failed before the core could attempt it (a driver's own
-    /// connect, such as to a Unix socket path, was refused): its only instruction is
-    /// [`IoOp::Close`] and its only event `ConnectionFailed(failure)`, so the handler
-    /// learns of it the way it learns of any failed connect.
+    /// A client connection that failed before the core could attempt it.
+    ///
+    /// For a driver's own connect that was refused (to a Unix socket path, say): its only
+    /// instruction is [`IoOp::Close`] and its only event `ConnectionFailed(failure)`, so the
+    /// handler learns of it the way it learns of any failed connect.
     pub fn client_failed(config: Config, failure: ConnectionFailure, now: Instant) -> Self {
         let mut connection = Self::new(config, now, Phase::Connecting(None));
         connection.fail_connecting(failure);
@@ -244,8 +249,10 @@ impl Connection {
         !matches!(self.phase, Phase::Closed) && !self.send.is_empty()
     }
 
-    /// Fills `out` with the queued bytes, in order, for one vectored write; returns how many
-    /// slices were filled (0 when nothing is queued). Report the outcome with
+    /// Lends the queued bytes, in order, for one vectored write.
+    ///
+    /// Fills `out` and returns how many slices were filled (0 when nothing is queued).
+    /// Report the outcome with
     /// [`handle_written`](Self::handle_written) or
     /// [`handle_would_block`](Self::handle_would_block).
     pub fn write_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
@@ -421,8 +428,10 @@ impl Connection {
         self.finish(CloseReason::Io(failure));
     }
 
-    /// The driver came back to this connection in a new turn (after `IoOp::YieldTurn`, or on
-    /// a new readiness wake-up): the read budget starts again and a yield ends.
+    /// The driver came back to this connection in a new turn.
+    ///
+    /// After `IoOp::YieldTurn`, or on a new readiness wake-up: the read budget starts again
+    /// and a yield ends.
     pub fn handle_new_turn(&mut self, now: Instant) {
         self.advance_clock(now);
         self.reading.read_this_turn = 0;
@@ -485,9 +494,11 @@ impl Connection {
 
     // ---- C. Commands ---------------------------------------------------------------------
 
-    /// Queues `data` for sending and returns its token, which ends in exactly one `Sent` or
-    /// `SendFailed`. Refused with the data handed back, using no token: `NotOpen` unless
-    /// open, `NotWritable` while throttled. An empty send is accepted and completes in order.
+    /// Queues `data` for sending and returns its token.
+    ///
+    /// The token ends in exactly one `Sent` or `SendFailed`. Refused with the data handed
+    /// back, using no token: `NotOpen` unless open, `NotWritable` while throttled. An empty
+    /// send is accepted and completes in order.
     pub fn send<B: Into<Bytes>>(&mut self, data: B) -> Result<SendToken, SendError<B>> {
         if let Some(refuse) = self.send_refusal() {
             return Err(refuse(data));
@@ -497,8 +508,10 @@ impl Connection {
         Ok(self.accept_send(was_empty))
     }
 
-    /// Queues several buffers as one send with one token; they are written as one contiguous
-    /// stream. Refused like [`send`](Self::send), handing back `buffers` unconsumed.
+    /// Queues several buffers as one send with one token.
+    ///
+    /// They are written as one contiguous stream. Refused like [`send`](Self::send),
+    /// handing back `buffers` unconsumed.
     pub fn send_vectored<I>(&mut self, buffers: I) -> Result<SendToken, SendError<I>>
     where
         I: IntoIterator<Item = Bytes>,
@@ -544,9 +557,11 @@ impl Connection {
         }
     }
 
-    /// Stops delivering data and reading the socket (so the peer feels backpressure) until
-    /// [`unmute`](Self::unmute). Data already received is held, not lost, unless the
-    /// connection is closing (see [`close`](Self::close)).
+    /// Stops delivering data and reading the socket until [`unmute`](Self::unmute).
+    ///
+    /// The peer feels backpressure. Data already received is held, not lost, unless the
+    /// connection is closing (see [`close`](Self::close)). A reset still closes a muted
+    /// connection at once; the peer's FIN is seen after the data before it, once unmuted.
     pub fn mute(&mut self) {
         self.reading.muted = true;
         self.spares.clear();
@@ -559,8 +574,10 @@ impl Connection {
         self.progress();
     }
 
-    /// Stops delivering and reading for the rest of this turn, so other connections get
-    /// their share; the driver comes back in a new turn (`IoOp::YieldTurn`).
+    /// Stops delivering and reading for the rest of this turn.
+    ///
+    /// Other connections get their share; the driver comes back in a new turn
+    /// (`IoOp::YieldTurn`).
     pub fn yield_read(&mut self) {
         if self.phase.delivers() {
             self.reading.yield_requested = true;
@@ -587,8 +604,9 @@ impl Connection {
         self.read.set_minimum(minimum)
     }
 
-    /// Sets the read buffer size (until it next empties and shrinks back to the minimum),
-    /// lowering the minimum if the size is below it. Refused below the `buffer_until` chunk
+    /// Sets the read buffer size until it next empties and shrinks back to the minimum.
+    ///
+    /// Lowers the minimum if the size is below it. Refused below the `buffer_until` chunk
     /// size or below the bytes already buffered.
     pub fn resize_read_buffer(&mut self, size: ReadBufferSize) -> Result<(), ReadBufferError> {
         self.read.resize(size)
@@ -605,8 +623,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Starts a one-shot user timer that fires `Timer(token)` after `after` (rounded up to
-    /// whole milliseconds). Bytes read or written do not delay it. Refused unless open
+    /// Starts a one-shot user timer that fires `Timer(token)` after `after`.
+    ///
+    /// The duration is rounded up to whole milliseconds; bytes read or written do not
+    /// delay it. Refused unless open
     /// (`NotOpen`), when `max_user_timers` are active (`AlreadyActive`), and for a zero
     /// duration or one beyond [`MAX_MILLIS`](crate::MAX_MILLIS) (`OutOfRange`). It
     /// survives `close()`, not `hard_close()`.
@@ -670,7 +690,8 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work, or
+    /// The earliest deadline at which [`handle_timeout`](Self::handle_timeout) has work.
+    ///
     /// `None` if no timer is armed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -765,8 +786,9 @@ impl Connection {
         }
     }
 
-    /// Arms the idle timer from now while open (or upgrading) with a timeout set; stops it
-    /// otherwise.
+    /// Arms the idle timer from now while open (or upgrading) with a timeout set.
+    ///
+    /// Stops it otherwise.
     fn restart_idle_timer(&mut self) {
         match self.idle_timeout {
             Some(timeout) if matches!(self.phase, Phase::Open) || self.phase.is_upgrading() => {
