@@ -1,12 +1,12 @@
 //! A deterministic simulation of two connections joined by a virtual link.
 //!
-//! It runs on virtual time: for testing protocols built on lori, and lori itself, without sockets
-//! or sleeps. [`Pair`] plays the driver for both ends. Each direction of the link is a pipe with a
-//! latency, a capacity (the kernel buffers: bytes written and not yet read; a full pipe makes
-//! writes would-block, so backpressure is real), a largest write (partial writes) and a largest
-//! read (split reads). A FIN travels behind the data; closing a socket with unread data, or
-//! receiving data after closing, resets the peer, as TCP does. Faults can be injected: an early EOF
-//! or a reset towards either end.
+//! It runs on virtual time: for testing protocols built on lori, and lori itself, without
+//! sockets or sleeps. [`Pair`] plays the driver for both ends. Each direction of the link
+//! is a pipe with a latency, a capacity (the kernel buffers: bytes written and not yet
+//! read; a full pipe makes writes would-block, so backpressure is real), a largest write
+//! (partial writes) and a largest read (split reads). A FIN travels behind the data;
+//! closing a socket with unread data, or receiving data after closing, resets the peer, as
+//! TCP does. Faults can be injected: an early EOF or a reset towards either end.
 //!
 //! Testing a handler of your own under random link conditions, with proptest:
 //!
