@@ -215,8 +215,8 @@ impl SocketOptions for SocketOpts<'_> {
 
 /// `getsockopt(fd, level, name)` into `value`.
 ///
-/// Returns the number of bytes the OS wrote, clamped to `value.len()`. One of lori's three
-/// `unsafe` functions (see the crate docs).
+/// Returns the number of bytes the OS wrote, clamped to `value.len()`. One of lori's few
+/// `unsafe` functions, which the crate docs list.
 #[allow(unsafe_code)]
 fn getsockopt_raw(
     fd: BorrowedFd<'_>,
@@ -248,7 +248,7 @@ fn getsockopt_raw(
 
 /// `setsockopt(fd, level, name, value)`.
 ///
-/// One of lori's three `unsafe` functions (see the crate docs). A `value` longer than
+/// One of lori's few `unsafe` functions, which the crate docs list. A `value` longer than
 /// `socklen_t` can express is `InvalidInput`.
 #[allow(unsafe_code)]
 fn setsockopt_raw(
