@@ -1,5 +1,7 @@
-//! The core's own cost, without sockets: what a driver pays in `lori-core` per event on
-//! top of its system calls. Run with `cargo bench -p lori-core --bench core`.
+//! The core's own cost, without sockets.
+//!
+//! It is what a driver pays in `lori-core` per event on top of its system calls. Run with
+//! `cargo bench -p lori-core --bench core`.
 //!
 //! - `read/streaming_16k`: a 16 KiB read appended to `read_buf`, `handle_read`, the
 //!   `Received` chunk polled (`Streaming`), outputs drained; the buffer is kept, as in a
@@ -55,8 +57,9 @@ fn drain(connection: &mut Connection) -> usize {
     delivered
 }
 
-/// Appends as much of `data` as the read buffer takes, reports it, drains; returns how
-/// many bytes were appended.
+/// Feeds `data` to `connection` as one read; returns how many bytes were appended.
+///
+/// It appends as much of `data` as the read buffer takes, reports it, and drains.
 fn feed(connection: &mut Connection, data: &[u8], now: Instant) -> usize {
     if !connection.wants_read() {
         connection.handle_new_turn(now);
@@ -174,8 +177,9 @@ fn writes(c: &mut Criterion) {
     group.finish();
 }
 
-/// Moves every queued byte of `from` into `to` (as much as its buffer takes at a time);
-/// returns the bytes `to` delivered.
+/// Moves every queued byte of `from` into `to`; returns the bytes `to` delivered.
+///
+/// Each step moves as much as `to`'s buffer takes.
 fn transfer(from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
     let mut delivered = 0;
     while from.wants_write() {

@@ -1,10 +1,10 @@
-//! Client connections: where to connect ([`Connect`]), and the connecting phase that turns
-//! DNS answers and attempt results into one open connection or one failure.
+//! Client connections: where to connect ([`Connect`]), and the connecting phase.
 //!
-//! The scheduling (which address, when) is [`HappyEyeballs`]'s; this module translates its
-//! actions into driver instructions ([`IoOp::Connect`], [`IoOp::Abandon`],
+//! The connecting phase turns DNS answers and attempt results into one open connection or
+//! one failure. The scheduling (which address, when) is [`HappyEyeballs`]'s; this module
+//! translates its actions into driver instructions ([`IoOp::Connect`], [`IoOp::Abandon`],
 //! [`IoOp::Adopt`]) and application events ([`Event::Connecting`]), and hands the
-//! outcome to the state transitions in `state.rs`.
+//! outcome to the state transitions in `connection/lifecycle.rs`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,8 +22,10 @@ use crate::proxy::{Handshake as ProxyHandshake, Proxy, ProxyError, TargetAddr};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Target {
-    /// A host name (resolved by the driver on [`IoOp::Resolve`]) or a literal IP address
-    /// (used as is, without DNS), and a port.
+    /// A host name or a literal IP address, and a port.
+    ///
+    /// A name is resolved by the driver on [`IoOp::Resolve`]; a literal address is used as
+    /// is, without DNS.
     Host {
         /// The host name or literal address, as given.
         host: Arc<str>,
@@ -34,9 +36,10 @@ pub enum Target {
     Addresses(Vec<SocketAddr>),
 }
 
-/// How to make a client connection: the target plus its options. Built with
-/// [`Connect::host`] or [`Connect::addresses`] and the builder methods, then given to
-/// `Connection::client`.
+/// How to make a client connection: the target plus its options.
+///
+/// Built with [`Connect::host`] or [`Connect::addresses`] and the builder methods, then
+/// given to `Connection::client`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -62,9 +65,10 @@ pub struct Connect {
 }
 
 impl Connect {
-    /// Connect to `host` (a name, or a literal IPv4/IPv6 address, brackets allowed) at
-    /// `port`. Dual-stack, no local bind address, no connection timeout, default Happy
-    /// Eyeballs settings.
+    /// Connect to `host` at `port`.
+    ///
+    /// `host` is a name, or a literal IPv4/IPv6 address (brackets allowed). Dual-stack, no
+    /// local bind address, no connection timeout, default Happy Eyeballs settings.
     pub fn host(host: &str, port: u16) -> Self {
         Self::new(Target::Host {
             host: Arc::from(host),
@@ -72,9 +76,10 @@ impl Connect {
         })
     }
 
-    /// Connect to one of `addresses`, tried in Happy Eyeballs order (families interleaved,
-    /// IPv6 first) without DNS. An empty list fails at once with
-    /// `ConnectionFailure::Dns { error: None }`.
+    /// Connect to one of `addresses`, without DNS.
+    ///
+    /// They are tried in Happy Eyeballs order (families interleaved, IPv6 first). An empty
+    /// list fails at once with `ConnectionFailure::Dns { error: None }`.
     pub fn addresses(addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
         Self::new(Target::Addresses(addresses.into_iter().collect()))
     }
@@ -92,10 +97,12 @@ impl Connect {
         }
     }
 
-    /// Connect through `proxy`: its addresses are raced with Happy Eyeballs, its handshake
-    /// opens a tunnel to this target, then TLS (with [`Connect::tls`]) runs to the target
-    /// through the tunnel; `Connected` comes at the end, and the connection timeout covers
-    /// all of it. A refusal is `ConnectionFailure::Proxy`.
+    /// Connect through `proxy`, which opens a tunnel to this target.
+    ///
+    /// The proxy's addresses are raced with Happy Eyeballs, its handshake opens the tunnel,
+    /// then TLS (with `Connect::tls`, feature `tls`) runs to the target through the tunnel;
+    /// `Connected` comes at the end, and the connection timeout covers all of it. A refusal
+    /// is `ConnectionFailure::Proxy`.
     pub fn via(mut self, proxy: Proxy) -> Self {
         self.proxy = Some(proxy);
         self
@@ -106,10 +113,11 @@ impl Connect {
         self.proxy.as_ref()
     }
 
-    /// Speak TLS over the connection, as `tls` says: once TCP is up the handshake runs, and
-    /// `Connected` comes only when it completes (the connection timeout covers it). The
-    /// server name defaults to the host given to [`Connect::host`]; an address list needs
-    /// one in `tls`.
+    /// Speak TLS over the connection, as `tls` says.
+    ///
+    /// Once TCP is up the handshake runs, and `Connected` comes only when it completes (the
+    /// connection timeout covers it). The server name defaults to the host given to
+    /// [`Connect::host`]; an address list needs one in `tls`.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
         self.tls = Some(tls);
@@ -122,8 +130,9 @@ impl Connect {
         self.tls.as_ref()
     }
 
-    /// Binds every attempt's socket to `local` before connecting (lori's `from`); port 0
-    /// lets the system choose the port. Under `DualStack`, only addresses of `local`'s
+    /// Binds every attempt's socket to `local` before connecting (lori's `from`).
+    ///
+    /// Port 0 lets the system choose the port. Under `DualStack`, only addresses of `local`'s
     /// family are tried; under `V4` or `V6` the choice stands and an attempt of the other
     /// family fails when the driver binds it.
     pub fn bind(mut self, local: SocketAddr) -> Self {
@@ -137,8 +146,9 @@ impl Connect {
         self
     }
 
-    /// Bounds everything from `Connection::client` to `Connected` (DNS included): when it
-    /// passes, attempts are abandoned and the connection fails with
+    /// Bounds everything from `Connection::client` to `Connected`, DNS included.
+    ///
+    /// When it passes, attempts are abandoned and the connection fails with
     /// `ConnectionFailure::Timeout`. None by default.
     pub fn timeout(mut self, timeout: ConnectionTimeout) -> Self {
         self.timeout = Some(timeout);
@@ -176,8 +186,9 @@ impl Connect {
         self.happy_eyeballs
     }
 
-    /// The host name or literal address given to [`Connect::host`]; `None` for an
-    /// address list.
+    /// The host name or literal address given to [`Connect::host`], if any.
+    ///
+    /// `None` for an address list.
     #[cfg(feature = "tls")]
     pub(crate) fn host_name(&self) -> Option<Arc<str>> {
         match &self.target {
@@ -186,8 +197,9 @@ impl Connect {
         }
     }
 
-    /// The families attempts may use: `ip_version`, narrowed to the bind address's family
-    /// under `DualStack`.
+    /// The families attempts may use.
+    ///
+    /// That is `ip_version`, narrowed to the bind address's family under `DualStack`.
     fn effective_ip_version(&self) -> IpVersion {
         match (self.ip_version, self.bind) {
             (IpVersion::DualStack, Some(SocketAddr::V4(_))) => IpVersion::V4,
@@ -206,8 +218,10 @@ fn literal_ip(host: &str) -> Option<IpAddr> {
     unbracketed.parse().ok()
 }
 
-/// The target as a proxy is told it: a host name as a name (the proxy resolves it), a
-/// literal address or an address list's first address as an address.
+/// The target as a proxy is told it.
+///
+/// A host name goes as a name (the proxy resolves it); a literal address, or an address
+/// list's first address, goes as an address.
 fn tunnel_target(target: &Target) -> Result<TargetAddr, ProxyError> {
     match target {
         Target::Host { host, port } => Ok(match literal_ip(host) {
@@ -221,8 +235,10 @@ fn tunnel_target(target: &Target) -> Result<TargetAddr, ProxyError> {
     }
 }
 
-/// The connecting phase of a client connection: its scheduler and bind address. Boxed in
-/// the connection and dropped at the outcome, so server connections do not carry it.
+/// The connecting phase of a client connection: its scheduler and bind address.
+///
+/// Boxed in the connection and dropped at the outcome, so server connections do not carry
+/// it.
 #[derive(Debug)]
 pub(crate) struct Connecting {
     happy_eyeballs: HappyEyeballs,
@@ -231,14 +247,18 @@ pub(crate) struct Connecting {
     pub(crate) proxy: Option<ProxyPhase>,
 }
 
-/// A proxied connection's tunnel: the proxy, the target it is told, its handshake once
-/// begun, and the TLS client that takes over once the tunnel is open.
+/// A proxied connection's tunnel.
+///
+/// It holds the proxy, the target it is told, its handshake once begun, and the TLS client
+/// that takes over once the tunnel is open.
 #[derive(Debug)]
 pub(crate) struct ProxyPhase {
     proxy: Proxy,
     target: Result<TargetAddr, ProxyError>,
-    /// The handshake, once TCP to the proxy is up (and the target resolved, if that is
-    /// done here).
+    /// The handshake, once begun.
+    ///
+    /// It begins once TCP to the proxy is up (and the target resolved, if that is done
+    /// here).
     pub(crate) handshake: Option<ProxyHandshake>,
     /// Answers taken for the target's resolution.
     answers: u8,
@@ -246,15 +266,18 @@ pub(crate) struct ProxyPhase {
     whole_answer_seen: bool,
     /// The last resolution error for the target.
     last_dns_error: Option<IoFailure>,
-    /// TLS to the target, installed when the tunnel opens (its server name defaults to the
-    /// target's host).
+    /// TLS to the target, installed when the tunnel opens.
+    ///
+    /// Its server name defaults to the target's host.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<(crate::tls::TlsClient, Option<Arc<str>>)>,
 }
 
 impl ProxyPhase {
-    /// The target host and port to resolve here before the handshake, if the proxy is to
-    /// be told an address and the target is a name not resolved yet.
+    /// The target host and port to resolve here before the handshake, if any.
+    ///
+    /// There is one when the proxy is to be told an address and the target is a name not
+    /// resolved yet.
     pub(crate) fn target_to_resolve(&self) -> Option<(Arc<str>, u16)> {
         match &self.target {
             Ok(TargetAddr::Name(host, port)) if self.proxy.resolves_target_locally() => {
@@ -264,9 +287,11 @@ impl ProxyPhase {
         }
     }
 
-    /// Takes a DNS answer for the target: its first address becomes the target. `Err` is
-    /// the connection's failure (no address, or the resolution failed); `Ok(false)` means
-    /// a per-family answer with nothing usable, the other family still to come.
+    /// Takes a DNS answer for the target: its first address becomes the target.
+    ///
+    /// `Err` is the connection's failure (no address, or the resolution failed);
+    /// `Ok(false)` means a per-family answer with nothing usable, the other family still to
+    /// come.
     pub(crate) fn resolved(&mut self, answer: Resolution) -> Result<bool, ConnectionFailure> {
         let Ok(TargetAddr::Name(_, port)) = self.target else {
             return Ok(false);
@@ -306,8 +331,9 @@ impl ProxyPhase {
 }
 
 impl Connecting {
-    /// Starts connecting as `connect` says; queues the first instruction (resolve, or the
-    /// first attempt) into `io_ops`.
+    /// Starts connecting as `connect` says.
+    ///
+    /// Queues the first instruction (resolve, or the first attempt) into `io_ops`.
     pub(crate) fn start(connect: &Connect, now: Instant, io_ops: &mut impl Extend<IoOp>) -> Self {
         let ip_version = connect.effective_ip_version();
         let settings = connect.happy_eyeballs;
@@ -394,8 +420,9 @@ impl Connecting {
         outcome
     }
 
-    /// Drains the scheduler's actions into instructions; returns whether an attempt started
-    /// and the outcome, if one was decided.
+    /// Drains the scheduler's actions into instructions.
+    ///
+    /// Returns whether an attempt started, and the outcome if one was decided.
     fn drain(&mut self, io_ops: &mut impl Extend<IoOp>) -> (bool, Option<Outcome>) {
         let mut started = false;
         let mut outcome = None;

@@ -12,19 +12,25 @@ use crate::limits::{
 /// What `send` does once the connection is throttled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SendPolicy {
-    /// lori's policy (the default): the first would-block from the socket throttles the
-    /// connection; `send` is refused with `NotWritable` until every queued byte has been
-    /// written, which emits `Unthrottled`.
+    /// lori's policy (the default): refuse sends from the first would-block until drained.
+    ///
+    /// The first would-block from the socket throttles the connection; `send` is refused
+    /// with `NotWritable` until every queued byte has been written, which emits
+    /// `Unthrottled`.
     #[default]
     RefuseWhileThrottled,
-    /// Queue sends in memory while the socket pushes back. A send that brings the queue to
-    /// the high watermark or beyond throttles the connection; sends are then refused until
-    /// the queue drains to the low watermark, which emits `Unthrottled`. The queue holds at
-    /// most `high` bytes plus the last accepted send.
+    /// Queue sends in memory while the socket pushes back.
+    ///
+    /// A send that brings the queue to the high watermark or beyond throttles the
+    /// connection; sends are then refused until the queue drains to the low watermark,
+    /// which emits `Unthrottled`. The queue holds at most `high` bytes plus the last
+    /// accepted send.
     Queue(Watermarks),
 }
 
-/// The bounds of [`SendPolicy::Queue`], in queued bytes. Invariant: `low < high`.
+/// The bounds of [`SendPolicy::Queue`], in queued bytes.
+///
+/// Invariant: `low < high`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watermarks {
     low: usize,
@@ -32,8 +38,9 @@ pub struct Watermarks {
 }
 
 impl Watermarks {
-    /// Watermarks throttling at `high` queued bytes and unthrottling at `low`; fails unless
-    /// `low < high`.
+    /// Watermarks throttling at `high` queued bytes and unthrottling at `low`.
+    ///
+    /// Fails unless `low < high`.
     pub fn new(low: usize, high: usize) -> Result<Self, OutOfRange> {
         match NonZeroUsize::new(high) {
             Some(high) if low < high.get() => Ok(Self { low, high }),
@@ -59,7 +66,9 @@ impl Watermarks {
 /// The default per-turn read budget: 64 KiB.
 const DEFAULT_READ_BUDGET: NonZeroUsize = NonZeroUsize::new(64 * 1024).expect("not zero");
 
-/// Settings of one connection. Build with [`Config::default`] and the setters:
+/// Settings of one connection.
+///
+/// Build with [`Config::default`] and the setters:
 ///
 /// ```
 /// use lori_core::{Config, ReadBufferSize};
@@ -109,8 +118,10 @@ impl Config {
         self
     }
 
-    /// Bytes the connection reads in one driver turn before it asks the driver to yield
-    /// (`IoOp::YieldTurn`), so one busy peer cannot starve the others (default 64 KiB).
+    /// Bytes the connection reads in one driver turn before it yields (default 64 KiB).
+    ///
+    /// Then it asks the driver to yield (`IoOp::YieldTurn`), so one busy peer cannot starve
+    /// the others.
     pub fn read_budget(mut self, bytes: NonZeroUsize) -> Self {
         self.read_budget = bytes;
         self
@@ -122,9 +133,12 @@ impl Config {
         self
     }
 
-    /// With half-close on, the peer's EOF emits `PeerClosed` and the connection stays open for
-    /// writing until the application closes it. Off (the default), the peer's EOF closes the
-    /// connection gracefully once received data has been delivered and queued writes flushed.
+    /// Whether the peer's EOF leaves the connection open for writing (default off).
+    ///
+    /// With half-close on, the peer's EOF emits `PeerClosed` and the connection stays open
+    /// for writing until the application closes it. Off (the default), the peer's EOF
+    /// closes the connection gracefully once received data has been delivered and queued
+    /// writes flushed.
     pub fn half_close(mut self, enabled: bool) -> Self {
         self.half_close = enabled;
         self
@@ -142,8 +156,9 @@ impl Config {
         self
     }
 
-    /// How long a local close waits for the peer once our FIN is out (default 2 s; `None`
-    /// leaves only the close timeout).
+    /// How long a local close waits for the peer once our FIN is out (default 2 s).
+    ///
+    /// `None` leaves only the close timeout.
     ///
     /// The rule: while queued bytes drain, a close is bounded by the close timeout (and the
     /// write-stall timeout, if set), so a peer still reading what we sent keeps it. Once
@@ -167,24 +182,28 @@ impl Config {
         self
     }
 
-    /// How many user timers (`set_timer`) may be active at once (default 1, as lori). A
-    /// protocol layer that needs timers of its own raises it.
+    /// How many user timers (`set_timer`) may be active at once (default 1, as lori).
+    ///
+    /// A protocol layer that needs timers of its own raises it.
     pub fn max_user_timers(mut self, count: usize) -> Self {
         self.max_user_timers = count;
         self
     }
 
-    /// The bound on a TLS handshake of a server connection (`Connection::server_tls`) and
-    /// of a `start_tls` upgrade (default 10 s; `None` waits forever). When it passes, the
-    /// server fails with `StartFailure::Timeout` and an upgrade with `TlsFailed(General)`
-    /// then `Closed(Tls(HandshakeTimeout))`. A client's handshake is bounded by its
-    /// connection timeout instead (`Connect::timeout`).
+    /// The bound on a server's TLS handshake and on a `start_tls` upgrade (default 10 s).
+    ///
+    /// It bounds the handshake of a server connection (`Connection::server_tls`) and of a
+    /// `start_tls` upgrade; `None` waits forever. When it passes, the server fails with
+    /// `StartFailure::Timeout` and an upgrade with `TlsFailed(General)` then
+    /// `Closed(Tls(HandshakeTimeout))`. A client's handshake is bounded by its connection
+    /// timeout instead (`Connect::timeout`).
     pub fn handshake_timeout(mut self, timeout: Option<ConnectionTimeout>) -> Self {
         self.handshake_timeout = timeout;
         self
     }
 
-    /// Makes every server connection built from this config speak TLS with `tls`:
+    /// Makes every server connection built from this config speak TLS with `tls`.
+    ///
     /// [`Connection::server`](crate::Connection::server) then behaves as
     /// [`Connection::server_tls`](crate::Connection::server_tls). This is how a driver's
     /// listener serves TLS: the listener hands each accepted connection a clone of its
@@ -196,17 +215,18 @@ impl Config {
         self
     }
 
-    /// Drops the server TLS configuration: server connections built from this config are
-    /// plain TCP (Lasso's `acceptNoSSL` on a TLS listener, upgraded later with
-    /// `start_tls`).
+    /// Drops the server TLS configuration: server connections are plain TCP again.
+    ///
+    /// For Lasso's `acceptNoSSL` on a TLS listener, upgraded later with `start_tls`.
     #[cfg(feature = "tls")]
     pub fn without_server_tls(mut self) -> Self {
         self.server_tls = None;
         self
     }
 
-    /// The TLS configuration server connections built from this config use, if any
-    /// ([`Config::server_tls`]).
+    /// The TLS configuration server connections built from this config use, if any.
+    ///
+    /// It is set with [`Config::server_tls`].
     #[cfg(feature = "tls")]
     pub fn server_tls_config(&self) -> Option<&Arc<rustls::ServerConfig>> {
         self.server_tls.as_ref()

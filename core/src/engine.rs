@@ -79,8 +79,10 @@ pub const WRITES_PER_TURN: u32 = 16;
 /// The most slices one vectored write takes (a 1 KiB array on the stack).
 const WRITE_SLICES: usize = 64;
 
-/// What the engine needs of the thing that moves a connection's bytes: a socket, a pipe,
-/// a simulated link. The engine calls it; it never calls the engine.
+/// What the engine needs of the thing that moves a connection's bytes.
+///
+/// A transport is a socket, a pipe, a simulated link. The engine calls it; it never calls
+/// the engine.
 ///
 /// Reads and writes are non-blocking: `WouldBlock` means "not now", and the engine waits
 /// for the next readiness report before trying again. A transport whose calls block (a
@@ -89,8 +91,10 @@ const WRITE_SLICES: usize = 64;
 /// The client methods have defaults that refuse (`Unsupported`), for server-only
 /// transports.
 pub trait Transport {
-    /// Reads into `buf`'s spare room (at most `buf.remaining_mut()` bytes, never zero while
-    /// the engine calls it) and returns the count; `Ok(0)` is the peer's EOF.
+    /// Reads into `buf`'s spare room and returns the count; `Ok(0)` is the peer's EOF.
+    ///
+    /// It reads at most `buf.remaining_mut()` bytes, which is never zero while the engine
+    /// calls it.
     fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize>;
 
     /// Writes `slices`, in order, with one call; returns how many bytes were taken.
@@ -99,32 +103,38 @@ pub trait Transport {
     /// Shuts down the write side (sends FIN after the bytes written).
     fn shutdown_write(&mut self) -> io::Result<()>;
 
-    /// Closes the transport and every connect attempt it still holds. Called once; the
-    /// engine calls nothing else afterwards.
+    /// Closes the transport and every connect attempt it still holds.
+    ///
+    /// Called once; the engine calls nothing else afterwards.
     fn close(&mut self);
 
-    /// Runs `f` with the socket's options (`cx.socket()` in a handler). The default offers
-    /// none ([`NoSocket`]).
+    /// Runs `f` with the socket's options (`cx.socket()` in a handler).
+    ///
+    /// The default offers none ([`NoSocket`]).
     fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
         f(&mut NoSocket)
     }
 
-    /// Whether a read returning fewer bytes than offered means the transport is empty
-    /// until its next readiness report (true for sockets under edge-triggered readiness,
-    /// and for blocking sockets). False makes the engine read until `WouldBlock`.
+    /// Whether a short read means the transport is empty until its next readiness report.
+    ///
+    /// A short read returns fewer bytes than offered. True for sockets under edge-triggered
+    /// readiness, and for blocking sockets. False makes the engine read until `WouldBlock`.
     fn short_read_drains(&self) -> bool {
         true
     }
 
-    /// Takes the socket's pending error, if any (`SO_ERROR`): how a muted connection,
-    /// which does not read, learns that a hang-up report was a reset. The default has
-    /// none.
+    /// Takes the socket's pending error, if any (`SO_ERROR`).
+    ///
+    /// This is how a muted connection, which does not read, learns that a hang-up report
+    /// was a reset. The default has none.
     fn take_error(&mut self) -> Option<IoFailure> {
         None
     }
 
-    /// Starts resolving `host` (for `port`, families per `ip_version`); the answer comes
-    /// back as [`Input::Resolved`]. An error is the resolution's failure.
+    /// Starts resolving `host`; the answer comes back as [`Input::Resolved`].
+    ///
+    /// The addresses are for `port`, in the families `ip_version` allows. An error is the
+    /// resolution's failure.
     fn resolve(
         &mut self,
         _host: Arc<str>,
@@ -134,8 +144,10 @@ pub trait Transport {
         Err(unsupported())
     }
 
-    /// Starts connect attempt `attempt` to `addr` (bound to `from` first, if given); its
-    /// outcome comes back as [`Input::AttemptDone`]. An error is the attempt's failure.
+    /// Starts connect attempt `attempt` to `addr`; its outcome comes back as an input.
+    ///
+    /// The socket is bound to `from` first, if given. The outcome is
+    /// [`Input::AttemptDone`]; an error returned here is the attempt's failure.
     fn start_attempt(
         &mut self,
         _attempt: AttemptId,
@@ -148,8 +160,9 @@ pub trait Transport {
     /// Closes attempt `attempt`'s socket now; a result for it arriving later is ignored.
     fn abandon_attempt(&mut self, _attempt: AttemptId) {}
 
-    /// Makes attempt `attempt`'s socket the connection's socket, or returns false when the
-    /// transport does not hold it (the connection then closes with `NotConnected`).
+    /// Makes attempt `attempt`'s socket the connection's socket, if the transport holds it.
+    ///
+    /// Returns false when it does not; the connection then closes with `NotConnected`.
     fn adopt_attempt(&mut self, _attempt: AttemptId) -> bool {
         false
     }
@@ -159,8 +172,10 @@ fn unsupported() -> IoFailure {
     IoFailure::new(io::ErrorKind::Unsupported, None)
 }
 
-/// What a readiness report says about the transport. Reports accumulate: a direction
-/// reported ready stays ready for the engine until a read or write in it would block.
+/// What a readiness report says about the transport.
+///
+/// Reports accumulate: a direction reported ready stays ready for the engine until a read
+/// or write in it would block.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Readiness {
     /// Bytes (or the EOF, or an error) can be read.
@@ -187,8 +202,10 @@ impl Readiness {
         read_closed: false,
     };
 
-    /// Readable and writable: a level-triggered transport that is tried every time (its
-    /// calls say `WouldBlock` when there is nothing to do), or a fresh socket.
+    /// Readable and writable.
+    ///
+    /// For a level-triggered transport that is tried every time (its calls say
+    /// `WouldBlock` when there is nothing to do), or a fresh socket.
     pub const BOTH: Self = Self {
         readable: true,
         writable: true,
@@ -202,11 +219,14 @@ impl Readiness {
 pub enum Input<M = ()> {
     /// The transport was reported ready: a new turn begins.
     Ready(Readiness),
-    /// The driver came back after [`Wait::yielded`], having served its other ready work:
-    /// a new turn begins.
+    /// The driver came back after [`Wait::yielded`]: a new turn begins.
+    ///
+    /// The driver served its other ready work in between.
     NewTurn,
-    /// Nothing but time: timers due at `now` fire (use it when the deadline passes, or to
-    /// drive after issuing commands on the connection directly).
+    /// Nothing but time: timers due at `now` fire.
+    ///
+    /// Use it when the deadline passes, or to drive after issuing commands on the
+    /// connection directly.
     Tick,
     /// A message posted to the connection: the handler's `on_message`.
     Message(M),
@@ -219,8 +239,10 @@ pub enum Input<M = ()> {
         /// Connected, or why not.
         result: Result<(), IoFailure>,
     },
-    /// The transport failed outside a read or write (a readiness error, a registration
-    /// that failed, a reset seen by the poll): the connection closes with this error.
+    /// The transport failed outside a read or write: the connection closes with this error.
+    ///
+    /// For example a readiness error, a registration that failed, or a reset seen by the
+    /// poll.
     Failed(IoFailure),
     /// Close gracefully (a driver's shutdown): the connection's `close()`.
     Close,
@@ -240,23 +262,28 @@ pub struct Wait {
     pub writable: bool,
     /// Drive again ([`Input::Tick`]) at this time, if nothing else comes first.
     pub deadline: Option<Instant>,
-    /// The connection's turn is over (its read budget, `yield_read`, or
-    /// [`WRITES_PER_TURN`]): serve other ready work, then drive it with
-    /// [`Input::NewTurn`], without waiting for readiness. Reported by every call until a
-    /// new turn begins (`NewTurn` or `Ready`), so a loop that schedules the new turn
-    /// should do so once.
+    /// The connection's turn is over: serve other ready work, then start its next turn.
+    ///
+    /// The turn ends on the connection's read budget, `yield_read`, or
+    /// [`WRITES_PER_TURN`]. Drive it again with [`Input::NewTurn`], without waiting for
+    /// readiness. Reported by every call until a new turn begins (`NewTurn` or `Ready`),
+    /// so a loop that schedules the new turn should do so once.
     pub yielded: bool,
-    /// The connection is over and its transport closed: drop them. Every later call is a
-    /// no-op.
+    /// The connection is over and its transport closed: drop them.
+    ///
+    /// Every later call is a no-op.
     pub closed: bool,
     /// Whether this call did anything: a read, a write, an instruction, an event, a timer.
+    ///
     /// A loop that tries a level-triggered transport until nothing moves stops on false.
     pub progressed: bool,
 }
 
-/// The driving state of one connection: what the engine remembers between calls
-/// (the transport's readiness, the turn's writes, whether the connection yielded, closed
-/// or lost its handler to a panic). One per connection, always used with that connection.
+/// The driving state of one connection: what the engine remembers between calls.
+///
+/// That is the transport's readiness, the turn's writes, and whether the connection
+/// yielded, closed or lost its handler to a panic. One per connection, always used with
+/// that connection.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     /// Reported readable, and no read has would-blocked (or drained it) since.
@@ -301,10 +328,12 @@ impl Engine {
         self.panicked
     }
 
-    /// Runs the driving contract for `input` at `now`: feeds `conn`, delivers its events to
-    /// `handler` (whose context offers `transport`'s socket options and `handles`),
-    /// carries out its instructions on `transport`, reads and writes until nothing moves,
-    /// and says what to wait for next. See the [module docs](self) for the order.
+    /// Runs the driving contract for `input` at `now`, and says what to wait for next.
+    ///
+    /// It feeds `conn`, delivers its events to `handler` (whose context offers
+    /// `transport`'s socket options and `handles`), carries out its instructions on
+    /// `transport`, and reads and writes until nothing moves. See the
+    /// [module docs](self) for the order.
     pub fn drive<T, H, M>(
         &mut self,
         conn: &mut Connection,
@@ -383,7 +412,7 @@ impl Engine {
         self.wait(parts.conn, progressed)
     }
 
-    /// Lets a muted connection notice a reset (lori #243).
+    /// Lets a muted connection notice a reset.
     ///
     /// A muted connection does not read, so it would see a reset only when unmuted: on a
     /// read-readiness report it takes the socket's pending error and, if there is one,
@@ -440,8 +469,9 @@ impl Engine {
         self.turn_over = false;
     }
 
-    /// Rounds until nothing moves (see the module docs); whether anything did. After a
-    /// short read that drained the transport, the connection hears would-block.
+    /// Rounds until nothing moves (see the module docs); whether anything did.
+    ///
+    /// After a short read that drained the transport, the connection hears would-block.
     fn rounds<T, H, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool
     where
         T: Transport,
@@ -528,8 +558,10 @@ impl Engine {
         }
     }
 
-    /// Delivers the connection's events to the handler, or drops them once it panicked;
-    /// whether there was one. A panic hard-closes the connection.
+    /// Delivers the connection's events to the handler; whether there was one.
+    ///
+    /// Once the handler has panicked the events are dropped instead. A panic hard-closes
+    /// the connection.
     fn deliver<T, H, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool
     where
         T: Transport,
@@ -559,9 +591,10 @@ impl Engine {
         });
     }
 
-    /// Runs `call` on the connection, the socket's options, the handles and the handler,
-    /// catching a panic: then the handler is lost (see [`Engine::lose_handler`]) and the
-    /// result is `None`.
+    /// Runs `call` on the parts a handler works with, catching a panic.
+    ///
+    /// `call` gets the connection, the socket's options, the handles and the handler. On a
+    /// panic the handler is lost (see [`Engine::lose_handler`]) and the result is `None`.
     fn call_handler<T, H, M, R>(
         &mut self,
         parts: &mut Parts<'_, T, H, M>,
@@ -601,8 +634,10 @@ impl Engine {
         parts.conn.hard_close();
     }
 
-    /// Writes queued bytes while the transport takes them, up to [`WRITES_PER_TURN`] a
-    /// turn; whether anything moved (a would-block alone is not movement).
+    /// Writes queued bytes while the transport takes them; whether anything moved.
+    ///
+    /// It makes at most [`WRITES_PER_TURN`] writes a turn. A would-block alone is not
+    /// movement.
     fn write<T: Transport, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) -> bool {
         let now = parts.now;
         let mut moved = false;
@@ -641,9 +676,10 @@ impl Engine {
         moved
     }
 
-    /// Reads once if the connection wants data and the transport was reported readable;
-    /// whether anything moved (a would-block alone is not movement). Sets `drained` after a
-    /// short read that emptied the transport (see [`Transport::short_read_drains`]).
+    /// Reads once if the connection wants data and the transport was reported readable.
+    ///
+    /// Returns whether anything moved (a would-block alone is not movement). Sets `drained`
+    /// after a short read that emptied the transport (see [`Transport::short_read_drains`]).
     fn read<T: Transport, H: ?Sized, M>(
         &mut self,
         parts: &mut Parts<'_, T, H, M>,

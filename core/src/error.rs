@@ -1,11 +1,14 @@
-//! One small error type per operation. Each is a refusal that leaves the connection as it
-//! was; what happens to the connection itself (closed, failed) is reported as an event.
+//! One small error type per operation.
+//!
+//! Each is a refusal that leaves the connection as it was; what happens to the connection
+//! itself (closed, failed) is reported as an event.
 
 use std::fmt;
 use std::io;
 
-/// Why `send` or `send_vectored` refused data. The refused data is handed back unchanged:
-/// no token was used and nothing was queued.
+/// Why `send` or `send_vectored` refused data.
+///
+/// The refused data is handed back unchanged: no token was used and nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError<T> {
@@ -30,8 +33,9 @@ impl<T> SendError<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BufferUntilError {
-    /// The chunk size exceeds the read buffer minimum (lori's `BufferSizeAboveMinimum`);
-    /// raise the minimum first.
+    /// The chunk size exceeds the read buffer minimum; raise the minimum first.
+    ///
+    /// lori calls it `BufferSizeAboveMinimum`.
     #[error("buffer_until({requested}) exceeds the read buffer minimum {minimum}")]
     AboveMinimum {
         /// The refused chunk size.
@@ -45,8 +49,9 @@ pub enum BufferUntilError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadBufferError {
-    /// The size is below the current `buffer_until` chunk size
-    /// (lori's `ReadBufferResizeBelowBufferSize`).
+    /// The size is below the current `buffer_until` chunk size.
+    ///
+    /// lori calls it `ReadBufferResizeBelowBufferSize`.
     #[error("{requested} bytes is below the buffer_until chunk size {buffer_until}")]
     BelowBufferUntil {
         /// The refused size.
@@ -79,8 +84,9 @@ pub enum SetTimerError {
     OutOfRange(crate::limits::OutOfRange),
 }
 
-/// Why `start_tls` refused to upgrade, checked in this order (lori's). The connection is
-/// left as it was.
+/// Why `start_tls` refused to upgrade.
+///
+/// The reasons are checked in this order (lori's). The connection is left as it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartTlsError {
@@ -90,9 +96,11 @@ pub enum StartTlsError {
     /// The connection already runs TLS, or an upgrade is under way.
     #[error("the connection already uses TLS")]
     AlreadyTls,
-    /// The connection is muted, holds received bytes not yet delivered, or has writes
-    /// queued. Bytes received with the peer's go-ahead (in the same read) may have been
-    /// injected by an attacker before the upgrade (CVE-2021-23222), so they refuse it.
+    /// The connection is muted, or has data pending in either direction.
+    ///
+    /// That is: it is muted, holds received bytes not yet delivered, or has writes queued.
+    /// Bytes received with the peer's go-ahead (in the same read) may have been injected by
+    /// an attacker before the upgrade (CVE-2021-23222), so they refuse it.
     #[error("the connection is muted or has unprocessed data in either direction")]
     NotReady,
     /// The TLS session could not be made (a missing or invalid server name, say).
@@ -100,8 +108,9 @@ pub enum StartTlsError {
     SessionFailed(crate::event::TlsError),
 }
 
-/// Why `end_tls` refused to end TLS, checked in this order. The connection is left as it
-/// was.
+/// Why `end_tls` refused to end TLS.
+///
+/// The reasons are checked in this order. The connection is left as it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EndTlsError {
@@ -111,15 +120,17 @@ pub enum EndTlsError {
     /// The connection has no TLS session to end.
     #[error("the connection does not use TLS")]
     NotTls,
-    /// Data is pending in either direction: received bytes not yet delivered (or not yet
-    /// decrypted), or writes queued. What was sent under TLS must be done before the
-    /// stream turns plaintext.
+    /// Data is pending in either direction.
+    ///
+    /// That is received bytes not yet delivered (or not yet decrypted), or writes queued.
+    /// What was sent under TLS must be done before the stream turns plaintext.
     #[error("data is pending in either direction")]
     NotReady,
 }
 
-/// A failed socket operation as the driver saw it: the error kind and the raw OS code,
-/// so that it can be compared and cloned (an `io::Error` can be neither).
+/// A failed socket operation as the driver saw it: the error kind and the raw OS code.
+///
+/// Unlike an `io::Error`, it can be compared and cloned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IoFailure {
     kind: io::ErrorKind,

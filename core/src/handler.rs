@@ -18,11 +18,12 @@ use crate::handle::{Handle, HandleSource, NoHandles};
 use crate::limits::{BufferUntil, OutOfRange, ReadBufferSize};
 use crate::socket::{NoSocket, SocketOptions};
 
-/// A handler's view of its connection while it handles an event: the commands and getters
-/// an application uses, the socket's options, the current time and the connection's own
-/// [`Handle`]. It does not lend the [`Connection`] itself: feeding inputs and draining
-/// outputs are the driver's (the [`Engine`](crate::Engine)'s), so a handler cannot call
-/// them.
+/// A handler's view of its connection while it handles an event.
+///
+/// It offers the commands and getters an application uses, the socket's options, the
+/// current time and the connection's own [`Handle`]. It does not lend the [`Connection`]
+/// itself: feeding inputs and draining outputs are the driver's (the
+/// [`Engine`](crate::Engine)'s), so a handler cannot call them.
 ///
 /// ```compile_fail
 /// use lori_core::{Conn, Handler};
@@ -43,9 +44,10 @@ pub struct Conn<'a, M = ()> {
 }
 
 impl<'a> Conn<'a> {
-    /// A view of `connection` alone, with no socket options ([`NoSocket`]) and no handles
-    /// ([`NoHandles`]): for driving a protocol layer over a hand-driven connection, as
-    /// tests and embedders without a driver do.
+    /// A view of `connection` alone, with no socket options and no handles.
+    ///
+    /// It offers [`NoSocket`] and [`NoHandles`]: for driving a protocol layer over a
+    /// hand-driven connection, as tests and embedders without a driver do.
     pub fn detached(connection: &'a mut Connection) -> Self {
         // Both are zero-sized: leaking a box of one allocates nothing.
         Self::new(
@@ -57,8 +59,10 @@ impl<'a> Conn<'a> {
 }
 
 impl<'a, M> Conn<'a, M> {
-    /// A view of `connection`, its `socket` and its driver's `handles`. Drivers build one
-    /// to call [`Handler::on_message`]; [`dispatch`] builds one per event.
+    /// A view of `connection`, its `socket` and its driver's `handles`.
+    ///
+    /// Drivers build one to call [`Handler::on_message`]; [`dispatch`] builds one per
+    /// event.
     pub fn new(
         connection: &'a mut Connection,
         socket: &'a mut dyn SocketOptions,
@@ -76,9 +80,10 @@ impl<'a, M> Conn<'a, M> {
         self.socket
     }
 
-    /// A handle that posts messages to this connection's [`Handler::on_message`] from any
-    /// thread or task; `None` when the driver offers none (the simulation harness, a
-    /// hand-driven connection).
+    /// A handle that posts messages to this connection's [`Handler::on_message`].
+    ///
+    /// Messages may be posted from any thread or task. `None` when the driver offers none
+    /// (the simulation harness, a hand-driven connection).
     pub fn handle(&mut self) -> Option<Handle<M>> {
         self.handles.handle()
     }
@@ -123,8 +128,7 @@ impl<'a, M> Conn<'a, M> {
         self.connection.unmute();
     }
 
-    /// Stops delivery and reading for the rest of this turn; see
-    /// [`Connection::yield_read`].
+    /// Stops delivery and reading for this turn; see [`Connection::yield_read`].
     pub fn yield_read(&mut self) {
         self.connection.yield_read();
     }
@@ -252,9 +256,11 @@ impl<'a, M> Conn<'a, M> {
     }
 }
 
-/// An application's side of a connection: lori's lifecycle receivers. Every method has a
-/// default that does nothing. `M` is the type of messages other threads or tasks post to the
-/// connection through a driver's handle ([`on_message`](Self::on_message)).
+/// An application's side of a connection: lori's lifecycle receivers.
+///
+/// Every method has a default that does nothing. `M` is the type of messages other threads
+/// or tasks post to the connection through a driver's handle
+/// ([`on_message`](Self::on_message)).
 ///
 /// Methods are called one at a time, in event order, never from inside a command: a
 /// handler may call any command from any method.
@@ -262,19 +268,23 @@ pub trait Handler<M = ()>: Send + 'static {
     /// [`Event::Started`]: a server connection is open.
     fn on_started(&mut self, _cx: &mut Conn<'_, M>) {}
 
-    /// [`Event::StartFailed`]: a server connection never started (its TLS session or
-    /// handshake failed); no `on_closed` follows.
+    /// [`Event::StartFailed`]: a server connection never started.
+    ///
+    /// Its TLS session or handshake failed; no `on_closed` follows.
     fn on_start_failure(&mut self, _cx: &mut Conn<'_, M>, _failure: StartFailure) {}
 
-    /// [`Event::Connecting`]: a client connection is still connecting, with `in_flight`
-    /// attempts under way.
+    /// [`Event::Connecting`]: a client connection is still connecting.
+    ///
+    /// `in_flight` attempts are under way.
     fn on_connecting(&mut self, _cx: &mut Conn<'_, M>, _in_flight: usize) {}
 
     /// [`Event::Connected`]: a client connection is open.
     fn on_connected(&mut self, _cx: &mut Conn<'_, M>) {}
 
-    /// [`Event::ConnectionFailed`]: a client connection was never made; no `on_closed`
-    /// follows. Client handlers should implement it: a silent failure is hard to find.
+    /// [`Event::ConnectionFailed`]: a client connection was never made.
+    ///
+    /// No `on_closed` follows. Client handlers should implement it: a silent failure is
+    /// hard to find.
     fn on_connection_failure(&mut self, _cx: &mut Conn<'_, M>, _failure: ConnectionFailure) {}
 
     /// [`Event::Received`]: bytes from the peer, cut by the `buffer_until` setting.
@@ -317,10 +327,13 @@ pub trait Handler<M = ()>: Send + 'static {
     fn on_message(&mut self, _cx: &mut Conn<'_, M>, _message: M) {}
 }
 
-/// Drains `connection`'s events into `handler` (its context built from `socket` and
-/// `handles`), one method call per event, and returns how many were delivered. Before the
-/// event that ends the connection it closes `handles` ([`HandleSource::close`]). Commands the handler issues apply before the next event is polled;
-/// the driver drains `poll_io` and writes afterwards.
+/// Drains `connection`'s events into `handler`, one method call per event.
+///
+/// The handler's context is built from `socket` and `handles`; returns how many events were
+/// delivered. Before the event that ends the connection it closes `handles`
+/// ([`HandleSource::close`]). Commands the handler issues apply before the next event is
+/// polled; the driver drains `poll_io` and writes afterwards (the
+/// [`Engine`](crate::Engine) does both; see [`engine`](crate::engine) for the contract).
 pub fn dispatch<M, H>(
     connection: &mut Connection,
     socket: &mut dyn SocketOptions,

@@ -1,6 +1,7 @@
-//! The byte layer between the socket and the connection's buffers: plain, or TLS
-//! (feature `tls`). The connection asks it where the socket's bytes go, what was
-//! appended, how to queue a send, and what is still pending; a TLS layer reports its
+//! The byte layer between the socket and the connection's buffers: plain, or TLS.
+//!
+//! TLS needs the feature `tls`. The connection asks it where the socket's bytes go, what
+//! was appended, how to queue a send, and what is still pending; a TLS layer reports its
 //! outcomes ([`crate::tls::Step`]) and never changes the connection's phase itself.
 
 use bytes::buf::Limit;
@@ -33,8 +34,9 @@ impl Layer {
         !matches!(self, Self::Plain)
     }
 
-    /// Whether the socket should be read, as far as room goes: the read buffer's room, or
-    /// under TLS the ciphertext buffer's.
+    /// Whether the socket should be read, as far as room goes.
+    ///
+    /// The room is the read buffer's, or under TLS the ciphertext buffer's.
     pub(crate) fn has_room(&self, read: &ReadBuffer) -> bool {
         match self {
             Self::Plain => read.has_room(),
@@ -43,8 +45,10 @@ impl Layer {
         }
     }
 
-    /// The driver's read target: the read buffer (its discard target when inbound bytes
-    /// are dropped), or under TLS the ciphertext buffer.
+    /// The driver's read target.
+    ///
+    /// It is the read buffer (its discard target when inbound bytes are dropped), or under
+    /// TLS the ciphertext buffer.
     pub(crate) fn read_target<'a>(
         &'a mut self,
         read: &'a mut ReadBuffer,
@@ -93,8 +97,9 @@ impl Layer {
         }
     }
 
-    /// Frees the ciphertext buffer for good (the connection is over or failing); the
-    /// session stays for its getters.
+    /// Frees the ciphertext buffer for good (the connection is over or failing).
+    ///
+    /// The session stays for its getters.
     pub(crate) fn release(&mut self) {
         #[cfg(feature = "tls")]
         if let Self::Tls(tls) = self {
@@ -156,8 +161,10 @@ impl Layer {
         }
     }
 
-    /// Bytes received before the layer began (after a proxy's reply, in the same read)
-    /// are its input: under TLS they go to the ciphertext buffer.
+    /// Takes bytes received before the layer began as its input.
+    ///
+    /// They came after a proxy's reply, in the same read; under TLS they go to the
+    /// ciphertext buffer.
     #[cfg(feature = "tls")]
     pub(crate) fn adopt_received(&mut self, received: &[u8]) {
         if let Self::Tls(tls) = self {
@@ -165,8 +172,9 @@ impl Layer {
         }
     }
 
-    /// Processes at most one `read_tls` worth of received ciphertext (or the EOF) and
-    /// drains what it gives: plaintext into `read`, ciphertext into `send`.
+    /// Processes at most one `read_tls` worth of received ciphertext (or the EOF).
+    ///
+    /// It drains what that gives: plaintext into `read`, ciphertext into `send`.
     #[cfg(feature = "tls")]
     pub(crate) fn step(
         &mut self,

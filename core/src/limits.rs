@@ -1,5 +1,6 @@
-//! Constrained values: every bounded setting is a type whose constructor checks the bound,
-//! so a connection never holds an out-of-range size or duration.
+//! Constrained values: every bounded setting is a type whose constructor checks the bound.
+//!
+//! So a connection never holds an out-of-range size or duration.
 //!
 //! The millisecond durations share lori's range, 1 ..= [`MAX_MILLIS`]: the largest value whose
 //! conversion to nanoseconds fits a `u64`, so no later arithmetic on it can overflow.
@@ -7,8 +8,9 @@
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::time::Duration;
 
-/// The largest millisecond value a duration type accepts: `u64::MAX / 1_000_000`
-/// (18,446,744,073,709 ms, about 584 years), as in lori.
+/// The largest millisecond value a duration type accepts, as in lori.
+///
+/// It is `u64::MAX / 1_000_000` (18,446,744,073,709 ms, about 584 years).
 pub const MAX_MILLIS: u64 = u64::MAX / 1_000_000;
 
 /// A value was outside the range its type accepts.
@@ -31,8 +33,10 @@ fn nonzero_usize(value: usize) -> Result<NonZeroUsize, OutOfRange> {
     })
 }
 
-/// The size of a connection's read buffer in bytes: how much received data it holds at most,
-/// and (as the initial value) the minimum it shrinks back to when empty. At least 1.
+/// The size of a connection's read buffer in bytes.
+///
+/// It is how much received data the buffer holds at most, and (as the initial value) the
+/// minimum it shrinks back to when empty. At least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReadBufferSize(NonZeroUsize);
 
@@ -57,7 +61,9 @@ impl Default for ReadBufferSize {
     }
 }
 
-/// The exact chunk size of a `buffer_until` setting in bytes. At least 1.
+/// The exact chunk size of a `buffer_until` setting in bytes.
+///
+/// At least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BufferSize(NonZeroUsize);
 
@@ -92,8 +98,9 @@ impl BufferUntil {
         BufferSize::new(bytes).map(Self::Exact)
     }
 
-    /// The chunk size this setting requires the read buffer minimum to hold: `n` for
-    /// `Exact(n)`, 0 for `Streaming`.
+    /// The chunk size this setting requires the read buffer minimum to hold.
+    ///
+    /// It is `n` for `Exact(n)`, 0 for `Streaming`.
     pub fn required_bytes(self) -> usize {
         match self {
             Self::Streaming => 0,
@@ -148,8 +155,9 @@ macro_rules! millis_duration {
         impl TryFrom<Duration> for $name {
             type Error = OutOfRange;
 
-            /// The duration rounded up to whole milliseconds (so 1 µs is 1 ms); fails for
-            /// zero and above [`MAX_MILLIS`] milliseconds.
+            /// The duration rounded up to whole milliseconds (so 1 µs is 1 ms).
+            ///
+            /// Fails for zero and above [`MAX_MILLIS`] milliseconds.
             fn try_from(duration: Duration) -> Result<Self, OutOfRange> {
                 let millis = duration.as_nanos().div_ceil(1_000_000);
                 Self::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
@@ -207,8 +215,9 @@ impl Default for CloseTimeout {
     }
 }
 
-/// The most connections a listener keeps open at once. At least 1; `None` where an
-/// `Option<MaxSpawn>` is taken means unlimited.
+/// The most connections a listener keeps open at once.
+///
+/// At least 1; `None` where an `Option<MaxSpawn>` is taken means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MaxSpawn(NonZeroU32);
 

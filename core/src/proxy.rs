@@ -1,9 +1,11 @@
-//! Client connections through a proxy: SOCKS5 (RFC 1928, with RFC 1929 username and
-//! password) and HTTP `CONNECT` (RFC 9110 9.3.6). [`Proxy`] says which proxy and how to
-//! authenticate; the handshake is a small sans-IO machine the connection runs between its
-//! TCP connect to the proxy and its TLS handshake (or `Connected`): it produces the bytes
-//! to send and reads the proxy's replies from the connection's read buffer, so bytes the
-//! proxy sends after its success reply stay there for the application (or TLS).
+//! Client connections through a proxy: SOCKS5 or HTTP `CONNECT`.
+//!
+//! SOCKS5 is RFC 1928, with RFC 1929 username and password; HTTP `CONNECT` is RFC 9110
+//! 9.3.6. [`Proxy`] says which proxy and how to authenticate; the handshake is a small
+//! sans-IO machine the connection runs between its TCP connect to the proxy and its TLS
+//! handshake (or `Connected`): it produces the bytes to send and reads the proxy's replies
+//! from the connection's read buffer, so bytes the proxy sends after its success reply stay
+//! there for the application (or TLS).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,8 +13,10 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// The most bytes an HTTP `CONNECT` reply's head may take: a longer one fails with
-/// [`ProxyError::ReplyTooLarge`] rather than buffering without bound.
+/// The most bytes an HTTP `CONNECT` reply's head may take.
+///
+/// A longer one fails with [`ProxyError::ReplyTooLarge`] rather than buffering without
+/// bound.
 pub const MAX_HTTP_REPLY: usize = 8 * 1024;
 
 /// Which proxy protocol.
@@ -25,8 +29,10 @@ pub enum ProxyKind {
     HttpConnect,
 }
 
-/// A username and password for a proxy (RFC 1929 for SOCKS5, `Proxy-Authorization:
-/// Basic` for HTTP). Each is 1 to 255 bytes, SOCKS5's bound, for both kinds.
+/// A username and password for a proxy.
+///
+/// They are sent as RFC 1929 for SOCKS5, as `Proxy-Authorization: Basic` for HTTP. Each is
+/// 1 to 255 bytes, SOCKS5's bound, for both kinds.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credentials {
     username: Arc<str>,
@@ -66,6 +72,7 @@ impl Credentials {
 }
 
 /// A proxy to connect through: its kind, host and port, and credentials if it wants them.
+///
 /// Given to `Connect::via`.
 ///
 /// The connection resolves the proxy's host and races its addresses with Happy Eyeballs
@@ -154,17 +161,19 @@ impl Proxy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
-    /// The proxy accepts none of the authentication methods we offer (SOCKS5 `0xFF`: it
-    /// wants credentials we do not have, say).
+    /// The proxy accepts none of the authentication methods we offer.
+    ///
+    /// This is SOCKS5's `0xFF`: the proxy wants credentials we do not have, say.
     #[error("the proxy accepts none of our authentication methods")]
     NoAcceptableAuth,
     /// The proxy refused our credentials (SOCKS5), or answered 407 or 401 (HTTP).
     #[error("the proxy refused our credentials")]
     AuthRefused,
-    /// The SOCKS5 proxy could not connect to the target; `code` is its reply (RFC 1928 6:
-    /// 1 general failure, 2 not allowed, 3 network unreachable, 4 host unreachable, 5
-    /// connection refused, 6 TTL expired, 7 command not supported, 8 address type not
-    /// supported).
+    /// The SOCKS5 proxy could not connect to the target; `code` is its reply.
+    ///
+    /// The codes are RFC 1928's, section 6: 1 general failure, 2 not allowed, 3 network
+    /// unreachable, 4 host unreachable, 5 connection refused, 6 TTL expired, 7 command not
+    /// supported, 8 address type not supported.
     #[error("the SOCKS5 proxy could not connect to the target (reply {code})")]
     Socks5Reply {
         /// The reply code.
@@ -247,8 +256,9 @@ pub(crate) enum Handshake {
 }
 
 impl Handshake {
-    /// Starts the handshake for `target` through `proxy`: the machine and the first bytes
-    /// to send.
+    /// Starts the handshake for `target` through `proxy`.
+    ///
+    /// Returns the machine and the first bytes to send.
     pub(crate) fn start(proxy: &Proxy, target: TargetAddr) -> Result<(Self, Bytes), ProxyError> {
         match proxy.kind {
             ProxyKind::Socks5 => {
@@ -417,8 +427,9 @@ fn socks5_request(target: &TargetAddr) -> Bytes {
     bytes.freeze()
 }
 
-/// Reads an HTTP `CONNECT` reply head: 2xx opens the tunnel, 407 is refused credentials,
-/// anything else fails with its status.
+/// Reads an HTTP `CONNECT` reply head.
+///
+/// 2xx opens the tunnel, 407 is refused credentials, anything else fails with its status.
 fn http_step(input: &[u8]) -> Step {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);

@@ -1,12 +1,12 @@
-//! A deterministic simulation of two connections joined by a virtual link, on virtual
-//! time: for testing protocols built on lori, and lori itself, without sockets or sleeps.
+//! A deterministic simulation of two connections joined by a virtual link.
 //!
-//! [`Pair`] plays the driver for both ends. Each direction of the link is a pipe with a
-//! latency, a capacity (the kernel buffers: bytes written and not yet read; a full pipe makes
-//! writes would-block, so backpressure is real), a largest write (partial writes) and a
-//! largest read (split reads). A FIN travels behind the data; closing a socket with unread
-//! data, or receiving data after closing, resets the peer, as TCP does. Faults can be
-//! injected: an early EOF or a reset towards either end.
+//! It runs on virtual time: for testing protocols built on lori, and lori itself, without
+//! sockets or sleeps. [`Pair`] plays the driver for both ends. Each direction of the link
+//! is a pipe with a latency, a capacity (the kernel buffers: bytes written and not yet
+//! read; a full pipe makes writes would-block, so backpressure is real), a largest write
+//! (partial writes) and a largest read (split reads). A FIN travels behind the data;
+//! closing a socket with unread data, or receiving data after closing, resets the peer, as
+//! TCP does. Faults can be injected: an early EOF or a reset towards either end.
 //!
 //! Testing a handler of your own under random link conditions, with proptest:
 //!
@@ -73,8 +73,9 @@ use crate::handler::Handler;
 pub struct LinkConfig {
     /// Time from a write to the bytes being readable at the other end.
     pub latency: Duration,
-    /// Bytes written but not yet read that the direction holds (both kernels' buffers);
-    /// a write finding it full would block.
+    /// Bytes written but not yet read that the direction holds (both kernels' buffers).
+    ///
+    /// A write finding it full would block.
     pub capacity: NonZeroUsize,
     /// The most bytes one write takes (smaller values make partial writes).
     pub max_write: NonZeroUsize,
@@ -107,8 +108,9 @@ pub enum Side {
 /// A fault to inject into the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The given end sees the peer's EOF after the bytes already in flight; anything the
-    /// peer writes later is lost.
+    /// The given end sees the peer's EOF after the bytes already in flight.
+    ///
+    /// Anything the peer writes later is lost.
     Eof(Side),
     /// The given end's socket is reset now (`ConnectionReset`).
     Reset(Side),
@@ -117,7 +119,9 @@ pub enum Fault {
 /// A connection, its handler, and the simulated socket's state.
 #[derive(Debug)]
 pub struct Endpoint<H> {
-    /// The connection. Issue commands on it between calls to the `Pair`'s run methods.
+    /// The connection.
+    ///
+    /// Issue commands on it between calls to the `Pair`'s run methods.
     pub conn: Connection,
     /// The application's handler; events are dispatched to it.
     pub handler: H,
@@ -213,10 +217,11 @@ const DRIVE_LIMIT: usize = 100_000;
 const SETTLE_LIMIT: usize = 100_000;
 
 impl<A: Handler, B: Handler> Pair<A, B> {
-    /// Two server-side connections with their handlers, already connected through a link
-    /// with `a_to_b` and `b_to_a` conditions. Both start at the same instant, and `Started`
-    /// is delivered at once. The clock starts at `Instant::now()` and from then on moves
-    /// only by the run methods, so runs are deterministic.
+    /// Two server-side connections with their handlers, already connected through a link.
+    ///
+    /// The link has `a_to_b` and `b_to_a` conditions. Both start at the same instant, and
+    /// `Started` is delivered at once. The clock starts at `Instant::now()` and from then
+    /// on moves only by the run methods, so runs are deterministic.
     pub fn new(a: (Config, A), b: (Config, B), a_to_b: LinkConfig, b_to_a: LinkConfig) -> Self {
         let start = Instant::now();
         let mut pair = Self {
@@ -231,9 +236,10 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         pair
     }
 
-    /// Two connections made by the caller (a TLS server and a TLS client, say) with their
-    /// handlers, already connected through a link with `a_to_b` and `b_to_a` conditions.
-    /// Their sockets count as connected: make client connections with
+    /// Two connections made by the caller, with their handlers, already connected.
+    ///
+    /// The connections are a TLS server and a TLS client, say; the link has `a_to_b` and
+    /// `b_to_a` conditions. Their sockets count as connected: make client connections with
     /// `Connection::client_connected` or `Connection::client_connected_tls`, since no
     /// connect instruction is carried out. The clock starts at the later of the two
     /// connections' clocks; their first events are delivered at once.
@@ -283,8 +289,10 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         self.settle();
     }
 
-    /// Runs both ends at the current instant until neither has anything left to do: reads,
-    /// writes, instructions, events, due timers. Returns whether anything happened.
+    /// Runs both ends at the current instant until neither has anything left to do.
+    ///
+    /// That is reads, writes, instructions, events, due timers. Returns whether anything
+    /// happened.
     ///
     /// # Panics
     ///
@@ -303,8 +311,9 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         panic!("livelock: the simulation did not settle within {SETTLE_LIMIT} rounds");
     }
 
-    /// Runs for `duration` of virtual time, jumping from one scheduled change (timer,
-    /// arrival) to the next.
+    /// Runs for `duration` of virtual time.
+    ///
+    /// The clock jumps from one scheduled change (timer, arrival) to the next.
     pub fn run_for(&mut self, duration: Duration) {
         let until = self.now + duration;
         self.settle();
@@ -316,9 +325,11 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         self.settle();
     }
 
-    /// Runs until nothing is scheduled any more (no timer armed, nothing in flight) and
-    /// returns true; false if that takes more than a bounded number of jumps (a timer that
-    /// keeps re-arming, such as an idle timeout, never lets it end).
+    /// Runs until nothing is scheduled any more; whether that happened.
+    ///
+    /// Nothing is scheduled when no timer is armed and nothing is in flight. Returns false
+    /// if that takes more than a bounded number of jumps (a timer that keeps re-arming,
+    /// such as an idle timeout, never lets it end).
     pub fn drive(&mut self) -> bool {
         self.settle();
         for _ in 0..DRIVE_LIMIT {
@@ -340,8 +351,9 @@ impl<A: Handler, B: Handler> Pair<A, B> {
         }
     }
 
-    /// The earliest scheduled change after now: a timer or something in flight. (A yield
-    /// needs no entry: `settle` resumes every yielded end at the same instant.)
+    /// The earliest scheduled change after now: a timer or something in flight.
+    ///
+    /// A yield needs no entry: `settle` resumes every yielded end at the same instant.
     fn next_change(&self) -> Option<Instant> {
         let timers = [&self.a.conn, &self.b.conn].map(|conn| conn.poll_timeout());
         timers
@@ -351,9 +363,10 @@ impl<A: Handler, B: Handler> Pair<A, B> {
             .min()
     }
 
-    /// One pass of the engine over one end, its socket tried both ways (a level-triggered
-    /// poll): due timers, a reset that arrived, reads, writes, instructions and events
-    /// until none moves. Returns whether anything happened.
+    /// One pass of the engine over one end; whether anything happened.
+    ///
+    /// Its socket is tried both ways (a level-triggered poll): due timers, a reset that
+    /// arrived, reads, writes, instructions and events until none moves.
     fn step_endpoint<H: Handler>(
         end: &mut Endpoint<H>,
         inbound: &mut Pipe,
@@ -383,8 +396,9 @@ impl<A: Handler, B: Handler> Pair<A, B> {
     }
 }
 
-/// One end's socket: its inbound and outbound pipes, level-triggered (every call is tried;
-/// `WouldBlock` when there is nothing to read or no room to write).
+/// One end's socket: its inbound and outbound pipes, level-triggered.
+///
+/// Every call is tried; `WouldBlock` when there is nothing to read or no room to write.
 struct SimSocket<'a> {
     inbound: &'a mut Pipe,
     outbound: &'a mut Pipe,
@@ -393,8 +407,9 @@ struct SimSocket<'a> {
 }
 
 impl Transport for SimSocket<'_> {
-    /// Reads what has arrived, at most the link's largest read; the FIN once the data
-    /// before it is read; a reset that arrived.
+    /// Reads what has arrived, at most the link's largest read.
+    ///
+    /// The FIN comes once the data before it is read; a reset that arrived comes at once.
     fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> io::Result<usize> {
         let (inbound, now) = (&mut *self.inbound, self.now);
         if inbound.reset_at.is_some_and(|at| at <= now) {
@@ -432,8 +447,9 @@ impl Transport for SimSocket<'_> {
         Err(ErrorKind::WouldBlock.into())
     }
 
-    /// Takes what the pipe has room for, at most the link's largest write. Bytes written
-    /// to a closed reader reset the writer; after our FIN they are dropped.
+    /// Takes what the pipe has room for, at most the link's largest write.
+    ///
+    /// Bytes written to a closed reader reset the writer; after our FIN they are dropped.
     fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         let (outbound, now) = (&mut *self.outbound, self.now);
         let room = outbound.space().min(outbound.config.max_write.get());
@@ -514,9 +530,11 @@ pub mod strategy {
         ]
     }
 
-    /// Link conditions for one direction: latency 0–50 ms, capacity from one byte to
-    /// 64 KiB (so backpressure comes early or late), and writes and reads of any size
-    /// down to one byte (partial writes, split reads).
+    /// Link conditions for one direction, from gentle to awkward.
+    ///
+    /// Latency 0–50 ms, capacity from one byte to 64 KiB (so backpressure comes early or
+    /// late), and writes and reads of any size down to one byte (partial writes, split
+    /// reads).
     pub fn link() -> impl Strategy<Value = LinkConfig> {
         (0u64..=50, sizes(), sizes(), sizes()).prop_map(
             |(latency, capacity, max_write, max_read)| LinkConfig {

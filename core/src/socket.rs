@@ -1,4 +1,5 @@
 //! What a handler may ask of the socket under its connection: options and addresses.
+//!
 //! The core defines the trait and never calls the OS; each driver implements it once.
 
 use std::fmt;
@@ -38,12 +39,15 @@ impl fmt::Display for Address {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SocketOptionError {
-    /// The option does not apply to this socket (nodelay on a Unix socket, say) or the
-    /// driver does not offer it.
+    /// The option does not apply to this socket, or the driver does not offer it.
+    ///
+    /// For example nodelay on a Unix socket.
     #[error("the option does not apply to this socket")]
     Unsupported,
-    /// There is no connected socket: not yet connected, already closed, or none at all
-    /// ([`NoSocket`]); or the operating system said so (`ENOTCONN`).
+    /// There is no connected socket.
+    ///
+    /// It is not yet connected, already closed, or there is none at all ([`NoSocket`]); or
+    /// the operating system said so (`ENOTCONN`).
     #[error("no connected socket")]
     NotConnected,
     /// The operating system refused.
@@ -58,6 +62,7 @@ impl From<io::Error> for SocketOptionError {
 }
 
 /// Socket options and addresses of a connection's socket, as a driver provides them.
+///
 /// Every method defaults to `Err(Unsupported)`, so an implementation offers what applies.
 pub trait SocketOptions {
     /// Sets `TCP_NODELAY` (disables Nagle's algorithm when `true`).
@@ -121,8 +126,10 @@ pub trait SocketOptions {
     }
 }
 
-/// No socket: the connection has none (not yet connected, closed, or driven without one,
-/// as in tests and the simulation harness). Every option is `NotConnected`.
+/// No socket: the options of a connection that has none.
+///
+/// The connection is not yet connected, closed, or driven without one, as in tests and the
+/// simulation harness. Every option is `NotConnected`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoSocket;
 

@@ -1,5 +1,7 @@
-//! The timer table: every deadline of a connection, keyed by [`Timer`], plus the user
-//! timers. `poll_timeout` is its minimum; expired timers are taken earliest first.
+//! The timer table: every deadline of a connection.
+//!
+//! The connection's own deadlines are keyed by [`Timer`]; the user timers sit beside them.
+//! `poll_timeout` is its minimum; expired timers are taken earliest first.
 //!
 //! Deadlines are absolute. One that would overflow `Instant` is kept as "never" (it
 //! saturates): lori's largest durations must not panic.
@@ -10,8 +12,10 @@ use smallvec::SmallVec;
 
 use crate::event::TimerToken;
 
-/// The connection's own timers. On equal deadlines they fire in the order listed here,
-/// with user timers between `Idle` and `WriteStall`.
+/// The connection's own timers.
+///
+/// On equal deadlines they fire in the order listed here, with user timers between `Idle`
+/// and `WriteStall`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// No bytes read or written for the idle timeout.
@@ -24,8 +28,9 @@ pub(crate) enum Timer {
     Linger,
     /// A client connection was not made within the connection timeout.
     Connect,
-    /// A server's TLS handshake, or a `start_tls` upgrade, took longer than the handshake
-    /// timeout.
+    /// A TLS handshake took longer than the handshake timeout.
+    ///
+    /// That is a server's handshake, or a `start_tls` upgrade.
     Handshake,
 }
 
@@ -115,8 +120,9 @@ impl TimerTable {
         self.entries().map(|(at, _)| at).min()
     }
 
-    /// Removes and returns the earliest timer expired at `now` (on equal deadlines, by rank
-    /// and then by token).
+    /// Removes and returns the earliest timer expired at `now`.
+    ///
+    /// On equal deadlines, the order is by rank and then by token.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Expired> {
         let (_, expired) = self
             .entries()

@@ -33,10 +33,12 @@ use crate::read::ReadBuffer;
 use crate::recycle::{Sink, Spares};
 use crate::send::SendQueue;
 
-/// The client side of TLS for one connection: rustls's configuration, the server name to
-/// verify (and send as SNI), and the ALPN protocols to offer. Give it to [`Connect::tls`]
-/// or to [`Connection::client_connected_tls`](crate::Connection::client_connected_tls), or
-/// (with a server name) to [`Connection::start_tls`](crate::Connection::start_tls) as
+/// The client side of TLS for one connection.
+///
+/// It holds rustls's configuration, the server name to verify (and send as SNI), and the
+/// ALPN protocols to offer. Give it to [`Connect::tls`] or to
+/// [`Connection::client_connected_tls`](crate::Connection::client_connected_tls), or (with
+/// a server name) to [`Connection::start_tls`](crate::Connection::start_tls) as
 /// [`TlsUpgrade::Client`].
 ///
 /// [`Connect::tls`]: crate::Connect::tls
@@ -48,9 +50,10 @@ pub struct TlsClient {
 }
 
 impl TlsClient {
-    /// TLS with `config` (build it with `rustls::ClientConfig::builder_with_provider`). The
-    /// server name defaults to the host of the `Connect` it is given to; the ALPN protocols
-    /// to those of `config`.
+    /// TLS with `config` (build it with `rustls::ClientConfig::builder_with_provider`).
+    ///
+    /// The server name defaults to the host of the `Connect` it is given to; the ALPN
+    /// protocols to those of `config`.
     pub fn new(config: Arc<rustls::ClientConfig>) -> Self {
         Self {
             config,
@@ -59,17 +62,19 @@ impl TlsClient {
         }
     }
 
-    /// The name to verify the server's certificate against and to send as SNI: a DNS name
-    /// or a literal IP address. Required when connecting to an address list, to a socket
-    /// the driver connected, and for `start_tls`. An invalid name fails the connection
-    /// (`TlsError::InvalidServerName`), it does not panic.
+    /// The name to verify the server's certificate against and to send as SNI.
+    ///
+    /// It is a DNS name or a literal IP address. Required when connecting to an address list,
+    /// to a socket the driver connected, and for `start_tls`. An invalid name fails the
+    /// connection (`TlsError::InvalidServerName`), it does not panic.
     pub fn server_name(mut self, name: &str) -> Self {
         self.server_name = Some(Arc::from(name));
         self
     }
 
-    /// The ALPN protocols to offer on this connection, most preferred first (instead of
-    /// the configuration's).
+    /// The ALPN protocols to offer on this connection, most preferred first.
+    ///
+    /// They replace the configuration's.
     pub fn alpn_protocols<I, P>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = P>,
@@ -121,8 +126,9 @@ impl TlsClient {
 }
 
 impl PartialEq for TlsClient {
-    /// Equal when they share the same configuration (the same `Arc`), server name and ALPN
-    /// protocols.
+    /// Whether both use the same configuration, server name and ALPN protocols.
+    ///
+    /// The configuration is the same when it is the same `Arc`.
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.config, &other.config)
             && self.server_name == other.server_name
@@ -180,8 +186,9 @@ const RECORD_HEADER: usize = 5;
 /// One TLS session and its ciphertext read buffer.
 pub(crate) struct TlsLayer {
     session: rustls::Connection,
-    /// Received ciphertext not yet fed to rustls; its spare capacity is the driver's read
-    /// target.
+    /// Received ciphertext not yet fed to rustls.
+    ///
+    /// Its spare capacity is the driver's read target.
     cipher: BytesMut,
     /// The most ciphertext the buffer holds (the read buffer's initial size).
     cipher_size: usize,
@@ -195,9 +202,11 @@ pub(crate) struct TlsLayer {
     close_notify_received: bool,
     /// Our close_notify is queued.
     close_notify_sent: bool,
-    /// Bytes of the current TLS record not yet fed to rustls: rustls is fed one record at
-    /// a time, so that it never holds bytes past the record it is in, and after the peer's
-    /// close_notify what follows is ours (`end_tls` goes on in plaintext with it).
+    /// Bytes of the current TLS record not yet fed to rustls.
+    ///
+    /// rustls is fed one record at a time, so that it never holds bytes past the record it is
+    /// in, and after the peer's close_notify what follows is ours (`end_tls` goes on in
+    /// plaintext with it).
     record_left: usize,
 }
 
@@ -281,8 +290,10 @@ impl TlsLayer {
         !self.close_notify_received && (!self.cipher.is_empty() || (self.tcp_eof && !self.eof_fed))
     }
 
-    /// Feeds at most one `read_tls` worth of ciphertext, or the EOF once every byte before
-    /// it is in, and processes it. `None` when there is nothing to feed.
+    /// Feeds at most one `read_tls` worth of ciphertext, or the EOF, and processes it.
+    ///
+    /// The EOF is fed once every byte before it is in. `None` when there is nothing to
+    /// feed.
     fn feed(&mut self) -> Option<Result<bool, rustls::Error>> {
         if self.close_notify_received {
             return None;
@@ -335,8 +346,9 @@ impl TlsLayer {
         read.fill_from(&mut self.session.reader(), spares);
     }
 
-    /// Moves every byte rustls wants sent into `queue`, as one chunk written into a spare
-    /// buffer when there is one; returns whether there were any.
+    /// Moves every byte rustls wants sent into `queue`; returns whether there were any.
+    ///
+    /// They go as one chunk, written into a spare buffer when there is one.
     pub(crate) fn drain_ciphertext(&mut self, queue: &mut SendQueue, spares: &mut Spares) -> bool {
         if !self.session.wants_write() {
             return false;
@@ -415,14 +427,17 @@ impl TlsLayer {
         self.tcp_eof
     }
 
-    /// Whether received bytes wait anywhere in the layer: in the ciphertext buffer, or a
-    /// record rustls has only part of. Nothing does once the peer's close_notify came.
+    /// Whether received bytes wait anywhere in the layer.
+    ///
+    /// They wait in the ciphertext buffer, or as a record rustls has only part of. Nothing
+    /// does once the peer's close_notify came.
     pub(crate) fn holds_inbound(&self) -> bool {
         !self.close_notify_received && (!self.cipher.is_empty() || self.record_left > 0)
     }
 
-    /// Ends the session (`end_tls`): the bytes received after the peer's close_notify,
-    /// which are plaintext.
+    /// Ends the session (`end_tls`), returning what followed the peer's close_notify.
+    ///
+    /// The bytes received after the peer's close_notify are plaintext.
     pub(crate) fn into_trailing_plaintext(self) -> BytesMut {
         self.cipher
     }
@@ -436,8 +451,9 @@ impl TlsLayer {
         }
     }
 
-    /// Feeds at most one `read_tls` worth of ciphertext (or the EOF), then drains what
-    /// rustls gives: ciphertext into `queue`, plaintext into `read`.
+    /// Feeds at most one `read_tls` worth of ciphertext (or the EOF), then drains it.
+    ///
+    /// What rustls gives is drained: ciphertext into `queue`, plaintext into `read`.
     pub(crate) fn step(
         &mut self,
         read: &mut ReadBuffer,
@@ -462,8 +478,9 @@ impl TlsLayer {
     }
 }
 
-/// What a connection's TLS session agreed, borrowed from it
-/// ([`Connection::tls`](crate::Connection::tls)).
+/// What a connection's TLS session agreed, borrowed from it.
+///
+/// Returned by [`Connection::tls`](crate::Connection::tls).
 #[derive(Debug, Clone, Copy)]
 pub struct TlsInfo<'a> {
     session: &'a rustls::Connection,
@@ -502,8 +519,9 @@ impl<'a> TlsInfo<'a> {
         }
     }
 
-    /// The peer's certificate chain, end entity first, once the handshake received it (a
-    /// server sees one only when it asks for client certificates).
+    /// The peer's certificate chain, end entity first, once the handshake received it.
+    ///
+    /// A server sees one only when it asks for client certificates.
     pub fn peer_certificates(&self) -> Option<&'a [CertificateDer<'static>]> {
         self.session.peer_certificates()
     }

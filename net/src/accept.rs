@@ -1,5 +1,7 @@
-//! What a listener does after `accept(2)` fails: one policy for every driver; and taking
-//! over a connected stream made elsewhere, to serve it as if it had been accepted
+//! What a listener does after `accept(2)` fails, and adopting streams made elsewhere.
+//!
+//! The first is one policy for every driver ([`accept_action`]). The second takes over a
+//! connected stream made elsewhere, to serve it as if it had been accepted
 //! ([`adopt_stream`], [`adopt_unix_stream`]).
 
 use std::io;
@@ -10,8 +12,9 @@ use std::time::Duration;
 
 use lori_core::Address;
 
-/// How long a listener waits after running out of descriptors or memory before it accepts
-/// again, so that it never spins while the process is short of them.
+/// How long a listener waits to accept again after running out of descriptors or memory.
+///
+/// So it never spins while the process is short of them.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What to do after a failed `accept`.
@@ -19,14 +22,18 @@ pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub enum AcceptAction {
     /// Nothing is pending (`WouldBlock`): wait for the next readiness.
     Wait,
-    /// One pending connection failed before it was accepted, or the call was interrupted:
-    /// accept the next at once.
+    /// Accept the next at once.
+    ///
+    /// One pending connection failed before it was accepted, or the call was interrupted.
     Retry,
-    /// The process is short of descriptors or memory: wait [`ACCEPT_BACKOFF`] (a
-    /// connection closing meanwhile frees one), then accept again.
+    /// The process is short of descriptors or memory: wait, then accept again.
+    ///
+    /// Wait [`ACCEPT_BACKOFF`] (a connection closing meanwhile frees one).
     BackOff,
-    /// The listening socket itself is broken (closed, not a socket, not listening): stop
-    /// listening and report the failure to the listener's handler.
+    /// The listening socket itself is broken: stop listening and report the failure.
+    ///
+    /// It is closed, not a socket, or not listening; the failure goes to the listener's
+    /// handler.
     Fail,
 }
 
@@ -74,19 +81,22 @@ pub fn accept_action(error: &io::Error) -> AcceptAction {
     }
 }
 
-/// Takes over a connected TCP stream made elsewhere (inherited, or connected by the
-/// application; lori's `server(fd)`): checks that it is connected, sets it non-blocking
-/// and returns it with its peer's address, as `accept` would have. Fails with
-/// [`io::ErrorKind::NotConnected`] (`ENOTCONN` from `getpeername(2)`) for a socket that is
-/// not connected (never connected, or listening), leaving it as it was.
+/// Takes over a connected TCP stream made elsewhere, as if it had been accepted.
+///
+/// The stream is inherited, or connected by the application (lori's `server(fd)`). This
+/// checks that it is connected, sets it non-blocking and returns it with its peer's
+/// address, as `accept` would have. Fails with [`io::ErrorKind::NotConnected`] (`ENOTCONN`
+/// from `getpeername(2)`) for a socket that is not connected (never connected, or
+/// listening), leaving it as it was.
 pub fn adopt_stream(stream: TcpStream) -> io::Result<(TcpStream, Address)> {
     let peer = stream.peer_addr()?;
     stream.set_nonblocking(true)?;
     Ok((stream, Address::Ip(peer)))
 }
 
-/// Takes over a connected Unix domain stream made elsewhere, like [`adopt_stream`]: the
-/// peer's address is its path, or none for an unnamed peer (a `socketpair`).
+/// Takes over a connected Unix domain stream made elsewhere, like [`adopt_stream`].
+///
+/// The peer's address is its path, or none for an unnamed peer (a `socketpair`).
 pub fn adopt_unix_stream(stream: UnixStream) -> io::Result<(UnixStream, Address)> {
     let peer = stream.peer_addr()?;
     stream.set_nonblocking(true)?;

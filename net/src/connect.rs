@@ -1,6 +1,7 @@
-//! Non-blocking connect attempts: start one, then, when the socket becomes writable, ask
-//! whether it connected. A driver runs one attempt per address the Happy Eyeballs
-//! scheduler hands it.
+//! Non-blocking connect attempts: start one, then ask whether it connected.
+//!
+//! Ask when the socket becomes writable. A driver runs one attempt per address the Happy
+//! Eyeballs scheduler hands it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,8 +10,10 @@ use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-/// Starts a non-blocking TCP connect to `address`: a new socket of `address`'s family,
-/// bound to `from` first when given, with `connect(2)` under way.
+/// Starts a non-blocking TCP connect to `address`.
+///
+/// It makes a new socket of `address`'s family, bound to `from` first when given, with
+/// `connect(2)` under way.
 ///
 /// Returns the socket once the connect has started (`EINPROGRESS`) or has already
 /// completed; register it for writability and call [`finish_connect`] when it is writable.
@@ -37,18 +40,21 @@ pub fn start_connect(address: SocketAddr, from: Option<SocketAddr>) -> io::Resul
     connect(socket, &SockAddr::from(address))
 }
 
-/// Starts a non-blocking connect to the Unix domain socket at `path`, like
-/// [`start_connect`]. A Unix connect usually completes or fails at once; when the
-/// listener's backlog is full it fails with `WouldBlock` (`EAGAIN`) rather than waiting,
-/// which the caller may treat as a refusal.
+/// Starts a non-blocking connect to the Unix domain socket at `path`.
+///
+/// It works like [`start_connect`]. A Unix connect usually completes or fails at once; when
+/// the listener's backlog is full it fails with `WouldBlock` (`EAGAIN`) rather than
+/// waiting, which the caller may treat as a refusal.
 pub fn start_connect_unix(path: impl AsRef<Path>) -> io::Result<Socket> {
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;
     connect(socket, &SockAddr::unix(path)?)
 }
 
-/// `connect(2)` on a non-blocking socket: `EINPROGRESS` (and `EINTR`, after which the
-/// connect goes on in the background) mean started; other errors are the attempt's.
+/// `connect(2)` on a non-blocking socket.
+///
+/// `EINPROGRESS` (and `EINTR`, after which the connect goes on in the background) mean
+/// started; other errors are the attempt's.
 fn connect(socket: Socket, address: &SockAddr) -> io::Result<Socket> {
     match socket.connect(address) {
         Ok(()) => Ok(socket),
@@ -59,8 +65,10 @@ fn connect(socket: Socket, address: &SockAddr) -> io::Result<Socket> {
     }
 }
 
-/// Whether a started connect ([`start_connect`], [`start_connect_unix`]) has finished, to be
-/// called when the socket becomes writable (or reports an error).
+/// Whether a started connect has finished.
+///
+/// The connect was started by [`start_connect`] or [`start_connect_unix`]. Call this when
+/// the socket becomes writable (or reports an error).
 ///
 /// `Ok(true)`: connected. `Ok(false)`: still in progress (a spurious wake-up; wait for
 /// writability again). `Err(e)`: the attempt failed with `e` (from `SO_ERROR`, such as

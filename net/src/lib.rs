@@ -1,5 +1,6 @@
-//! Socket plumbing shared by lori's drivers (`lori-mio` and `lori-tokio`), so that both use
-//! one implementation of:
+//! Socket plumbing shared by lori's drivers (`lori-mio` and `lori-tokio`).
+//!
+//! Both use one implementation of:
 //!
 //! - socket options and addresses: [`SocketOpts`], the [`lori_core::SocketOptions`]
 //!   implementation for any TCP or Unix domain stream socket that is [`AsFd`];

@@ -1,6 +1,7 @@
-//! Listener sockets: bound, listening and non-blocking, ready for a driver to convert into
-//! its own listener type (`mio::net::TcpListener::from_std`,
-//! `tokio::net::TcpListener::from_std`).
+//! Listener sockets: bound, listening and non-blocking.
+//!
+//! They are ready for a driver to convert into its own listener type
+//! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
@@ -12,11 +13,14 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::resolve::strip_brackets;
 
-/// The listen backlog used unless set otherwise: the most connections the kernel queues
-/// before they are accepted (the kernel may cap it, at `somaxconn` on Linux).
+/// The listen backlog used unless set otherwise.
+///
+/// It is the most connections the kernel queues before they are accepted (the kernel may
+/// cap it, at `somaxconn` on Linux).
 pub const DEFAULT_BACKLOG: u32 = 1024;
 
 /// How to make a TCP listener: where to bind and the socket options to set before binding.
+///
 /// Build with the setters, then call [`ListenOptions::bind`].
 ///
 /// Defaults: host `"127.0.0.1"`, port 0 (the kernel picks one), [`IpVersion::DualStack`],
@@ -53,63 +57,74 @@ impl ListenOptions {
         Self::default()
     }
 
-    /// The host to bind: a literal IPv4 or IPv6 address (`"0.0.0.0"`, `"::"`, `"::1"`,
-    /// `"[::1]"`) or a name, resolved with the system resolver when [`ListenOptions::bind`]
-    /// runs (which then blocks for the lookup).
+    /// The host to bind: a literal IPv4 or IPv6 address, or a name.
+    ///
+    /// Literal addresses look like `"0.0.0.0"`, `"::"`, `"::1"` or `"[::1]"`. A name is
+    /// resolved with the system resolver when [`ListenOptions::bind`] runs (which then
+    /// blocks for the lookup).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = host.into();
         self
     }
 
-    /// The port to bind; 0 lets the kernel pick a free one (read it back with
-    /// `TcpListener::local_addr`).
+    /// The port to bind; 0 lets the kernel pick a free one.
+    ///
+    /// Read the port picked back with `TcpListener::local_addr`.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
 
-    /// Which address families may be bound: the resolved addresses of other families are
-    /// skipped. Also decides `IPV6_V6ONLY` unless [`ListenOptions::only_v6`] is set.
+    /// Which address families may be bound.
+    ///
+    /// The resolved addresses of other families are skipped. Also decides `IPV6_V6ONLY`
+    /// unless [`ListenOptions::only_v6`] is set.
     pub fn ip_version(mut self, ip_version: IpVersion) -> Self {
         self.ip_version = ip_version;
         self
     }
 
-    /// The listen backlog (values above `i32::MAX` are passed as `i32::MAX`; the kernel
-    /// caps it further).
+    /// The listen backlog.
+    ///
+    /// Values above `i32::MAX` are passed as `i32::MAX`; the kernel caps it further.
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = backlog;
         self
     }
 
-    /// Whether to set `SO_REUSEADDR` (default on: a restarted server can bind its port
-    /// while old connections are in `TIME_WAIT`).
+    /// Whether to set `SO_REUSEADDR` (default on).
+    ///
+    /// With it, a restarted server can bind its port while old connections are in
+    /// `TIME_WAIT`.
     pub fn reuse_address(mut self, enabled: bool) -> Self {
         self.reuse_address = enabled;
         self
     }
 
-    /// Whether to set `SO_REUSEPORT` (default off). Every listener sharing a port must set
-    /// it: that is how several event loops accept on one port, the kernel spreading new
-    /// connections among them (on Linux).
+    /// Whether to set `SO_REUSEPORT` (default off).
+    ///
+    /// Every listener sharing a port must set it: that is how several event loops accept on
+    /// one port, the kernel spreading new connections among them (on Linux).
     pub fn reuse_port(mut self, enabled: bool) -> Self {
         self.reuse_port = enabled;
         self
     }
 
-    /// Sets `IPV6_V6ONLY` on IPv6 listeners explicitly. Without it, an IPv6 listener is
-    /// IPv6-only under [`IpVersion::V6`] and also accepts IPv4 (as mapped addresses) under
-    /// [`IpVersion::DualStack`] — which matters for the unspecified address `"::"`.
-    /// Ignored for IPv4 addresses.
+    /// Sets `IPV6_V6ONLY` on IPv6 listeners explicitly.
+    ///
+    /// Without it, an IPv6 listener is IPv6-only under [`IpVersion::V6`] and also accepts
+    /// IPv4 (as mapped addresses) under [`IpVersion::DualStack`] — which matters for the
+    /// unspecified address `"::"`. Ignored for IPv4 addresses.
     pub fn only_v6(mut self, enabled: bool) -> Self {
         self.only_v6 = Some(enabled);
         self
     }
 
-    /// The addresses [`ListenOptions::bind`] would try, in order: the literal address, or
-    /// the resolver's answer for the name, without the families the IP version excludes.
-    /// Blocks for name resolution. Fails with the resolver's error, or with
-    /// `AddrNotAvailable` when no address is left.
+    /// The addresses [`ListenOptions::bind`] would try, in order.
+    ///
+    /// They are the literal address, or the resolver's answer for the name, without the
+    /// families the IP version excludes. Blocks for name resolution. Fails with the
+    /// resolver's error, or with `AddrNotAvailable` when no address is left.
     pub fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
         let host = strip_brackets(&self.host);
         let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -129,9 +144,10 @@ impl ListenOptions {
         Ok(allowed)
     }
 
-    /// Resolves the host (see [`ListenOptions::addresses`]) and binds the first address
-    /// that works, in resolver order. Returns a listening, non-blocking listener, or the
-    /// last address's error when none could be bound.
+    /// Resolves the host and binds the first address that works, in resolver order.
+    ///
+    /// The addresses are [`ListenOptions::addresses`]. Returns a listening, non-blocking
+    /// listener, or the last address's error when none could be bound.
     pub fn bind(&self) -> io::Result<TcpListener> {
         let mut last_error = None;
         for address in self.addresses()? {
@@ -145,8 +161,10 @@ impl ListenOptions {
         }))
     }
 
-    /// Binds exactly `address` with these options (the host, port and IP version are not
-    /// used, except that the IP version picks `IPV6_V6ONLY`): a new socket made by
+    /// Binds exactly `address` with these options.
+    ///
+    /// The host, port and IP version are not used, except that the IP version picks
+    /// `IPV6_V6ONLY`. The result is a new socket made by
     /// [`ListenOptions::configured_socket`], bound, listening and non-blocking.
     pub fn bind_address(&self, address: SocketAddr) -> io::Result<TcpListener> {
         let socket = self.configured_socket(address)?;
@@ -155,10 +173,12 @@ impl ListenOptions {
         Ok(TcpListener::from(socket))
     }
 
-    /// A new, unbound, non-blocking TCP socket of `address`'s family with these options
-    /// set: `SO_REUSEADDR`, `SO_REUSEPORT` when enabled, and on IPv6 `IPV6_V6ONLY` (the
-    /// explicit [`ListenOptions::only_v6`], else on under [`IpVersion::V6`] only). For a
-    /// caller that sets more options before binding and listening itself.
+    /// A new, unbound, non-blocking TCP socket of `address`'s family with these options set.
+    ///
+    /// The options are `SO_REUSEADDR`, `SO_REUSEPORT` when enabled, and on IPv6
+    /// `IPV6_V6ONLY` (the explicit [`ListenOptions::only_v6`], else on under
+    /// [`IpVersion::V6`] only). For a caller that sets more options before binding and
+    /// listening itself.
     ///
     /// Note that Linux makes any IPv6 socket bound to a specific address other than a
     /// v4-mapped one IPv6-only whatever was asked: `IPV6_V6ONLY` off matters for `"::"`.
@@ -195,8 +215,9 @@ fn backlog(backlog: u32) -> libc::c_int {
     libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX)
 }
 
-/// Takes over a listener made elsewhere (inherited, or bound by the application): sets it
-/// non-blocking and returns it. The listener must already be listening.
+/// Takes over a listener made elsewhere: sets it non-blocking and returns it.
+///
+/// The listener is inherited, or bound by the application; it must already be listening.
 pub fn adopt(listener: TcpListener) -> io::Result<TcpListener> {
     listener.set_nonblocking(true)?;
     Ok(listener)
@@ -208,9 +229,11 @@ pub fn adopt_unix(listener: UnixListener) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// A Unix domain stream listener bound to `path`, listening with [`DEFAULT_BACKLOG`] and
-/// non-blocking. Fails with `AddrInUse` if `path` exists: removing a stale socket file is
-/// the caller's decision, as is removing the file after the listener is closed.
+/// A Unix domain stream listener bound to `path`, listening and non-blocking.
+///
+/// It listens with [`DEFAULT_BACKLOG`]. Fails with `AddrInUse` if `path` exists: removing a
+/// stale socket file is the caller's decision, as is removing the file after the listener
+/// is closed.
 pub fn bind_unix(path: impl AsRef<Path>) -> io::Result<UnixListener> {
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     socket.set_nonblocking(true)?;

@@ -1,5 +1,6 @@
-//! Socket options and addresses of a connected stream socket: the one implementation of
-//! [`lori_core::SocketOptions`] that both drivers use.
+//! Socket options and addresses of a connected socket.
+//!
+//! This is the one implementation of [`lori_core::SocketOptions`] that both drivers use.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -9,21 +10,25 @@ use std::time::Duration;
 use lori_core::{Address, SocketOptionError, SocketOptions};
 use socket2::{Domain, SockAddr, SockRef, TcpKeepalive, Type};
 
-/// What kind of stream socket a [`SocketOpts`] operates on. It decides which options apply:
-/// the TCP-level ones (`TCP_NODELAY`, keepalive) only apply to [`SocketKind::Tcp`].
+/// What kind of socket a [`SocketOpts`] operates on.
+///
+/// It decides which options apply: the TCP-level ones (`TCP_NODELAY`, keepalive) only
+/// apply to [`SocketKind::Tcp`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SocketKind {
     /// A TCP socket over IPv4 or IPv6.
     Tcp,
     /// A Unix domain stream socket.
     Unix,
-    /// A UDP socket over IPv4 or IPv6 (buffer sizes, raw options and addresses apply; the
-    /// TCP-level options do not).
+    /// A UDP socket over IPv4 or IPv6.
+    ///
+    /// Buffer sizes, raw options and addresses apply; the TCP-level options do not.
     Udp,
 }
 
 impl SocketKind {
     /// Finds the kind of `socket` from its address family and type (two system calls).
+    ///
     /// Fails with `InvalidInput` for a socket that is neither an IP nor a Unix domain
     /// stream socket nor an IP datagram socket, or with the OS error if the socket cannot
     /// be asked.
@@ -53,8 +58,10 @@ impl SocketKind {
     }
 }
 
-/// The socket options and addresses of one borrowed socket (TCP, Unix domain or UDP),
-/// as [`lori_core::SocketOptions`]. Cheap to make: a borrowed descriptor and its kind.
+/// The socket options and addresses of one borrowed socket, as [`lori_core::SocketOptions`].
+///
+/// The socket is TCP, Unix domain or UDP. Cheap to make: a borrowed descriptor and its
+/// kind.
 ///
 /// Invariant: `kind` is the kind of the borrowed socket. The constructors [`SocketOpts::tcp`]
 /// and [`SocketOpts::unix`] trust the caller (a driver knows its socket types statically);
@@ -113,9 +120,10 @@ impl<'a> SocketOpts<'a> {
     }
 }
 
-/// `address` as a lori [`Address`]: `Ip` for IPv4/IPv6, `Unix(Some(path))` for a pathname
-/// Unix address, `Unix(None)` for an unnamed one (and for a Linux abstract address, which
-/// `Address` cannot express).
+/// `address` as a lori [`Address`].
+///
+/// It is `Ip` for IPv4/IPv6, `Unix(Some(path))` for a pathname Unix address, `Unix(None)`
+/// for an unnamed one (and for a Linux abstract address, which `Address` cannot express).
 fn to_address(address: &SockAddr) -> Result<Address, SocketOptionError> {
     if let Some(ip) = address.as_socket() {
         Ok(Address::Ip(ip))
@@ -126,8 +134,9 @@ fn to_address(address: &SockAddr) -> Result<Address, SocketOptionError> {
     }
 }
 
-/// The keepalive idle time as the kernel takes it: whole seconds, at least one (Linux
-/// refuses `TCP_KEEPIDLE` 0 with `EINVAL`), so sub-second idle times round up.
+/// The keepalive idle time as the kernel takes it: whole seconds, at least one.
+///
+/// Linux refuses `TCP_KEEPIDLE` 0 with `EINVAL`, so sub-second idle times round up.
 fn keepalive_idle(idle: Duration) -> Duration {
     let mut secs = idle.as_secs();
     if idle.subsec_nanos() > 0 {
@@ -147,8 +156,10 @@ impl SocketOptions for SocketOpts<'_> {
         Ok(self.socket.tcp_nodelay()?)
     }
 
-    /// Sets `SO_KEEPALIVE`, and with `Some(idle)` the idle time before the first probe
-    /// (`TCP_KEEPIDLE`, `TCP_KEEPALIVE` on macOS) in whole seconds, rounded up, at least 1.
+    /// Sets `SO_KEEPALIVE`, and with `Some(idle)` the idle time before the first probe.
+    ///
+    /// The idle time (`TCP_KEEPIDLE`, `TCP_KEEPALIVE` on macOS) is set in whole seconds,
+    /// rounded up, at least 1.
     fn set_keepalive(&mut self, idle: Option<Duration>) -> Result<(), SocketOptionError> {
         self.tcp_only()?;
         match idle {
@@ -176,8 +187,9 @@ impl SocketOptions for SocketOpts<'_> {
         Ok(self.socket.set_send_buffer_size(bytes)?)
     }
 
-    /// `getsockopt(level, name)` into `value`; returns the number of bytes written, at most
-    /// `value.len()` (a longer option is truncated, as the OS does).
+    /// `getsockopt(level, name)` into `value`; returns the number of bytes written.
+    ///
+    /// That is at most `value.len()`: a longer option is truncated, as the OS does.
     fn get_raw(&self, level: i32, name: i32, value: &mut [u8]) -> Result<usize, SocketOptionError> {
         Ok(getsockopt_raw(self.socket.as_fd(), level, name, value)?)
     }
@@ -201,8 +213,10 @@ impl SocketOptions for SocketOpts<'_> {
     }
 }
 
-/// `getsockopt(fd, level, name)` into `value`. Returns the number of bytes the OS wrote,
-/// clamped to `value.len()`. One of lori's three `unsafe` functions (see the crate docs).
+/// `getsockopt(fd, level, name)` into `value`.
+///
+/// Returns the number of bytes the OS wrote, clamped to `value.len()`. One of lori's few
+/// `unsafe` functions, which the crate docs list.
 #[allow(unsafe_code)]
 fn getsockopt_raw(
     fd: BorrowedFd<'_>,
@@ -232,8 +246,10 @@ fn getsockopt_raw(
     Ok(written.min(value.len()))
 }
 
-/// `setsockopt(fd, level, name, value)`. One of lori's three `unsafe` functions (see the
-/// crate docs). A `value` longer than `socklen_t` can express is `InvalidInput`.
+/// `setsockopt(fd, level, name, value)`.
+///
+/// One of lori's few `unsafe` functions, which the crate docs list. A `value` longer than
+/// `socklen_t` can express is `InvalidInput`.
 #[allow(unsafe_code)]
 fn setsockopt_raw(
     fd: BorrowedFd<'_>,

@@ -41,8 +41,10 @@ pub enum PemError {
         #[source]
         source: io::Error,
     },
-    /// The file is not valid PEM (a section without its end marker, a bad header line,
-    /// bad base64, a section too large).
+    /// The file is not valid PEM.
+    ///
+    /// For example a section without its end marker, a bad header line, bad base64, or a
+    /// section too large.
     #[error("{}: not valid PEM: {source}", path.display())]
     Malformed {
         /// The file.
@@ -57,15 +59,17 @@ pub enum PemError {
         /// The file.
         path: PathBuf,
     },
-    /// The file holds no private key section (`PRIVATE KEY`, `RSA PRIVATE KEY` or
-    /// `EC PRIVATE KEY`).
+    /// The file holds no private key section.
+    ///
+    /// The sections looked for are `PRIVATE KEY`, `RSA PRIVATE KEY` and `EC PRIVATE KEY`.
     #[error("{}: no private key found", path.display())]
     NoPrivateKey {
         /// The file.
         path: PathBuf,
     },
-    /// rustls refused a certificate of the file (as a trusted root: not a parsable
-    /// X.509 certificate).
+    /// rustls refused a certificate of the file as a trusted root.
+    ///
+    /// It is not a parsable X.509 certificate.
     #[error("{}: certificate refused: {source}", path.display())]
     Certificate {
         /// The file.
@@ -74,9 +78,10 @@ pub enum PemError {
         #[source]
         source: rustls::Error,
     },
-    /// rustls refused the key with the certificate chain: the key does not match the
-    /// end-entity certificate, or it cannot be parsed or is of a type the provider does
-    /// not support.
+    /// rustls refused the key with the certificate chain.
+    ///
+    /// The key does not match the end-entity certificate, or it cannot be parsed or is of
+    /// a type the provider does not support.
     #[error("{} with {}: {source}", key.display(), cert.display())]
     KeyPair {
         /// The certificate chain file.
@@ -112,8 +117,10 @@ impl PemError {
     }
 }
 
-/// A server configuration (ring provider, safe default protocol versions, no client
-/// authentication) presenting the certificate chain in the PEM file `cert_chain`
+/// A server configuration from a certificate chain file and a private key file.
+///
+/// It uses the ring provider, safe default protocol versions and no client
+/// authentication, and presents the certificate chain in the PEM file `cert_chain`
 /// (end-entity certificate first) with the private key in the PEM file `private_key`
 /// (PKCS #8, PKCS #1 or SEC1; the first key in the file). Both may be the same file.
 pub fn server_config(
@@ -137,8 +144,9 @@ pub fn server_config(
         .map_err(refused)
 }
 
-/// A client configuration (ring provider, safe default protocol versions, no client
-/// certificate) that trusts the CA certificates in the PEM file `ca`, and only those.
+/// A client configuration that trusts the CA certificates in the PEM file `ca`, and only those.
+///
+/// It uses the ring provider, safe default protocol versions and no client certificate.
 pub fn client_config(ca: impl AsRef<Path>) -> Result<Arc<ClientConfig>, PemError> {
     let ca = ca.as_ref();
     let roots = root_store(ca)?;

@@ -11,8 +11,9 @@ use std::net::{IpAddr, ToSocketAddrs};
 use lori_core::IoFailure;
 use lori_core::happy_eyeballs::{IpVersion, Resolution};
 
-/// Resolves `host` with the system resolver (`getaddrinfo`, through std's `ToSocketAddrs`)
-/// and blocks until it answers.
+/// Resolves `host` with the system resolver, blocking until it answers.
+///
+/// The resolver is `getaddrinfo`, through std's `ToSocketAddrs`.
 ///
 /// A literal address (`"127.0.0.1"`, `"::1"`, `"[::1]"`) is returned as is without asking
 /// the resolver. `port` is only passed to the resolver (it cannot change the addresses).

@@ -1,5 +1,6 @@
-//! The connection's lifecycle: one enum, [`Phase`], and every transition between its
-//! variants. No other module assigns the phase; every change goes through
+//! The connection's lifecycle: one enum, [`Phase`], and every transition between phases.
+//!
+//! No other module assigns the phase; every change goes through
 //! [`Connection::set_phase`], which traces it (feature `tracing`, level `trace`), and every
 //! ending goes through [`Connection::terminate`], the one teardown path.
 //!
@@ -39,22 +40,28 @@ use crate::timer::{Timer, deadline};
 /// The phase of a connection's life, with the data each phase alone needs.
 #[derive(Debug)]
 pub(super) enum Phase {
-    /// A client connection resolving and attempting (`None`: the driver connects the
-    /// socket by itself); no socket is the connection's yet.
+    /// A client connection resolving and attempting; no socket is the connection's yet.
+    ///
+    /// `None`: the driver connects the socket by itself.
     Connecting(Option<Box<Connecting>>),
-    /// TCP to a proxy is up and its handshake opens the tunnel to the target: no sends, no
-    /// data for the application, the connection timeout still running.
+    /// TCP to a proxy is up and its handshake opens the tunnel to the target.
+    ///
+    /// No sends, no data for the application, the connection timeout still running.
     Proxying(Box<ProxyPhase>),
-    /// TCP is up and the TLS handshake runs: no sends, no data, no idle timer (but for an
-    /// upgrade, which keeps its idle and user timers as lori does).
+    /// TCP is up and the TLS handshake runs.
+    ///
+    /// No sends, no data, no idle timer (but for an upgrade, which keeps its idle and user
+    /// timers as lori does).
     #[cfg(feature = "tls")]
     Handshaking(Handshake),
     /// Reading and writing.
     Open,
     /// Draining queued writes, then shutting the write side, then waiting for the peer's EOF.
     Closing(Closing),
-    /// A TLS error ended the connection: the alert for the peer (behind everything queued
-    /// before it) drains, bounded by the close timeout, then the outcome is reported.
+    /// A TLS error ended the connection; the alert for the peer drains.
+    ///
+    /// The alert (behind everything queued before it) drains, bounded by the close timeout,
+    /// then the outcome is reported.
     #[cfg(feature = "tls")]
     Failing(Terminal),
     /// Terminal: the last events are queued.
@@ -66,6 +73,8 @@ pub(super) enum Phase {
 pub(super) struct Closing {
     /// Who began it.
     pub(super) initiator: Initiator,
+    /// Our FIN is out, or due.
+    ///
     /// Every queued byte was written and the write side shut down (or, after the peer's
     /// EOF, the close that sends the FIN is due).
     pub(super) fin_sent: bool,
@@ -200,8 +209,10 @@ impl Phase {
         )
     }
 
-    /// Whether an open connection's TLS is being started (`start_tls`) or ended
-    /// (`end_tls`): it keeps the open connection's idle and user timers.
+    /// Whether an open connection's TLS is being started or ended.
+    ///
+    /// That is `start_tls` or `end_tls`: the connection keeps the open connection's idle
+    /// and user timers.
     pub(super) fn is_upgrading(&self) -> bool {
         #[cfg(feature = "tls")]
         if let Self::Handshaking(Handshake::Upgrade | Handshake::End) = self {
@@ -538,8 +549,9 @@ impl Connection {
         }
     }
 
-    /// Proxying → Handshaking(Client) (with TLS, whose first bytes are the ones received
-    /// after the proxy's reply) or Open (`Connected`).
+    /// Proxying → Handshaking(Client) with TLS, or Open (`Connected`) without.
+    ///
+    /// The TLS layer's first bytes are the ones received after the proxy's reply.
     fn open_tunnel(&mut self) {
         #[cfg(feature = "tls")]
         if let Phase::Proxying(phase) = &mut self.phase
@@ -705,9 +717,10 @@ impl Connection {
     }
 }
 
-/// How a TLS handshake of `kind` ends when the connection ends for `reason` before it
-/// completes: lori reports a client's as a failed connection, a server's as a failed start,
-/// and an upgrade's as `TlsFailed(General)` (or the authentication failure) then `Closed`.
+/// How a TLS handshake of `kind` ends when the connection ends for `reason` first.
+///
+/// lori reports a client's as a failed connection, a server's as a failed start, and an
+/// upgrade's as `TlsFailed(General)` (or the authentication failure) then `Closed`.
 #[cfg(feature = "tls")]
 fn handshake_ended(kind: Handshake, reason: CloseReason) -> Terminal {
     use crate::event::{TlsError, TlsFailure};

@@ -1,7 +1,9 @@
-//! The connection's TLS commands and getters (feature `tls`): TLS from the start
-//! (`server_tls`, `client_connected_tls`), STARTTLS (`start_tls`), and what the session
-//! agreed (`tls`). The layer itself is `crate::tls::TlsLayer`; its outcomes are applied
-//! here through the lifecycle's transitions.
+//! The connection's TLS commands and getters (feature `tls`).
+//!
+//! They cover TLS from the start (`server_tls`, `client_connected_tls`), STARTTLS
+//! (`start_tls`), and what the session agreed (`tls`). The layer itself is
+//! `crate::tls::TlsLayer`; its outcomes are applied here through the lifecycle's
+//! transitions.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,12 +17,13 @@ use crate::layer::Layer;
 use crate::tls::{Step, TlsClient, TlsInfo, TlsLayer, TlsUpgrade, classify, server_session};
 
 impl Connection {
-    /// A server connection whose socket is already connected (accepted), speaking TLS with
-    /// `tls` (build it with `rustls::ServerConfig::builder_with_provider`). The handshake
-    /// runs first, bounded by [`Config::handshake_timeout`]: `Started` comes once it
-    /// completes (and the idle timeout is armed only then), or `StartFailed` if the
-    /// session cannot be made, the handshake fails or times out. Until then sends are
-    /// refused with `NotOpen` and `set_timer` with `NotOpen`.
+    /// A server connection on an accepted socket, speaking TLS with `tls`.
+    ///
+    /// Build `tls` with `rustls::ServerConfig::builder_with_provider`. The handshake runs
+    /// first, bounded by [`Config::handshake_timeout`]: `Started` comes once it completes
+    /// (and the idle timeout is armed only then), or `StartFailed` if the session cannot be
+    /// made, the handshake fails or times out. Until then sends are refused with `NotOpen`
+    /// and `set_timer` with `NotOpen`.
     pub fn server_tls(config: Config, tls: Arc<rustls::ServerConfig>, now: Instant) -> Self {
         let mut connection = Self::new(config, now, Phase::Handshaking(Handshake::Server));
         match server_session(tls) {
@@ -36,10 +39,11 @@ impl Connection {
         connection
     }
 
-    /// A client connection whose socket the driver connected by itself, speaking TLS as
-    /// `tls` says (its server name is required). The handshake starts at once (the
-    /// ClientHello is queued); `Connected` comes once it completes, or
-    /// `ConnectionFailed(Tls(..))` if the session cannot be made or the handshake fails.
+    /// A client connection on a socket the driver connected, speaking TLS as `tls` says.
+    ///
+    /// The server name in `tls` is required. The handshake starts at once (the ClientHello
+    /// is queued); `Connected` comes once it completes, or `ConnectionFailed(Tls(..))` if
+    /// the session cannot be made or the handshake fails.
     pub fn client_connected_tls(config: Config, tls: TlsClient, now: Instant) -> Self {
         let mut connection = Self::new(config, now, Phase::Connecting(None));
         if connection.install_client_tls(&tls, None) {
@@ -48,11 +52,13 @@ impl Connection {
         connection
     }
 
-    /// Upgrades an open plaintext connection to TLS (STARTTLS): the handshake begins at
-    /// once, bounded by [`Config::handshake_timeout`]. Meanwhile sends are refused with
-    /// `NotOpen`; user and idle timers keep running. It ends in `TlsReady`, or `TlsFailed`
-    /// then `Closed`: `Closed(Tls(..))` when TLS failed, or the reason the connection
-    /// ended for (`hard_close`, `close`, an I/O error) with `TlsFailed(General)` first.
+    /// Upgrades an open plaintext connection to TLS (STARTTLS).
+    ///
+    /// The handshake begins at once, bounded by [`Config::handshake_timeout`]. Meanwhile
+    /// sends are refused with `NotOpen`; user and idle timers keep running. It ends in
+    /// `TlsReady`, or `TlsFailed` then `Closed`: `Closed(Tls(..))` when TLS failed, or the
+    /// reason the connection ended for (`hard_close`, `close`, an I/O error) with
+    /// `TlsFailed(General)` first.
     ///
     /// Refused, in this order: `NotOpen` unless open; `AlreadyTls` when TLS runs or an
     /// upgrade is under way; `NotReady` while muted, while received bytes wait undelivered
@@ -90,8 +96,9 @@ impl Connection {
         }
     }
 
-    /// Ends TLS and goes on in plaintext on the same TCP connection (Lasso's `endTLS`):
-    /// queues our close_notify, waits for the peer's (bounded by
+    /// Ends TLS and goes on in plaintext on the same TCP connection (Lasso's `endTLS`).
+    ///
+    /// It queues our close_notify, waits for the peer's (bounded by
     /// [`Config::handshake_timeout`]), then reports `TlsEnded`; what the peer sends after
     /// its close_notify is plaintext. Meanwhile sends are refused with `NotOpen`; idle and
     /// user timers keep running. A peer that closes TCP or fails TLS first ends the
@@ -125,9 +132,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Handshaking(End) → Open in plaintext: both close_notify alerts were exchanged. The
-    /// bytes after the peer's become the read buffer's; the peer's EOF stands only if TCP
-    /// itself ended.
+    /// Handshaking(End) → Open in plaintext: both close_notify alerts were exchanged.
+    ///
+    /// The bytes after the peer's become the read buffer's; the peer's EOF stands only if
+    /// TCP itself ended.
     fn finish_end_tls(&mut self) {
         let Layer::Tls(layer) = std::mem::replace(&mut self.layer, Layer::Plain) else {
             return;
@@ -142,8 +150,10 @@ impl Connection {
         self.complete_handshake();
     }
 
-    /// What the TLS session agreed (ALPN, version, cipher suite, names, certificates), when
-    /// the connection has one (from its start or `start_tls`).
+    /// What the TLS session agreed, when the connection has one.
+    ///
+    /// That is the ALPN protocol, version, cipher suite, names and certificates. The
+    /// session comes from the connection's start or from `start_tls`.
     pub fn tls(&self) -> Option<TlsInfo<'_>> {
         match &self.layer {
             Layer::Tls(layer) => Some(TlsInfo::new(layer.session())),
@@ -151,15 +161,18 @@ impl Connection {
         }
     }
 
-    /// rustls's error behind the last TLS failure (`TlsError` summarises it), if rustls
-    /// gave one: kept after the connection closed, and also when no session could be made.
+    /// rustls's error behind the last TLS failure, if rustls gave one.
+    ///
+    /// `TlsError` summarises it. It is kept after the connection closed, and also when no
+    /// session could be made.
     pub fn tls_error(&self) -> Option<&rustls::Error> {
         self.tls_error.as_ref()
     }
 
-    /// Makes the client session of `tls` (server name defaulting to `default_name`) and
-    /// installs it; on failure the connection fails with `ConnectionFailed(Tls(..))` and
-    /// this returns false.
+    /// Makes the client session of `tls` and installs it; false if it failed.
+    ///
+    /// The server name defaults to `default_name`. On failure the connection fails with
+    /// `ConnectionFailed(Tls(..))`.
     pub(super) fn install_client_tls(
         &mut self,
         tls: &TlsClient,
@@ -178,8 +191,9 @@ impl Connection {
         }
     }
 
-    /// Checks that `tls` can make a session (its server name is valid), without keeping
-    /// it: for a proxied connection, whose TLS begins once the tunnel is open. A session
+    /// Checks that `tls` can make a session (its server name is valid), without keeping it.
+    ///
+    /// This is for a proxied connection, whose TLS begins once the tunnel is open. A session
     /// that cannot be made fails the connection as
     /// [`install_client_tls`](Self::install_client_tls) does.
     pub(super) fn check_client_tls(&mut self, tls: &TlsClient, default_name: Option<&str>) -> bool {
@@ -206,8 +220,10 @@ impl Connection {
         self.fail_tls(summary);
     }
 
-    /// [`decrypt`](Self::decrypt)'s loop, with a TLS layer in place: one `read_tls` worth
-    /// per step, pausing once a read buffer's worth of plaintext waits.
+    /// [`decrypt`](Self::decrypt)'s loop, with a TLS layer in place.
+    ///
+    /// It takes one `read_tls` worth per step, pausing once a read buffer's worth of
+    /// plaintext waits.
     pub(super) fn decrypt_tls(&mut self) {
         loop {
             if !self.phase.takes_inbound() {

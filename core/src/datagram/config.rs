@@ -14,8 +14,10 @@ use crate::limits::{CloseTimeout, IdleTimeout, OutOfRange};
 pub struct MaxDatagram(u16);
 
 impl MaxDatagram {
-    /// 65,507 bytes: the largest UDP payload over IPv4 (65,535 less the IPv4 and UDP
-    /// headers), so no datagram IPv4 can carry is reported truncated.
+    /// 65,507 bytes: the largest UDP payload over IPv4.
+    ///
+    /// That is 65,535 less the IPv4 and UDP headers, so no datagram IPv4 can carry is
+    /// reported truncated.
     pub const DEFAULT: Self = Self(65_507);
 
     /// A maximum of `bytes`; fails for 0 and above 65,535.
@@ -43,6 +45,7 @@ impl Default for MaxDatagram {
 }
 
 /// How many datagrams one receive call asks the transport for: 1 ..= [`RecvBatch::MAX`].
+///
 /// Above 1, a driver on Linux receives them with one `recvmmsg(2)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RecvBatch(u8);
@@ -78,9 +81,11 @@ impl Default for RecvBatch {
     }
 }
 
-/// The hard bounds of an endpoint's outbound queue: at most `datagrams` datagrams and
-/// `bytes` bytes wait for the socket, whatever the send policy. A send that would exceed
-/// either is refused (`NotWritable`) and throttles the endpoint.
+/// The hard bounds of an endpoint's outbound queue.
+///
+/// At most `datagrams` datagrams and `bytes` bytes wait for the socket, whatever the send
+/// policy. A send that would exceed either is refused (`NotWritable`) and throttles the
+/// endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueueLimits {
     datagrams: NonZeroUsize,
@@ -126,8 +131,9 @@ impl Default for QueueLimits {
 /// The default per-turn receive budget, in datagrams.
 const DEFAULT_RECV_BUDGET: NonZeroUsize = NonZeroUsize::new(256).expect("not zero");
 
-/// Settings of one datagram endpoint. Build with [`DatagramConfig::default`] and the
-/// setters:
+/// Settings of one datagram endpoint.
+///
+/// Build with [`DatagramConfig::default`] and the setters:
 ///
 /// ```
 /// use lori_core::datagram::{DatagramConfig, MaxDatagram};
@@ -173,9 +179,10 @@ impl DatagramConfig {
         self.max_datagram
     }
 
-    /// Datagrams asked for per receive call (default [`RecvBatch::DEFAULT`]). The engine
-    /// keeps one receive buffer of `batch × (max_datagram + 1)` bytes per endpoint (64 KiB
-    /// slots when the transport coalesces with GRO).
+    /// Datagrams asked for per receive call (default [`RecvBatch::DEFAULT`]).
+    ///
+    /// The engine keeps one receive buffer of `batch × (max_datagram + 1)` bytes per
+    /// endpoint (64 KiB slots when the transport coalesces with GRO).
     pub fn recv_batch(mut self, batch: RecvBatch) -> Self {
         self.recv_batch = batch;
         self
@@ -206,8 +213,9 @@ impl DatagramConfig {
         self
     }
 
-    /// The idle timeout: no datagram received or sent for this long emits `IdleTimeout`
-    /// (default off).
+    /// The idle timeout.
+    ///
+    /// No datagram received or sent for this long emits `IdleTimeout` (default off).
     pub fn idle_timeout(mut self, timeout: Option<IdleTimeout>) -> Self {
         self.idle_timeout = timeout;
         self

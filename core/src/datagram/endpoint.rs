@@ -36,8 +36,9 @@ struct Queued {
 }
 
 /// A datagram (UDP) endpoint as a pure state machine: no socket, no clock, no threads.
-/// The datagram counterpart of [`Connection`](crate::Connection), with the same four
-/// kinds of methods:
+///
+/// The datagram counterpart of [`Connection`](crate::Connection), with the same four kinds
+/// of methods:
 ///
 /// - A. getters: [`state`](Self::state), [`peer`](Self::peer),
 ///   [`is_writable`](Self::is_writable), [`wants_read`](Self::wants_read),
@@ -90,8 +91,10 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An open, unconnected endpoint (a bound socket): it sends with
-    /// [`send_to`](Self::send_to) and receives from anyone. `Started` is its first event.
+    /// An open, unconnected endpoint (a bound socket).
+    ///
+    /// It sends with [`send_to`](Self::send_to) and receives from anyone. `Started` is its
+    /// first event.
     pub fn new(config: DatagramConfig, now: Instant) -> Self {
         let idle_timeout = config.idle_timeout;
         let mut endpoint = Self {
@@ -119,9 +122,10 @@ impl Endpoint {
         endpoint
     }
 
-    /// An open endpoint connected to `peer` (a connected socket: the kernel delivers only
-    /// the peer's datagrams, and reports ICMP errors for it): it sends with
-    /// [`send`](Self::send), or `send_to(peer, ..)`.
+    /// An open endpoint connected to `peer` (a connected socket).
+    ///
+    /// The kernel delivers only the peer's datagrams, and reports ICMP errors for it. It
+    /// sends with [`send`](Self::send), or `send_to(peer, ..)`.
     pub fn connected(config: DatagramConfig, peer: SocketAddr, now: Instant) -> Self {
         let mut endpoint = Self::new(config, now);
         endpoint.peer = Some(peer);
@@ -164,8 +168,10 @@ impl Endpoint {
         self.muted
     }
 
-    /// Whether the driver should receive now: open, not muted, not yielded, within the
-    /// turn's receive budget.
+    /// Whether the driver should receive now.
+    ///
+    /// It should while the endpoint is open, not muted, not yielded, and within the turn's
+    /// receive budget.
     pub fn wants_read(&self) -> bool {
         self.state == EndpointState::Open
             && !self.muted
@@ -209,10 +215,12 @@ impl Endpoint {
 
     // ---- B. Inputs -----------------------------------------------------------------------
 
-    /// A datagram arrived from `from`. `truncated` says the receive cut it (it was larger
-    /// than the room offered, `max_datagram + 1` bytes or more, or `data` is longer than
-    /// the maximum): it is then counted and reported as `Truncated`, never delivered.
-    /// Counts towards the receive budget and restarts the idle timer. Ignored unless open.
+    /// A datagram arrived from `from`.
+    ///
+    /// `truncated` says the receive cut it (it was larger than the room offered,
+    /// `max_datagram + 1` bytes or more, or `data` is longer than the maximum): it is then
+    /// counted and reported as `Truncated`, never delivered. Counts towards the receive
+    /// budget and restarts the idle timer. Ignored unless open.
     pub fn handle_datagram(
         &mut self,
         from: SocketAddr,
@@ -252,8 +260,10 @@ impl Endpoint {
         self.after_dequeue();
     }
 
-    /// The socket would block in `direction`. A write would-block throttles the endpoint
-    /// under `RefuseWhileThrottled` (`Throttled`, once) while datagrams are queued.
+    /// The socket would block in `direction`.
+    ///
+    /// A write would-block throttles the endpoint under `RefuseWhileThrottled`
+    /// (`Throttled`, once) while datagrams are queued.
     pub fn handle_would_block(&mut self, direction: crate::Direction, now: Instant) {
         self.advance_clock(now);
         if direction == crate::Direction::Write
@@ -283,11 +293,12 @@ impl Endpoint {
         }
     }
 
-    /// A receive failed with `failure`. A soft error (the ICMP errors a connected socket
-    /// reports on its next call: refused, reset, host or network unreachable or down) is
-    /// `Error(failure)` and the endpoint stays open; it counts towards the receive budget,
-    /// so errors alone cannot hold a turn. Any other error closes the endpoint
-    /// (`Closed(Io(failure))`).
+    /// A receive failed with `failure`.
+    ///
+    /// A soft error (the ICMP errors a connected socket reports on its next call: refused,
+    /// reset, host or network unreachable or down) is `Error(failure)` and the endpoint
+    /// stays open; it counts towards the receive budget, so errors alone cannot hold a
+    /// turn. Any other error closes the endpoint (`Closed(Io(failure))`).
     pub fn handle_recv_error(&mut self, failure: IoFailure, now: Instant) {
         self.advance_clock(now);
         if self.state == EndpointState::Closed {
@@ -320,8 +331,10 @@ impl Endpoint {
         self.yield_queued = false;
     }
 
-    /// Fires every timer expired at `now`, earliest first: `IdleTimeout` (re-armed while
-    /// open), `Timer(token)`, the close timeout. Idempotent.
+    /// Fires every timer expired at `now`, earliest first.
+    ///
+    /// The timers are `IdleTimeout` (re-armed while open), `Timer(token)` and the close
+    /// timeout. Idempotent.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
         while let Some(expired) = self.timers.pop_expired(self.now) {
@@ -341,11 +354,13 @@ impl Endpoint {
 
     // ---- C. Commands ---------------------------------------------------------------------
 
-    /// Queues `data` for `to`. Refused, handing the bytes back, when the endpoint is not
-    /// open (`NotOpen`), when `data` exceeds the maximum (`TooLarge`), when a connected
-    /// endpoint is asked to send elsewhere (`WrongPeer`), or when it is throttled or its
-    /// queue would exceed a bound (`NotWritable`; exceeding a bound also throttles it).
-    /// Checked in that order, before anything is queued.
+    /// Queues `data` for `to`.
+    ///
+    /// Refused, handing the bytes back, when the endpoint is not open (`NotOpen`), when
+    /// `data` exceeds the maximum (`TooLarge`), when a connected endpoint is asked to send
+    /// elsewhere (`WrongPeer`), or when it is throttled or its queue would exceed a bound
+    /// (`NotWritable`; exceeding a bound also throttles it). Checked in that order, before
+    /// anything is queued.
     pub fn send_to(
         &mut self,
         to: SocketAddr,
@@ -396,9 +411,11 @@ impl Endpoint {
         }
     }
 
-    /// Closes gracefully: nothing more is received or accepted, queued datagrams are sent,
-    /// then `Closed(Local)` (at once when none are queued). Bounded by the close timeout.
-    /// The idle timer stops; user timers survive. Ignored unless open.
+    /// Closes gracefully.
+    ///
+    /// Nothing more is received or accepted, queued datagrams are sent, then
+    /// `Closed(Local)` (at once when none are queued). Bounded by the close timeout. The
+    /// idle timer stops; user timers survive. Ignored unless open.
     pub fn close(&mut self) {
         if self.state != EndpointState::Open {
             return;
@@ -417,6 +434,7 @@ impl Endpoint {
     }
 
     /// Closes at once: `Closed(LocalHard)`, then `SendFailed` for every queued datagram.
+    ///
     /// Every timer is cancelled. Ignored once closed.
     pub fn hard_close(&mut self) {
         if self.state != EndpointState::Closed {
@@ -424,8 +442,10 @@ impl Endpoint {
         }
     }
 
-    /// Pauses delivery and receiving: datagrams already received wait, the socket's
-    /// buffer holds the rest (and drops what overflows it, as UDP does).
+    /// Pauses delivery and receiving.
+    ///
+    /// Datagrams already received wait, the socket's buffer holds the rest (and drops what
+    /// overflows it, as UDP does).
     pub fn mute(&mut self) {
         self.muted = true;
     }
@@ -493,8 +513,10 @@ impl Endpoint {
         self.ops.pop_front()
     }
 
-    /// The next event for the application: queued events first, then a received datagram
-    /// (or truncation report, in arrival order) unless muted or yielded.
+    /// The next event for the application.
+    ///
+    /// It takes queued events first, then a received datagram (or truncation report, in
+    /// arrival order) unless muted or yielded.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<DatagramEvent> {
         if let Some(event) = self.events.pop_front() {
@@ -571,8 +593,10 @@ impl Endpoint {
         Some(queued)
     }
 
-    /// After datagrams left the queue: unthrottle when the policy says so, and complete a
-    /// graceful close once the queue is empty.
+    /// Acts on datagrams having left the queue.
+    ///
+    /// It unthrottles when the policy says so, and completes a graceful close once the
+    /// queue is empty.
     fn after_dequeue(&mut self) {
         if self.throttled {
             let unthrottle = match self.config.send_policy {
@@ -594,9 +618,11 @@ impl Endpoint {
         }
     }
 
-    /// The one way into `Closed`: timers stop, advisory events and undelivered datagrams
-    /// are dropped, the socket is to be closed, `Closed(reason)` is queued, then
-    /// `SendFailed` for every datagram still queued, in token order.
+    /// The one way into `Closed`.
+    ///
+    /// Timers stop, advisory events and undelivered datagrams are dropped, the socket is to
+    /// be closed, `Closed(reason)` is queued, then `SendFailed` for every datagram still
+    /// queued, in token order.
     fn finish(&mut self, reason: DatagramCloseReason) {
         self.state = EndpointState::Closed;
         self.timers.clear();
@@ -621,8 +647,10 @@ impl Endpoint {
     }
 }
 
-/// Whether a receive error leaves the socket usable: the errors an ICMP message (or a
-/// local route change) sets on a UDP socket, reported once by its next call.
+/// Whether a receive error leaves the socket usable.
+///
+/// Such errors are the ones an ICMP message (or a local route change) sets on a UDP socket,
+/// reported once by its next call.
 fn is_soft(failure: IoFailure) -> bool {
     matches!(
         failure.kind(),

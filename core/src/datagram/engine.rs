@@ -1,5 +1,6 @@
-//! The datagram engine: the driving contract of an [`Endpoint`], written once (see
-//! [`DatagramEngine`]).
+//! The datagram engine: the driving contract of an [`Endpoint`], written once.
+//!
+//! See [`DatagramEngine`].
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -25,15 +26,18 @@ pub const SENDS_PER_TURN: u32 = 64;
 /// The most datagrams one send call is offered.
 const TRANSMITS_PER_SEND: usize = 32;
 
-/// A receive slot's size when the transport coalesces datagrams (GRO): the largest
-/// datagram the kernel may hand over in one piece.
+/// A receive slot's size when the transport coalesces datagrams (GRO).
+///
+/// The largest datagram the kernel may hand over in one piece.
 const COALESCED_SLOT: usize = 64 * 1024;
 
 /// The size of the arena received datagrams are copied into.
 const ARENA: usize = 64 * 1024;
 
-/// What one filled receive slot holds: the sender, the bytes received, and the size of
-/// each datagram in it (the whole length unless the transport coalesced several).
+/// What one filled receive slot holds.
+///
+/// It holds the sender, the bytes received, and the size of each datagram in it (the whole
+/// length unless the transport coalesced several).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvMeta {
     from: SocketAddr,
@@ -87,9 +91,10 @@ impl Default for RecvMeta {
     }
 }
 
-/// What the datagram engine needs of the thing that moves an endpoint's datagrams. The
-/// engine calls it; it never calls the engine. Calls are non-blocking: `WouldBlock` means
-/// "not now".
+/// What the datagram engine needs of the thing that moves an endpoint's datagrams.
+///
+/// The engine calls it; it never calls the engine. Calls are non-blocking: `WouldBlock`
+/// means "not now".
 pub trait DatagramTransport {
     /// Receives up to `slots.len()` datagrams; returns how many slots were filled.
     ///
@@ -106,8 +111,9 @@ pub trait DatagramTransport {
     /// Closes the socket. Called once; nothing else is called afterwards.
     fn close(&mut self);
 
-    /// Runs `f` with the socket's options (`cx.socket()` in a handler). The default offers
-    /// none.
+    /// Runs `f` with the socket's options (`cx.socket()` in a handler).
+    ///
+    /// The default offers none.
     fn with_options<R>(&mut self, f: impl FnOnce(&mut dyn SocketOptions) -> R) -> R {
         f(&mut NoSocket)
     }
@@ -120,8 +126,9 @@ pub trait DatagramTransport {
         true
     }
 
-    /// Whether one slot may receive several datagrams at once (GRO): slots are then
-    /// 64 KiB, whatever the maximum datagram.
+    /// Whether one slot may receive several datagrams at once (GRO).
+    ///
+    /// Slots are then 64 KiB, whatever the maximum datagram.
     fn coalesces(&self) -> bool {
         false
     }
@@ -147,8 +154,10 @@ pub enum DatagramInput<M = ()> {
     HardClose,
 }
 
-/// The driving state of one endpoint: what the engine remembers between calls, and the
-/// endpoint's receive buffer (allocated at the first receive).
+/// The driving state of one endpoint.
+///
+/// It holds what the engine remembers between calls, and the endpoint's receive buffer
+/// (allocated at the first receive).
 ///
 /// It mirrors the connection engine ([`crate::engine`]): a driver owns a datagram
 /// transport (a UDP socket, a simulated link) and tells the engine what happened to it

@@ -10,8 +10,9 @@ use bytes::Bytes;
 use crate::error::IoFailure;
 use crate::event::{SendToken, TimerToken};
 
-/// What happened to a datagram endpoint, for its application. Drained with
-/// `Endpoint::poll_event`; a handler receives each as one method call.
+/// What happened to a datagram endpoint, for its application.
+///
+/// Drained with `Endpoint::poll_event`; a handler receives each as one method call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DatagramEvent {
@@ -24,21 +25,26 @@ pub enum DatagramEvent {
         /// The datagram's bytes, exactly as sent.
         data: Bytes,
     },
-    /// A datagram from `from` was larger than the endpoint's maximum: it was cut by the
-    /// receive and is not delivered (also counted by `Endpoint::truncated_count`).
+    /// A datagram from `from` was larger than the endpoint's maximum.
+    ///
+    /// It was cut by the receive and is not delivered (also counted by
+    /// `Endpoint::truncated_count`).
     Truncated {
         /// The sender's address.
         from: SocketAddr,
     },
     /// An accepted datagram was handed to the kernel.
     Sent(SendToken),
-    /// An accepted datagram will never be sent: the send failed (after an
-    /// [`Error`](Self::Error) saying why), or the endpoint closed with it queued (after
-    /// [`Closed`](Self::Closed)).
+    /// An accepted datagram will never be sent.
+    ///
+    /// The send failed (after an [`Error`](Self::Error) saying why), or the endpoint closed
+    /// with it queued (after [`Closed`](Self::Closed)).
     SendFailed(SendToken),
-    /// A soft error: the endpoint stays open. An ICMP error for a connected endpoint (the
-    /// peer's port is closed: `ConnectionRefused`; `HostUnreachable`, …) arrives with the
-    /// next send or receive; a send that failed for its own datagram (`EMSGSIZE`) too.
+    /// A soft error: the endpoint stays open.
+    ///
+    /// An ICMP error for a connected endpoint (the peer's port is closed:
+    /// `ConnectionRefused`; `HostUnreachable`, …) arrives with the next send or receive; a
+    /// send that failed for its own datagram (`EMSGSIZE`) too.
     Error(IoFailure),
     /// Sends are refused until [`Unthrottled`](Self::Unthrottled).
     Throttled,
@@ -81,6 +87,7 @@ pub enum DatagramOp {
 }
 
 /// One datagram to send: its destination and its bytes, lent by the endpoint's queue.
+///
 /// For a connected endpoint `to` is the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit<'a> {
@@ -102,8 +109,9 @@ impl Default for Transmit<'_> {
     }
 }
 
-/// Why `send_to` or `send` refused a datagram. The datagram is handed back unchanged: no
-/// token was used and nothing was queued.
+/// Why `send_to` or `send` refused a datagram.
+///
+/// The datagram is handed back unchanged: no token was used and nothing was queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatagramSendError {

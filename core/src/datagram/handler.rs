@@ -1,5 +1,4 @@
-//! Datagram handlers: an application written once against the endpoint and run by any
-//! driver.
+//! Datagram handlers: an application written once against the endpoint, run by any driver.
 
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
@@ -13,9 +12,11 @@ use crate::event::{SendToken, TimerToken};
 use crate::handle::{Handle, HandleSource};
 use crate::socket::SocketOptions;
 
-/// What a datagram handler may use while handling an event: the endpoint's commands and
-/// getters (through `Deref`/`DerefMut`: `cx.send_to(..)`, `cx.close()`), the socket's
-/// options, and the endpoint's own [`Handle`]. `M` is the handler's message type.
+/// What a datagram handler may use while handling an event.
+///
+/// It offers the endpoint's commands and getters (through `Deref`/`DerefMut`:
+/// `cx.send_to(..)`, `cx.close()`), the socket's options, and the endpoint's own
+/// [`Handle`]. `M` is the handler's message type.
 pub struct DatagramContext<'a, M = ()> {
     endpoint: &'a mut Endpoint,
     socket: &'a mut dyn SocketOptions,
@@ -65,10 +66,11 @@ impl<M> DerefMut for DatagramContext<'_, M> {
     }
 }
 
-/// An application's side of a datagram endpoint: one method per [`DatagramEvent`], each
-/// with a default that does nothing, plus [`on_message`](Self::on_message) for messages
-/// posted through a handle. Called one at a time, in event order, never from inside a
-/// command.
+/// An application's side of a datagram endpoint.
+///
+/// It has one method per [`DatagramEvent`], each with a default that does nothing, plus
+/// [`on_message`](Self::on_message) for messages posted through a handle. Called one at a
+/// time, in event order, never from inside a command.
 pub trait DatagramHandler<M = ()>: Send + 'static {
     /// [`DatagramEvent::Started`]: the endpoint is open.
     fn on_started(&mut self, _cx: &mut DatagramContext<'_, M>) {}
@@ -76,8 +78,9 @@ pub trait DatagramHandler<M = ()>: Send + 'static {
     /// [`DatagramEvent::Datagram`]: a whole datagram from `from`.
     fn on_datagram(&mut self, _cx: &mut DatagramContext<'_, M>, _from: SocketAddr, _data: Bytes) {}
 
-    /// [`DatagramEvent::Truncated`]: a datagram from `from` exceeded the maximum and was
-    /// dropped.
+    /// [`DatagramEvent::Truncated`]: a datagram from `from` was too large and dropped.
+    ///
+    /// It exceeded the maximum.
     fn on_truncated(&mut self, _cx: &mut DatagramContext<'_, M>, _from: SocketAddr) {}
 
     /// [`DatagramEvent::Sent`]: a datagram was handed to the kernel.
@@ -86,8 +89,9 @@ pub trait DatagramHandler<M = ()>: Send + 'static {
     /// [`DatagramEvent::SendFailed`]: a datagram will never be sent.
     fn on_send_failed(&mut self, _cx: &mut DatagramContext<'_, M>, _token: SendToken) {}
 
-    /// [`DatagramEvent::Error`]: a soft error (an ICMP refusal, say); the endpoint stays
-    /// open.
+    /// [`DatagramEvent::Error`]: a soft error; the endpoint stays open.
+    ///
+    /// An ICMP refusal, say.
     fn on_error(&mut self, _cx: &mut DatagramContext<'_, M>, _failure: IoFailure) {}
 
     /// [`DatagramEvent::Throttled`]: sends are refused until `on_unthrottled`.
