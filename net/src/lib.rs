@@ -10,7 +10,8 @@
 //! - blocking name resolution for a driver to run off its event loop: [`resolve()`];
 //! - reading into a buffer's spare capacity without zeroing it: [`recv_into`] (and
 //!   [`recv_into_nowait`], [`recv_into_with_flags`] for a read that must not wait on a
-//!   blocking socket); writing slices without waiting: [`send_vectored_nowait`];
+//!   blocking socket); writing slices without waiting: [`send_vectored_nowait`]; a
+//!   socket's pending error, for a muted connection's reset: [`take_error`];
 //! - what to do after a failed `accept`: [`AcceptAction`], [`accept_action`];
 //! - connected streams made elsewhere, taken over to be served like accepted ones:
 //!   [`adopt_stream`], [`adopt_unix_stream`];
@@ -19,7 +20,7 @@
 //!   its own `sendmmsg` for batches to several destinations;
 //! - rustls configurations from PEM files (feature `tls`, on by default): [`pem`].
 //!
-//! Everything here returns `std` or `socket2` types; each driver converts them into its own
+//! Everything here returns `std`, `socket2` or rustls types; each driver converts them into its own
 //! (`mio::net::TcpListener::from_std`, `tokio::net::TcpListener::from_std`, ...).
 //!
 //! This crate is the only place in lori with `unsafe` code: two small functions in the
