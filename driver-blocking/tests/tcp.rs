@@ -461,15 +461,15 @@ fn bufreader_lines_reads_a_stream_to_its_end() {
 }
 
 #[test]
-fn end_tls_is_unsupported_and_leaves_the_stream_usable() {
+fn end_tls_on_a_plaintext_stream_is_refused_and_leaves_it_usable() {
     let (listener, address) = listener();
     let server = serve_one(listener, |mut stream| {
         stream.write_all(b"still", WATCHDOG).expect("write");
         stream
     });
     let mut client = connect(address);
-    let error = client.end_tls(WATCHDOG).expect_err("unsupported");
-    assert_eq!(error.kind(), io::ErrorKind::Unsupported);
+    let error = client.end_tls(WATCHDOG).expect_err("no TLS to end");
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
     let data = client
         .read_exact(5, WATCHDOG)
         .expect("read")
