@@ -8,7 +8,6 @@ use bytes::buf::Limit;
 use bytes::{Bytes, BytesMut};
 
 use crate::read::ReadBuffer;
-use crate::recycle::Spares;
 use crate::send::SendQueue;
 
 /// Why the layer could not queue a send: rustls's error under TLS; never without it.
@@ -52,14 +51,13 @@ impl Layer {
     pub(crate) fn read_target<'a>(
         &'a mut self,
         read: &'a mut ReadBuffer,
-        spares: &mut Spares,
         discarding: bool,
     ) -> Limit<&'a mut BytesMut> {
         match self {
-            Self::Plain if discarding => read.discard_target(spares),
-            Self::Plain => read.target(spares),
+            Self::Plain if discarding => read.discard_target(),
+            Self::Plain => read.target(),
             #[cfg(feature = "tls")]
-            Self::Tls(tls) => tls.target(spares),
+            Self::Tls(tls) => tls.target(),
         }
     }
 
@@ -127,20 +125,20 @@ impl Layer {
 
     /// Queues what the layer wants sent by itself (TLS handshake messages, alerts).
     #[cfg(feature = "tls")]
-    pub(crate) fn flush(&mut self, send: &mut SendQueue, spares: &mut Spares) {
+    pub(crate) fn flush(&mut self, send: &mut SendQueue) {
         if let Self::Tls(tls) = self {
-            tls.drain_ciphertext(send, spares);
+            tls.drain_ciphertext(send);
         }
     }
 
     /// Queues our close_notify, once, after everything queued (a graceful close).
-    pub(crate) fn close_notify(&mut self, send: &mut SendQueue, spares: &mut Spares) {
+    pub(crate) fn close_notify(&mut self, send: &mut SendQueue) {
         #[cfg(feature = "tls")]
         if let Self::Tls(tls) = self {
-            tls.close_notify(send, spares);
+            tls.close_notify(send);
         }
         #[cfg(not(feature = "tls"))]
-        let _ = (send, spares);
+        let _ = send;
     }
 
     /// Queues a send's bytes: as they are, or encrypted under TLS.
@@ -148,16 +146,14 @@ impl Layer {
         &mut self,
         chunk: Bytes,
         send: &mut SendQueue,
-        spares: &mut Spares,
     ) -> Result<(), LayerError> {
         match self {
             Self::Plain => {
-                let _ = spares;
                 send.push(chunk);
                 Ok(())
             }
             #[cfg(feature = "tls")]
-            Self::Tls(tls) => tls.encrypt(&chunk, send, spares),
+            Self::Tls(tls) => tls.encrypt(&chunk, send),
         }
     }
 
@@ -176,15 +172,10 @@ impl Layer {
     ///
     /// It drains what that gives: plaintext into `read`, ciphertext into `send`.
     #[cfg(feature = "tls")]
-    pub(crate) fn step(
-        &mut self,
-        read: &mut ReadBuffer,
-        send: &mut SendQueue,
-        spares: &mut Spares,
-    ) -> crate::tls::Step {
+    pub(crate) fn step(&mut self, read: &mut ReadBuffer, send: &mut SendQueue) -> crate::tls::Step {
         match self {
             Self::Plain => crate::tls::Step::Idle,
-            Self::Tls(tls) => tls.step(read, send, spares),
+            Self::Tls(tls) => tls.step(read, send),
         }
     }
 }

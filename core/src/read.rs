@@ -3,7 +3,7 @@
 //! Invariant: `buffer_until.required_bytes() <= minimum <= size`. The buffer holds at most
 //! `size` bytes; when it empties, `size` shrinks back to `minimum`. Memory is allocated
 //! only while the driver reads (its own, reclaimed once every chunk cut from it is gone, or
-//! a spare, see `recycle.rs`) and released once the buffer is empty and the socket has
+//! a pooled one, see `recycle.rs`) and released once the buffer is empty and the socket has
 //! nothing more (`release_if_empty`), so an idle connection holds no read buffer.
 
 use bytes::buf::{BufMut, Limit};
@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{BufferUntilError, ReadBufferError};
 use crate::limits::{BufferUntil, ReadBufferSize};
-use crate::recycle::Spares;
+use crate::recycle;
 
 #[derive(Debug)]
 pub(crate) struct ReadBuffer {
@@ -24,9 +24,6 @@ pub(crate) struct ReadBuffer {
     until: BufferUntil,
     /// `data.len()` as of the core's last look: bytes beyond it were appended by the driver.
     accounted: usize,
-    /// The buffer was released on would-block (or cleared) and nothing was read since: it
-    /// holds no memory, and the connection keeps no spares unless sends are in flight.
-    released: bool,
 }
 
 impl ReadBuffer {
@@ -37,7 +34,6 @@ impl ReadBuffer {
             minimum: size.get(),
             until: BufferUntil::Streaming,
             accounted: 0,
-            released: true,
         }
     }
 
@@ -68,27 +64,20 @@ impl ReadBuffer {
         len > 0 && len >= self.until.required_bytes()
     }
 
-    /// Whether the buffer was released on would-block and nothing was read since.
-    pub(crate) fn is_released(&self) -> bool {
-        self.released
-    }
-
     /// The driver's read target: spare capacity limited to the room left, never empty.
     /// Memory comes from the buffer's own allocation if nothing else holds it any more,
-    /// else from a spare, else from the allocator.
-    pub(crate) fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
+    /// else from the thread's pool, else from the allocator.
+    pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
         let room = self.size.saturating_sub(self.data.len()).max(1);
-        spares.make_room(&mut self.data, room);
-        self.released = false;
+        recycle::make_room(&mut self.data, room);
         (&mut self.data).limit(room)
     }
 
     /// The same target for bytes that will be dropped (a muted connection draining towards
     /// EOF while closing): a full buffer's worth regardless of what is held.
-    pub(crate) fn discard_target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
+    pub(crate) fn discard_target(&mut self) -> Limit<&mut BytesMut> {
         let room = self.size;
-        spares.make_room(&mut self.data, room);
-        self.released = false;
+        recycle::make_room(&mut self.data, room);
         (&mut self.data).limit(room)
     }
 
@@ -128,7 +117,7 @@ impl ReadBuffer {
     /// which the core appends itself (the driver reads ciphertext elsewhere). One copy per
     /// chunk, straight from the source's buffer.
     #[cfg(feature = "tls")]
-    pub(crate) fn fill_from(&mut self, source: &mut impl std::io::BufRead, spares: &mut Spares) {
+    pub(crate) fn fill_from(&mut self, source: &mut impl std::io::BufRead) {
         // Stops at WouldBlock (nothing more decrypted), at the clean end (an empty chunk)
         // or at an unclean EOF: states the connection learns from the session, not errors.
         while let Ok(chunk) = source.fill_buf() {
@@ -136,8 +125,7 @@ impl ReadBuffer {
                 break;
             }
             let taken = chunk.len();
-            spares.make_room(&mut self.data, taken);
-            self.released = false;
+            recycle::make_room(&mut self.data, taken);
             self.data.extend_from_slice(chunk);
             source.consume(taken);
         }
@@ -164,19 +152,18 @@ impl ReadBuffer {
         self.data.split()
     }
 
-    /// Frees the allocation when nothing is buffered.
+    /// Releases the allocation (into the thread's pool when no chunk cut from it is still
+    /// held) when nothing is buffered.
     pub(crate) fn release_if_empty(&mut self) {
         if self.data.is_empty() {
-            self.data = BytesMut::new();
-            self.released = true;
+            recycle::release(&mut self.data, self.minimum);
         }
     }
 
-    /// Drops everything buffered and frees the allocation.
+    /// Drops everything buffered and releases the allocation.
     pub(crate) fn clear(&mut self) {
-        self.data = BytesMut::new();
+        recycle::release(&mut self.data, self.minimum);
         self.accounted = 0;
-        self.released = true;
     }
 
     pub(crate) fn set_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {

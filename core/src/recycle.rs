@@ -1,125 +1,126 @@
-//! Spare buffers: completely written send chunks that nobody else holds any more, kept to
-//! be the next read buffer or the TLS layer's next ciphertext output, so that a steady
-//! transfer (a zero-copy echo, a TLS stream) reuses a few warm allocations instead of
-//! allocating one per read.
+//! Recycled buffers: a small pool per thread of empty, uniquely owned buffers, so that
+//! reading and writing at steady state (a zero-copy echo, request and response, a TLS
+//! stream) reuses a few warm allocations instead of allocating one per read.
 //!
-//! Invariants: at most [`SPARES`] buffers, each empty, uniquely owned (`Bytes::try_into_mut`
-//! succeeded), with a capacity between the read buffer's minimum and [`MAX_SPARE`]. Spares
-//! exist only while the connection has something in flight: the connection drops them once
-//! its read buffer was released on would-block and its send queue is empty, when it is
-//! muted, and when it closes, so an idle connection holds none (and no box for them).
+//! A buffer enters the pool when a connection no longer needs it: its read buffer (or TLS
+//! ciphertext buffer) once emptied and released at would-block, and a completely written
+//! send chunk that nobody else holds any more. It leaves the pool as a connection's next
+//! read buffer or TLS output. Connections hold no pooled memory while idle; the pool is the
+//! thread's, like an allocator's thread cache, and never changes what a connection does
+//! (only where its bytes live).
+//!
+//! Invariants: at most [`POOLED`] buffers per thread, each empty, uniquely owned, with a
+//! capacity of at most [`MAX_POOLED`] bytes, so a thread keeps at most
+//! `POOLED * MAX_POOLED` bytes (1 MiB) this way, and usually a few read buffers' worth.
 
 #[cfg(feature = "tls")]
 use std::io;
 
+use std::cell::RefCell;
+
 use bytes::{Buf, Bytes, BytesMut};
 
-/// How many spare buffers a connection keeps at most.
-pub(crate) const SPARES: usize = 2;
+/// How many buffers a thread's pool keeps at most.
+pub(crate) const POOLED: usize = 8;
 
-/// The largest buffer kept as a spare (room for a 64 KiB TLS send's ciphertext): a larger
-/// send is not worth keeping alive as a read buffer.
-pub(crate) const MAX_SPARE: usize = 128 * 1024;
+/// The largest buffer pooled (room for a 64 KiB TLS send's ciphertext): a larger one is not
+/// worth keeping alive as a read buffer.
+pub(crate) const MAX_POOLED: usize = 128 * 1024;
 
-/// A connection's spare buffers, boxed so that a connection that never recycles (or is idle)
-/// pays one pointer for them.
-#[derive(Debug, Default)]
-pub(crate) struct Spares {
-    slots: Option<Box<[Option<BytesMut>; SPARES]>>,
+thread_local! {
+    /// This thread's pool.
+    static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
-impl Spares {
-    /// How many spares are held.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .flat_map(|slots| slots.iter().flatten())
-            .count()
+/// Offers a completely written chunk: pooled when no one else holds the chunk's memory
+/// and, emptied and reclaimed from the start of its allocation, it holds between `min`
+/// and [`MAX_POOLED`] bytes. Otherwise it is dropped as usual.
+#[inline]
+pub(crate) fn offer(mut chunk: Bytes, min: usize) {
+    if !chunk.is_unique() {
+        return;
     }
-
-    /// Drops every spare, and the box holding them.
-    #[inline]
-    pub(crate) fn clear(&mut self) {
-        if self.slots.is_some() {
-            self.slots = None;
-        }
+    // Emptied first, so that taking it over copies none of its (written) bytes.
+    chunk.advance(chunk.len());
+    if let Ok(buffer) = chunk.try_into_mut() {
+        keep(buffer, min);
     }
+}
 
-    /// Whether every slot is taken.
-    #[inline]
-    fn is_full(&self) -> bool {
-        self.slots
-            .as_ref()
-            .is_some_and(|slots| slots.iter().all(Option::is_some))
+/// Pools `buffer`, whatever it holds, if no one else holds its memory, the pool has room
+/// and its allocation holds between `min` and [`MAX_POOLED`] bytes; drops it otherwise.
+pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
+    buffer.clear();
+    // Empty and unique: reclaiming moves back to the allocation's start, no copy. Shared
+    // (a chunk cut from it is still held) or too small, it fails without allocating.
+    if !buffer.try_reclaim(min.max(1)) || buffer.capacity() > MAX_POOLED {
+        return;
     }
-
-    /// Offers a completely written chunk: kept when a slot is free, no one else holds the
-    /// chunk's memory, and, emptied and reclaimed from the start of its allocation, it
-    /// holds between `min` and [`MAX_SPARE`] bytes. Otherwise it is dropped as usual.
-    #[inline]
-    pub(crate) fn offer(&mut self, mut chunk: Bytes, min: usize) {
-        if self.is_full() || !chunk.is_unique() {
-            return;
-        }
-        // Emptied first, so that taking it over copies none of its (written) bytes.
-        chunk.advance(chunk.len());
-        if let Ok(buffer) = chunk.try_into_mut() {
-            self.keep(buffer, min);
-        }
-    }
-
-    /// Keeps `buffer` (uniquely owned) as a spare if a slot is free and its allocation
-    /// holds between `min` and [`MAX_SPARE`] bytes.
-    pub(crate) fn keep(&mut self, mut buffer: BytesMut, min: usize) {
-        if self.is_full() {
-            return;
-        }
-        buffer.clear();
-        // Empty and unique: reclaiming moves back to the allocation's start, no copy.
-        if !buffer.try_reclaim(min.max(1)) || buffer.capacity() > MAX_SPARE {
-            return;
-        }
-        let slots = self.slots.get_or_insert_with(Default::default);
-        if let Some(slot) = slots.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(buffer);
-        }
-    }
-
-    /// A spare with room for at least `room` bytes, if one is held.
-    pub(crate) fn take(&mut self, room: usize) -> Option<BytesMut> {
-        self.slots
-            .as_mut()?
-            .iter_mut()
-            .find(|slot| slot.as_ref().is_some_and(|spare| spare.capacity() >= room))
-            .and_then(Option::take)
-    }
-
-    /// Makes room for `room` more bytes in `buffer`: when it is empty, by reclaiming its own
-    /// allocation (no one else holds it any more) or else by taking a spare; otherwise, or
-    /// without a fitting spare, as `BytesMut::reserve` does (which reclaims too).
-    #[inline]
-    pub(crate) fn make_room(&mut self, buffer: &mut BytesMut, room: usize) {
-        if buffer.capacity() - buffer.len() >= room {
-            return;
-        }
-        if self.slots.is_some() && buffer.is_empty() {
-            self.refill(buffer, room);
-        } else {
-            buffer.reserve(room);
-        }
-    }
-
-    /// [`make_room`](Self::make_room) for an empty buffer while spares are held.
-    #[inline(never)]
-    fn refill(&mut self, buffer: &mut BytesMut, room: usize) {
-        if !buffer.try_reclaim(room) {
-            match self.take(room) {
-                Some(spare) => *buffer = spare,
-                None => buffer.reserve(room),
+    POOL.with(|pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut()
+            && pool.len() < POOLED
+        {
+            if pool.capacity() == 0 {
+                pool.reserve_exact(POOLED);
             }
+            pool.push(buffer);
+        }
+    });
+}
+
+/// A pooled buffer with room for at least `room` bytes, if the pool holds one.
+pub(crate) fn take(room: usize) -> Option<BytesMut> {
+    POOL.with(|pool| {
+        let mut pool = pool.try_borrow_mut().ok()?;
+        // Most recently pooled first: the warmest memory.
+        let found = pool.iter().rposition(|buffer| buffer.capacity() >= room)?;
+        Some(pool.swap_remove(found))
+    })
+}
+
+/// Makes room for `room` more bytes in `buffer`: when it is empty, by reclaiming its own
+/// allocation (no one else holds it any more) or else by taking a pooled buffer;
+/// otherwise, or without a fitting pooled one, as `BytesMut::reserve` does (which
+/// reclaims too).
+#[inline]
+pub(crate) fn make_room(buffer: &mut BytesMut, room: usize) {
+    if buffer.capacity() - buffer.len() >= room {
+        return;
+    }
+    if buffer.is_empty() {
+        refill(buffer, room);
+    } else {
+        buffer.reserve(room);
+    }
+}
+
+/// [`make_room`] for an empty buffer.
+#[inline(never)]
+fn refill(buffer: &mut BytesMut, room: usize) {
+    if !buffer.try_reclaim(room) {
+        match take(room) {
+            Some(pooled) => *buffer = pooled,
+            None => buffer.reserve(room),
         }
     }
+}
+
+/// Releases `buffer`'s memory: into the pool when it qualifies (see [`keep`]), leaving an
+/// empty, unallocated buffer behind.
+pub(crate) fn release(buffer: &mut BytesMut, min: usize) {
+    keep(std::mem::take(buffer), min);
+}
+
+/// How many buffers this thread's pool holds.
+#[cfg(test)]
+pub(crate) fn pooled() -> usize {
+    POOL.with(|pool| pool.borrow().len())
+}
+
+/// Empties this thread's pool.
+#[cfg(test)]
+pub(crate) fn drain() {
+    POOL.with(|pool| pool.borrow_mut().clear());
 }
 
 /// An `io::Write` appending to a `BytesMut`, every slice of a vectored write at once (the
@@ -170,56 +171,56 @@ mod tests {
     }
 
     #[test]
-    fn a_unique_chunk_is_kept_whole_and_a_shared_one_is_not() {
-        let mut spares = Spares::default();
+    fn a_unique_chunk_is_pooled_whole_and_a_shared_one_is_not() {
+        drain();
         let chunk = frozen(SIZE);
         let start = chunk.as_ptr();
         let clone = chunk.clone();
-        spares.offer(chunk, SIZE);
-        assert_eq!(spares.len(), 0, "the application still holds a clone");
+        offer(chunk, SIZE);
+        assert_eq!(pooled(), 0, "the application still holds a clone");
         let tail = clone.slice(100..);
         drop(clone);
-        spares.offer(tail, SIZE);
-        let spare = spares.take(SIZE).expect("kept once unique");
+        offer(tail, SIZE);
+        let buffer = take(SIZE).expect("pooled once unique");
         assert_eq!(
-            spare.as_ptr(),
+            buffer.as_ptr(),
             start,
             "reclaimed from the allocation's start"
         );
-        assert!(spare.is_empty() && spare.capacity() >= SIZE);
+        assert!(buffer.is_empty() && buffer.capacity() >= SIZE);
     }
 
     #[test]
-    fn small_large_and_static_chunks_are_not_kept_and_at_most_two_are() {
-        let mut spares = Spares::default();
-        spares.offer(frozen(SIZE / 2), SIZE);
-        spares.offer(frozen(MAX_SPARE + 1), SIZE);
-        spares.offer(Bytes::from_static(&[1; 64]), 1);
-        assert_eq!(spares.len(), 0);
-        for _ in 0..3 {
-            spares.offer(frozen(SIZE), SIZE);
+    fn small_large_and_static_chunks_are_not_pooled_and_at_most_pooled_are() {
+        drain();
+        offer(frozen(SIZE / 2), SIZE);
+        offer(frozen(MAX_POOLED + 1), SIZE);
+        offer(Bytes::from_static(&[1; 64]), 1);
+        assert_eq!(pooled(), 0);
+        for _ in 0..POOLED + 2 {
+            offer(frozen(SIZE), SIZE);
         }
-        assert_eq!(spares.len(), SPARES);
-        spares.clear();
-        assert_eq!(spares.len(), 0);
+        assert_eq!(pooled(), POOLED);
+        assert!(take(MAX_POOLED).is_none(), "none is that large");
+        drain();
     }
 
     #[test]
-    fn make_room_prefers_the_buffers_own_memory_then_a_spare() {
-        let mut spares = Spares::default();
-        spares.offer(frozen(SIZE), SIZE);
+    fn make_room_prefers_the_buffers_own_memory_then_a_pooled_one() {
+        drain();
+        offer(frozen(SIZE), SIZE);
         let mut own = BytesMut::with_capacity(SIZE);
         let own_start = own.as_ptr();
         own.put_bytes(1, SIZE);
         drop(own.split());
-        spares.make_room(&mut own, SIZE);
+        make_room(&mut own, SIZE);
         assert_eq!(own.as_ptr(), own_start, "its own allocation, reclaimed");
-        assert_eq!(spares.len(), 1);
+        assert_eq!(pooled(), 1);
 
         let mut fresh = BytesMut::new();
-        spares.make_room(&mut fresh, SIZE);
+        make_room(&mut fresh, SIZE);
         assert!(fresh.capacity() >= SIZE);
-        assert_eq!(spares.len(), 0, "a released buffer takes the spare");
+        assert_eq!(pooled(), 0, "a released buffer takes the pooled one");
     }
 
     /// A server connection with its `Started` taken.
@@ -230,11 +231,11 @@ mod tests {
         (conn, now)
     }
 
-    /// Reads a full buffer of `SIZE` bytes and returns the chunk delivered.
-    fn read_full(conn: &mut Connection, now: Instant) -> Bytes {
+    /// Reads `len` bytes and returns the chunk delivered.
+    fn read(conn: &mut Connection, len: usize, now: Instant) -> Bytes {
         conn.handle_new_turn(now);
-        conn.read_buf().put_bytes(9, SIZE);
-        conn.handle_read(SIZE, now);
+        conn.read_buf().put_bytes(9, len);
+        conn.handle_read(len, now);
         match conn.poll_event() {
             Some(Event::Received(chunk)) => chunk,
             other => panic!("expected a chunk, got {other:?}"),
@@ -252,72 +253,53 @@ mod tests {
 
     #[test]
     fn an_echoed_chunk_becomes_a_later_read_buffer() {
+        drain();
         let (mut conn, now) = server();
-        let first = read_full(&mut conn, now);
+        let first = read(&mut conn, SIZE, now);
         let first_start = first.as_ptr();
         conn.send(first).expect("open");
         // The second read needs new memory: the first chunk still holds the old.
-        let second = read_full(&mut conn, now);
+        let second = read(&mut conn, SIZE, now);
         assert_ne!(second.as_ptr(), first_start);
         write_all(&mut conn, now);
-        assert_eq!(conn.spares().len(), 1, "the written chunk was kept");
-        // The application holds the second chunk, so the third read takes the spare.
-        let third = read_full(&mut conn, now);
+        assert_eq!(pooled(), 1, "the written chunk was pooled");
+        // The application holds the second chunk, so the third read takes the pooled one.
+        let third = read(&mut conn, SIZE, now);
         assert_eq!(
             third.as_ptr(),
             first_start,
             "the first chunk's memory, reused"
         );
-        assert_eq!(conn.spares().len(), 0);
+        assert_eq!(pooled(), 0);
         drop(second);
     }
 
     #[test]
-    fn an_idle_connection_holds_no_spare() {
+    fn a_request_and_its_response_reuse_one_buffer_and_an_idle_connection_holds_none() {
+        drain();
         let (mut conn, now) = server();
-        let first = read_full(&mut conn, now);
-        conn.send(first).expect("open");
-        let second = read_full(&mut conn, now);
-        conn.send(second).expect("open");
-        // The socket is drained: the empty read buffer is released, the sends still wait.
-        conn.handle_would_block(Direction::Read, now);
-        write_all(&mut conn, now);
-        assert_eq!(conn.spares().len(), 0, "nothing in flight: no spare kept");
-        assert!(conn.spares().slots.is_none(), "nor the box for them");
-        assert_eq!(conn.queued_bytes(), 0);
-
-        // Written first, then would-block: the same.
-        let third = read_full(&mut conn, now);
-        conn.send(third).expect("open");
-        let fourth = read_full(&mut conn, now);
-        conn.send(fourth).expect("open");
-        write_all(&mut conn, now);
-        assert_eq!(conn.spares().len(), 1, "reading goes on: the first is kept");
-        conn.handle_would_block(Direction::Read, now);
-        assert_eq!(
-            conn.spares().len(),
-            0,
-            "released on would-block with nothing queued"
-        );
-        assert!(conn.spares().slots.is_none());
+        let mut start = None;
+        for _ in 0..3 {
+            let request = read(&mut conn, 100, now);
+            let here = *start.get_or_insert(request.as_ptr());
+            assert_eq!(request.as_ptr(), here, "the same memory every time");
+            conn.send(request).expect("open");
+            write_all(&mut conn, now);
+            conn.handle_would_block(Direction::Read, now);
+            assert_eq!(pooled(), 1, "idle: the read buffer is back in the pool");
+            assert_eq!(conn.queued_bytes(), 0);
+        }
     }
 
     #[test]
-    fn muting_or_closing_drops_the_spares() {
+    fn a_released_buffer_still_held_by_a_chunk_is_not_pooled() {
+        drain();
         let (mut conn, now) = server();
-        for close in [false, true] {
-            let first = read_full(&mut conn, now);
-            conn.send(first).expect("open");
-            let _second = read_full(&mut conn, now);
-            write_all(&mut conn, now);
-            assert_eq!(conn.spares().len(), 1);
-            if close {
-                conn.hard_close();
-            } else {
-                conn.mute();
-                conn.unmute();
-            }
-            assert_eq!(conn.spares().len(), 0);
-        }
+        let held = read(&mut conn, 100, now);
+        conn.handle_would_block(Direction::Read, now);
+        assert_eq!(pooled(), 0, "the application holds part of it");
+        conn.hard_close();
+        assert_eq!(pooled(), 0);
+        drop(held);
     }
 }

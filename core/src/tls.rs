@@ -30,7 +30,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::event::TlsError;
 use crate::read::ReadBuffer;
-use crate::recycle::{Sink, Spares};
+use crate::recycle::{self, Sink};
 use crate::send::SendQueue;
 
 /// The client side of TLS for one connection.
@@ -267,9 +267,9 @@ impl TlsLayer {
         self.cipher.len() < self.cipher_size
     }
 
-    pub(crate) fn target(&mut self, spares: &mut Spares) -> Limit<&mut BytesMut> {
+    pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
         let room = self.cipher_size.saturating_sub(self.cipher.len()).max(1);
-        spares.make_room(&mut self.cipher, room);
+        recycle::make_room(&mut self.cipher, room);
         (&mut self.cipher).limit(room)
     }
 
@@ -342,18 +342,18 @@ impl TlsLayer {
     }
 
     /// Moves every decrypted byte into `read`.
-    fn drain_plaintext(&mut self, read: &mut ReadBuffer, spares: &mut Spares) {
-        read.fill_from(&mut self.session.reader(), spares);
+    fn drain_plaintext(&mut self, read: &mut ReadBuffer) {
+        read.fill_from(&mut self.session.reader());
     }
 
     /// Moves every byte rustls wants sent into `queue`; returns whether there were any.
     ///
-    /// They go as one chunk, written into a spare buffer when there is one.
-    pub(crate) fn drain_ciphertext(&mut self, queue: &mut SendQueue, spares: &mut Spares) -> bool {
+    /// They go as one chunk, written into a pooled buffer when there is one.
+    pub(crate) fn drain_ciphertext(&mut self, queue: &mut SendQueue) -> bool {
         if !self.session.wants_write() {
             return false;
         }
-        let mut out = spares.take(0).unwrap_or_default();
+        let mut out = recycle::take(0).unwrap_or_default();
         while self.session.wants_write() {
             match self.session.write_tls(&mut Sink(&mut out)) {
                 Ok(n) if n > 0 => {}
@@ -361,7 +361,7 @@ impl TlsLayer {
             }
         }
         if out.is_empty() {
-            spares.keep(out, 1);
+            recycle::keep(out, 1);
             return false;
         }
         queue.push(out.freeze());
@@ -373,12 +373,11 @@ impl TlsLayer {
         &mut self,
         mut data: &[u8],
         queue: &mut SendQueue,
-        spares: &mut Spares,
     ) -> Result<(), rustls::Error> {
         while !data.is_empty() {
             let taken = self.session.writer().write(data).unwrap_or(0);
             data = &data[taken..];
-            let drained = self.drain_ciphertext(queue, spares);
+            let drained = self.drain_ciphertext(queue);
             if taken == 0 && !drained {
                 return Err(rustls::Error::EncryptError);
             }
@@ -410,9 +409,10 @@ impl TlsLayer {
         }
     }
 
-    /// Frees the ciphertext buffer, whatever it holds.
+    /// Releases the ciphertext buffer (into the thread's pool when it qualifies), whatever
+    /// it holds.
     pub(crate) fn release(&mut self) {
-        self.cipher = BytesMut::new();
+        recycle::release(&mut self.cipher, self.cipher_size);
         self.accounted = 0;
     }
 
@@ -443,30 +443,25 @@ impl TlsLayer {
     }
 
     /// Queues our close_notify, once, unless the handshake still runs.
-    pub(crate) fn close_notify(&mut self, queue: &mut SendQueue, spares: &mut Spares) {
+    pub(crate) fn close_notify(&mut self, queue: &mut SendQueue) {
         if !self.close_notify_sent && !self.session.is_handshaking() {
             self.close_notify_sent = true;
             self.session.send_close_notify();
-            self.drain_ciphertext(queue, spares);
+            self.drain_ciphertext(queue);
         }
     }
 
     /// Feeds at most one `read_tls` worth of ciphertext (or the EOF), then drains it.
     ///
     /// What rustls gives is drained: ciphertext into `queue`, plaintext into `read`.
-    pub(crate) fn step(
-        &mut self,
-        read: &mut ReadBuffer,
-        queue: &mut SendQueue,
-        spares: &mut Spares,
-    ) -> Step {
+    pub(crate) fn step(&mut self, read: &mut ReadBuffer, queue: &mut SendQueue) -> Step {
         let peer_closed = match self.feed() {
             None => return Step::Idle,
             Some(Ok(peer_closed)) => peer_closed,
             Some(Err(error)) => return Step::Failed(error),
         };
-        self.drain_ciphertext(queue, spares);
-        self.drain_plaintext(read, spares);
+        self.drain_ciphertext(queue);
+        self.drain_plaintext(read);
         if peer_closed {
             self.close_notify_received = true;
         }

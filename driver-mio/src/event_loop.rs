@@ -32,6 +32,10 @@ const COMMAND_BUDGET: usize = 1024;
 /// Readiness events received per poll at most.
 const EVENT_CAPACITY: usize = 1024;
 
+/// Room for this many yielding connections per turn before the lists of them grow (they
+/// keep what they grew to).
+const YIELDERS: usize = 64;
+
 /// Which socket of a connection a route names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -116,7 +120,7 @@ impl Loop {
             listeners: Slots::new(),
             next_generation: 0,
             timers: BinaryHeap::new(),
-            yielded: Vec::new(),
+            yielded: Vec::with_capacity(YIELDERS),
             listener_turns: Vec::new(),
             commands_pending: false,
             shutdown: None,
@@ -286,9 +290,13 @@ impl Loop {
     /// Runs the loop until a shutdown completes (or the poll fails).
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(EVENT_CAPACITY);
+        // Last turn's yielders, swapped with the (drained) lists of this turn's, so both
+        // keep their memory from turn to turn.
+        let mut comeback = Vec::with_capacity(YIELDERS);
+        let mut listener_comeback = Vec::new();
         loop {
-            let comeback = mem::take(&mut self.yielded);
-            let listener_comeback = mem::take(&mut self.listener_turns);
+            mem::swap(&mut self.yielded, &mut comeback);
+            mem::swap(&mut self.listener_turns, &mut listener_comeback);
             let busy = !comeback.is_empty() || !listener_comeback.is_empty();
             let timeout = if busy || self.commands_pending {
                 Some(Duration::ZERO)
@@ -310,10 +318,10 @@ impl Loop {
             }
             self.run_commands();
             self.fire_timers();
-            for key in comeback {
+            for key in comeback.drain(..) {
                 self.with_conn(key, |task, lp| task.new_turn(lp));
             }
-            for key in listener_comeback {
+            for key in listener_comeback.drain(..) {
                 self.with_listener(key, |task, lp| task.accept(lp));
             }
             for index in self.dead_routes.drain(..) {

@@ -307,7 +307,6 @@ impl Connection {
         if !self.discarding_inbound {
             self.discarding_inbound = true;
             self.read.clear();
-            self.spares.clear();
         }
     }
 
@@ -385,12 +384,11 @@ impl Connection {
         self.events.extend(failed);
     }
 
-    /// Stops every timer and drops received data, spare buffers and advisory events: what
+    /// Stops every timer and drops received data and advisory events: what
     /// both the end and a TLS failure's drain begin with.
     fn release_buffers(&mut self) {
         self.timers.clear();
         self.read.clear();
-        self.spares.clear();
         self.layer.release();
         self.events.retain(|event| {
             !matches!(
@@ -447,7 +445,7 @@ impl Connection {
         #[cfg(feature = "tls")]
         if self.layer.is_tls() {
             self.begin_handshake(Handshake::Client);
-            self.layer.flush(&mut self.send, &mut self.spares);
+            self.layer.flush(&mut self.send);
             return;
         }
         self.open_connected();
@@ -563,7 +561,7 @@ impl Connection {
             let received = self.read.take_all();
             self.layer.adopt_received(&received);
             self.begin_handshake(Handshake::Client);
-            self.layer.flush(&mut self.send, &mut self.spares);
+            self.layer.flush(&mut self.send);
             self.decrypt();
             return;
         }
@@ -608,7 +606,7 @@ impl Connection {
         };
         if !closing.fin_sent && self.send.is_empty() {
             // Under TLS the close_notify goes after every queued byte and before the FIN.
-            self.layer.close_notify(&mut self.send, &mut self.spares);
+            self.layer.close_notify(&mut self.send);
         }
         let peer_done = self.peer_eof != PeerEof::NotReceived;
         let ending = peer_done && !self.read.has_chunk() && !self.layer.inbound_pending();

@@ -20,7 +20,7 @@ use crate::layer::Layer;
 use crate::limits::{BufferUntil, IdleTimeout, OutOfRange, ReadBufferSize, TimerDuration};
 use crate::listener::Permit;
 use crate::read::ReadBuffer;
-use crate::recycle::Spares;
+use crate::recycle;
 use crate::send::SendQueue;
 use crate::timer::{Expired, Timer, TimerTable, deadline};
 
@@ -67,7 +67,6 @@ pub struct Connection {
     /// Written send chunks kept as the next read buffers and TLS output. Invariant: empty
     /// while nothing is in flight (the read buffer released and the send queue empty),
     /// while muted, and once closed.
-    spares: Spares,
     timers: TimerTable,
     events: VecDeque<Event>,
     io_ops: VecDeque<IoOp>,
@@ -110,7 +109,6 @@ impl Connection {
             config,
             now,
             send: SendQueue::default(),
-            spares: Spares::default(),
             timers: TimerTable::default(),
             events: VecDeque::new(),
             io_ops: VecDeque::new(),
@@ -318,7 +316,7 @@ impl Connection {
     /// is the ciphertext buffer; the core decrypts into the read buffer.
     pub fn read_buf(&mut self) -> Limit<&mut BytesMut> {
         self.layer
-            .read_target(&mut self.read, &mut self.spares, self.discarding_inbound)
+            .read_target(&mut self.read, self.discarding_inbound)
     }
 
     /// `n > 0` bytes were appended to [`read_buf`](Self::read_buf). Counts towards the read
@@ -375,16 +373,8 @@ impl Connection {
             return;
         }
         debug_assert!(n <= self.send.queued_bytes(), "written more than queued");
-        if n >= self.send.queued_bytes() && self.read.is_released() {
-            // Nothing will be in flight: keep no spare memory, and offer none (keeping a
-            // chunk only to drop it would cost an allocation per request and response).
-            self.send.advance(n, drop);
-            self.spares.clear();
-        } else {
-            let spares = &mut self.spares;
-            let min = self.read.minimum();
-            self.send.advance(n, |chunk| spares.offer(chunk, min));
-        }
+        let min = self.read.minimum();
+        self.send.advance(n, |chunk| recycle::offer(chunk, min));
         while let Some(token) = self.send.pop_completed() {
             self.events.push_back(Event::Sent(token));
         }
@@ -407,10 +397,6 @@ impl Connection {
             Direction::Read => {
                 self.read.release_if_empty();
                 self.layer.release_if_empty();
-                if self.send.is_empty() && self.read.is_released() {
-                    // Nothing in flight any more: keep no spare memory.
-                    self.spares.clear();
-                }
             }
             Direction::Write => {
                 let refusing = self.config.send_policy == SendPolicy::RefuseWhileThrottled;
@@ -564,7 +550,6 @@ impl Connection {
     /// connection at once; the peer's FIN is seen after the data before it, once unmuted.
     pub fn mute(&mut self) {
         self.reading.muted = true;
-        self.spares.clear();
         self.discard_inbound_if_closing_muted();
     }
 
@@ -707,12 +692,6 @@ impl Connection {
 
     // ---- Internals -----------------------------------------------------------------------
 
-    /// The spare buffers, for the recycling tests.
-    #[cfg(test)]
-    pub(crate) fn spares(&self) -> &Spares {
-        &self.spares
-    }
-
     fn advance_clock(&mut self, now: Instant) {
         self.now = self.now.max(now);
     }
@@ -730,10 +709,7 @@ impl Connection {
     /// Queues a send's bytes through the layer (encrypted under TLS).
     fn push_outbound(&mut self, chunk: Bytes) {
         #[cfg_attr(not(feature = "tls"), allow(irrefutable_let_patterns))]
-        if let Err(error) = self
-            .layer
-            .push_outbound(chunk, &mut self.send, &mut self.spares)
-        {
+        if let Err(error) = self.layer.push_outbound(chunk, &mut self.send) {
             self.layer_failed(error);
         }
     }

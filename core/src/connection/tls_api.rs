@@ -86,7 +86,7 @@ impl Connection {
             Ok(session) => {
                 self.install(session);
                 self.begin_handshake(Handshake::Upgrade);
-                self.layer.flush(&mut self.send, &mut self.spares);
+                self.layer.flush(&mut self.send);
                 Ok(())
             }
             Err((error, rustls_error)) => {
@@ -123,7 +123,7 @@ impl Connection {
         if self.read.buffered() > 0 || layer.holds_inbound() || self.send.has_pending_sends() {
             return Err(EndTlsError::NotReady);
         }
-        layer.close_notify(&mut self.send, &mut self.spares);
+        layer.close_notify(&mut self.send);
         let peer_done = layer.close_notify_received();
         self.begin_handshake(Handshake::End);
         if peer_done {
@@ -142,7 +142,7 @@ impl Connection {
         };
         let tcp_eof = layer.tcp_eof_seen();
         let trailing = layer.into_trailing_plaintext();
-        self.read.fill_from(&mut &trailing[..], &mut self.spares);
+        self.read.fill_from(&mut &trailing[..]);
         self.peer_eof = PeerEof::NotReceived;
         if tcp_eof {
             self.peer_eof_received();
@@ -216,7 +216,7 @@ impl Connection {
     pub(super) fn layer_failed(&mut self, error: rustls::Error) {
         let summary = classify(&error);
         self.tls_error = Some(error);
-        self.layer.flush(&mut self.send, &mut self.spares);
+        self.layer.flush(&mut self.send);
         self.fail_tls(summary);
     }
 
@@ -232,9 +232,7 @@ impl Connection {
             if !self.discarding_inbound && self.read.buffered() >= self.read.size() {
                 return;
             }
-            let step = self
-                .layer
-                .step(&mut self.read, &mut self.send, &mut self.spares);
+            let step = self.layer.step(&mut self.read, &mut self.send);
             let fed = match step {
                 Step::Idle => return,
                 Step::Failed(error) => return self.layer_failed(error),

@@ -1,0 +1,173 @@
+//! An echo at steady state allocates nothing: after a warm-up, 1,000 messages of 64 KiB
+//! echoed by a lori server cost no heap allocation in the whole process, on lori-mio,
+//! lori-tokio (current-thread and multi-thread runtimes) and lori-blocking.
+//!
+//! A counting global allocator sees every allocation of this test binary, so the scenarios
+//! run one at a time (a lock), and the client allocates nothing itself: a blocking
+//! `std::net::TcpStream` writing and reading whole messages through buffers allocated
+//! before counting starts.
+
+#[path = "drivers/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use lori_core::{Config, Conn, Handler, SocketOptions};
+use lori_testkit::WATCHDOG;
+use support::{Kind, TestDriver};
+
+/// Counts every allocation (and every reallocation, which may move) in the process.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `System.alloc_zeroed`'s.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is `System.realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is `System.dealloc`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// One scenario at a time: the count is the whole process's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The size of every echoed message.
+const MESSAGE: usize = 64 * 1024;
+
+/// Messages echoed before counting starts: buffers, queues and pools reach their sizes.
+const WARM_UP: usize = 100;
+
+/// Messages echoed while counting.
+const COUNTED: usize = 1_000;
+
+/// Echoes what it receives, with `TCP_NODELAY` (else each message's last segment waits for
+/// the client's delayed ACK).
+struct Echo;
+
+impl Handler for Echo {
+    fn on_started(&mut self, cx: &mut Conn<'_>) {
+        cx.socket().set_nodelay(true).expect("nodelay");
+    }
+
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
+        if cx.send(data).is_err() {
+            cx.hard_close();
+        }
+    }
+}
+
+/// Echoes `WARM_UP` messages through the server at `address`, then `COUNTED` more, and
+/// returns how many allocations the process made during the counted ones.
+fn allocations_while_echoing(address: SocketAddr) -> u64 {
+    let mut client = TcpStream::connect(address).expect("connect");
+    client.set_nodelay(true).expect("nodelay");
+    client.set_read_timeout(Some(WATCHDOG)).expect("timeout");
+    let message: Vec<u8> = (0..MESSAGE).map(|i| (i % 251) as u8).collect();
+    let mut echoed = vec![0u8; MESSAGE];
+    let mut echo_one = |client: &mut TcpStream| {
+        client.write_all(&message).expect("write");
+        client.read_exact(&mut echoed).expect("read the echo");
+        assert!(echoed == message, "the echo differs from the message");
+    };
+    for _ in 0..WARM_UP {
+        echo_one(&mut client);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..COUNTED {
+        echo_one(&mut client);
+    }
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+fn on_an_event_driver(kind: Kind) {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let driver = TestDriver::new(kind);
+    let (listener, address) = driver.serve(Config::default(), || Echo);
+    let allocations = allocations_while_echoing(address);
+    drop(listener);
+    driver.shutdown();
+    assert_eq!(
+        allocations, 0,
+        "{kind:?}: {allocations} allocations over {COUNTED} echoed messages"
+    );
+}
+
+#[test]
+fn an_echo_on_lori_mio_allocates_nothing_at_steady_state() {
+    on_an_event_driver(Kind::Mio);
+}
+
+#[test]
+fn an_echo_on_lori_tokio_current_thread_allocates_nothing_at_steady_state() {
+    on_an_event_driver(Kind::TokioCurrentThread);
+}
+
+#[test]
+fn an_echo_on_lori_tokio_multi_thread_allocates_nothing_at_steady_state() {
+    on_an_event_driver(Kind::TokioMultiThread);
+}
+
+#[test]
+fn an_echo_on_lori_blocking_allocates_nothing_at_steady_state() {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut listener =
+        lori_blocking::TcpListener::bind(&lori_net::ListenOptions::new().host("127.0.0.1"))
+            .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = std::thread::spawn(move || {
+        let mut stream = listener
+            .accept(WATCHDOG)
+            .expect("accept")
+            .expect("a client within the watchdog");
+        stream
+            .socket()
+            .and_then(|mut socket| socket.set_nodelay(true).map_err(std::io::Error::other))
+            .expect("nodelay");
+        loop {
+            match stream.read_some(MESSAGE, WATCHDOG) {
+                Ok(Some(data)) => stream.write_bytes(data, WATCHDOG).expect("write"),
+                Ok(None) => panic!("the client went quiet"),
+                Err(eof) if eof.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(error) => panic!("read: {error}"),
+            }
+        }
+    });
+    let allocations = allocations_while_echoing(address);
+    server.join().expect("the server");
+    assert_eq!(
+        allocations, 0,
+        "lori-blocking: {allocations} allocations over {COUNTED} echoed messages"
+    );
+}
