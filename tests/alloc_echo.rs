@@ -1,6 +1,7 @@
 //! An echo at steady state allocates nothing: after a warm-up, 1,000 messages of 64 KiB
 //! echoed by a lori server cost no heap allocation in the whole process, on lori-mio,
-//! lori-tokio (current-thread and multi-thread runtimes) and lori-blocking.
+//! lori-tokio (current-thread and multi-thread runtimes), lori-blocking, and a lori-tokio
+//! `Stream` used through `AsyncRead`/`AsyncWrite`.
 //!
 //! A counting global allocator sees every allocation of this test binary, so the scenarios
 //! run one at a time (a lock), and the client allocates nothing itself: a blocking
@@ -169,5 +170,54 @@ fn an_echo_on_lori_blocking_allocates_nothing_at_steady_state() {
     assert_eq!(
         allocations, 0,
         "lori-blocking: {allocations} allocations over {COUNTED} echoed messages"
+    );
+}
+
+#[test]
+fn an_echo_over_a_lori_tokio_stream_allocates_nothing_at_steady_state() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let driver = lori_tokio::Driver::new(runtime.handle().clone());
+    let mut listener = {
+        let _entered = runtime.enter();
+        driver
+            .listen_streams(
+                lori_net::ListenOptions::new().host("127.0.0.1"),
+                Config::default(),
+                None,
+            )
+            .expect("listen")
+    };
+    let address = lori_testkit::ip(&listener.local_addr());
+    let server = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let (mut stream, _peer) = listener.accept().await.expect("accept");
+            stream
+                .socket()
+                .expect("a socket")
+                .set_nodelay(true)
+                .expect("nodelay");
+            let mut buffer = vec![0u8; MESSAGE];
+            loop {
+                let count = stream.read(&mut buffer).await.expect("read");
+                if count == 0 {
+                    break;
+                }
+                stream.write_all(&buffer[..count]).await.expect("write");
+            }
+        });
+    });
+    let allocations = allocations_while_echoing(address);
+    server.join().expect("the server");
+    assert_eq!(
+        allocations, 0,
+        "a lori-tokio stream: {allocations} allocations over {COUNTED} echoed messages"
     );
 }

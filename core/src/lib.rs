@@ -135,6 +135,7 @@ pub use limits::{
 };
 pub use listener::{ConnectionLimit, ListenerHandler, Permit};
 pub use proxy::{Credentials, Proxy, ProxyError};
+pub use recycle::recycle;
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use socket::{Address, NoSocket, SocketOptionError, SocketOptions};

@@ -32,6 +32,17 @@ thread_local! {
     static POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Gives a received chunk the application has finished with back for reuse.
+///
+/// When nothing else holds its memory (no clone, no other slice of the same read), it is
+/// kept in this thread's pool of read buffers, and a later read on this thread takes it
+/// instead of allocating; otherwise it is simply dropped. Dropping a chunk is always
+/// correct: this only saves an allocation and a free for code that copies received bytes
+/// out (a stream adapter, a parser that keeps nothing) on the thread that reads.
+pub fn recycle(chunk: Bytes) {
+    offer(chunk, 1);
+}
+
 /// Offers a completely written chunk: pooled when no one else holds the chunk's memory
 /// and, emptied and reclaimed from the start of its allocation, it holds between `min`
 /// and [`MAX_POOLED`] bytes. Otherwise it is dropped as usual.
@@ -47,8 +58,10 @@ pub(crate) fn offer(mut chunk: Bytes, min: usize) {
     }
 }
 
-/// Pools `buffer`, whatever it holds, if no one else holds its memory, the pool has room
-/// and its allocation holds between `min` and [`MAX_POOLED`] bytes; drops it otherwise.
+/// Pools `buffer`, whatever it holds, if no one else holds its memory and its allocation
+/// holds between `min` and [`MAX_POOLED`] bytes; drops it otherwise. A full pool gives up
+/// its smallest buffer for a larger one, so buffers too small for most reads (a TLS
+/// handshake's output) cannot crowd out read-sized ones.
 pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
     buffer.clear();
     // Empty and unique: reclaiming moves back to the allocation's start, no copy. Shared
@@ -57,13 +70,18 @@ pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
         return;
     }
     POOL.with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut()
-            && pool.len() < POOLED
-        {
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            return;
+        };
+        if pool.len() < POOLED {
             if pool.capacity() == 0 {
                 pool.reserve_exact(POOLED);
             }
             pool.push(buffer);
+        } else if let Some(smallest) = pool.iter_mut().min_by_key(|pooled| pooled.capacity())
+            && smallest.capacity() < buffer.capacity()
+        {
+            *smallest = buffer;
         }
     });
 }
@@ -202,6 +220,24 @@ mod tests {
         }
         assert_eq!(pooled(), POOLED);
         assert!(take(MAX_POOLED).is_none(), "none is that large");
+        drain();
+    }
+
+    #[test]
+    fn a_full_pool_trades_its_smallest_buffer_for_a_larger_one() {
+        drain();
+        for _ in 0..POOLED {
+            offer(frozen(SIZE / 4), 1);
+        }
+        offer(frozen(SIZE / 8), 1);
+        assert!(take(SIZE).is_none(), "the smaller one was dropped");
+        offer(frozen(SIZE), 1);
+        assert_eq!(pooled(), POOLED);
+        assert!(
+            take(SIZE).is_some(),
+            "the read-sized one took a small one's place"
+        );
+        assert!(take(SIZE).is_none());
         drain();
     }
 

@@ -751,8 +751,10 @@ impl Read for Stream {
         }
         match self.read_some_until(buf.len(), deadline_of(self.read_timeout)) {
             Ok(Some(data)) => {
-                buf[..data.len()].copy_from_slice(&data);
-                Ok(data.len())
+                let count = data.len();
+                buf[..count].copy_from_slice(&data);
+                lori_core::recycle(data);
+                Ok(count)
             }
             Ok(None) => Err(timed_out("read")),
             Err(error) if crate::is_eof(&error) => Ok(0),

@@ -476,8 +476,11 @@ impl AsyncRead for Stream {
                 let count = chunk.len().min(buf.remaining());
                 buf.put_slice(&chunk[..count]);
                 chunk.advance(count);
-                if chunk.is_empty() {
-                    this.inbox.received.pop_front();
+                if chunk.is_empty()
+                    && let Some(done) = this.inbox.received.pop_front()
+                {
+                    // Copied out: its memory can be this thread's next read buffer.
+                    lori_core::recycle(done);
                 }
                 this.inbox.buffered -= count;
                 this.resume_reading();
