@@ -344,8 +344,8 @@ impl Connection {
     }
 
     /// Any → Closed with `terminal`'s events, the one teardown path: abandons attempts in
-    /// flight, releases the listener permit, stops every timer, drops buffered data, spare
-    /// buffers and advisory events (throttling, timers: they mean nothing now), and queues
+    /// flight, releases the listener permit, stops every timer, drops buffered data and
+    /// advisory events (throttling, timers: they mean nothing now), and queues
     /// `IoOp::Close`, the events, and (after `Closed`) a `SendFailed` for every pending
     /// token.
     pub(super) fn terminate(&mut self, terminal: Terminal) {
