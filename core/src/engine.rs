@@ -182,8 +182,9 @@ pub struct Readiness {
     pub readable: bool,
     /// Bytes can be written.
     pub writable: bool,
-    /// The read side has ended (the peer's FIN, a hang-up or an error was reported): no
-    /// later report will come for it, so reads go on past short reads until EOF.
+    /// The read side has ended (the peer's FIN, a hang-up or an error was reported).
+    ///
+    /// No later report will come for it, so reads go on past short reads until EOF.
     pub read_closed: bool,
 }
 
@@ -254,11 +255,14 @@ pub enum Input<M = ()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Wait {
-    /// Report readability when it comes: the connection wants to read and the transport
-    /// has not been reported readable since its last read would block.
+    /// Report readability when it comes.
+    ///
+    /// The connection wants to read and the transport has not been reported readable since
+    /// its last read would block.
     pub readable: bool,
-    /// Report writability when it comes: bytes are queued and the transport's last write
-    /// would block.
+    /// Report writability when it comes.
+    ///
+    /// Bytes are queued and the transport's last write would block.
     pub writable: bool,
     /// Drive again ([`Input::Tick`]) at this time, if nothing else comes first.
     pub deadline: Option<Instant>,
@@ -294,8 +298,9 @@ pub struct Engine {
     read_closed: bool,
     /// Vectored writes made this turn.
     writes_this_turn: u32,
-    /// The turn ended early (a yield, or the turn's writes spent): nothing more is read or
-    /// written until the next turn begins.
+    /// The turn ended early (a yield, or the turn's writes spent).
+    ///
+    /// Nothing more is read or written until the next turn begins.
     turn_over: bool,
     /// The connection's `IoOp::Close` was carried out.
     closed: bool,
@@ -625,8 +630,10 @@ impl Engine {
         called.ok()
     }
 
-    /// The handler panicked: later posts are refused, and the connection closes at once
-    /// (its remaining events are dropped).
+    /// The handler panicked.
+    ///
+    /// Later posts are refused, and the connection closes at once (its remaining events are
+    /// dropped).
     fn lose_handler<T, H: ?Sized, M>(&mut self, parts: &mut Parts<'_, T, H, M>) {
         crate::trace!("the handler panicked: the connection closes");
         self.panicked = true;

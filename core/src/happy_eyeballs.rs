@@ -62,27 +62,35 @@ use std::time::{Duration, Instant};
 
 use crate::error::IoFailure;
 
-/// RFC 8305 §8: "Resolution Delay (Section 3): The time to wait for a AAAA response after
-/// receiving an A response. Recommended to be 50 milliseconds."
+/// How long to wait for a AAAA answer after an A answer (the Resolution Delay, 50 ms).
+///
+/// RFC 8305 §8: "Resolution Delay (Section 3): The time to wait for a AAAA response after receiving an A
+/// response. Recommended to be 50 milliseconds."
 pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 
-/// RFC 8305 §8: "Connection Attempt Delay (Section 5): The time to wait between connection
-/// attempts in the absence of RTT data. Recommended to be 250 milliseconds." The default of
+/// How long to wait between connection attempts by default (250 ms).
+///
+/// RFC 8305 §8: "Connection Attempt Delay (Section 5): The time to wait between connection attempts in
+/// the absence of RTT data. Recommended to be 250 milliseconds." The default of
 /// [`Settings::attempt_delay`].
 pub const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
-/// The smallest Connection Attempt Delay [`Settings`] accepts. RFC 8305 §8: the Minimum
-/// Connection Attempt Delay "MUST NOT be less than 10 milliseconds."
+/// The smallest Connection Attempt Delay [`Settings`] accepts.
+///
+/// RFC 8305 §8: the Minimum Connection Attempt Delay "MUST NOT be less than 10
+/// milliseconds."
 pub const MIN_CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 
-/// The largest Connection Attempt Delay [`Settings`] accepts. RFC 8305 §8: "Maximum
-/// Connection Attempt Delay (Section 5): The maximum time to wait between connection
-/// attempts. Recommended to be 2 seconds."
+/// The largest Connection Attempt Delay [`Settings`] accepts.
+///
+/// RFC 8305 §8: "Maximum Connection Attempt Delay (Section 5): The maximum time to wait
+/// between connection attempts. Recommended to be 2 seconds."
 pub const MAX_CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
 
-/// Which address families may be used. Addresses of any other family are dropped wherever
-/// they come from (a DNS answer or an explicit list), and the DNS answer of an excluded
-/// family is not awaited.
+/// Which address families may be used.
+///
+/// Addresses of any other family are dropped wherever they come from (a DNS answer or an
+/// explicit list), and the DNS answer of an excluded family is not awaited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum IpVersion {
     /// IPv4 addresses only.
@@ -105,8 +113,10 @@ impl IpVersion {
     }
 }
 
-/// The tunable values of the scheduler. The Connection Attempt Delay is always within
-/// [`MIN_CONNECTION_ATTEMPT_DELAY`] ..= [`MAX_CONNECTION_ATTEMPT_DELAY`].
+/// The tunable values of the scheduler.
+///
+/// The Connection Attempt Delay is always within [`MIN_CONNECTION_ATTEMPT_DELAY`] ..=
+/// [`MAX_CONNECTION_ATTEMPT_DELAY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Settings {
     attempt_delay: Duration,
@@ -138,9 +148,11 @@ impl Default for Settings {
     }
 }
 
-/// Identifies one connection attempt. Only the scheduler makes them, numbering the attempts
-/// of one [`HappyEyeballs`] 1, 2, 3, … in the order they start; a number is never reused, so
-/// a result for a stale id is recognised and ignored.
+/// Identifies one connection attempt.
+///
+/// Only the scheduler makes them, numbering the attempts of one [`HappyEyeballs`] 1, 2, 3,
+/// … in the order they start; a number is never reused, so a result for a stale id is
+/// recognised and ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AttemptId(u64);
 
@@ -167,8 +179,9 @@ pub enum Resolution {
     Ipv6(Vec<IpAddr>),
     /// The A answer: the host's IPv4 addresses, in the resolver's order (may be empty).
     Ipv4(Vec<IpAddr>),
-    /// Both families at once, as `getaddrinfo` or tokio's `lookup_host` give them: attempts
-    /// start at once, without the Resolution Delay.
+    /// Both families at once, as `getaddrinfo` or tokio's `lookup_host` give them.
+    ///
+    /// Attempts start at once, without the Resolution Delay.
     Combined(Vec<IpAddr>),
     /// The AAAA query failed.
     Ipv6Failed(IoFailure),
@@ -181,9 +194,10 @@ pub enum Resolution {
 /// Why no connection could be made. Reported once, by [`Action::Failed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectFailure {
-    /// Name resolution gave no usable address, so no attempt was made. `error` is the last
-    /// resolution error, or `None` when resolution succeeded but no address was left after
-    /// the [`IpVersion`] filter (or there were none).
+    /// Name resolution gave no usable address, so no attempt was made.
+    ///
+    /// `error` is the last resolution error, or `None` when resolution succeeded but no
+    /// address was left after the [`IpVersion`] filter (or there were none).
     Dns {
         /// The last resolution error, if a query failed.
         error: Option<IoFailure>,
@@ -212,16 +226,20 @@ pub enum Action {
         /// The abandoned attempt, one that was started and had not finished.
         id: AttemptId,
     },
-    /// The attempt `id` to `addr` connected: use its socket. Emitted at most once, and then
-    /// followed only by the [`Action::Abandon`]s of the other attempts in flight.
+    /// The attempt `id` to `addr` connected: use its socket.
+    ///
+    /// Emitted at most once, and then followed only by the [`Action::Abandon`]s of the
+    /// other attempts in flight.
     Connected {
         /// The winning attempt.
         id: AttemptId,
         /// The address it connected to.
         addr: SocketAddr,
     },
-    /// No connection could be made. Emitted at most once, never together with
-    /// [`Action::Connected`], and only when no attempt is in flight.
+    /// No connection could be made.
+    ///
+    /// Emitted at most once, never together with [`Action::Connected`], and only when no
+    /// attempt is in flight.
     Failed(ConnectFailure),
 }
 
@@ -248,8 +266,9 @@ impl Family {
     }
 }
 
-/// The connection-attempt scheduler of one client connection (RFC 8305). See the module
-/// documentation for the rules.
+/// The connection-attempt scheduler of one client connection (RFC 8305).
+///
+/// See the module documentation for the rules.
 ///
 /// Invariants: at most one of `Connected` and `Failed` is ever emitted, and once either is
 /// queued the machine is done; every attempt started ends in a result the caller reports, or
@@ -291,9 +310,10 @@ pub struct HappyEyeballs {
 }
 
 impl HappyEyeballs {
-    /// A scheduler for a host to be resolved, connecting to `port`. It waits for
-    /// [`handle_resolved`](Self::handle_resolved): the AAAA and A answers (those `ip_version`
-    /// allows), or one combined answer.
+    /// A scheduler for a host to be resolved, connecting to `port`.
+    ///
+    /// It waits for [`handle_resolved`](Self::handle_resolved): the AAAA and A answers
+    /// (those `ip_version` allows), or one combined answer.
     pub fn new(port: u16, ip_version: IpVersion, settings: Settings, now: Instant) -> Self {
         let mut machine = Self::empty(port, ip_version, settings, now);
         machine.awaiting_v6 = ip_version.allows(Family::V6);
@@ -301,9 +321,10 @@ impl HappyEyeballs {
         machine
     }
 
-    /// A scheduler for an explicit address list (no DNS wait): the first attempt is queued
-    /// at once. An empty list, or one emptied by the `ip_version` filter, fails at once with
-    /// [`ConnectFailure::Dns`] and no error.
+    /// A scheduler for an explicit address list (no DNS wait).
+    ///
+    /// The first attempt is queued at once. An empty list, or one emptied by the
+    /// `ip_version` filter, fails at once with [`ConnectFailure::Dns`] and no error.
     pub fn with_addresses(
         addresses: Vec<SocketAddr>,
         ip_version: IpVersion,
@@ -401,6 +422,7 @@ impl HappyEyeballs {
     }
 
     /// The attempt `id` finished: `Ok(())` when it connected, or the error it failed with.
+    ///
     /// Results for ids that are unknown, abandoned or already finished are ignored, as is
     /// everything once the machine is done.
     pub fn handle_attempt_result(
@@ -435,22 +457,26 @@ impl HappyEyeballs {
         }
     }
 
-    /// Time passed: starts the attempt whose delay expired, if any. Idempotent; a `now`
-    /// earlier than the latest one seen is clamped to it.
+    /// Time passed: starts the attempt whose delay expired, if any.
+    ///
+    /// Idempotent; a `now` earlier than the latest one seen is clamped to it.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         self.progress();
     }
 
-    /// The next thing to do, or `None` when there is nothing right now. Drain it after every
-    /// input.
+    /// The next thing to do, or `None` when there is nothing right now.
+    ///
+    /// Drain it after every input.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout) next: the end of the Resolution
-    /// Delay or of the Connection Attempt Delay, whichever is pending. `None` when nothing
-    /// is scheduled (waiting for DNS or for results only) and once done.
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    ///
+    /// The end of the Resolution Delay or of the Connection Attempt Delay, whichever is
+    /// pending. `None` when nothing is scheduled (waiting for DNS or for results only) and
+    /// once done.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.done {
             return None;
@@ -472,15 +498,17 @@ impl HappyEyeballs {
         self.in_flight.len()
     }
 
-    /// The error of the last attempt to fail, or else the last resolution error: what a
-    /// caller giving up (a timeout, say) reports as the cause.
+    /// The error of the last attempt to fail, or else the last resolution error.
+    ///
+    /// What a caller giving up (a timeout, say) reports as the cause.
     pub fn last_error(&self) -> Option<IoFailure> {
         self.last_tcp_error.or(self.dns_error)
     }
 
-    /// Gives up: every attempt in flight is abandoned (an [`Action::Abandon`] each, in start
-    /// order) and the machine is done without an outcome: neither `Connected` nor `Failed`
-    /// is emitted. For a caller that stops connecting for its own reasons (a timeout, the
+    /// Gives up, abandoning every attempt in flight.
+    ///
+    /// Each gets an [`Action::Abandon`], in start order, and the machine is done without an
+    /// outcome: neither `Connected` nor `Failed` is emitted. For a caller that stops connecting for its own reasons (a timeout, the
     /// application closing). No effect once done.
     pub fn abandon(&mut self) {
         if self.done {
@@ -494,9 +522,11 @@ impl HappyEyeballs {
         self.pending_v4.clear();
     }
 
-    /// Whether the machine is done: the outcome (`Connected` or `Failed`) was decided, or
-    /// the caller [abandoned](Self::abandon) it. The machine then ignores
-    /// every input; drain [`poll_action`](Self::poll_action) for the last actions.
+    /// Whether the machine is done.
+    ///
+    /// The outcome (`Connected` or `Failed`) was decided, or the caller
+    /// [abandoned](Self::abandon) it. The machine then ignores every input; drain
+    /// [`poll_action`](Self::poll_action) for the last actions.
     pub fn is_done(&self) -> bool {
         self.done
     }
@@ -537,8 +567,9 @@ impl HappyEyeballs {
         (self.awaiting_v6 && self.clock < deadline).then_some(deadline)
     }
 
-    /// When the Connection Attempt Delay after the last start expires (`None`: never, or no
-    /// attempt started).
+    /// When the Connection Attempt Delay after the last start expires.
+    ///
+    /// `None`: never, or no attempt started.
     fn next_start_deadline(&self) -> Option<Instant> {
         self.last_start?.checked_add(self.settings.attempt_delay)
     }

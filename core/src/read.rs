@@ -65,6 +65,7 @@ impl ReadBuffer {
     }
 
     /// The driver's read target: spare capacity limited to the room left, never empty.
+    ///
     /// Memory comes from the buffer's own allocation if nothing else holds it any more,
     /// else from the thread's pool, else from the allocator.
     pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
@@ -113,9 +114,10 @@ impl ReadBuffer {
         Some(chunk)
     }
 
-    /// Appends everything `source` holds until it would block or ends: decrypted bytes,
-    /// which the core appends itself (the driver reads ciphertext elsewhere). One copy per
-    /// chunk, straight from the source's buffer.
+    /// Appends everything `source` holds until it would block or ends.
+    ///
+    /// Decrypted bytes, which the core appends itself (the driver reads ciphertext
+    /// elsewhere). One copy per chunk, straight from the source's buffer.
     #[cfg(feature = "tls")]
     pub(crate) fn fill_from(&mut self, source: &mut impl std::io::BufRead) {
         // Stops at WouldBlock (nothing more decrypted), at the clean end (an empty chunk)

@@ -1,6 +1,7 @@
-//! Recycled buffers: a small pool per thread of empty, uniquely owned buffers, so that
-//! reading and writing at steady state (a zero-copy echo, request and response, a TLS
-//! stream) reuses a few warm allocations instead of allocating one per read.
+//! Recycled buffers: a small pool per thread of empty, uniquely owned buffers.
+//!
+//! Reading and writing at steady state (a zero-copy echo, request and response, a TLS
+//! stream) reuses a few warm allocations from it instead of allocating one per read.
 //!
 //! A buffer enters the pool when a connection no longer needs it: its read buffer (or TLS
 //! ciphertext buffer) once emptied and released at would-block, and a completely written
@@ -23,8 +24,9 @@ use bytes::{Buf, Bytes, BytesMut};
 /// How many buffers a thread's pool keeps at most.
 pub(crate) const POOLED: usize = 8;
 
-/// The largest buffer pooled (room for a 64 KiB TLS send's ciphertext): a larger one is not
-/// worth keeping alive as a read buffer.
+/// The largest buffer pooled (room for a 64 KiB TLS send's ciphertext).
+///
+/// A larger one is not worth keeping alive as a read buffer.
 pub(crate) const MAX_POOLED: usize = 128 * 1024;
 
 thread_local! {
@@ -43,9 +45,11 @@ pub fn recycle(chunk: Bytes) {
     offer(chunk, 1);
 }
 
-/// Offers a completely written chunk: pooled when no one else holds the chunk's memory
-/// and, emptied and reclaimed from the start of its allocation, it holds between `min`
-/// and [`MAX_POOLED`] bytes. Otherwise it is dropped as usual.
+/// Offers a completely written chunk.
+///
+/// Pooled when no one else holds the chunk's memory and, emptied and reclaimed from the
+/// start of its allocation, it holds between `min` and [`MAX_POOLED`] bytes. Otherwise it
+/// is dropped as usual.
 #[inline]
 pub(crate) fn offer(mut chunk: Bytes, min: usize) {
     if !chunk.is_unique() {
@@ -96,10 +100,11 @@ pub(crate) fn take(room: usize) -> Option<BytesMut> {
     })
 }
 
-/// Makes room for `room` more bytes in `buffer`: when it is empty, by reclaiming its own
-/// allocation (no one else holds it any more) or else by taking a pooled buffer;
-/// otherwise, or without a fitting pooled one, as `BytesMut::reserve` does (which
-/// reclaims too).
+/// Makes room for `room` more bytes in `buffer`.
+///
+/// When it is empty, by reclaiming its own allocation (no one else holds it any more) or
+/// else by taking a pooled buffer; otherwise, or without a fitting pooled one, as
+/// `BytesMut::reserve` does (which reclaims too).
 #[inline]
 pub(crate) fn make_room(buffer: &mut BytesMut, room: usize) {
     if buffer.capacity() - buffer.len() >= room {
@@ -123,8 +128,10 @@ fn refill(buffer: &mut BytesMut, room: usize) {
     }
 }
 
-/// Releases `buffer`'s memory: into the pool when it qualifies (see [`keep`]), leaving an
-/// empty, unallocated buffer behind.
+/// Releases `buffer`'s memory.
+///
+/// Into the pool when it qualifies (see [`keep`]), leaving an empty, unallocated buffer
+/// behind.
 pub(crate) fn release(buffer: &mut BytesMut, min: usize) {
     keep(std::mem::take(buffer), min);
 }

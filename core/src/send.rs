@@ -96,6 +96,7 @@ impl SendQueue {
     }
 
     /// Drops every unwritten byte and returns the pending tokens, which will never complete.
+    ///
     /// Call after `pop_completed` returned `None`.
     pub(crate) fn abandon(&mut self) -> impl Iterator<Item = SendToken> {
         self.chunks = VecDeque::new();

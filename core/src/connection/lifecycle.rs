@@ -90,8 +90,9 @@ pub(super) enum Handshake {
     Server,
     /// A `start_tls` upgrade: ends in `TlsReady` or `TlsFailed` then `Closed`.
     Upgrade,
-    /// An `end_tls`: our close_notify is sent and the peer's awaited; ends in `TlsEnded`
-    /// (plaintext from then on) or `Closed`.
+    /// An `end_tls`: our close_notify is sent and the peer's awaited.
+    ///
+    /// Ends in `TlsEnded` (plaintext from then on) or `Closed`.
     End,
 }
 
@@ -142,8 +143,9 @@ pub enum ConnectionState {
     Open,
     /// Closing gracefully: queued writes drain, new sends are refused.
     Closing,
-    /// Closed, or a client connection that failed: only `SendFailed` events for pending
-    /// tokens may still follow.
+    /// Closed, or a client connection that failed.
+    ///
+    /// Only `SendFailed` events for pending tokens may still follow.
     Closed,
 }
 
@@ -177,8 +179,9 @@ impl Phase {
         }
     }
 
-    /// Whether the connection has its socket: proxying, handshaking, open, closing or
-    /// failing.
+    /// Whether the connection has its socket.
+    ///
+    /// Proxying, handshaking, open, closing or failing.
     pub(super) fn has_socket(&self) -> bool {
         !matches!(self, Self::Connecting(_) | Self::Closed)
     }
@@ -242,10 +245,11 @@ impl Connection {
         self.phase = next;
     }
 
-    /// Open → Closing: stops the idle timer (dropping a firing not yet delivered) and bounds
-    /// the close by the close timeout. A local close while connecting aborts the
-    /// connection instead; during the initial TLS handshake it is a hard close (lori: an
-    /// abort before opening).
+    /// Open → Closing.
+    ///
+    /// Stops the idle timer (dropping a firing not yet delivered) and bounds the close by
+    /// the close timeout. A local close while connecting aborts the connection instead;
+    /// during the initial TLS handshake it is a hard close (lori: an abort before opening).
     pub(super) fn begin_closing(&mut self, initiator: Initiator) {
         match (&self.phase, initiator) {
             (Phase::Connecting(_) | Phase::Proxying(_), Initiator::Local) => {
@@ -272,9 +276,11 @@ impl Connection {
         self.progress();
     }
 
-    /// Whether the connection is lingering: the application closed it, every queued byte is
-    /// written and the FIN sent, and only the peer's EOF is awaited. The linger timer runs
-    /// exactly then (see `Config::linger`).
+    /// Whether the connection is lingering.
+    ///
+    /// The application closed it, every queued byte is written and the FIN sent, and only
+    /// the peer's EOF is awaited. The linger timer runs exactly then (see
+    /// `Config::linger`).
     fn is_lingering(&self) -> bool {
         matches!(
             self.phase,
@@ -285,8 +291,10 @@ impl Connection {
         ) && self.peer_eof == PeerEof::NotReceived
     }
 
-    /// Arms the linger from now while lingering: when our FIN goes out, and again on every
-    /// byte the peer sends after it (the peer is answering).
+    /// Arms the linger from now while lingering.
+    ///
+    /// When our FIN goes out, and again on every byte the peer sends after it (the peer is
+    /// answering).
     pub(super) fn restart_linger(&mut self) {
         if let (true, Some(linger)) = (self.is_lingering(), self.config.linger) {
             let at = deadline(self.now, linger.as_duration());
@@ -294,8 +302,10 @@ impl Connection {
         }
     }
 
-    /// A connection the application is closing and has muted wants no more data: from now
-    /// on inbound bytes, held or new, are dropped (reading goes on, to see the peer's EOF).
+    /// A connection the application is closing and has muted wants no more data.
+    ///
+    /// From now on inbound bytes, held or new, are dropped (reading goes on, to see the
+    /// peer's EOF).
     pub(super) fn discard_inbound_if_closing_muted(&mut self) {
         if self.reading.muted && self.phase.is_closing_locally() {
             self.discard_inbound();
@@ -318,10 +328,12 @@ impl Connection {
         }
     }
 
-    /// Any → Closed for `reason`, reported as the phase calls for: a connection still
-    /// connecting fails instead (`Aborted`, `Tcp` for an I/O error, `Timeout` for a proxy's
-    /// timeout) and never emits `Closed`; so does one in its initial TLS handshake (a
-    /// server with `StartFailed`). A connection failing on a TLS error reports that error.
+    /// Any → Closed for `reason`, reported as the phase calls for.
+    ///
+    /// A connection still connecting fails instead (`Aborted`, `Tcp` for an I/O error,
+    /// `Timeout` for a proxy's timeout) and never emits `Closed`; so does one in its
+    /// initial TLS handshake (a server with `StartFailed`). A connection failing on a TLS
+    /// error reports that error.
     pub(super) fn finish(&mut self, reason: CloseReason) {
         let terminal = match (&self.phase, reason) {
             (Phase::Closed, _) => return,
@@ -343,11 +355,12 @@ impl Connection {
         self.terminate(terminal);
     }
 
-    /// Any → Closed with `terminal`'s events, the one teardown path: abandons attempts in
-    /// flight, releases the listener permit, stops every timer, drops buffered data and
-    /// advisory events (throttling, timers: they mean nothing now), and queues
-    /// `IoOp::Close`, the events, and (after `Closed`) a `SendFailed` for every pending
-    /// token.
+    /// Any → Closed with `terminal`'s events, the one teardown path.
+    ///
+    /// Abandons attempts in flight, releases the listener permit, stops every timer, drops
+    /// buffered data and advisory events (throttling, timers: they mean nothing now), and
+    /// queues `IoOp::Close`, the events, and (after `Closed`) a `SendFailed` for every
+    /// pending token.
     pub(super) fn terminate(&mut self, terminal: Terminal) {
         match &mut self.phase {
             Phase::Closed => return,
@@ -384,8 +397,9 @@ impl Connection {
         self.events.extend(failed);
     }
 
-    /// Stops every timer and drops received data and advisory events: what
-    /// both the end and a TLS failure's drain begin with.
+    /// Stops every timer and drops received data and advisory events.
+    ///
+    /// What both the end and a TLS failure's drain begin with.
     fn release_buffers(&mut self) {
         self.timers.clear();
         self.read.clear();
@@ -398,8 +412,9 @@ impl Connection {
         });
     }
 
-    /// Connecting | Proxying → Closed with `ConnectionFailed(failure)`: abandons every
-    /// attempt in flight. No `Closed` follows.
+    /// Connecting | Proxying → Closed with `ConnectionFailed(failure)`.
+    ///
+    /// Abandons every attempt in flight. No `Closed` follows.
     pub(super) fn fail_connecting(&mut self, failure: ConnectionFailure) {
         if matches!(self.phase, Phase::Connecting(_) | Phase::Proxying(_)) {
             self.terminate(Terminal::ConnectionFailed(failure));
@@ -433,8 +448,10 @@ impl Connection {
         }
     }
 
-    /// Connecting → Proxying, Handshaking(Client) or Open: TCP is up (an attempt won and
-    /// its `IoOp::Adopt` is queued, or the driver connected the socket itself).
+    /// Connecting → Proxying, Handshaking(Client) or Open.
+    ///
+    /// TCP is up (an attempt won and its `IoOp::Adopt` is queued, or the driver connected
+    /// the socket itself).
     pub(super) fn establish(&mut self) {
         let Phase::Connecting(connecting) = &mut self.phase else {
             return;
@@ -459,8 +476,10 @@ impl Connection {
         self.restart_idle_timer();
     }
 
-    /// Connecting → Proxying: TCP to the proxy is up; its handshake's first bytes are
-    /// queued (they carry no token), unless the target is to be resolved here first.
+    /// Connecting → Proxying.
+    ///
+    /// TCP to the proxy is up; its handshake's first bytes are queued (they carry no
+    /// token), unless the target is to be resolved here first.
     fn begin_proxying(&mut self, proxy: Box<ProxyPhase>) {
         let to_resolve = proxy.target_to_resolve();
         self.set_phase(Phase::Proxying(proxy));
@@ -475,8 +494,10 @@ impl Connection {
         self.send_proxy_greeting();
     }
 
-    /// The target was resolved here (`Proxy::resolve_target_locally`): the handshake
-    /// begins with its address, or the connection fails with the resolution's error.
+    /// The target was resolved here (`Proxy::resolve_target_locally`).
+    ///
+    /// The handshake begins with its address, or the connection fails with the resolution's
+    /// error.
     pub(super) fn proxy_target_resolved(&mut self, answer: crate::happy_eyeballs::Resolution) {
         let Phase::Proxying(phase) = &mut self.phase else {
             return;
@@ -505,10 +526,11 @@ impl Connection {
         }
     }
 
-    /// Runs the proxy handshake over what was received: sends what it asks, opens the
-    /// connection when the tunnel is up (bytes after the proxy's reply stay for the
-    /// application, or for TLS), fails it when the proxy refused, broke its protocol or
-    /// closed.
+    /// Runs the proxy handshake over what was received.
+    ///
+    /// Sends what it asks, opens the connection when the tunnel is up (bytes after the
+    /// proxy's reply stay for the application, or for TLS), fails it when the proxy
+    /// refused, broke its protocol or closed.
     pub(super) fn proxy_progress(&mut self) {
         use crate::proxy::Step;
         loop {
@@ -568,10 +590,11 @@ impl Connection {
         self.open_connected();
     }
 
-    /// Acts on the peer's EOF once everything received before it was delivered: closing
-    /// begins (or, in half-close mode, `PeerClosed` is queued). Called by `poll_event` when
-    /// it has nothing else to deliver, so the application has handled the last data, and
-    /// may have answered it, before the connection stops accepting sends.
+    /// Acts on the peer's EOF once everything received before it was delivered.
+    ///
+    /// Closing begins (or, in half-close mode, `PeerClosed` is queued). Called by
+    /// `poll_event` when it has nothing else to deliver, so the application has handled the
+    /// last data, and may have answered it, before the connection stops accepting sends.
     pub(super) fn act_on_peer_eof(&mut self) {
         if self.peer_eof != PeerEof::Received
             || self.read.has_chunk()
@@ -590,9 +613,11 @@ impl Connection {
         }
     }
 
-    /// The steps of a graceful close that wait on a condition rather than an input: the FIN
-    /// once writes drain, and the end once the peer's EOF was seen and the data before it
-    /// delivered (or dropped). Runs after every input and command that can meet them.
+    /// The steps of a graceful close that wait on a condition rather than an input.
+    ///
+    /// The FIN once writes drain, and the end once the peer's EOF was seen and the data
+    /// before it delivered (or dropped). Runs after every input and command that can meet
+    /// them.
     pub(super) fn progress(&mut self) {
         #[cfg(feature = "tls")]
         if let Phase::Failing(terminal) = self.phase {
@@ -640,7 +665,9 @@ impl Connection {
 #[cfg(feature = "tls")]
 impl Connection {
     /// → Handshaking(kind): TCP is up (or an upgrade began) and the TLS layer is in place.
-    /// Bounded by the handshake timeout, except a client's (its connection timeout runs on).
+    ///
+    /// Bounded by the handshake timeout, except a client's (its connection timeout runs
+    /// on).
     pub(super) fn begin_handshake(&mut self, kind: Handshake) {
         self.set_phase(Phase::Handshaking(kind));
         if kind != Handshake::Client {
@@ -655,9 +682,11 @@ impl Connection {
         }
     }
 
-    /// Handshaking → Open: the TLS handshake completed. Queues `Connected` (client),
-    /// `Started` (server) or `TlsReady` (upgrade), stops the handshake's timer and arms the
-    /// idle timeout from now.
+    /// Handshaking → Open.
+    ///
+    /// The TLS handshake completed. Queues `Connected` (client), `Started` (server) or
+    /// `TlsReady` (upgrade), stops the handshake's timer and arms the idle timeout from
+    /// now.
     pub(super) fn complete_handshake(&mut self) {
         let Phase::Handshaking(kind) = self.phase else {
             return;
@@ -685,9 +714,11 @@ impl Connection {
         }
     }
 
-    /// Handshaking | Open | Closing → Failing: a TLS error. The alert rustls queued for the
-    /// peer drains behind what was queued before it (bounded by the close timeout); then
-    /// the outcome fitting the phase is reported.
+    /// Handshaking | Open | Closing → Failing.
+    ///
+    /// A TLS error. The alert rustls queued for the peer drains behind what was queued
+    /// before it (bounded by the close timeout); then the outcome fitting the phase is
+    /// reported.
     pub(super) fn fail_tls(&mut self, error: crate::event::TlsError) {
         use crate::event::TlsFailure;
         let terminal = match self.phase {

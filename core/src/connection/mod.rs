@@ -1,6 +1,7 @@
-//! [`Connection`]: the public face of the state machine. Its lifecycle (the phase and
-//! every transition) is in [`lifecycle`]; the byte layer under it (plain or TLS) in
-//! `layer.rs`.
+//! [`Connection`]: the public face of the state machine.
+//!
+//! Its lifecycle (the phase and every transition) is in [`lifecycle`]; the byte layer under
+//! it (plain or TLS) in `layer.rs`.
 
 mod lifecycle;
 
@@ -64,9 +65,10 @@ pub struct Connection {
     now: Instant,
     read: ReadBuffer,
     send: SendQueue,
-    /// Written send chunks kept as the next read buffers and TLS output. Invariant: empty
-    /// while nothing is in flight (the read buffer released and the send queue empty),
-    /// while muted, and once closed.
+    /// Written send chunks kept as the next read buffers and TLS output. Invariant.
+    ///
+    /// Empty while nothing is in flight (the read buffer released and the send queue
+    /// empty), while muted, and once closed.
     timers: TimerTable,
     events: VecDeque<Event>,
     io_ops: VecDeque<IoOp>,
@@ -123,9 +125,10 @@ impl Connection {
         }
     }
 
-    /// A server-side connection whose socket is already connected (accepted). It is open at
-    /// once: the first event is [`Event::Started`], and the idle timeout (if configured) is
-    /// armed from `now`. If `config` carries a server TLS configuration
+    /// A server-side connection whose socket is already connected (accepted).
+    ///
+    /// It is open at once: the first event is [`Event::Started`], and the idle timeout (if
+    /// configured) is armed from `now`. If `config` carries a server TLS configuration
     /// (`Config::server_tls`, feature `tls`), it is `Connection::server_tls` instead.
     pub fn server(config: Config, now: Instant) -> Self {
         #[cfg(feature = "tls")]
@@ -138,13 +141,15 @@ impl Connection {
         connection
     }
 
-    /// A client connection to `connect`'s target. It starts connecting at once: the first
-    /// instruction is [`IoOp::Resolve`] for a host name, or [`IoOp::Connect`] for a literal
-    /// address or an address list. It ends in exactly one [`Event::Connected`] (then it is
-    /// the same state machine as a server connection, its idle timeout armed from then) or
-    /// one [`Event::ConnectionFailed`] (and no `Closed`). Until then `send` is refused with
-    /// `NotOpen`, `set_timer` with `NotOpen`, and `close`/`hard_close` abandon every
-    /// attempt with `ConnectionFailure::Aborted`.
+    /// A client connection to `connect`'s target.
+    ///
+    /// It starts connecting at once: the first instruction is [`IoOp::Resolve`] for a host
+    /// name, or [`IoOp::Connect`] for a literal address or an address list. It ends in
+    /// exactly one [`Event::Connected`] (then it is the same state machine as a server
+    /// connection, its idle timeout armed from then) or one [`Event::ConnectionFailed`]
+    /// (and no `Closed`). Until then `send` is refused with `NotOpen`, `set_timer` with
+    /// `NotOpen`, and `close`/`hard_close` abandon every attempt with
+    /// `ConnectionFailure::Aborted`.
     ///
     /// With `Connect::tls`, the TLS handshake follows the winning attempt, and a session
     /// that cannot be made (an invalid server name) fails the connection at once with
@@ -208,9 +213,11 @@ impl Connection {
         connection
     }
 
-    /// Ties a listener [`Permit`] to this connection: it is released when the connection
-    /// closes (or, if it never does, when it is dropped). Attached to a closed connection,
-    /// it is released at once; a second permit replaces (and releases) the first.
+    /// Ties a listener [`Permit`] to this connection.
+    ///
+    /// It is released when the connection closes (or, if it never does, when it is
+    /// dropped). Attached to a closed connection, it is released at once; a second permit
+    /// replaces (and releases) the first.
     pub fn attach_permit(&mut self, permit: Permit) {
         if !matches!(self.phase, Phase::Closed) {
             self.permit = Some(permit);
@@ -229,10 +236,11 @@ impl Connection {
         matches!(self.phase, Phase::Open) && !self.throttled
     }
 
-    /// Whether the driver should read from the socket (when it is readable). While this is
-    /// true, [`read_buf`](Self::read_buf) offers at least one byte of room. False while
-    /// muted, after a yield or an exhausted read budget (until `handle_new_turn`), once the
-    /// read buffer is full, after EOF, and once closed.
+    /// Whether the driver should read from the socket (when it is readable).
+    ///
+    /// While this is true, [`read_buf`](Self::read_buf) offers at least one byte of room.
+    /// False while muted, after a yield or an exhausted read budget (until
+    /// `handle_new_turn`), once the read buffer is full, after EOF, and once closed.
     pub fn wants_read(&self) -> bool {
         self.phase.takes_inbound()
             && self.peer_eof == PeerEof::NotReceived
@@ -241,8 +249,10 @@ impl Connection {
             && (self.discarding_inbound || (!self.reading.muted && self.layer.has_room(&self.read)))
     }
 
-    /// Whether queued bytes wait for the socket: the driver should write
-    /// [`write_slices`](Self::write_slices) while the socket is writable.
+    /// Whether queued bytes wait for the socket.
+    ///
+    /// The driver should write [`write_slices`](Self::write_slices) while the socket is
+    /// writable.
     pub fn wants_write(&self) -> bool {
         !matches!(self.phase, Phase::Closed) && !self.send.is_empty()
     }
@@ -309,8 +319,10 @@ impl Connection {
 
     // ---- B. Inputs -----------------------------------------------------------------------
 
-    /// The buffer to read the socket into: append at most its `remaining_mut()` bytes to it
-    /// (for example tokio's `try_read_buf`, or a `recv` into its spare capacity), then call
+    /// The buffer to read the socket into.
+    ///
+    /// Append at most its `remaining_mut()` bytes to it (for example tokio's
+    /// `try_read_buf`, or a `recv` into its spare capacity), then call
     /// [`handle_read`](Self::handle_read) with the count. Never empty, so a 0-byte read
     /// always means EOF. Only call it while [`wants_read`](Self::wants_read). Under TLS it
     /// is the ciphertext buffer; the core decrypts into the read buffer.
@@ -319,9 +331,11 @@ impl Connection {
             .read_target(&mut self.read, self.discarding_inbound)
     }
 
-    /// `n > 0` bytes were appended to [`read_buf`](Self::read_buf). Counts towards the read
-    /// budget and resets the idle timer. (The count is measured from the buffer; `n` must
-    /// agree with it.) EOF is [`handle_eof`](Self::handle_eof), not `handle_read(0)`.
+    /// `n > 0` bytes were appended to [`read_buf`](Self::read_buf).
+    ///
+    /// Counts towards the read budget and resets the idle timer. (The count is measured
+    /// from the buffer; `n` must agree with it.) EOF is [`handle_eof`](Self::handle_eof),
+    /// not `handle_read(0)`.
     pub fn handle_read(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
         let appended = self.layer.take_appended(&mut self.read);
@@ -348,9 +362,10 @@ impl Connection {
         self.progress();
     }
 
-    /// The peer shut down its write side (a read returned 0). Data received before it is
-    /// delivered first; then the connection closes gracefully, or emits `PeerClosed` in
-    /// half-close mode.
+    /// The peer shut down its write side (a read returned 0).
+    ///
+    /// Data received before it is delivered first; then the connection closes gracefully,
+    /// or emits `PeerClosed` in half-close mode.
     pub fn handle_eof(&mut self, now: Instant) {
         self.advance_clock(now);
         if !self.phase.has_socket() || self.peer_eof != PeerEof::NotReceived {
@@ -364,9 +379,11 @@ impl Connection {
         self.progress();
     }
 
-    /// `n` bytes of [`write_slices`](Self::write_slices) were written. Completes every send
-    /// whose last byte is now written (`Sent`, in token order) and resets the idle timer. A
-    /// short write is not backpressure; report would-block separately.
+    /// `n` bytes of [`write_slices`](Self::write_slices) were written.
+    ///
+    /// Completes every send whose last byte is now written (`Sent`, in token order) and
+    /// resets the idle timer. A short write is not backpressure; report would-block
+    /// separately.
     pub fn handle_written(&mut self, n: usize, now: Instant) {
         self.advance_clock(now);
         if !self.phase.has_socket() || n == 0 {
@@ -388,9 +405,11 @@ impl Connection {
         self.progress();
     }
 
-    /// The socket would block in `direction`. For writes with queued bytes this throttles the
-    /// connection (under the default send policy) and emits `Throttled` once. For reads it
-    /// lets an empty read buffer free its memory.
+    /// The socket would block in `direction`.
+    ///
+    /// For writes with queued bytes this throttles the connection (under the default send
+    /// policy) and emits `Throttled` once. For reads it lets an empty read buffer free its
+    /// memory.
     pub fn handle_would_block(&mut self, direction: Direction, now: Instant) {
         self.advance_clock(now);
         match direction {
@@ -407,8 +426,10 @@ impl Connection {
         }
     }
 
-    /// A socket operation failed: the connection closes with `Closed(Io(failure))`; pending
-    /// sends fail and undelivered data is dropped.
+    /// A socket operation failed.
+    ///
+    /// The connection closes with `Closed(Io(failure))`; pending sends fail and undelivered
+    /// data is dropped.
     pub fn handle_io_error(&mut self, failure: IoFailure, now: Instant) {
         self.advance_clock(now);
         self.finish(CloseReason::Io(failure));
@@ -425,8 +446,10 @@ impl Connection {
         self.reading.yield_announced = false;
     }
 
-    /// Time passed: fires every timer due at `now`, earliest first. Calling it early, late or
-    /// twice is harmless; a `now` earlier than the latest is treated as the latest.
+    /// Time passed: fires every timer due at `now`, earliest first.
+    ///
+    /// Calling it early, late or twice is harmless; a `now` earlier than the latest is
+    /// treated as the latest.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
         if !self.timers.is_due(Timer::Connect, self.now) {
@@ -452,10 +475,11 @@ impl Connection {
         }
     }
 
-    /// A DNS answer for the [`IoOp::Resolve`] instruction: per family (`Ipv6`, `Ipv4`, and
-    /// their failures; an A answer that comes first waits up to 50 ms for the AAAA one) or
-    /// combined (`Combined`, what `getaddrinfo` gives; `Failed`). Ignored unless
-    /// connecting.
+    /// A DNS answer for the [`IoOp::Resolve`] instruction.
+    ///
+    /// Per family (`Ipv6`, `Ipv4`, and their failures; an A answer that comes first waits
+    /// up to 50 ms for the AAAA one) or combined (`Combined`, what `getaddrinfo` gives;
+    /// `Failed`). Ignored unless connecting.
     pub fn handle_resolved(&mut self, answer: Resolution, now: Instant) {
         self.advance_clock(now);
         if matches!(self.phase, Phase::Proxying(_)) {
@@ -464,10 +488,11 @@ impl Connection {
         self.connecting_step(AttemptInput::Resolved(answer));
     }
 
-    /// The result of the attempt `attempt` of an [`IoOp::Connect`] instruction: `Ok(())`
-    /// once its socket connected, or the error it failed with. The first success wins; a
-    /// failure starts the next attempt at once. Results for abandoned or unknown attempts,
-    /// and every result once connected or failed, are ignored.
+    /// The result of the attempt `attempt` of an [`IoOp::Connect`] instruction.
+    ///
+    /// `Ok(())` once its socket connected, or the error it failed with. The first success
+    /// wins; a failure starts the next attempt at once. Results for abandoned or unknown
+    /// attempts, and every result once connected or failed, are ignored.
     pub fn handle_connect_result(
         &mut self,
         attempt: AttemptId,
@@ -512,8 +537,10 @@ impl Connection {
         Ok(self.accept_send(was_empty))
     }
 
-    /// Closes gracefully: new sends are refused, queued bytes are written, the write side is
-    /// shut down, and the connection closes when the peer's EOF arrives (bounded by the
+    /// Closes gracefully.
+    ///
+    /// New sends are refused, queued bytes are written, the write side is shut down, and
+    /// the connection closes when the peer's EOF arrives (bounded by the
     /// close timeout). Data keeps being delivered meanwhile unless muted. A closing
     /// connection that is muted (before or after `close`) wants no more data: what it holds
     /// and what arrives later is dropped, for good (unmuting does not resume delivery, so
@@ -525,18 +552,21 @@ impl Connection {
         self.begin_closing(Initiator::Local);
     }
 
-    /// Closes at once: `Closed(LocalHard)`, then `SendFailed` for every send not completely
-    /// written (those completely written already had their `Sent`). Undelivered data is
-    /// dropped and every timer stops. No effect once closed.
+    /// Closes at once.
+    ///
+    /// `Closed(LocalHard)`, then `SendFailed` for every send not completely written (those
+    /// completely written already had their `Sent`). Undelivered data is dropped and every
+    /// timer stops. No effect once closed.
     pub fn hard_close(&mut self) {
         self.finish(CloseReason::LocalHard);
     }
 
-    /// Shuts the read side (Lasso's `shutdownRD`): no more data is delivered; what is held
-    /// and what arrives later is dropped, for good. Writing goes on, and the socket keeps
-    /// being read only so that the peer's EOF or reset is still seen (and acted on as
-    /// usual: a graceful close, or `PeerClosed` in half-close mode). No effect unless open
-    /// or closing.
+    /// Shuts the read side (Lasso's `shutdownRD`).
+    ///
+    /// No more data is delivered; what is held and what arrives later is dropped, for good.
+    /// Writing goes on, and the socket keeps being read only so that the peer's EOF or
+    /// reset is still seen (and acted on as usual: a graceful close, or `PeerClosed` in
+    /// half-close mode). No effect unless open or closing.
     pub fn shutdown_read(&mut self) {
         if self.phase.delivers() {
             self.discard_inbound();
@@ -570,10 +600,11 @@ impl Connection {
         }
     }
 
-    /// Sets how received data is cut (lori's `buffer_until`): `Exact(n)` delivers `n`-byte
-    /// chunks, `Streaming` whatever is there. Refused if `n` exceeds the read buffer
-    /// minimum. At peer EOF a trailing partial chunk is not delivered (switch to
-    /// `Streaming` in half-close mode to take it).
+    /// Sets how received data is cut (lori's `buffer_until`).
+    ///
+    /// `Exact(n)` delivers `n`-byte chunks, `Streaming` whatever is there. Refused if `n`
+    /// exceeds the read buffer minimum. At peer EOF a trailing partial chunk is not
+    /// delivered (switch to `Streaming` in half-close mode to take it).
     pub fn set_buffer_until(&mut self, until: BufferUntil) -> Result<(), BufferUntilError> {
         self.read.set_until(until)?;
         self.progress();
@@ -581,6 +612,7 @@ impl Connection {
     }
 
     /// Sets the size the read buffer shrinks back to, growing the buffer if it is smaller.
+    ///
     /// Refused below the `buffer_until` chunk size.
     pub fn set_read_buffer_minimum(
         &mut self,
@@ -598,6 +630,7 @@ impl Connection {
     }
 
     /// Sets or (with `None`) stops the idle timeout, rounded up to whole milliseconds.
+    ///
     /// While open it is armed from now; set before or while closing it is only stored. A
     /// firing not yet delivered is dropped. Refused, changing nothing, for a zero duration
     /// or one beyond [`MAX_MILLIS`](crate::MAX_MILLIS).
@@ -630,8 +663,10 @@ impl Connection {
         Ok(token)
     }
 
-    /// Cancels a user timer, including a firing not yet delivered: no `Timer(token)` event
-    /// follows. A token that was delivered or cancelled already is ignored.
+    /// Cancels a user timer, including a firing not yet delivered.
+    ///
+    /// No `Timer(token)` event follows. A token that was delivered or cancelled already is
+    /// ignored.
     pub fn cancel_timer(&mut self, token: TimerToken) {
         self.timers.cancel_user(token);
         self.events.retain(|event| *event != Event::Timer(token));
@@ -645,8 +680,9 @@ impl Connection {
         self.io_ops.pop_front()
     }
 
-    /// The next event for the application. Poll after every input and command until
-    /// `None`.
+    /// The next event for the application.
+    ///
+    /// Poll after every input and command until `None`.
     ///
     /// It is the one output with side effects, and they are its whole rule: it cuts
     /// received data by the settings in force when it is called (so `mute`, `yield_read`
@@ -782,8 +818,9 @@ impl Connection {
         }
     }
 
-    /// Feeds received ciphertext through the TLS layer and applies what it reports:
-    /// plaintext into the read buffer (until a read buffer's worth waits), ciphertext into
+    /// Feeds received ciphertext through the TLS layer and applies what it reports.
+    ///
+    /// That is plaintext into the read buffer (until a read buffer's worth waits), ciphertext into
     /// the send queue, the handshake's completion, the peer's close_notify, failures.
     /// Without TLS it does nothing.
     #[inline]
