@@ -3,10 +3,11 @@
 //! lori-tokio (current-thread and multi-thread runtimes), lori-blocking, and a lori-tokio
 //! `Stream` used through `AsyncRead`/`AsyncWrite`.
 //!
-//! A counting global allocator sees every allocation of this test binary, so the scenarios
-//! run one at a time (a lock), and the client allocates nothing itself: a blocking
-//! `std::net::TcpStream` writing and reading whole messages through buffers allocated
-//! before counting starts.
+//! A counting global allocator sees every allocation of this test binary, so it runs
+//! without libtest's harness (whose threads print and time tests while others run): `main`
+//! runs the scenarios one after the other and fails if any allocated. The client allocates
+//! nothing itself: a blocking `std::net::TcpStream` writing and reading whole messages
+//! through buffers allocated before counting starts.
 
 #[path = "drivers/support.rs"]
 #[allow(dead_code)]
@@ -15,7 +16,6 @@ mod support;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -56,9 +56,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// One scenario at a time: the count is the whole process's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The size of every echoed message.
 const MESSAGE: usize = 64 * 1024;
@@ -108,10 +105,41 @@ fn allocations_while_echoing(address: SocketAddr) -> u64 {
     ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
+/// Runs every scenario in turn, reporting each, and fails if any allocated.
+fn main() {
+    let scenarios: [(&str, fn()); 5] = [
+        (
+            "lori-mio",
+            an_echo_on_lori_mio_allocates_nothing_at_steady_state,
+        ),
+        (
+            "lori-tokio, current-thread",
+            an_echo_on_lori_tokio_current_thread_allocates_nothing_at_steady_state,
+        ),
+        (
+            "lori-tokio, multi-thread",
+            an_echo_on_lori_tokio_multi_thread_allocates_nothing_at_steady_state,
+        ),
+        (
+            "lori-blocking",
+            an_echo_on_lori_blocking_allocates_nothing_at_steady_state,
+        ),
+        (
+            "a lori-tokio stream",
+            an_echo_over_a_lori_tokio_stream_allocates_nothing_at_steady_state,
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (name, scenario) in scenarios {
+        match std::panic::catch_unwind(scenario) {
+            Ok(()) => println!("an echo on {name} allocates nothing at steady state ... ok"),
+            Err(_) => failed.push(name),
+        }
+    }
+    assert!(failed.is_empty(), "allocated at steady state: {failed:?}");
+}
+
 fn on_an_event_driver(kind: Kind) {
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let driver = TestDriver::new(kind);
     let (listener, address) = driver.serve(Config::default(), || Echo);
     let allocations = allocations_while_echoing(address);
@@ -123,26 +151,19 @@ fn on_an_event_driver(kind: Kind) {
     );
 }
 
-#[test]
 fn an_echo_on_lori_mio_allocates_nothing_at_steady_state() {
     on_an_event_driver(Kind::Mio);
 }
 
-#[test]
 fn an_echo_on_lori_tokio_current_thread_allocates_nothing_at_steady_state() {
     on_an_event_driver(Kind::TokioCurrentThread);
 }
 
-#[test]
 fn an_echo_on_lori_tokio_multi_thread_allocates_nothing_at_steady_state() {
     on_an_event_driver(Kind::TokioMultiThread);
 }
 
-#[test]
 fn an_echo_on_lori_blocking_allocates_nothing_at_steady_state() {
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut listener =
         lori_blocking::TcpListener::bind(&lori_net::ListenOptions::new().host("127.0.0.1"))
             .expect("bind");
@@ -173,13 +194,8 @@ fn an_echo_on_lori_blocking_allocates_nothing_at_steady_state() {
     );
 }
 
-#[test]
 fn an_echo_over_a_lori_tokio_stream_allocates_nothing_at_steady_state() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
