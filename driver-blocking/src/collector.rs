@@ -1,11 +1,12 @@
-//! The handler every blocking stream runs on the engine: it turns the connection's events
-//! into state the blocking calls look at, and keeps received bytes until a read takes
-//! them.
+//! The handler every blocking stream runs on the engine.
 //!
-//! Received data is kept in an inbox. Once the inbox holds [`INBOX_LIMIT`] bytes (or what
-//! a pending `read_exact` needs, if more), the collector mutes the connection: the core
-//! stops reading the socket, the kernel's receive buffer fills, and the peer feels
-//! backpressure. A read that takes bytes below the limit unmutes it.
+//! It turns the connection's events into state the blocking calls look at, and keeps
+//! received bytes until a read takes them.
+//!
+//! Received data is kept in an inbox. Once the inbox holds [`INBOX_LIMIT`] bytes (or what a
+//! pending `read_exact` needs, if more), the collector mutes the connection: the core stops
+//! reading the socket, the kernel's receive buffer fills, and the peer feels backpressure.
+//! A read that takes bytes below the limit unmutes it.
 
 use std::collections::VecDeque;
 

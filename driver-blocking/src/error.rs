@@ -1,5 +1,7 @@
-//! The typed errors: why a connect failed ([`ConnectError`]) and why a call on an open
-//! stream did not give what it asked for ([`StreamError`]).
+//! The typed errors: [`ConnectError`] and [`StreamError`].
+//!
+//! [`ConnectError`] says why a connect failed, [`StreamError`] why a call on an open stream
+//! did not give what it asked for.
 //!
 //! Calls on a stream return `io::Result`, so that a stream fits where `std::io` code
 //! expects one; the `io::Error` carries a [`StreamError`] whenever lori has more to say
@@ -12,31 +14,33 @@ use lori_core::{
     TlsFailure,
 };
 
-/// Why [`TcpStream::connect`](crate::TcpStream::connect) (or a Unix stream's connect)
-/// failed: the stage that failed, with the last OS error seen.
+/// Why [`TcpStream::connect`](crate::TcpStream::connect) (or a Unix stream's connect) failed.
+///
+/// It names the stage that failed, with the last OS error seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// Name resolution gave no usable address: `error` is the resolver's, or `None` when
-    /// it answered with no address of an allowed family.
+    /// Name resolution gave no usable address.
+    ///
+    /// `error` is the resolver's, or `None` when it answered with no address of an allowed
+    /// family.
     #[error("name resolution failed{}", optional(error))]
     Dns {
         /// The resolver's error, if it gave one.
         error: Option<IoFailure>,
     },
-    /// Every address was tried and every attempt failed (for a Unix socket: its connect
-    /// failed).
+    /// Every address was tried and every attempt failed (for a Unix socket: its connect failed).
     #[error("every connect attempt failed, the last with: {last}")]
     Tcp {
         /// The error of the last attempt to fail.
         last: IoFailure,
     },
-    /// TCP connected, then the TLS handshake failed (an untrusted certificate, a peer that
-    /// does not speak TLS, …).
+    /// TCP connected, then the TLS handshake failed.
+    ///
+    /// For example an untrusted certificate, or a peer that does not speak TLS.
     #[error("the TLS handshake failed: {0:?}")]
     Tls(TlsError),
-    /// The timeout passed first (DNS, TCP and TLS together); attempts in flight were
-    /// abandoned.
+    /// The timeout passed first (DNS, TCP and TLS together); attempts in flight were abandoned.
     #[error("the connect timed out{}", optional(last))]
     Timeout {
         /// The last error seen before the timeout (a failed attempt or DNS query), if any.
@@ -83,28 +87,35 @@ impl From<ConnectError> for io::Error {
     }
 }
 
-/// What a call on a stream ran into, beyond a plain OS error. Carried inside the
-/// `io::Error` the call returns (see [`StreamError::of`]).
+/// What a call on a stream ran into, beyond a plain OS error.
+///
+/// Carried inside the `io::Error` the call returns (see [`StreamError::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StreamError {
-    /// The peer shut down its side (its FIN, or under TLS its close_notify) and every byte
-    /// before it was read. `io::ErrorKind::UnexpectedEof`. Writing may go on.
+    /// The peer shut down its side and every byte before it was read.
+    ///
+    /// The peer's side ends with its FIN, or under TLS its close_notify.
+    /// `io::ErrorKind::UnexpectedEof`. Writing may go on.
     #[error("the peer closed its side of the connection (EOF)")]
     Eof,
-    /// No bytes were read or written for the stream's idle timeout, and the read that saw
-    /// it had nothing to return. `io::ErrorKind::TimedOut`. The stream stays usable.
+    /// Nothing was read or written for the idle timeout, and the read had nothing to return.
+    ///
+    /// `io::ErrorKind::TimedOut`. The stream stays usable.
     #[error("the idle timeout passed")]
     IdleTimeout,
-    /// The connection is closed, for this reason (a reset is `CloseReason::Io` with the
-    /// OS error's kind).
+    /// The connection is closed, for this reason.
+    ///
+    /// A reset is `CloseReason::Io` with the OS error's kind.
     #[error("the connection is closed: {0:?}")]
     Closed(CloseReason),
     /// `start_tls` refused to begin (the connection is left as it was).
+    ///
     /// `io::ErrorKind::InvalidInput`.
     #[error("start_tls refused: {0}")]
     StartTls(StartTlsError),
     /// The `start_tls` handshake failed; the connection is closed.
+    ///
     /// `io::ErrorKind::InvalidData`.
     #[error("the TLS upgrade failed: {0:?}")]
     TlsFailed(TlsFailure),
@@ -112,6 +123,7 @@ pub enum StreamError {
     #[error("the accepted connection's TLS handshake failed: {0:?}")]
     Handshake(StartFailure),
     /// The core refused `end_tls` (no TLS, not open, data pending).
+    ///
     /// `io::ErrorKind::InvalidInput`.
     #[error("end_tls refused: {0}")]
     EndTls(EndTlsError),

@@ -1,5 +1,7 @@
-//! A stream's transport for the engine: its socket (TCP or Unix domain) and, while a client
-//! connects, its Happy Eyeballs attempts and the DNS answer coming from a helper thread.
+//! A stream's transport for the engine: its socket (TCP or Unix domain) and connect state.
+//!
+//! While a client connects, the transport also holds its Happy Eyeballs attempts and the
+//! DNS answer coming from a helper thread.
 //!
 //! Every socket is registered, edge-triggered, with the stream's own `mio::Poll` (tokens
 //! below); the stream's wait loop turns that poll's events into the engine's inputs.
@@ -171,8 +173,10 @@ impl Transport for Bound<'_> {
         }
     }
 
-    /// Never waits (`MSG_DONTWAIT`), also on a socket in blocking mode: a full send
-    /// buffer is `WouldBlock`, and the wait loop then waits for writability in epoll.
+    /// Never waits (`MSG_DONTWAIT`), also on a socket in blocking mode.
+    ///
+    /// A full send buffer is `WouldBlock`, and the wait loop then waits for writability in
+    /// epoll.
     fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         match &self.link.socket {
             Some(socket) => lori_net::send_vectored_nowait(socket, slices),
@@ -187,8 +191,9 @@ impl Transport for Bound<'_> {
         }
     }
 
-    /// Closes the socket and every attempt (dropping closes them; the poll forgets a
-    /// closed descriptor by itself).
+    /// Closes the socket and every attempt.
+    ///
+    /// Dropping closes them; the poll forgets a closed descriptor by itself.
     fn close(&mut self) {
         self.link.socket = None;
         self.link.attempts.clear();
@@ -201,9 +206,10 @@ impl Transport for Bound<'_> {
         }
     }
 
-    /// Resolves on a helper thread (`getaddrinfo` cannot be cancelled or bounded), which
-    /// sends the answer and wakes the poll. A helper still resolving when the stream is
-    /// gone finishes and sends to nobody.
+    /// Resolves on a helper thread, which sends the answer and wakes the poll.
+    ///
+    /// `getaddrinfo` cannot be cancelled or bounded. A helper still resolving when the
+    /// stream is gone finishes and sends to nobody.
     fn resolve(
         &mut self,
         host: Arc<str>,
@@ -258,8 +264,9 @@ impl Transport for Bound<'_> {
         self.link.take_attempt(id.id());
     }
 
-    /// The attempt's socket becomes the stream's, registered again under [`SOCKET`]
-    /// (which also reports its current readiness).
+    /// Makes the attempt's socket the stream's, registered again under [`SOCKET`].
+    ///
+    /// Registering also reports its current readiness.
     fn adopt_attempt(&mut self, id: AttemptId) -> bool {
         let Some(mut attempt) = self.link.take_attempt(id.id()) else {
             return false;

@@ -1,6 +1,8 @@
-//! What TCP and Unix listeners share: accepting with a timeout, the TLS (or plain) start
-//! of an accepted connection, and [`for_each_accept`](Listening::for_each_accept)'s thread
-//! per connection under a connection limit.
+//! What TCP and Unix listeners share: accepting, starting connections, a thread per connection.
+//!
+//! That is accepting with a timeout, the TLS (or plain) start of an accepted connection,
+//! and [`for_each_accept`](Listening::for_each_accept)'s thread per connection under a
+//! connection limit.
 //!
 //! A listener waits in its own `mio::Poll` for pending connections; a `Waker` on the same
 //! poll lets a [`Stopper`] end a wait, and lets a finished connection thread wake a
@@ -56,9 +58,10 @@ impl Acceptor {
     }
 }
 
-/// Stops a listener from another thread: its `accept` calls return `Ok(None)` and its
-/// `for_each_accept` returns `Ok(())`, at once and from then on. Cheap to clone.
-/// Connections already accepted are not affected.
+/// Stops a listener from another thread, at once and from then on.
+///
+/// Its `accept` calls return `Ok(None)` and its `for_each_accept` returns `Ok(())`. Cheap
+/// to clone. Connections already accepted are not affected.
 #[derive(Debug, Clone)]
 pub struct Stopper {
     stopped: Arc<AtomicBool>,
@@ -150,9 +153,11 @@ impl Listening {
         }
     }
 
-    /// Accepts one pending connection's socket, waiting until `deadline`; `None` when it
-    /// passed or the listener was stopped. Accept errors follow `lori_net::accept_action`:
-    /// a broken listener is the error, a short supply of descriptors backs off.
+    /// Accepts one pending connection's socket, waiting until `deadline`.
+    ///
+    /// `None` when it passed or the listener was stopped. Accept errors follow
+    /// `lori_net::accept_action`: a broken listener is the error, a short supply of
+    /// descriptors backs off.
     fn accept_socket(&mut self, deadline: Option<Instant>) -> io::Result<Option<Socket>> {
         loop {
             if self.stopped() {
@@ -181,8 +186,9 @@ impl Listening {
         }
     }
 
-    /// A connection for an accepted socket: TLS if the listener serves it (its `tls`, or
-    /// `Config::server_tls` in its settings) and `plain` is not asked for.
+    /// A connection for an accepted socket: TLS if the listener serves it, unless `plain`.
+    ///
+    /// The listener serves TLS through its `tls`, or `Config::server_tls` in its settings.
     ///
     /// A plain connection under a `Config` that carries server TLS is made from the same
     /// settings without it (`Config::without_server_tls`); `start_tls` upgrades it as it

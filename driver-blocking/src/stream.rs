@@ -1,21 +1,22 @@
-//! [`Stream`]: the calls every blocking stream has (TCP and Unix domain alike), and the one
-//! wait loop under all of them.
+//! [`Stream`]: the calls every blocking stream has, and the one wait loop under all of them.
+//!
+//! The calls are the same for TCP and Unix domain streams alike.
 //!
 //! A call sets what it waits for as a predicate on the connection's state, then loops:
 //! drive the engine with what happened (readiness, a DNS answer, a connect attempt's
-//! outcome, or just the time), stop when the predicate holds, the connection closed, or
-//! the call's deadline passed; otherwise wait in `epoll_wait` (the stream's own
-//! `mio::Poll`) until readiness, the earlier of the call's deadline and the engine's next
-//! timer. So nothing spins, and the core's timers (idle, close, write stall, Happy
-//! Eyeballs, the connection and handshake timeouts) fire during any call.
+//! outcome, or just the time), stop when the predicate holds, the connection closed, or the
+//! call's deadline passed; otherwise wait in `epoll_wait` (the stream's own `mio::Poll`)
+//! until readiness, the earlier of the call's deadline and the engine's next timer. So
+//! nothing spins, and the core's timers (idle, close, write stall, Happy Eyeballs, the
+//! connection and handshake timeouts) fire during any call.
 //!
 //! When the connection waits only for bytes (nothing queued to write, no connect attempt,
 //! at least `RECV_WAIT_MIN` to wait), the wait is the read itself: the socket is put in
 //! blocking mode and the next drive's first read waits in `recv(2)` under `SO_RCVTIMEO`
-//! (set short of the deadline, see `recv_timeout`), so a round trip costs a `recv` and
-//! a `sendmsg`, as with a blocking `std::net` socket, instead of `epoll_wait`, `recv` and
-//! `writev`. Every other read and every write passes `MSG_DONTWAIT`, so a full send
-//! buffer still ends in `epoll_wait` for writability under the call's deadline.
+//! (set short of the deadline, see `recv_timeout`), so a round trip costs a `recv` and a
+//! `sendmsg`, as with a blocking `std::net` socket, instead of `epoll_wait`, `recv` and
+//! `writev`. Every other read and every write passes `MSG_DONTWAIT`, so a full send buffer
+//! still ends in `epoll_wait` for writability under the call's deadline.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -83,14 +84,15 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 /// One connection, driven on the calling thread: the calls TCP and Unix streams share.
+///
 /// [`TcpStream`](crate::TcpStream) and [`UnixStream`](crate::UnixStream) dereference to it.
 ///
-/// Every call that may block takes a timeout (or, through `std::io::Read` and `Write`,
-/// the stream's default read or write timeout) and waits in the kernel until the socket is
+/// Every call that may block takes a timeout (or, through `std::io::Read` and `Write`, the
+/// stream's default read or write timeout) and waits in the kernel until the socket is
 /// ready or the deadline passes. Received bytes are collected by the stream and handed out
 /// by the reads; while [`INBOX_LIMIT`](crate::INBOX_LIMIT) bytes wait unread the stream
-/// stops reading the socket, so a peer that sends faster than the application reads is
-/// held back by TCP flow control.
+/// stops reading the socket, so a peer that sends faster than the application reads is held
+/// back by TCP flow control.
 ///
 /// The stream is in half-close mode: the peer's EOF ends the reads ([`StreamError::Eof`])
 /// but writing goes on until [`shutdown`](Self::shutdown) or `close`.
@@ -166,8 +168,9 @@ impl Stream {
         &mut self.conn
     }
 
-    /// What to wait for now: the last drive's answer when nothing happened since (no
-    /// input pending, no command, no timer due, no turn yielded), else a drive's.
+    /// What to wait for now: the last drive's answer when nothing happened since, else a drive's.
+    ///
+    /// Nothing happened means no input pending, no command, no timer due, no turn yielded.
     fn drive_if_needed(&mut self) -> Wait {
         match self.settled.take() {
             Some(wait)
@@ -182,8 +185,10 @@ impl Stream {
         }
     }
 
-    /// Drives the pending inputs (at least one `Tick`, so that commands issued on the
-    /// connection directly take effect), without waiting.
+    /// Drives the pending inputs, without waiting.
+    ///
+    /// It drives at least one `Tick`, so that commands issued on the connection directly
+    /// take effect.
     fn drive_now(&mut self) -> Wait {
         self.settled = None;
         let mut input = self.pending.pop_front().unwrap_or(Input::Tick);
@@ -246,10 +251,11 @@ impl Stream {
         }
     }
 
-    /// Whether the next wait may be a `recv(2)` that waits itself, rather than
-    /// `epoll_wait` and then a read: only the socket's readability is awaited (no write
-    /// blocked, no turn yielded, no connect attempt or input pending), so nothing but
-    /// bytes, the peer's EOF or error, or the time can end the wait.
+    /// Whether the next wait may be a `recv(2)` that waits itself, not `epoll_wait` and a read.
+    ///
+    /// It may when only the socket's readability is awaited (no write blocked, no turn
+    /// yielded, no connect attempt or input pending), so nothing but bytes, the peer's EOF
+    /// or error, or the time can end the wait.
     fn may_wait_in_recv(&self, wait: &Wait) -> bool {
         wait.readable
             && !wait.writable
@@ -334,8 +340,9 @@ impl Stream {
 
     // ---- Reading -------------------------------------------------------------------------
 
-    /// Reads what has arrived, at most `max` bytes (never none: `max` 0 is refused with
-    /// `InvalidInput`), waiting up to `timeout` for something to arrive.
+    /// Reads at most `max` bytes of what has arrived, waiting up to `timeout` for something.
+    ///
+    /// It never reads none: `max` 0 is refused with `InvalidInput`.
     ///
     /// - `Ok(Some(bytes))`: between 1 and `max` bytes, in order;
     /// - `Ok(None)`: nothing arrived within `timeout`; the stream stays usable;
@@ -370,10 +377,11 @@ impl Stream {
         self.read_nothing()
     }
 
-    /// Reads exactly `count` bytes, waiting up to `timeout` for all of them. `Ok(None)`:
-    /// they did not all arrive in time, and none were taken (a later read gets them).
-    /// `Err` as [`read_some`](Self::read_some); an EOF before `count` bytes leaves those
-    /// that came for `read_some`.
+    /// Reads exactly `count` bytes, waiting up to `timeout` for all of them.
+    ///
+    /// `Ok(None)` means they did not all arrive in time, and none were taken (a later read
+    /// gets them). `Err` as [`read_some`](Self::read_some); an EOF before `count` bytes
+    /// leaves those that came for `read_some`.
     pub fn read_exact(&mut self, count: usize, timeout: Duration) -> io::Result<Option<Bytes>> {
         self.collector.want(count);
         self.refill();
@@ -403,8 +411,7 @@ impl Stream {
         }
     }
 
-    /// Whether nothing more can be read: the peer's EOF, a close, or a local
-    /// `shutdown(Read)`.
+    /// Whether nothing more can be read: the peer's EOF, a close, or a local `shutdown(Read)`.
     fn read_ended(&self) -> bool {
         self.collector.peer_eof || self.collector.closed.is_some() || self.collector.discarding()
     }
@@ -418,16 +425,18 @@ impl Stream {
 
     // ---- Writing -------------------------------------------------------------------------
 
-    /// Writes all of `data`, waiting up to `timeout` until every byte was handed to the
-    /// kernel. On a timeout (kind `TimedOut`) the data may have been taken in full and
-    /// still be queued (it is written by later calls; [`queued_bytes`](Self::queued_bytes)
-    /// says so) or not taken at all, never in part.
+    /// Writes all of `data`, waiting up to `timeout` until every byte was handed to the kernel.
+    ///
+    /// On a timeout (kind `TimedOut`) the data may have been taken in full and still be
+    /// queued (it is written by later calls; [`queued_bytes`](Self::queued_bytes) says so)
+    /// or not taken at all, never in part.
     pub fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
         self.write_bytes(Bytes::copy_from_slice(data), timeout)
     }
 
-    /// [`write_all`](Self::write_all) without a copy: `data` itself is queued (a chunk a
-    /// read returned can be written back as it is).
+    /// Writes like [`write_all`](Self::write_all) without a copy: `data` itself is queued.
+    ///
+    /// A chunk a read returned can be written back as it is.
     pub fn write_bytes(&mut self, data: Bytes, timeout: Duration) -> io::Result<()> {
         let deadline = deadline_after(timeout);
         let Some(token) = self.send(data, deadline)? else {
@@ -446,8 +455,10 @@ impl Stream {
         }
     }
 
-    /// Queues `data`, waiting until `deadline` while the connection refuses sends because
-    /// the kernel took none of the last ones yet; `None` on a timeout (nothing queued).
+    /// Queues `data`, waiting until `deadline` while the connection refuses sends.
+    ///
+    /// The connection refuses sends because the kernel took none of the last ones yet.
+    /// `None` on a timeout (nothing queued).
     fn send(
         &mut self,
         mut data: Bytes,
@@ -507,7 +518,7 @@ impl Stream {
 
     // ---- Shutdown and close --------------------------------------------------------------
 
-    /// Shuts down one side or both, without waiting:
+    /// Shuts down one side or both, without waiting.
     ///
     /// - `Read`: reads report [`StreamError::Eof`] from now on; bytes held and arriving
     ///   later are dropped (the socket's read side is shut down too);
@@ -529,11 +540,13 @@ impl Stream {
         Ok(())
     }
 
-    /// Closes gracefully (`close` of the public streams), waiting up to `timeout`: unread bytes are dropped, queued bytes
-    /// written, (under TLS) a close_notify sent, then the FIN, and the call returns once
-    /// the peer's EOF arrives. A timeout closes the socket at once and reports `TimedOut`.
-    /// A connection that had closed already reports how it closed: `Ok` for an EOF or a
-    /// graceful close, else the error ([`StreamError::Closed`]).
+    /// Closes gracefully (`close` of the public streams), waiting up to `timeout`.
+    ///
+    /// Unread bytes are dropped, queued bytes written, (under TLS) a close_notify sent,
+    /// then the FIN, and the call returns once the peer's EOF arrives. A timeout closes the
+    /// socket at once and reports `TimedOut`. A connection that had closed already reports
+    /// how it closed: `Ok` for an EOF or a graceful close, else the error
+    /// ([`StreamError::Closed`]).
     pub(crate) fn close_gracefully(&mut self, timeout: Duration) -> io::Result<()> {
         if self.collector.closed.is_none() {
             self.collector.discard();
@@ -557,12 +570,13 @@ impl Stream {
 
     // ---- TLS -----------------------------------------------------------------------------
 
-    /// Upgrades the connection to TLS (STARTTLS) as `upgrade` says, waiting up to
-    /// `timeout` for the handshake.
+    /// Upgrades the connection to TLS (STARTTLS) as `upgrade` says, within `timeout`.
+    ///
+    /// The call waits up to `timeout` for the handshake.
     ///
     /// Refused ([`StreamError::StartTls`], kind `InvalidInput`, the connection left as it
-    /// was) while received bytes wait unread, here or in the core: bytes that came with
-    /// the peer's go-ahead may have been injected by an attacker before the upgrade
+    /// was) while received bytes wait unread, here or in the core: bytes that came with the
+    /// peer's go-ahead may have been injected by an attacker before the upgrade
     /// (CVE-2021-23222), so read exactly the go-ahead (`read_exact`) before upgrading. A
     /// failed handshake closes the connection ([`StreamError::TlsFailed`]); a timeout
     /// closes it at once (`TimedOut`).
@@ -633,15 +647,18 @@ impl Stream {
 
     // ---- Settings and addresses ----------------------------------------------------------
 
-    /// The connection, for its getters (state, byte counts, the TLS version and peer
-    /// certificates, …).
+    /// The connection, for its getters.
+    ///
+    /// They give its state, byte counts, the TLS version and peer certificates, and more.
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
-    /// Sets (or with `None` stops) the idle timeout: when no byte was read or written for
-    /// that long, a read that has nothing to return reports [`StreamError::IdleTimeout`].
-    /// Refused for zero or beyond [`lori_core::MAX_MILLIS`] milliseconds.
+    /// Sets (or with `None` stops) the idle timeout.
+    ///
+    /// When no byte was read or written for that long, a read that has nothing to return
+    /// reports [`StreamError::IdleTimeout`]. Refused for zero or beyond
+    /// [`lori_core::MAX_MILLIS`] milliseconds.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) -> Result<(), OutOfRange> {
         self.conn_mut().set_idle_timeout(timeout)?;
         self.collector.idle = false;
@@ -658,8 +675,7 @@ impl Stream {
         self.read_timeout
     }
 
-    /// The default timeout of `std::io::Write` calls (`None`: wait for ever, the
-    /// default).
+    /// Sets the default timeout of `std::io::Write` calls (`None`: wait for ever, the default).
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.write_timeout = timeout;
     }
@@ -669,8 +685,9 @@ impl Stream {
         self.write_timeout
     }
 
-    /// The socket's options (`TCP_NODELAY`, keepalive, buffer sizes, raw options) through
-    /// [`lori_core::SocketOptions`]; `NotConnected` once the socket is closed.
+    /// The socket's options through [`lori_core::SocketOptions`]; `NotConnected` once it is closed.
+    ///
+    /// The options include `TCP_NODELAY`, keepalive, buffer sizes and raw options.
     pub fn socket(&self) -> io::Result<SocketOpts<'_>> {
         match &self.link.socket {
             Some(socket) => Ok(socket.options()),
@@ -743,8 +760,9 @@ fn attempt_ready(link: &mut Link, pending: &mut VecDeque<Input>, id: u64) {
 }
 
 impl Read for Stream {
-    /// Reads like [`read_some`](Stream::read_some) under the default read timeout, into
-    /// `buf`: `Ok(0)` at the EOF, `TimedOut` when nothing arrived in time.
+    /// Reads like [`read_some`](Stream::read_some) under the default read timeout, into `buf`.
+    ///
+    /// `Ok(0)` at the EOF, `TimedOut` when nothing arrived in time.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -764,9 +782,10 @@ impl Read for Stream {
 }
 
 impl Write for Stream {
-    /// Takes all of `buf` and writes what the socket takes now, the rest going out with
-    /// later calls; waits (up to the default write timeout) only while the kernel has not
-    /// taken the previous write's bytes. `TimedOut`: nothing of `buf` was taken.
+    /// Takes all of `buf`, writes what the socket takes now and the rest with later calls.
+    ///
+    /// It waits (up to the default write timeout) only while the kernel has not taken the
+    /// previous write's bytes. `TimedOut`: nothing of `buf` was taken.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -781,17 +800,18 @@ impl Write for Stream {
         }
     }
 
-    /// Waits (up to the default write timeout) until every queued byte was handed to the
-    /// kernel.
+    /// Waits (up to the default write timeout) until every queued byte was handed to the kernel.
     fn flush(&mut self) -> io::Result<()> {
         self.flush_until(deadline_of(self.write_timeout))
     }
 }
 
 impl Drop for Stream {
-    /// Writes what is still queued (bounded by the default write timeout), then closes
-    /// the socket without waiting for the peer: like dropping a `std::net::TcpStream`,
-    /// whose writes are in the kernel already. Call `close` for a graceful close.
+    /// Writes what is still queued, then closes the socket without waiting for the peer.
+    ///
+    /// The writing is bounded by the default write timeout. This is like dropping a
+    /// `std::net::TcpStream`, whose writes are in the kernel already. Call `close` for a
+    /// graceful close.
     fn drop(&mut self) {
         if self.collector.closed.is_none() && self.conn.wants_write() {
             // A failure or timeout here has nobody to tell: the socket closes either way.
@@ -809,8 +829,9 @@ impl Drop for Stream {
 macro_rules! wrap_stream {
     ($wrapper:ident) => {
         impl $wrapper {
-            /// [`Stream::read_exact`]: exactly `count` bytes within `timeout` (std's form
-            /// is `Read::read_exact`).
+            /// [`Stream::read_exact`]: exactly `count` bytes within `timeout`.
+            ///
+            /// std's form is `Read::read_exact`.
             pub fn read_exact(
                 &mut self,
                 count: usize,
@@ -819,8 +840,9 @@ macro_rules! wrap_stream {
                 self.stream.read_exact(count, timeout)
             }
 
-            /// [`Stream::write_all`]: all of `data` handed to the kernel within `timeout`
-            /// (std's form is `Write::write_all`).
+            /// [`Stream::write_all`]: all of `data` handed to the kernel within `timeout`.
+            ///
+            /// std's form is `Write::write_all`.
             pub fn write_all(
                 &mut self,
                 data: &[u8],
@@ -829,8 +851,9 @@ macro_rules! wrap_stream {
                 self.stream.write_all(data, timeout)
             }
 
-            /// [`Stream::flush`]: every queued byte handed to the kernel within `timeout`
-            /// (std's form is `Write::flush`).
+            /// [`Stream::flush`]: every queued byte handed to the kernel within `timeout`.
+            ///
+            /// std's form is `Write::flush`.
             pub fn flush(&mut self, timeout: std::time::Duration) -> std::io::Result<()> {
                 self.stream.flush(timeout)
             }

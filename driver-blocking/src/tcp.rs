@@ -1,5 +1,7 @@
-//! TCP: [`TcpStream`] (connect with DNS, Happy Eyeballs and TLS under one timeout) and
-//! [`TcpListener`] (accept with a timeout, `accept_plain`, `for_each_accept`).
+//! TCP: [`TcpStream`] and [`TcpListener`].
+//!
+//! [`TcpStream`] connects with DNS, Happy Eyeballs and TLS under one timeout;
+//! [`TcpListener`] accepts with a timeout, and offers `accept_plain` and `for_each_accept`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,8 +16,9 @@ use crate::error::ConnectError;
 use crate::listener::{Acceptor, Listening, Stopper};
 use crate::stream::{Stream, deadline_after};
 
-/// A TCP connection driven on the calling thread, every blocking call bounded by a
-/// timeout. It dereferences to [`Stream`], which has the reads, writes, TLS and options;
+/// A TCP connection driven on the calling thread, every blocking call bounded by a timeout.
+///
+/// It dereferences to [`Stream`], which has the reads, writes, TLS and options;
 /// `std::io::Read` and `Write` use the default timeouts
 /// ([`set_read_timeout`](Stream::set_read_timeout)), so `BufReader`, `io::copy` and code
 /// generic over `Read`/`Write` work unchanged.
@@ -58,16 +61,19 @@ fn setup(error: io::Error) -> ConnectError {
 }
 
 impl TcpStream {
-    /// Connects as `connect` says (a host name resolved on a helper thread, or addresses;
-    /// RFC 8305 Happy Eyeballs over them; TLS with [`Connect::tls`]), all of it within
-    /// `timeout`. The error names the stage that failed: [`ConnectError::Dns`], `Tcp`,
-    /// `Tls` or `Timeout`.
+    /// Connects as `connect` says, all of it within `timeout`.
+    ///
+    /// A host name is resolved on a helper thread (or addresses are given); RFC 8305 Happy
+    /// Eyeballs runs over them; TLS with [`Connect::tls`]. The error names the stage that
+    /// failed: [`ConnectError::Dns`], `Tcp`, `Tls` or `Timeout`.
     pub fn connect(connect: Connect, timeout: Duration) -> Result<Self, ConnectError> {
         Self::connect_with(Config::default(), connect, timeout)
     }
 
-    /// [`connect`](Self::connect) with the connection's settings (idle timeout, read
-    /// buffer size, close timeout, …). Half-close mode is always on (see [`Stream`]).
+    /// Connects like [`connect`](Self::connect), with the connection's settings.
+    ///
+    /// The settings include the idle timeout, read buffer size and close timeout. Half-close
+    /// mode is always on (see [`Stream`]).
     pub fn connect_with(
         config: Config,
         connect: Connect,
@@ -89,9 +95,11 @@ impl TcpStream {
         Ok(Self { stream })
     }
 
-    /// Closes gracefully within `timeout` (see [`Stream`]'s `close`): unread bytes are
-    /// dropped, queued bytes written, a close_notify (under TLS) and the FIN sent, and the
-    /// call returns once the peer's EOF arrives. A timeout closes the socket at once.
+    /// Closes gracefully within `timeout` (see [`Stream`]'s `close`).
+    ///
+    /// Unread bytes are dropped, queued bytes written, a close_notify (under TLS) and the
+    /// FIN sent, and the call returns once the peer's EOF arrives. A timeout closes the
+    /// socket at once.
     pub fn close(mut self, timeout: Duration) -> io::Result<()> {
         self.stream.close_gracefully(timeout)
     }
@@ -117,10 +125,11 @@ fn ip(address: lori_core::Address) -> io::Result<SocketAddr> {
 
 crate::stream::wrap_stream!(TcpStream);
 
-/// A TCP listener whose every accept takes a timeout. With [`tls`](Self::tls) it serves
-/// TLS: accepted streams have finished their handshake, and
-/// [`accept_plain`](Self::accept_plain) (Lasso's `acceptNoSSL`) hands out plaintext ones
-/// to upgrade later with `start_tls`.
+/// A TCP listener whose every accept takes a timeout.
+///
+/// With [`tls`](Self::tls) it serves TLS: accepted streams have finished their handshake,
+/// and [`accept_plain`](Self::accept_plain) (Lasso's `acceptNoSSL`) hands out plaintext
+/// ones to upgrade later with `start_tls`.
 ///
 /// ```no_run
 /// use std::io::{BufRead, BufReader, Write};
@@ -145,8 +154,9 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens as `options` say (`lori_net::ListenOptions`: host, port,
-    /// backlog, reuse options).
+    /// Binds and listens as `options` say.
+    ///
+    /// The options are `lori_net::ListenOptions`: host, port, backlog, reuse options.
     pub fn bind(options: &ListenOptions) -> io::Result<Self> {
         let listener = mio::net::TcpListener::from_std(options.bind()?);
         Ok(Self {
@@ -160,8 +170,9 @@ impl TcpListener {
         self
     }
 
-    /// The settings of accepted streams (idle timeout, handshake timeout, …; half-close
-    /// mode is always on). TLS may come here (`Config::server_tls`) or from
+    /// Sets the settings of accepted streams (idle timeout, handshake timeout, …).
+    ///
+    /// Half-close mode is always on. TLS may come here (`Config::server_tls`) or from
     /// [`tls`](Self::tls) (which wins when both are given); either way
     /// [`accept_plain`](Self::accept_plain) hands out plaintext streams.
     pub fn config(mut self, config: Config) -> Self {
@@ -182,9 +193,11 @@ impl TcpListener {
         self.listening.stopper()
     }
 
-    /// Accepts one connection, waiting up to `timeout`; `None` when none came in time (or
-    /// the listener was stopped). Under TLS the stream's handshake is done within the same
-    /// timeout; a client whose handshake fails is dropped and the wait goes on.
+    /// Accepts one connection, waiting up to `timeout`.
+    ///
+    /// `None` when none came in time (or the listener was stopped). Under TLS the stream's
+    /// handshake is done within the same timeout; a client whose handshake fails is dropped
+    /// and the wait goes on.
     pub fn accept(&mut self, timeout: Duration) -> io::Result<Option<TcpStream>> {
         Ok(self
             .listening
@@ -192,8 +205,9 @@ impl TcpListener {
             .map(|stream| TcpStream { stream }))
     }
 
-    /// Accepts one connection without TLS even on a TLS listener (Lasso's
-    /// `acceptNoSSL`): upgrade it later with [`Stream::start_tls`].
+    /// Accepts one connection without TLS even on a TLS listener (Lasso's `acceptNoSSL`).
+    ///
+    /// Upgrade it later with [`Stream::start_tls`].
     pub fn accept_plain(&mut self, timeout: Duration) -> io::Result<Option<TcpStream>> {
         Ok(self
             .listening
@@ -201,11 +215,13 @@ impl TcpListener {
             .map(|stream| TcpStream { stream }))
     }
 
-    /// Accepts connections until stopped ([`stopper`](Self::stopper)), each served by
-    /// `serve` on a thread of its own, at most `limit` at once (`None`: no limit); the
-    /// others wait in the listen backlog until a connection's thread ends, however it
-    /// ends (a panic included). Under TLS the handshake runs on the connection's thread
-    /// before `serve`. Returns `Ok(())` once stopped, or the listener's error.
+    /// Accepts connections until stopped, each served by `serve` on a thread of its own.
+    ///
+    /// The listener stops through its [`stopper`](Self::stopper). At most `limit`
+    /// connections are served at once (`None`: no limit); the others wait in the listen
+    /// backlog until a connection's thread ends, however it ends (a panic included). Under
+    /// TLS the handshake runs on the connection's thread before `serve`. Returns `Ok(())`
+    /// once stopped, or the listener's error.
     pub fn for_each_accept<F>(&mut self, limit: Option<MaxSpawn>, serve: F) -> io::Result<()>
     where
         F: Fn(TcpStream) + Send + Sync + 'static,

@@ -1,5 +1,6 @@
-//! Unix domain sockets (Lasso's named pipes): [`UnixStream`] and [`UnixListener`], with
-//! the same calls as TCP.
+//! Unix domain sockets (Lasso's named pipes): [`UnixStream`] and [`UnixListener`].
+//!
+//! They have the same calls as TCP.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -15,23 +16,26 @@ use crate::link::Socket;
 use crate::listener::{Acceptor, Listening, Stopper};
 use crate::stream::{Stream, deadline_after};
 
-/// A Unix domain stream connection driven on the calling thread; the same calls as
-/// [`TcpStream`](crate::TcpStream) through its [`Stream`].
+/// A Unix domain stream connection driven on the calling thread.
+///
+/// It has the same calls as [`TcpStream`](crate::TcpStream) through its [`Stream`].
 #[derive(Debug)]
 pub struct UnixStream {
     stream: Stream,
 }
 
 impl UnixStream {
-    /// Connects to the Unix domain socket at `path` within `timeout`. A connect that the
-    /// system refuses at once (nothing listens, the listener's backlog is full) is
-    /// [`ConnectError::Tcp`] with that error.
+    /// Connects to the Unix domain socket at `path` within `timeout`.
+    ///
+    /// A connect that the system refuses at once (nothing listens, the listener's backlog
+    /// is full) is [`ConnectError::Tcp`] with that error.
     pub fn connect(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, ConnectError> {
         Self::connect_with(Config::default(), path, timeout)
     }
 
-    /// [`connect`](Self::connect) with the connection's settings (half-close mode is
-    /// always on).
+    /// Connects like [`connect`](Self::connect), with the connection's settings.
+    ///
+    /// Half-close mode is always on.
     pub fn connect_with(
         config: Config,
         path: impl AsRef<Path>,
@@ -85,8 +89,9 @@ fn path(address: Address) -> io::Result<Option<PathBuf>> {
 
 crate::stream::wrap_stream!(UnixStream);
 
-/// A Unix domain listener with the calls of [`TcpListener`](crate::TcpListener). The
-/// socket file is neither removed before binding (an existing one is `AddrInUse`) nor
+/// A Unix domain listener with the calls of [`TcpListener`](crate::TcpListener).
+///
+/// The socket file is neither removed before binding (an existing one is `AddrInUse`) nor
 /// after: both are the application's decision.
 #[derive(Debug)]
 pub struct UnixListener {
@@ -108,8 +113,7 @@ impl UnixListener {
         self
     }
 
-    /// The settings of accepted streams, as
-    /// [`TcpListener::config`](crate::TcpListener::config).
+    /// Sets the accepted streams' settings, as [`TcpListener::config`](crate::TcpListener::config).
     pub fn config(mut self, config: Config) -> Self {
         self.listening.set_config(config);
         self
@@ -128,8 +132,7 @@ impl UnixListener {
         self.listening.stopper()
     }
 
-    /// Accepts one connection within `timeout`, as
-    /// [`TcpListener::accept`](crate::TcpListener::accept).
+    /// Accepts a connection in `timeout`, as [`TcpListener::accept`](crate::TcpListener::accept).
     pub fn accept(&mut self, timeout: Duration) -> io::Result<Option<UnixStream>> {
         Ok(self
             .listening
@@ -137,8 +140,9 @@ impl UnixListener {
             .map(|stream| UnixStream { stream }))
     }
 
-    /// Accepts one connection without TLS even on a TLS listener, as
-    /// [`TcpListener::accept_plain`](crate::TcpListener::accept_plain).
+    /// Accepts one connection without TLS even on a TLS listener, like `TcpListener::accept_plain`.
+    ///
+    /// See [`TcpListener::accept_plain`](crate::TcpListener::accept_plain).
     pub fn accept_plain(&mut self, timeout: Duration) -> io::Result<Option<UnixStream>> {
         Ok(self
             .listening
@@ -146,8 +150,9 @@ impl UnixListener {
             .map(|stream| UnixStream { stream }))
     }
 
-    /// Serves each connection on a thread of its own under `limit`, as
-    /// [`TcpListener::for_each_accept`](crate::TcpListener::for_each_accept).
+    /// Serves each connection on a thread of its own under `limit`, like `TcpListener`.
+    ///
+    /// See [`TcpListener::for_each_accept`](crate::TcpListener::for_each_accept).
     pub fn for_each_accept<F>(&mut self, limit: Option<MaxSpawn>, serve: F) -> io::Result<()>
     where
         F: Fn(UnixStream) + Send + Sync + 'static,

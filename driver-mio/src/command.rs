@@ -1,5 +1,6 @@
-//! What reaches a loop from outside its thread: commands over a channel, each followed by
-//! a wake-up of the loop's `mio::Waker`.
+//! What reaches a loop from outside its thread.
+//!
+//! Commands arrive over a channel, each followed by a wake-up of the loop's `mio::Waker`.
 
 use std::any::Any;
 use std::fmt;
@@ -42,8 +43,9 @@ pub(crate) enum Command {
         /// The answer.
         resolution: Resolution,
     },
-    /// A listener permit of group `group` was released: paused listeners of that group may
-    /// accept again.
+    /// A listener permit of group `group` was released.
+    ///
+    /// Paused listeners of that group may accept again.
     ResumeListeners {
         /// The listener group.
         group: u64,
@@ -53,8 +55,9 @@ pub(crate) enum Command {
         /// The listener group.
         group: u64,
     },
-    /// Stop accepting, close every connection gracefully, hard-close those still open at
-    /// `deadline`, then end the loop.
+    /// Stop accepting, close every connection gracefully, then end the loop.
+    ///
+    /// Connections still open at `deadline` are hard-closed before the loop ends.
     Shutdown {
         /// When the remaining connections are hard-closed (`None`: never).
         deadline: Option<Instant>,

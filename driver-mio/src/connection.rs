@@ -1,5 +1,7 @@
-//! One connection on a loop: its state machine, handler, socket and connect attempts, and
-//! the driving contract that ties them together.
+//! One connection on a loop.
+//!
+//! Its state machine, handler, socket and connect attempts, and the driving contract that
+//! ties them together.
 
 use std::any::Any;
 use std::io::{self, IoSlice};
@@ -125,9 +127,10 @@ impl<M: Send + 'static, H: Handler<M>> Conn<M, H> {
         self.drive(lp, input);
     }
 
-    /// Runs the engine for `input`, then carries out what it asks of the loop: a new turn
-    /// after other ready work, one timer at the deadline, the listener's permit released
-    /// once closed.
+    /// Runs the engine for `input`, then carries out what it asks of the loop.
+    ///
+    /// That is a new turn after other ready work, one timer at the deadline, and the
+    /// listener's permit released once closed.
     fn drive(&mut self, lp: &mut Loop, input: Input<M>) {
         let now = lp.now;
         let mut socket = MioSocket {

@@ -1,5 +1,6 @@
-//! The public face: [`Driver`] (the loop threads, listening, connecting, shutting down)
-//! and [`Listener`].
+//! The public face: [`Driver`] and [`Listener`].
+//!
+//! [`Driver`] owns the loop threads and does the listening, connecting and shutting down.
 
 use std::io;
 use std::mem;
@@ -41,9 +42,10 @@ impl Builder {
         Self::default()
     }
 
-    /// The number of loop threads (at least 1; 0 counts as 1). Each runs its own
-    /// `mio::Poll`; a TCP listener gets one socket per thread, bound with `SO_REUSEPORT`,
-    /// and client connections are spread over the threads in turn.
+    /// Sets the number of loop threads (at least 1; 0 counts as 1).
+    ///
+    /// Each runs its own `mio::Poll`; a TCP listener gets one socket per thread, bound with
+    /// `SO_REUSEPORT`, and client connections are spread over the threads in turn.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
@@ -173,18 +175,19 @@ impl Driver {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Listens on TCP as `options` say. Every thread of the driver accepts for it: with
-    /// more than one thread, each binds its own socket to the same address with
+    /// Listens on TCP as `options` say, accepting on every thread of the driver.
+    ///
+    /// With more than one thread, each binds its own socket to the same address with
     /// `SO_REUSEPORT` (set for you) and runs its own clone of `listener`. Every accepted
-    /// connection gets `config` and the handler that `listener.on_accept(peer)` returns.
-    /// At most `limit` connections are open at once across all threads (`None`: no limit;
+    /// connection gets `config` and the handler that `listener.on_accept(peer)` returns. At
+    /// most `limit` connections are open at once across all threads (`None`: no limit;
     /// lori's default is [`MaxSpawn::DEFAULT`]); at the limit the listener stops accepting
     /// and resumes when a connection closes.
     ///
     /// Binding happens here, so port 0 is resolved when this returns
     /// ([`Listener::local_addr`]). On failure `listener` hears `on_listen_failure` and
-    /// `on_closed`, and the error is returned. `on_listening` is called on each loop
-    /// thread once its socket is registered.
+    /// `on_closed`, and the error is returned. `on_listening` is called on each loop thread
+    /// once its socket is registered.
     pub fn listen<M, H, L>(
         &self,
         options: ListenOptions,
@@ -240,8 +243,9 @@ impl Driver {
         Ok(sockets)
     }
 
-    /// Listens on the Unix domain socket `path` (which must not exist; removing the file
-    /// afterwards is the caller's), on one loop thread, otherwise like [`Driver::listen`].
+    /// Listens on the Unix domain socket `path` on one loop thread, like [`Driver::listen`].
+    ///
+    /// The file at `path` must not exist; removing it afterwards is the caller's job.
     pub fn listen_unix<M, H, L>(
         &self,
         path: &Path,
@@ -269,8 +273,9 @@ impl Driver {
         Ok(self.start_listener::<M, H, L>(parts, local, config, limit, false))
     }
 
-    /// Takes over a listening `std` TCP listener (inherited, or bound by the application),
-    /// on one loop thread, otherwise like [`Driver::listen`].
+    /// Takes over a listening `std` TCP listener, on one loop thread, like [`Driver::listen`].
+    ///
+    /// The listener may be inherited, or bound by the application.
     pub fn adopt_listener<M, H, L>(
         &self,
         socket: std::net::TcpListener,
@@ -297,8 +302,9 @@ impl Driver {
         Ok(self.start_listener::<M, H, L>(parts, Address::Ip(local), config, limit, false))
     }
 
-    /// Hands each part of a listener to a loop (part `i` to loop `i` when `spread`, else
-    /// the next loop in turn), all under one connection limit.
+    /// Hands each part of a listener to a loop, all under one connection limit.
+    ///
+    /// Part `i` goes to loop `i` when `spread`, else to the next loop in turn.
     fn start_listener<M, H, L>(
         &self,
         parts: Vec<(Acceptor, L)>,
@@ -336,12 +342,14 @@ impl Driver {
         Listener { group, local }
     }
 
-    /// Serves a connected TCP stream made elsewhere (inherited, or connected by the
-    /// application; lori's `server(fd)`) with `config` and `handler`, on the next loop
-    /// thread in turn, exactly as an accepted connection: `on_started` (after the TLS
-    /// handshake when `config` has `server_tls`), the same timers, reads and writes. It
-    /// counts against no listener's limit. The stream is made non-blocking here. Returns
-    /// the connection's handle, which posts to `handler.on_message`.
+    /// Serves a connected TCP stream made elsewhere exactly as an accepted connection.
+    ///
+    /// The stream may be inherited, or connected by the application (lori's `server(fd)`).
+    /// It is served with `config` and `handler`, on the next loop thread in turn:
+    /// `on_started` (after the TLS handshake when `config` has `server_tls`), the same
+    /// timers, reads and writes. It counts against no listener's limit. The stream is made
+    /// non-blocking here. Returns the connection's handle, which posts to
+    /// `handler.on_message`.
     ///
     /// A stream that is not connected (its peer's address is unknown: never connected, or
     /// listening) is refused with the error ([`io::ErrorKind::NotConnected`]), as is any
@@ -364,8 +372,9 @@ impl Driver {
         Ok(self.spawn_server(config, stream, handler))
     }
 
-    /// Serves a connected Unix domain stream made elsewhere (inherited, or one end of
-    /// `UnixStream::pair`), like [`Driver::adopt`].
+    /// Serves a connected Unix domain stream made elsewhere, like [`Driver::adopt`].
+    ///
+    /// The stream may be inherited, or one end of `UnixStream::pair`.
     pub fn adopt_unix<M, H>(
         &self,
         stream: std::os::unix::net::UnixStream,
@@ -395,11 +404,12 @@ impl Driver {
         })
     }
 
-    /// Opens a client connection to `connect`'s target with `config`, run by `handler`,
-    /// on the next loop thread in turn. Callable from any thread, including from inside a
-    /// handler. Returns the connection's handle at once; the outcome is the handler's
-    /// `on_connected` or `on_connection_failure`. After a shutdown the handler is dropped
-    /// unheard and the handle refuses every post.
+    /// Opens a client connection to `connect`'s target with `config`, run by `handler`.
+    ///
+    /// The connection runs on the next loop thread in turn. Callable from any thread,
+    /// including from inside a handler. Returns the connection's handle at once; the
+    /// outcome is the handler's `on_connected` or `on_connection_failure`. After a shutdown
+    /// the handler is dropped unheard and the handle refuses every post.
     pub fn connect<M, H>(&self, config: Config, connect: Connect, handler: H) -> Handle<M>
     where
         M: Send + 'static,
@@ -410,11 +420,11 @@ impl Driver {
         })
     }
 
-    /// Opens a client connection to the Unix domain socket at `path`, like
-    /// [`Driver::connect`]. The connect happens on the loop and completes at once: the
-    /// handler hears `on_connected`, or `on_connection_failure` with
-    /// `ConnectionFailure::Tcp` carrying the error (a listener whose backlog is full
-    /// refuses with `WouldBlock`).
+    /// Opens a client connection to the Unix domain socket at `path`, like [`Driver::connect`].
+    ///
+    /// The connect happens on the loop and completes at once: the handler hears
+    /// `on_connected`, or `on_connection_failure` with `ConnectionFailure::Tcp` carrying
+    /// the error (a listener whose backlog is full refuses with `WouldBlock`).
     pub fn connect_unix<M, H>(&self, path: &Path, config: Config, handler: H) -> Handle<M>
     where
         M: Send + 'static,
@@ -448,12 +458,14 @@ impl Driver {
         handle
     }
 
-    /// Shuts down gracefully: every listener stops accepting (`on_closed`), every
-    /// connection is closed (`close()`: queued bytes flushed, FIN sent, the peer's EOF
-    /// awaited), those still open after `grace` are hard-closed, and the loop threads end.
-    /// Returns once they have, like [`Driver::wait`] (called from inside a handler, it only
-    /// starts the shutdown: a loop cannot wait for itself). Calling it again, or from
-    /// several threads, is harmless; each call returns once the loops are stopped.
+    /// Shuts down gracefully, hard-closing connections still open after `grace`.
+    ///
+    /// Every listener stops accepting (`on_closed`), every connection is closed (`close()`:
+    /// queued bytes flushed, FIN sent, the peer's EOF awaited), those still open after
+    /// `grace` are hard-closed, and the loop threads end. Returns once they have, like
+    /// [`Driver::wait`] (called from inside a handler, it only starts the shutdown: a loop
+    /// cannot wait for itself). Calling it again, or from several threads, is harmless;
+    /// each call returns once the loops are stopped.
     pub fn shutdown(&self, grace: Duration) {
         // A grace beyond what `Instant` can express never ends: no hard close.
         let deadline = Instant::now().checked_add(grace);
@@ -466,10 +478,11 @@ impl Driver {
         }
     }
 
-    /// Blocks until every loop thread has stopped, which happens after a
-    /// [`Driver::shutdown`] (called from another thread, a signal hook, or a handler).
-    /// Must not be called on a loop thread (from inside a handler): a loop cannot wait for
-    /// itself.
+    /// Blocks until every loop thread has stopped.
+    ///
+    /// That happens after a [`Driver::shutdown`] (called from another thread, a signal
+    /// hook, or a handler). Must not be called on a loop thread (from inside a handler): a
+    /// loop cannot wait for itself.
     pub fn wait(&self) {
         let threads = mem::take(&mut *lock(&self.inner.threads));
         if !threads.is_empty() {
@@ -525,9 +538,10 @@ fn unix_connection(path: &PathBuf, config: Config, now: Instant) -> (Connection,
     }
 }
 
-/// A listener started by [`Driver::listen`], [`Driver::listen_unix`] or
-/// [`Driver::adopt_listener`]: its address, and a way to close it. Dropping it does not
-/// close the listener; [`Listener::close`] or [`Driver::shutdown`] does.
+/// A listener started by [`Driver::listen`], [`Driver::listen_unix`] or [`Driver::adopt_listener`].
+///
+/// It gives its address, and a way to close it. Dropping it does not close the listener;
+/// [`Listener::close`] or [`Driver::shutdown`] does.
 #[derive(Debug)]
 pub struct Listener {
     group: Arc<ListenerGroup>,
@@ -540,8 +554,10 @@ impl Listener {
         self.local.clone()
     }
 
-    /// Stops accepting on every thread: each part's handler hears `on_closed`. Accepted
-    /// connections are not affected. Asynchronous: returns before the loops act on it.
+    /// Stops accepting on every thread: each part's handler hears `on_closed`.
+    ///
+    /// Accepted connections are not affected. Asynchronous: returns before the loops act on
+    /// it.
     pub fn close(&self) {
         for remote in self.group.remotes() {
             // A loop that is gone closed its listeners already.

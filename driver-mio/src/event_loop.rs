@@ -1,6 +1,8 @@
-//! One event loop: a `mio::Poll` on its own thread, its connections and listeners in
-//! slabs, their sockets' routes, a deadline heap, and the turn structure (readiness
-//! events, commands, due timers, then the work that yielded last turn).
+//! One event loop: a `mio::Poll` on its own thread and what it drives.
+//!
+//! The loop keeps its connections and listeners in slabs, their sockets' routes, a deadline
+//! heap, and the turn structure (readiness events, commands, due timers, then the work that
+//! yielded last turn).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -52,8 +54,10 @@ pub(crate) enum Route {
     Conn(Key, Source),
     /// A listener socket.
     Listener(Key),
-    /// A socket removed this turn: events still queued for it are ignored, and the slot is
-    /// freed at the end of the turn (so no token is reused within one batch of events).
+    /// A socket removed this turn: events still queued for it are ignored.
+    ///
+    /// The slot is freed at the end of the turn, so no token is reused within one batch of
+    /// events.
     Dead,
 }
 
@@ -381,9 +385,10 @@ impl Loop {
         }
     }
 
-    /// Fires the deadlines due this turn: at most as many as the heap held when the turn
-    /// began, so entries pushed while firing wait for the next turn (which polls without
-    /// blocking, as they are due).
+    /// Fires the deadlines due this turn, at most as many as the heap held when the turn began.
+    ///
+    /// Entries pushed while firing wait for the next turn (which polls without blocking, as
+    /// they are due).
     fn fire_timers(&mut self) {
         let mut budget = self.timers.len();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {

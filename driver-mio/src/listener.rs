@@ -1,5 +1,7 @@
-//! Listeners on a loop: accepting under the connection limit, pausing at the limit and
-//! resuming when a permit is released (on any thread), backing off after accept errors.
+//! Listeners on a loop: accepting under the connection limit.
+//!
+//! A listener pauses at the limit and resumes when a permit is released (on any thread),
+//! and backs off after accept errors.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -132,8 +134,10 @@ where
         }
     }
 
-    /// Stops accepting until a permit is released. The fence pairs with the one in
-    /// [`ListenerGroup::released`]; a release that came before it is seen at once.
+    /// Stops accepting until a permit is released.
+    ///
+    /// The fence pairs with the one in [`ListenerGroup::released`]; a release that came
+    /// before it is seen at once.
     fn pause(&mut self) {
         self.paused = true;
         self.group.paused.fetch_add(1, Ordering::SeqCst);
@@ -150,8 +154,9 @@ where
         }
     }
 
-    /// Calls the handler, unless it panicked before: its result, or `None` after a panic,
-    /// which closes this part of the listener (its `on_closed` is not called).
+    /// Calls the handler, unless it panicked before: its result, or `None` after a panic.
+    ///
+    /// `None` closes this part of the listener (its `on_closed` is not called).
     fn call<R>(&mut self, lp: &mut Loop, call: impl FnOnce(&mut L) -> R) -> Option<R> {
         if self.panicked {
             return None;
@@ -165,9 +170,10 @@ where
         result
     }
 
-    /// Serves one accepted connection with its permit: its handler, or a refusal (the
-    /// socket closes and the permit is given back). A panicking `on_accept` is a refusal
-    /// that also closes the listener.
+    /// Serves one accepted connection with its permit: its handler, or a refusal.
+    ///
+    /// On a refusal the socket closes and the permit is given back. A panicking `on_accept`
+    /// is a refusal that also closes the listener.
     fn serve(&mut self, lp: &mut Loop, accepted: (Stream, Address), permit: Permit) {
         let (stream, peer) = accepted;
         match self.call(lp, |handler| handler.on_accept(&peer)) {
@@ -181,8 +187,9 @@ where
         }
     }
 
-    /// Releases a permit taken for nothing (no connection was pending, or it was
-    /// refused). Another part may have seen it taken and paused meanwhile: it is woken.
+    /// Releases a permit taken for nothing (no connection was pending, or it was refused).
+    ///
+    /// Another part may have seen it taken and paused meanwhile: it is woken.
     fn give_back(&self, permit: Permit) {
         drop(permit);
         self.group.released();

@@ -1,6 +1,7 @@
-//! The slab a loop keeps its connections or its listeners in: generation-checked keys,
-//! and tasks taken out of their slot while they run, so a running task can use the loop
-//! (and the slab) without aliasing itself.
+//! The slab a loop keeps its connections or its listeners in.
+//!
+//! Keys are generation-checked, and tasks are taken out of their slot while they run, so a
+//! running task can use the loop (and the slab) without aliasing itself.
 
 use slab::Slab;
 

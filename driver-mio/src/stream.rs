@@ -1,5 +1,6 @@
-//! The sockets a loop owns: connection streams and listener sockets, TCP or Unix domain,
-//! behind one type each so the loop handles both families alike.
+//! The sockets a loop owns: connection streams and listener sockets, TCP or Unix domain.
+//!
+//! Each kind sits behind one type so the loop handles both families alike.
 
 use std::io::{self, IoSlice, Write};
 use std::net::Shutdown;

@@ -1,6 +1,8 @@
-//! UDP endpoints on a loop: a bound socket, its datagram endpoint and handler, run by the
-//! core's datagram engine as one more task in the loop's connection slots (so readiness,
-//! timers, posted messages and the shutdown reach it as they reach connections).
+//! UDP endpoints on a loop, run by the core's datagram engine.
+//!
+//! A bound socket, its datagram endpoint and handler, run by the core's datagram engine as
+//! one more task in the loop's connection slots (so readiness, timers, posted messages and
+//! the shutdown reach it as they reach connections).
 
 use std::any::Any;
 use std::io::{self, IoSliceMut};
@@ -24,9 +26,10 @@ use crate::driver::Driver;
 use crate::event_loop::{Loop, Route, Source, TimerKey};
 use crate::handle::{self, Handles, Mailbox};
 
-/// A UDP endpoint started by [`Driver::bind_udp`]: its bound address and the handle that
-/// posts to its handler's `on_message`. Dropping it does not close the endpoint; a
-/// message asking the handler to `close()`, or [`Driver::shutdown`], does.
+/// A UDP endpoint started by [`Driver::bind_udp`]: its bound address and a handle to its handler.
+///
+/// The handle posts to the handler's `on_message`. Dropping it does not close the endpoint;
+/// a message asking the handler to `close()`, or [`Driver::shutdown`], does.
 #[derive(Debug, Clone)]
 pub struct UdpEndpoint<M> {
     local: SocketAddr,
@@ -46,16 +49,16 @@ impl<M> UdpEndpoint<M> {
 }
 
 impl Driver {
-    /// Binds a UDP socket as `options` say (connected when `options.connect(peer)` was
-    /// given: the endpoint is then `Endpoint::connected` to that peer) and serves it with
-    /// `handler` on the next loop thread: `on_started` first, then a call per datagram and
-    /// event until the endpoint closes. Receives and sends are batched through
-    /// `lori_net::UdpIo` (quinn-udp: `recvmmsg`, GRO, GSO on Linux).
+    /// Binds a UDP socket as `options` say and serves it with `handler` on the next loop thread.
     ///
-    /// Binding happens here, so port 0 is resolved when this returns. For several loops
-    /// on one port, bind one endpoint per loop with `reuse_port(true)`.
-    /// [`Driver::shutdown`] closes the endpoint gracefully (queued datagrams drain), then
-    /// hard at its deadline.
+    /// The socket is connected when `options.connect(peer)` was given: the endpoint is then
+    /// `Endpoint::connected` to that peer. The handler hears `on_started` first, then a
+    /// call per datagram and event until the endpoint closes. Receives and sends are
+    /// batched through `lori_net::UdpIo` (quinn-udp: `recvmmsg`, GRO, GSO on Linux).
+    ///
+    /// Binding happens here, so port 0 is resolved when this returns. For several loops on
+    /// one port, bind one endpoint per loop with `reuse_port(true)`. [`Driver::shutdown`]
+    /// closes the endpoint gracefully (queued datagrams drain), then hard at its deadline.
     pub fn bind_udp<M, H>(
         &self,
         options: UdpOptions,
@@ -159,8 +162,9 @@ struct UdpTask<M, H> {
 }
 
 impl<M: Send + 'static, H: DatagramHandler<M>> UdpTask<M, H> {
-    /// Runs the engine for `input`, then asks the loop for what the engine waits for: a
-    /// new turn after other ready work, one timer at the deadline.
+    /// Runs the engine for `input`, then asks the loop for what the engine waits for.
+    ///
+    /// That is a new turn after other ready work, or one timer at the deadline.
     fn drive(&mut self, lp: &mut Loop, input: DatagramInput<M>) {
         let now = lp.now;
         let mut transport = MioUdp {

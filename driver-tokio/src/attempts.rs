@@ -1,6 +1,8 @@
-//! A client connection's connect attempts (Happy Eyeballs): one non-blocking socket per
-//! attempt, polled by the connection task itself, so that abandoning an attempt closes its
-//! socket at once (`IoOp::Abandon` says "now"; an aborted task would close it later).
+//! A client connection's connect attempts (Happy Eyeballs), one non-blocking socket per attempt.
+//!
+//! The sockets are polled by the connection task itself, so that abandoning an attempt
+//! closes its socket at once (`IoOp::Abandon` says "now"; an aborted task would close it
+//! later).
 
 use std::io;
 use std::net::SocketAddr;

@@ -22,18 +22,19 @@ use crate::socket::Socket;
 use crate::task::{self, Opening};
 use crate::trace;
 
-/// Runs lori connections and listeners on a tokio runtime: each connection is one task
-/// (reading, writing, timers and the handler's callbacks all happen on it), each listener
-/// one accept task.
+/// Runs lori connections and listeners on a tokio runtime.
 ///
-/// Cheap to clone: clones share the runtime handle and the shutdown state, so a handler
-/// may hold one and open client connections from inside its callbacks. Every method is a
-/// plain function that spawns onto the runtime; they may be called from any thread, inside
-/// the runtime or not. The runtime must have its I/O and time drivers enabled
-/// (`enable_all()`); it may be current-thread or multi-thread.
+/// Each connection is one task (reading, writing, timers and the handler's callbacks all
+/// happen on it), each listener one accept task.
 ///
-/// [`Driver::shutdown`] concerns the connections and listeners started through this
-/// driver and its clones.
+/// Cheap to clone: clones share the runtime handle and the shutdown state, so a handler may
+/// hold one and open client connections from inside its callbacks. Every method is a plain
+/// function that spawns onto the runtime; they may be called from any thread, inside the
+/// runtime or not. The runtime must have its I/O and time drivers enabled (`enable_all()`);
+/// it may be current-thread or multi-thread.
+///
+/// [`Driver::shutdown`] concerns the connections and listeners started through this driver
+/// and its clones.
 #[derive(Clone)]
 pub struct Driver {
     runtime: runtime::Handle,
@@ -74,16 +75,16 @@ impl Driver {
         &self.runtime
     }
 
-    /// Listens on TCP as `options` say (`lori_net::ListenOptions::bind`; a host name is
-    /// resolved here, blocking the caller, a literal address is not). Every accepted
-    /// connection gets `config` and the handler `listener.on_accept(peer)` returns; `limit`
-    /// bounds the connections open at once (`None`: no limit; lori's default is
-    /// `MaxSpawn::DEFAULT`). At the limit the listener stops accepting (clients wait in
-    /// the backlog) until one of its connections ends.
+    /// Listens on TCP as `options` say (`lori_net::ListenOptions::bind`).
     ///
-    /// `on_listening` is called on the listener's task once it accepts. When binding
-    /// fails, `on_listen_failure` and `on_closed` are called here and the error is
-    /// returned too.
+    /// A host name is resolved here, blocking the caller; a literal address is not. Every
+    /// accepted connection gets `config` and the handler `listener.on_accept(peer)`
+    /// returns; `limit` bounds the connections open at once (`None`: no limit; lori's
+    /// default is `MaxSpawn::DEFAULT`). At the limit the listener stops accepting (clients
+    /// wait in the backlog) until one of its connections ends.
+    ///
+    /// `on_listening` is called on the listener's task once it accepts. When binding fails,
+    /// `on_listen_failure` and `on_closed` are called here and the error is returned too.
     pub fn listen<M, H, L>(
         &self,
         options: ListenOptions,
@@ -103,9 +104,10 @@ impl Driver {
         self.start_listener(socket, config, limit, listener)
     }
 
-    /// Listens on the Unix domain socket `path`, like [`Driver::listen`]. Fails with
-    /// `AddrInUse` if `path` exists; removing a stale file, and the file after the
-    /// listener closed, is the caller's decision.
+    /// Listens on the Unix domain socket `path`, like [`Driver::listen`].
+    ///
+    /// Fails with `AddrInUse` if `path` exists; removing a stale file, and the file after
+    /// the listener closed, is the caller's decision.
     pub fn listen_unix<M, H, L>(
         &self,
         path: &Path,
@@ -125,8 +127,10 @@ impl Driver {
         self.start_listener(socket, config, limit, listener)
     }
 
-    /// Serves a listening TCP socket made elsewhere (inherited, or bound by the
-    /// application), like [`Driver::listen`]. It is made non-blocking here.
+    /// Serves a listening TCP socket made elsewhere, like [`Driver::listen`].
+    ///
+    /// The socket may be inherited, or bound by the application. It is made non-blocking
+    /// here.
     pub fn adopt_listener<M, H, L>(
         &self,
         std_listener: std::net::TcpListener,
@@ -146,12 +150,13 @@ impl Driver {
         self.start_listener(socket, config, limit, listener)
     }
 
-    /// Serves a connected TCP stream made elsewhere (inherited, or connected by the
-    /// application; lori's `server(fd)`) with `config` and `handler`, exactly as an
-    /// accepted connection: `on_started` (after the TLS handshake when `config` has
-    /// `server_tls`), the same timers, reads and writes. It counts against no listener's
-    /// limit. The stream is made non-blocking and registered with the runtime here.
-    /// Returns the connection's handle, which posts to `handler.on_message`.
+    /// Serves a connected TCP stream made elsewhere exactly as an accepted connection.
+    ///
+    /// The stream may be inherited, or connected by the application (lori's `server(fd)`).
+    /// It is served with `config` and `handler`: `on_started` (after the TLS handshake when
+    /// `config` has `server_tls`), the same timers, reads and writes. It counts against no
+    /// listener's limit. The stream is made non-blocking and registered with the runtime
+    /// here. Returns the connection's handle, which posts to `handler.on_message`.
     ///
     /// A stream that is not connected (its peer's address is unknown: never connected, or
     /// listening) is refused with the error ([`io::ErrorKind::NotConnected`]), and the
@@ -175,8 +180,9 @@ impl Driver {
         Ok(self.spawn_adopted(socket, &peer, config, handler))
     }
 
-    /// Serves a connected Unix domain stream made elsewhere (inherited, or one end of
-    /// `UnixStream::pair`), like [`Driver::adopt`].
+    /// Serves a connected Unix domain stream made elsewhere, like [`Driver::adopt`].
+    ///
+    /// The stream may be inherited, or one end of `UnixStream::pair`.
     pub fn adopt_unix<M, H>(
         &self,
         stream: std::os::unix::net::UnixStream,
@@ -195,8 +201,9 @@ impl Driver {
         Ok(self.spawn_adopted(socket, &peer, config, handler))
     }
 
-    /// Spawns the task of an adopted `socket` from `peer`: a server connection with a
-    /// handle and no permit.
+    /// Spawns the task of an adopted `socket` from `peer`.
+    ///
+    /// It is a server connection with a handle and no permit.
     fn spawn_adopted<M, H>(
         &self,
         socket: Socket,
@@ -221,10 +228,11 @@ impl Driver {
         handle
     }
 
-    /// Opens a client connection as `connect` says (DNS off the runtime's threads, then
-    /// Happy Eyeballs), served by `handler`: it ends in `on_connected` or
-    /// `on_connection_failure`. Returns the connection's handle, which posts to
-    /// `handler.on_message`.
+    /// Opens a client connection as `connect` says, served by `handler`.
+    ///
+    /// DNS runs off the runtime's threads, then Happy Eyeballs. The connection ends in
+    /// `on_connected` or `on_connection_failure`. Returns the connection's handle, which
+    /// posts to `handler.on_message`.
     pub fn connect<M, H>(&self, config: Config, connect: Connect, handler: H) -> Handle<M>
     where
         M: Send + 'static,
@@ -243,9 +251,10 @@ impl Driver {
         handle
     }
 
-    /// Opens a client connection to the Unix domain socket `path`, like
-    /// [`Driver::connect`]. A failed connect is `on_connection_failure(Tcp { last })` with
-    /// the error (a full backlog is `WouldBlock`).
+    /// Opens a client connection to the Unix domain socket `path`, like [`Driver::connect`].
+    ///
+    /// A failed connect is `on_connection_failure(Tcp { last })` with the error (a full
+    /// backlog is `WouldBlock`).
     pub fn connect_unix<M, H>(&self, path: &Path, config: Config, handler: H) -> Handle<M>
     where
         M: Send + 'static,
@@ -264,10 +273,12 @@ impl Driver {
         handle
     }
 
-    /// Shuts down gracefully: every listener stops accepting and closes, every connection
-    /// is closed with `close()` (queued bytes are flushed, then the peer's EOF awaited), and
-    /// those still open after `grace` are closed with `hard_close()`. Returns once every
-    /// task of this driver has ended. Connections opened afterwards close at once.
+    /// Shuts down gracefully, hard-closing connections still open after `grace`.
+    ///
+    /// Every listener stops accepting and closes, every connection is closed with `close()`
+    /// (queued bytes are flushed, then the peer's EOF awaited), and those still open after
+    /// `grace` are closed with `hard_close()`. Returns once every task of this driver has
+    /// ended. Connections opened afterwards close at once.
     pub async fn shutdown(&self, grace: Duration) {
         self.coordinator.advance(Phase::Closing);
         if tokio::time::timeout(grace, self.coordinator.all_ended())

@@ -1,6 +1,6 @@
-//! Listeners: one accept task per listening socket, under a connection limit (lori's
-//! `MaxSpawn`), with the application's [`ListenerHandler`] choosing each connection's
-//! handler.
+//! Listeners: one accept task per listening socket, under a connection limit (lori's `MaxSpawn`).
+//!
+//! The application's [`ListenerHandler`] chooses each connection's handler.
 
 use std::io;
 use std::marker::PhantomData;
@@ -19,8 +19,10 @@ use crate::socket::Socket;
 use crate::task::Opening;
 use crate::trace;
 
-/// A listening socket served by a driver. Cheap to clone; every clone controls the same
-/// listener. Dropping it does not close the listener: call [`Listener::close`].
+/// A listening socket served by a driver.
+///
+/// Cheap to clone; every clone controls the same listener. Dropping it does not close the
+/// listener: call [`Listener::close`].
 #[derive(Debug, Clone)]
 pub struct Listener {
     shared: Arc<Shared>,
@@ -43,9 +45,10 @@ impl Listener {
         self.shared.local.clone()
     }
 
-    /// Stops accepting: the listening socket is closed and the listener handler's
-    /// `on_closed` is called, on the listener's task, soon after. Connections it accepted
-    /// go on. Closing twice is harmless.
+    /// Stops accepting: the listening socket is closed, then the handler hears `on_closed`.
+    ///
+    /// The listener handler's `on_closed` is called on the listener's task, soon after.
+    /// Connections it accepted go on. Closing twice is harmless.
     pub fn close(&self) {
         self.shared.close.notify_one();
     }
@@ -128,8 +131,9 @@ pub(crate) trait Serve: Send + 'static {
     fn listening(&mut self, local: &Address);
     /// The listener's socket broke; it stops.
     fn failed(&mut self, error: IoFailure);
-    /// Serves `socket` from `peer`, which holds `permit`; `release` wakes the listener when
-    /// the connection ends.
+    /// Serves `socket` from `peer`, which holds `permit`.
+    ///
+    /// `release` wakes the listener when the connection ends.
     fn serve(&mut self, socket: Socket, peer: Address, permit: Permit, release: Release);
     /// The listener stopped accepting.
     fn closed(&mut self);

@@ -1,5 +1,6 @@
-//! A connection's mailbox: the tokio channel behind its [`Handle`], made only when a
-//! handle is first asked for.
+//! A connection's mailbox: the tokio channel behind its [`Handle`].
+//!
+//! The channel is made only when a handle is first asked for.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

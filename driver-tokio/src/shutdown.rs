@@ -1,5 +1,6 @@
-//! Graceful shutdown: one phase per driver that every task watches, and a count of the
-//! tasks still running so that `Driver::shutdown` can wait for them.
+//! Graceful shutdown: one phase per driver that every task watches, and a count of running tasks.
+//!
+//! The count of the tasks still running lets `Driver::shutdown` wait for them.
 //!
 //! Listeners wait for the phase on a `watch` channel. Connection tasks, which are many and
 //! mostly idle, do not hold a receiver and its wait future (about 160 bytes each): they
@@ -19,8 +20,7 @@ pub(crate) enum Phase {
     Running,
     /// Listeners stop; every connection closes gracefully (`close()`).
     Closing,
-    /// The grace period is over: every connection still open is closed at once
-    /// (`hard_close()`).
+    /// The grace period is over: every connection still open is closed at once (`hard_close()`).
     Hard,
 }
 
@@ -132,8 +132,10 @@ impl Coordinator {
         }
     }
 
-    /// The waker slots. A panic while they were locked left them consistent (every
-    /// operation on them is a single push, pop or assignment), so poisoning is ignored.
+    /// Locks the waker slots, ignoring poisoning.
+    ///
+    /// A panic while they were locked left them consistent (every operation on them is a
+    /// single push, pop or assignment), so poisoning is ignored.
     fn lock_wakers(&self) -> std::sync::MutexGuard<'_, Wakers> {
         self.wakers.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -1,5 +1,6 @@
-//! The connection's socket: a TCP or a Unix domain stream, with the few operations the
-//! connection task performs on it.
+//! The connection's socket: a TCP or a Unix domain stream.
+//!
+//! It offers the few operations the connection task performs on it.
 
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -106,8 +107,10 @@ impl Socket {
         }
     }
 
-    /// Whether a connect started by [`Socket::start_tcp`] has finished: `Ready(Ok(()))` once connected, `Ready(Err(e))` when it failed, `Pending`
-    /// (with `cx` registered) while it is under way.
+    /// Whether a connect started by [`Socket::start_tcp`] has finished.
+    ///
+    /// `Ready(Ok(()))` once connected, `Ready(Err(e))` when it failed, `Pending` (with `cx`
+    /// registered) while it is under way.
     pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             ready!(self.poll_write_ready(cx))?;

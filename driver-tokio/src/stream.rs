@@ -1,12 +1,13 @@
-//! A lori connection as a tokio `AsyncRead + AsyncWrite` stream, for code written against
-//! streams (hyper, tonic, tokio-util codecs).
+//! A lori connection as a tokio `AsyncRead + AsyncWrite` stream.
+//!
+//! It serves code written against streams (hyper, tonic, tokio-util codecs).
 //!
 //! A [`Stream`] is not a task: it owns the connection, the core's engine and the socket,
 //! and drives the engine inside its own `poll_*` methods, as tokio-rustls's stream drives
-//! rustls. Its handler is an inbox the reads take from; backpressure is the core's own:
-//! a write is accepted while the connection is writeable and pends while it is throttled,
-//! and received bytes beyond [`READ_AHEAD`] mute the connection until the reader catches
-//! up, so memory stays bounded either way.
+//! rustls. Its handler is an inbox the reads take from; backpressure is the core's own: a
+//! write is accepted while the connection is writeable and pends while it is throttled, and
+//! received bytes beyond [`READ_AHEAD`] mute the connection until the reader catches up, so
+//! memory stays bounded either way.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -30,12 +31,15 @@ use crate::shutdown::{Coordinator, Phase, Tracked};
 use crate::socket::Socket;
 use crate::transport::{Connecting, TokioSocket};
 
-/// Received bytes a stream holds for its reader before it stops reading the socket (the
-/// peer then feels backpressure); reading resumes below half of it.
+/// Received bytes a stream holds for its reader before it stops reading the socket.
+///
+/// The peer then feels backpressure; reading resumes below half of it.
 pub const READ_AHEAD: usize = 256 * 1024;
 
-/// The most bytes one write accepts (a larger write is taken in part, as `AsyncWrite`
-/// allows), so that one call never queues more than this beyond what the kernel holds.
+/// The most bytes one write accepts.
+///
+/// A larger write is taken in part, as `AsyncWrite` allows, so that one call never queues
+/// more than this beyond what the kernel holds.
 pub const MAX_WRITE: usize = 256 * 1024;
 
 /// The driver's clock: tokio's, so that tests may pause it.
@@ -129,8 +133,10 @@ impl Handler for Inbox {
     }
 }
 
-/// A client connection that was never made, as the error of
-/// [`Driver::connect_stream`](crate::Driver::connect_stream)'s `io::Error` carries it.
+/// A client connection that was never made.
+///
+/// It is the error that [`Driver::connect_stream`](crate::Driver::connect_stream)'s
+/// `io::Error` carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the connection was never made: {0:?}")]
 pub struct ConnectError(pub ConnectionFailure);
@@ -143,26 +149,27 @@ enum Side {
     Write,
 }
 
-/// A lori connection as a tokio `AsyncRead + AsyncWrite` stream: Happy Eyeballs, TLS and
-/// the connection timeout when made by [`Driver::connect_stream`](crate::Driver::connect_stream),
-/// the connection limit and a completed TLS handshake when accepted by a
-/// [`StreamListener`](crate::StreamListener), and the core's idle timeout, backpressure
-/// and graceful close throughout.
+/// A lori connection as a tokio `AsyncRead + AsyncWrite` stream.
+///
+/// It has Happy Eyeballs, TLS and the connection timeout when made by
+/// [`Driver::connect_stream`](crate::Driver::connect_stream), the connection limit and a
+/// completed TLS handshake when accepted by a [`StreamListener`](crate::StreamListener),
+/// and the core's idle timeout, backpressure and graceful close throughout.
 ///
 /// - Reads return what was received, in order; EOF once the peer shut its side down (the
-///   stream can still write: half-close). The idle timeout, if configured, surfaces as
-///   one `TimedOut` read error each time it passes; the stream stays usable.
+///   stream can still write: half-close). The idle timeout, if configured, surfaces as one
+///   `TimedOut` read error each time it passes; the stream stays usable.
 /// - Writes are accepted while the connection is writeable and pend while it is throttled
 ///   (the kernel's buffer is full), so nothing buffers without bound. Each write is one
 ///   send of the core; vectored writes are one send too.
-/// - `poll_flush` waits until every accepted byte was handed to the kernel;
-///   `poll_shutdown` closes gracefully: queued bytes, TLS close_notify, then FIN, while
-///   reads go on until the peer's EOF.
+/// - `poll_flush` waits until every accepted byte was handed to the kernel; `poll_shutdown`
+///   closes gracefully: queued bytes, TLS close_notify, then FIN, while reads go on until
+///   the peer's EOF.
 /// - The driver's shutdown closes the stream gracefully (then at once, at the grace
 ///   deadline) the next time it is polled.
 ///
-/// Poll it from one task at a time per side (one reader and one writer at most); the
-/// timer wakes whichever side polled last.
+/// Poll it from one task at a time per side (one reader and one writer at most); the timer
+/// wakes whichever side polled last.
 #[derive(Debug)]
 pub struct Stream {
     conn: Connection,
@@ -231,8 +238,9 @@ impl Stream {
         stream
     }
 
-    /// Drives the stream until its connection is open (connected, and any TLS handshake
-    /// done), or fails with why it never opened.
+    /// Drives the stream until its connection is open, or fails with why it never opened.
+    ///
+    /// Open means connected, and any TLS handshake done.
     fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), NeverOpened>> {
         loop {
             if self.inbox.opened {
@@ -259,20 +267,22 @@ impl Stream {
         }
     }
 
-    /// The connection: its state, byte counts and, under TLS, the negotiated ALPN
-    /// protocol and the peer's certificates (`tls_alpn_protocol`, `tls_peer_certificates`).
+    /// The connection: its state, byte counts and, under TLS, its negotiated parameters.
+    ///
+    /// Under TLS these are the negotiated ALPN protocol and the peer's certificates
+    /// (`tls_alpn_protocol`, `tls_peer_certificates`).
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
-    /// The socket's options and addresses (`lori_core::SocketOptions`), while the stream
-    /// has a socket.
+    /// The socket's options and addresses (`lori_core::SocketOptions`), while it has a socket.
     pub fn socket(&self) -> Option<lori_net::SocketOpts<'_>> {
         self.socket.as_ref().map(Socket::options)
     }
 
-    /// Returns the next received chunk as the core cut it, without copying (a read copies
-    /// it into the caller's buffer instead); `None` at EOF.
+    /// Returns the next received chunk as the core cut it, without copying; `None` at EOF.
+    ///
+    /// A read copies it into the caller's buffer instead.
     pub async fn read_bytes(&mut self) -> io::Result<Option<Bytes>> {
         std::future::poll_fn(|cx| self.poll_read_bytes(cx)).await
     }
@@ -292,12 +302,13 @@ impl Stream {
         }
     }
 
-    /// Upgrades the open plaintext connection to TLS (STARTTLS) and waits for the
-    /// handshake. Refused with `InvalidInput` while received bytes wait to be read: bytes
-    /// that came with the peer's go-ahead may have been injected before the upgrade
-    /// (CVE-2021-23222), so the application must read (and judge) them first. Other
-    /// refusals are the core's [`lori_core::StartTlsError`]s; a failed handshake is an
-    /// error and closes the connection.
+    /// Upgrades the open plaintext connection to TLS (STARTTLS) and waits for the handshake.
+    ///
+    /// Refused with `InvalidInput` while received bytes wait to be read: bytes that came
+    /// with the peer's go-ahead may have been injected before the upgrade (CVE-2021-23222),
+    /// so the application must read (and judge) them first. Other refusals are the core's
+    /// [`lori_core::StartTlsError`]s; a failed handshake is an error and closes the
+    /// connection.
     pub async fn start_tls(&mut self, upgrade: lori_core::TlsUpgrade) -> io::Result<()> {
         if !self.inbox.received.is_empty() {
             return Err(io::Error::new(
@@ -328,9 +339,10 @@ impl Stream {
         .await
     }
 
-    /// How reading ends, once nothing is left to read: `Ok` at EOF, the connection's error
-    /// after a reset or failure, `TimedOut` once per idle timeout; `None` while reads may
-    /// still bring bytes.
+    /// How reading ends, once nothing is left to read; `None` while reads may still bring bytes.
+    ///
+    /// It is `Ok` at EOF, the connection's error after a reset or failure, `TimedOut` once
+    /// per idle timeout.
     fn read_end(&mut self) -> Option<io::Result<()>> {
         if std::mem::take(&mut self.inbox.idle) {
             return Some(Err(io::ErrorKind::TimedOut.into()));
@@ -411,10 +423,12 @@ impl Stream {
         }
     }
 
-    /// Drives the engine with the first thing ready for `side` (`None`: both, as while
-    /// opening or upgrading): the driver's shutdown, a yielded turn, a connect attempt or
-    /// the resolution, the socket's readiness, the timer. `Ready` once it drove; `Pending`
-    /// with `cx` registered otherwise.
+    /// Drives the engine with the first thing ready for `side`.
+    ///
+    /// `side` is `None` for both, as while opening or upgrading. The things checked are the
+    /// driver's shutdown, a yielded turn, a connect attempt or the resolution, the socket's
+    /// readiness, the timer. `Ready` once it drove; `Pending` with `cx` registered
+    /// otherwise.
     fn poll_progress(&mut self, cx: &mut Context<'_>, side: Option<Side>) -> Poll<()> {
         let phase = self.shutdown.phase();
         if phase > self.phase {
@@ -603,10 +617,12 @@ impl AsyncWrite for Stream {
 /// in their handshake tasks (each holding its permit).
 const ACCEPTED_QUEUE: usize = 64;
 
-/// A listener in stream mode: accepted connections, their TLS handshakes complete, come
-/// out of [`StreamListener::accept`] as [`Stream`]s. Each holds one of the listener's
-/// permits until it is dropped (or its connection closes). The listener stops on
-/// [`StreamListener::close`] and on the driver's shutdown; streams already accepted go on.
+/// A listener in stream mode: accepted connections come out of it as [`Stream`]s.
+///
+/// Accepted connections, their TLS handshakes complete, come out of
+/// [`StreamListener::accept`]. Each holds one of the listener's permits until it is dropped
+/// (or its connection closes). The listener stops on [`StreamListener::close`] and on the
+/// driver's shutdown; streams already accepted go on.
 #[derive(Debug)]
 pub struct StreamListener {
     listener: Listener,
@@ -614,8 +630,10 @@ pub struct StreamListener {
 }
 
 impl StreamListener {
-    /// The next accepted stream and its peer's address. After the listener stopped (closed,
-    /// the driver shut down, or its socket failed: that error first), `NotConnected`.
+    /// The next accepted stream and its peer's address.
+    ///
+    /// After the listener stopped (closed, the driver shut down, or its socket failed: that
+    /// error first), `NotConnected`.
     pub async fn accept(&mut self) -> io::Result<(Stream, Address)> {
         match self.accepted.recv().await {
             Some(accepted) => accepted,
@@ -679,10 +697,11 @@ impl Serve for Streams {
 }
 
 impl Driver {
-    /// Connects as `connect` says (DNS, Happy Eyeballs, TLS, the connection timeout) and
-    /// returns the connection as a [`Stream`] once it is open (and its TLS handshake done).
-    /// `config` is used in half-close mode, so reads see the peer's EOF while the stream
-    /// can still write. Await it on the driver's runtime.
+    /// Connects as `connect` says and returns the connection as a [`Stream`] once it is open.
+    ///
+    /// Connecting covers DNS, Happy Eyeballs, TLS and the connection timeout; open means
+    /// its TLS handshake is done too. `config` is used in half-close mode, so reads see the
+    /// peer's EOF while the stream can still write. Await it on the driver's runtime.
     pub async fn connect_stream(
         &self,
         config: Config,
@@ -696,10 +715,11 @@ impl Driver {
         stream.opened().await
     }
 
-    /// Listens on TCP as `options` say, in stream mode: see [`StreamListener`]. `config` is
-    /// each connection's (in half-close mode; with `Config::server_tls` the streams are
-    /// TLS, handed out once their handshake is done); `limit` bounds the streams open at
-    /// once.
+    /// Listens on TCP as `options` say, in stream mode: see [`StreamListener`].
+    ///
+    /// `config` is each connection's (in half-close mode; with `Config::server_tls` the
+    /// streams are TLS, handed out once their handshake is done); `limit` bounds the
+    /// streams open at once.
     pub fn listen_streams(
         &self,
         options: lori_net::ListenOptions,

@@ -1,6 +1,8 @@
-//! The connection task: one tokio task per connection runs the core's engine over the
-//! connection, its handler and its socket. The task IS the connection: it owns the socket,
-//! the connection, the handler and the mailbox; it waits for what the engine asks for.
+//! The connection task: one tokio task per connection runs the core's engine.
+//!
+//! The engine runs over the connection, its handler and its socket. The task IS the
+//! connection: it owns the socket, the connection, the handler and the mailbox; it waits
+//! for what the engine asks for.
 
 use std::future::Future;
 use std::io;
@@ -105,8 +107,10 @@ pub(crate) struct Ending {
 enum Wake<M> {
     /// The shutdown phase moved past the one applied.
     Phase,
-    /// The socket is ready for what the task waited for: each direction it waited for
-    /// and found ready, with its readiness error if any.
+    /// The socket is ready for what the task waited for.
+    ///
+    /// It carries each direction it waited for and found ready, with its readiness error if
+    /// any.
     Io {
         readable: Option<io::Result<()>>,
         writable: Option<io::Result<()>>,
@@ -211,9 +215,11 @@ where
         }
     }
 
-    /// Drives the engine with what woke the task. `timer` is the deadline the `Sleep` was
-    /// armed at: when it fired, that deadline has passed by tokio's clock, even if the two
-    /// clocks round apart, so the drive's time is at least that.
+    /// Drives the engine with what woke the task.
+    ///
+    /// `timer` is the deadline the `Sleep` was armed at: when it fired, that deadline has
+    /// passed by tokio's clock, even if the two clocks round apart, so the drive's time is
+    /// at least that.
     fn woken(&mut self, wake: Wake<M>, timer: Option<Instant>) -> Wait {
         let now = now();
         let (input, now) = match wake {
@@ -242,8 +248,7 @@ where
         )
     }
 
-    /// The shutdown phase to apply, if it moved: `Close` when closing, `HardClose` at the
-    /// deadline.
+    /// The shutdown phase to apply, if it moved: `Close` when closing, `HardClose` at the deadline.
     fn take_phase(&mut self) -> Option<Input<M>> {
         let wanted = self.ending.tracked.phase();
         if wanted <= self.phase {
@@ -257,8 +262,9 @@ where
         }
     }
 
-    /// The first thing ready among what the task waits for (see [`Task::run`]), or
-    /// `Pending` with every one of them registered to wake `cx`.
+    /// The first thing ready among what the task waits for (see [`Task::run`]).
+    ///
+    /// Otherwise `Pending`, with every one of them registered to wake `cx`.
     fn poll_wake(
         &mut self,
         cx: &mut std::task::Context<'_>,

@@ -1,5 +1,6 @@
-//! A `tracing` span per connection and per listener, when the `tracing` feature is on;
-//! nothing (and no formatting) when it is off.
+//! A `tracing` span per connection and per listener, when the `tracing` feature is on.
+//!
+//! When it is off, there is nothing (and no formatting).
 
 use std::fmt;
 use std::future::Future;

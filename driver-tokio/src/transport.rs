@@ -1,5 +1,6 @@
-//! A connection's socket and connect attempts as the engine's transport: shared by the
-//! connection tasks and the streams.
+//! A connection's socket and connect attempts as the engine's transport.
+//!
+//! It is shared by the connection tasks and the streams.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -129,8 +130,9 @@ impl Transport for TokioSocket<'_> {
         }
     }
 
-    /// The winner's socket becomes the connection's; the other attempts are abandoned with
-    /// the win, and dropping them closes their sockets.
+    /// Makes the winner's socket the connection's; the other attempts are abandoned with the win.
+    ///
+    /// Dropping them closes their sockets.
     fn adopt_attempt(&mut self, attempt: AttemptId) -> bool {
         let won = self
             .connecting

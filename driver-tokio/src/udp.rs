@@ -1,5 +1,7 @@
-//! UDP endpoints: one task per bound socket runs the core's datagram engine over the
-//! endpoint, its handler and the socket, as a connection task does for TCP.
+//! UDP endpoints: one task per bound socket runs the core's datagram engine.
+//!
+//! The task runs the engine over the endpoint, its handler and the socket, as a connection
+//! task does for TCP.
 
 use std::future::Future;
 use std::io;
@@ -23,9 +25,10 @@ use crate::mailbox::Mailbox;
 use crate::shutdown::{Phase, Tracked};
 use crate::trace;
 
-/// A UDP endpoint started by [`Driver::bind_udp`]: its bound address and the handle that
-/// posts to its handler's `on_message`. Dropping it does not close the endpoint; a
-/// message asking the handler to `close()`, or [`Driver::shutdown`], does.
+/// A UDP endpoint started by [`Driver::bind_udp`]: its bound address and a handle to its handler.
+///
+/// The handle posts to the handler's `on_message`. Dropping it does not close the endpoint;
+/// a message asking the handler to `close()`, or [`Driver::shutdown`], does.
 #[derive(Debug, Clone)]
 pub struct UdpEndpoint<M> {
     local: SocketAddr,
@@ -45,11 +48,12 @@ impl<M> UdpEndpoint<M> {
 }
 
 impl Driver {
-    /// Binds a UDP socket as `options` say (connected when `options.connect(peer)` was
-    /// given: the endpoint is then `Endpoint::connected` to that peer) and serves it with
-    /// `handler` on a task of its own: `on_started` first, then a call per datagram and
-    /// event until the endpoint closes. Receives and sends are batched through
-    /// `lori_net::UdpIo` (quinn-udp: `recvmmsg`, GRO, GSO on Linux).
+    /// Binds a UDP socket as `options` say and serves it with `handler` on a task of its own.
+    ///
+    /// The socket is connected when `options.connect(peer)` was given: the endpoint is then
+    /// `Endpoint::connected` to that peer. The handler hears `on_started` first, then a
+    /// call per datagram and event until the endpoint closes. Receives and sends are
+    /// batched through `lori_net::UdpIo` (quinn-udp: `recvmmsg`, GRO, GSO on Linux).
     ///
     /// Binding happens here (a host name is resolved here, blocking the caller), so port 0
     /// is resolved when this returns. [`Driver::shutdown`] closes the endpoint gracefully
@@ -279,9 +283,11 @@ struct TokioUdp<'a> {
 }
 
 impl DatagramTransport for TokioUdp<'_> {
-    /// One batched receive. A batch shorter than offered drained the socket: tokio's read
-    /// readiness is cleared for it (the closure reports `WouldBlock` to `try_io`, the
-    /// count is kept), as the engine's short-receive rule assumes.
+    /// One batched receive.
+    ///
+    /// A batch shorter than offered drained the socket: tokio's read readiness is cleared
+    /// for it (the closure reports `WouldBlock` to `try_io`, the count is kept), as the
+    /// engine's short-receive rule assumes.
     fn recv(
         &mut self,
         slots: &mut [std::io::IoSliceMut<'_>],

@@ -1,13 +1,13 @@
-//! `sendmmsg(2)`: several datagrams, to several destinations, with one system call (Linux
-//! and Android). Hand-written because quinn-udp has no `sendmmsg`: its `try_send` sends
-//! one message (one datagram, or one GSO run to one destination) per call, so a batch of
-//! answers to different peers cost one `sendmsg` each.
+//! `sendmmsg(2)`: several datagrams, to several destinations, with one system call.
 //!
-//! Each message of the batch is either one datagram or a GSO run (consecutive datagrams
-//! of one size to one destination, the last possibly shorter) carried with a
-//! `UDP_SEGMENT` control message. No other control message is sent (quinn-udp's `IP_TOS`
-//! for ECN, which lori leaves unset, is left out), so a message is what `sendto` would
-//! send.
+//! Linux and Android only. Hand-written because quinn-udp has no `sendmmsg`: its `try_send`
+//! sends one message (one datagram, or one GSO run to one destination) per call, so a batch
+//! of answers to different peers would cost one `sendmsg` each.
+//!
+//! Each message of the batch is either one datagram or a GSO run (consecutive datagrams of
+//! one size to one destination, the last possibly shorter) carried with a `UDP_SEGMENT`
+//! control message. No other control message is sent (quinn-udp's `IP_TOS` for ECN, which
+//! lori leaves unset, is left out), so a message is what `sendto` would send.
 
 use std::io;
 use std::mem;

@@ -1,5 +1,6 @@
-//! Reading a socket into a `bytes` buffer's spare capacity, without zeroing it first, with
-//! or without waiting.
+//! Reading a socket into a `bytes` buffer's spare capacity, without zeroing it first.
+//!
+//! Reads may wait or not.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -8,12 +9,13 @@ use std::os::fd::AsFd;
 use bytes::BufMut;
 use socket2::SockRef;
 
-/// Receives at most `buf.chunk_mut().len()` bytes from `socket` into `buf`'s spare
-/// capacity (its next uninitialised chunk, never zeroed first) and advances `buf` by the
-/// count, which it returns. `Ok(0)` is the peer's EOF only when that chunk was not empty:
-/// callers pass a buffer with room (lori's `Connection::read_buf` always has some while
-/// `wants_read`). Errors are `recv(2)`'s, `WouldBlock` on an empty non-blocking socket
-/// included; `buf` is unchanged then.
+/// Receives at most `buf.chunk_mut().len()` bytes from `socket` into `buf`'s spare capacity.
+///
+/// The bytes go into its next uninitialised chunk, never zeroed first, and `buf` is
+/// advanced by the count, which is returned. `Ok(0)` is the peer's EOF only when that chunk
+/// was not empty: callers pass a buffer with room (lori's `Connection::read_buf` always has
+/// some while `wants_read`). Errors are `recv(2)`'s, `WouldBlock` on an empty non-blocking
+/// socket included; `buf` is unchanged then.
 ///
 /// Whether the call waits is the socket's mode: a blocking socket waits (up to its
 /// `SO_RCVTIMEO`, `WouldBlock` when that passes), a non-blocking one does not. See
@@ -22,9 +24,10 @@ pub fn recv_into(socket: &impl AsFd, buf: &mut impl BufMut) -> io::Result<usize>
     recv_into_with_flags(socket, buf, 0)
 }
 
-/// [`recv_into`] with `MSG_DONTWAIT`: never waits, even on a blocking socket (`WouldBlock`
-/// when nothing is there). lori-blocking keeps its sockets blocking, so that a read can
-/// wait in `recv(2)` itself, and reads this way whenever it must not wait.
+/// Receives like [`recv_into`] with `MSG_DONTWAIT`: never waits, even on a blocking socket.
+///
+/// `WouldBlock` when nothing is there. lori-blocking keeps its sockets blocking, so that a
+/// read can wait in `recv(2)` itself, and reads this way whenever it must not wait.
 pub fn recv_into_nowait(socket: &impl AsFd, buf: &mut impl BufMut) -> io::Result<usize> {
     recv_into_with_flags(socket, buf, libc::MSG_DONTWAIT)
 }
@@ -48,8 +51,10 @@ pub fn recv_into_with_flags(
     Ok(n)
 }
 
-/// Takes `socket`'s pending error (`SO_ERROR`), clearing it: a reset the readiness
-/// reported as a hang-up. `None` when there is none, or when asking failed.
+/// Takes `socket`'s pending error (`SO_ERROR`), clearing it; `None` when there is none.
+///
+/// The error is a reset the readiness reported as a hang-up. `None` also when asking
+/// failed.
 pub fn take_error(socket: &impl AsFd) -> Option<io::Error> {
     SockRef::from(socket).take_error().ok().flatten()
 }

@@ -1,5 +1,6 @@
-//! UDP sockets: binding with options ([`UdpOptions`]) and batched datagram I/O
-//! ([`UdpIo`]) for a driver's datagram transport.
+//! UDP sockets: binding with options ([`UdpOptions`]) and batched datagram I/O ([`UdpIo`]).
+//!
+//! Both serve a driver's datagram transport.
 //!
 //! The batching is quinn-udp's (the QUIC stack's well-kept UDP layer, over socket2): on
 //! Linux a receive is one `recvmmsg(2)` for up to 32 datagrams, with GRO when the kernel
@@ -7,9 +8,9 @@
 //! consecutive datagrams of one size to one destination is one `sendmsg(2)` with GSO.
 //! Elsewhere it falls back to one datagram per call. quinn-udp has no `sendmmsg`, so a
 //! batch for several destinations (an echo server's answers to several peers) goes out
-//! through this crate's own `sendmmsg` (module `mmsg`, Linux and Android), each message
-//! a datagram or a GSO run; quinn-udp's `recvmmsg` already batches receives from any
-//! number of senders. quinn-udp's own `unsafe` stays in quinn-udp; this module has none.
+//! through this crate's own `sendmmsg` (module `mmsg`, Linux and Android), each message a
+//! datagram or a GSO run; quinn-udp's `recvmmsg` already batches receives from any number
+//! of senders. quinn-udp's own `unsafe` stays in quinn-udp; this module has none.
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -26,8 +27,9 @@ use crate::resolve::strip_brackets;
 /// for the headers).
 const MAX_GSO_BYTES: usize = 64_000;
 
-/// How to make a UDP socket: where to bind, the options to set before binding, and
-/// optionally the peer to connect it to. Build with the setters, then call
+/// How to make a UDP socket: where to bind, the options to set before binding, and the peer.
+///
+/// Connecting to a peer is optional. Build with the setters, then call
 /// [`UdpOptions::bind`].
 ///
 /// Defaults: host `"127.0.0.1"`, port 0 (the kernel picks one), [`IpVersion::DualStack`],
@@ -68,8 +70,10 @@ impl UdpOptions {
         Self::default()
     }
 
-    /// The host to bind: a literal address (`"0.0.0.0"`, `"::1"`, `"[::1]"`) or a name,
-    /// resolved when [`UdpOptions::bind`] runs (which then blocks for the lookup).
+    /// Sets the host to bind: a literal address (`"0.0.0.0"`, `"::1"`, `"[::1]"`) or a name.
+    ///
+    /// A name is resolved when [`UdpOptions::bind`] runs (which then blocks for the
+    /// lookup).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = host.into();
         self
@@ -81,8 +85,9 @@ impl UdpOptions {
         self
     }
 
-    /// Which address families may be bound; also decides `IPV6_V6ONLY` unless
-    /// [`UdpOptions::only_v6`] is set.
+    /// Sets which address families may be bound.
+    ///
+    /// It also decides `IPV6_V6ONLY` unless [`UdpOptions::only_v6`] is set.
     pub fn ip_version(mut self, ip_version: IpVersion) -> Self {
         self.ip_version = ip_version;
         self
@@ -94,8 +99,10 @@ impl UdpOptions {
         self
     }
 
-    /// Whether to set `SO_REUSEPORT` (default off): every socket sharing the port must set
-    /// it; on Linux the kernel then spreads senders among them.
+    /// Whether to set `SO_REUSEPORT` (default off).
+    ///
+    /// Every socket sharing the port must set it; on Linux the kernel then spreads senders
+    /// among them.
     pub fn reuse_port(mut self, enabled: bool) -> Self {
         self.reuse_port = enabled;
         self
@@ -119,9 +126,11 @@ impl UdpOptions {
         self
     }
 
-    /// Connects the socket to `peer` after binding: the kernel then delivers only the
-    /// peer's datagrams and reports ICMP errors about it (a closed port is
-    /// `ConnectionRefused` on the next call). Bind a host of the peer's family.
+    /// Connects the socket to `peer` after binding.
+    ///
+    /// The kernel then delivers only the peer's datagrams and reports ICMP errors about it
+    /// (a closed port is `ConnectionRefused` on the next call). Bind a host of the peer's
+    /// family.
     pub fn connect(mut self, peer: SocketAddr) -> Self {
         self.connect = Some(peer);
         self
@@ -132,8 +141,10 @@ impl UdpOptions {
         self.connect
     }
 
-    /// The addresses [`UdpOptions::bind`] would try, in order. Blocks for name resolution;
-    /// fails with `AddrNotAvailable` when no address of the IP version is left.
+    /// The addresses [`UdpOptions::bind`] would try, in order.
+    ///
+    /// Blocks for name resolution; fails with `AddrNotAvailable` when no address of the IP
+    /// version is left.
     pub fn addresses(&self) -> io::Result<Vec<SocketAddr>> {
         let host = strip_brackets(&self.host);
         let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
@@ -157,9 +168,10 @@ impl UdpOptions {
         Ok(allowed)
     }
 
-    /// Resolves the host and binds the first address that works: a non-blocking UDP
-    /// socket with these options, connected when asked. Returns the last error when none
-    /// could be bound.
+    /// Resolves the host and binds the first address that works.
+    ///
+    /// The result is a non-blocking UDP socket with these options, connected when asked.
+    /// Returns the last error when none could be bound.
     pub fn bind(&self) -> io::Result<UdpSocket> {
         let mut last_error = None;
         for address in self.addresses()? {
@@ -201,9 +213,10 @@ impl UdpOptions {
     }
 }
 
-/// Batched datagram I/O on one UDP socket (quinn-udp's state for it: GSO and GRO support,
-/// found when made), in the shape of lori's datagram transport: receives into the
-/// engine's slots, sends the engine's transmits.
+/// Batched datagram I/O on one UDP socket, in the shape of lori's datagram transport.
+///
+/// It holds quinn-udp's state for the socket (GSO and GRO support, found when made),
+/// receives into the engine's slots and sends the engine's transmits.
 #[derive(Debug)]
 pub struct UdpIo {
     state: UdpSocketState,
@@ -215,9 +228,10 @@ pub struct UdpIo {
 }
 
 impl UdpIo {
-    /// The I/O state of `socket` (made non-blocking here; on Linux quinn-udp also turns
-    /// on GRO and the ECN and destination-address control messages, and turns off IPv4
-    /// fragmentation).
+    /// The I/O state of `socket`, which is made non-blocking here.
+    ///
+    /// On Linux quinn-udp also turns on GRO and the ECN and destination-address control
+    /// messages, and turns off IPv4 fragmentation.
     ///
     /// On Linux and Android, a socket that is not connected when this is made sends a batch
     /// for several destinations with one `sendmmsg` (see [`UdpIo::send`]); a connected one
@@ -245,9 +259,10 @@ impl UdpIo {
         self.state.gro_segments() > 1
     }
 
-    /// Receives up to `slots.len()` (at most 32) datagrams with one system call, as
-    /// `DatagramTransport::recv` asks: `meta[i]` describes slot `i`. `WouldBlock` when
-    /// none is waiting.
+    /// Receives up to `slots.len()` (at most 32) datagrams with one system call.
+    ///
+    /// This is what `DatagramTransport::recv` asks: `meta[i]` describes slot `i`.
+    /// `WouldBlock` when none is waiting.
     pub fn recv(
         &self,
         socket: &impl AsFd,
@@ -267,21 +282,22 @@ impl UdpIo {
         Ok(filled.min(count))
     }
 
-    /// Sends the first datagrams of `transmits` with one system call, as
-    /// `DatagramTransport::send` asks, and returns how many. The datagrams form messages:
-    /// a run of datagrams to one destination whose sizes equal the first's (the last may
-    /// be shorter) is one GSO message where the kernel offers GSO, any other datagram a
-    /// message of its own.
+    /// Sends the first datagrams of `transmits` with one system call and returns how many.
     ///
-    /// - Several messages, on Linux and Android and an unconnected socket: one
-    ///   `sendmmsg` of up to 32 of them. The kernel may take only the first few (a full
-    ///   send buffer, or an error on a later one): the count says how many datagrams went,
-    ///   and the rest are the caller's to send again (a later datagram's error is then
-    ///   that call's, about its first datagram).
+    /// This is what `DatagramTransport::send` asks. The datagrams form messages: a run of
+    /// datagrams to one destination whose sizes equal the first's (the last may be shorter)
+    /// is one GSO message where the kernel offers GSO, any other datagram a message of its
+    /// own.
+    ///
+    /// - Several messages, on Linux and Android and an unconnected socket: one `sendmmsg`
+    ///   of up to 32 of them. The kernel may take only the first few (a full send buffer,
+    ///   or an error on a later one): the count says how many datagrams went, and the rest
+    ///   are the caller's to send again (a later datagram's error is then that call's,
+    ///   about its first datagram).
     /// - Otherwise the first message alone, through quinn-udp's `sendmsg`.
     ///
-    /// An error concerns the first datagram (or the first GSO run) and means none was
-    /// sent; `WouldBlock` when the send buffer is full.
+    /// An error concerns the first datagram (or the first GSO run) and means none was sent;
+    /// `WouldBlock` when the send buffer is full.
     pub fn send(&mut self, socket: &impl AsFd, transmits: &[Transmit<'_>]) -> io::Result<usize> {
         if transmits.is_empty() {
             return Ok(0);
@@ -296,9 +312,10 @@ impl UdpIo {
         self.send_one(socket, transmits)
     }
 
-    /// Sends the messages of `transmits` with one `sendmmsg` and returns how many
-    /// datagrams went; `None` when it does not apply (a single message, a GSO message the
-    /// kernel refused, no `sendmmsg`): the caller then sends the first message alone.
+    /// Sends the messages of `transmits` with one `sendmmsg` and returns how many datagrams went.
+    ///
+    /// `None` when it does not apply (a single message, a GSO message the kernel refused,
+    /// no `sendmmsg`): the caller then sends the first message alone.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn send_batch(
         &mut self,
@@ -362,8 +379,9 @@ impl UdpIo {
         }
     }
 
-    /// Sends the first message of `transmits` (a GSO run, or one datagram) through
-    /// quinn-udp; returns how many datagrams it carried.
+    /// Sends the first message of `transmits` through quinn-udp; returns its count of datagrams.
+    ///
+    /// The message is a GSO run, or one datagram.
     fn send_one(&mut self, socket: &impl AsFd, transmits: &[Transmit<'_>]) -> io::Result<usize> {
         let Some(first) = transmits.first() else {
             return Ok(0);
@@ -510,8 +528,9 @@ mod tests {
         }
     }
 
-    /// Receives on `socket` until `want` datagrams came (GRO segments split) or the
-    /// deadline passed.
+    /// Receives on `socket` until `want` datagrams came or the deadline passed.
+    ///
+    /// GRO segments are split into datagrams.
     fn receive(socket: &UdpSocket, want: usize) -> Vec<(SocketAddr, Vec<u8>)> {
         let io = UdpIo::new(socket).expect("io");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
