@@ -4,8 +4,11 @@
 //! The parser checks every rule at the header, before any payload is buffered: RSV bits,
 //! opcodes, masking by role, control frames (FIN set, at most 125 bytes), the 64-bit length's
 //! top bit, and the declared length against the frame and message limits. Payloads are
-//! [`Bytes`]: a slice of what was received when the payload is contiguous and unmasked,
-//! otherwise one copy (unmasked on the way) into a buffer of exactly its size.
+//! [`Bytes`]. A payload that arrived in one received chunk is that chunk (or a slice of
+//! it): unmasked in place when nothing else holds the chunk's memory ([`unmask_payload`]),
+//! else unmasked into one copy. A payload in pieces is copied once, unmasked on the way,
+//! into a buffer of exactly its size. The protocol asks the connection to deliver a large
+//! frame's payload as one chunk (see `read_plan`), so that the piecewise copy is rare.
 
 use std::collections::VecDeque;
 
@@ -82,6 +85,31 @@ pub struct Header {
     pub mask: Option<[u8; 4]>,
     /// The payload length (within the limits the parser was given).
     pub len: u64,
+}
+
+impl Header {
+    /// The length of this header as [`encode_header`] writes it: 2 bytes, the extended
+    /// length (2 or 8 bytes) beyond 125 bytes of payload, and 4 for the mask.
+    pub fn encoded_len(&self) -> usize {
+        let extended = match self.len {
+            0..=125 => 0,
+            126..=0xFFFF => 2,
+            _ => 8,
+        };
+        2 + extended + if self.mask.is_some() { 4 } else { 0 }
+    }
+}
+
+/// The length of the header that starts with `first_two` bytes: 2, plus the extended length
+/// its length code announces (126: 2 bytes, 127: 8), plus 4 if the mask bit is set.
+fn header_len(first_two: [u8; 2]) -> usize {
+    let second = first_two[1];
+    let extended = match second & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + extended + if second & 0x80 != 0 { 4 } else { 0 }
 }
 
 /// Which peer's frames a parser reads: a server reads masked client frames, a client reads
@@ -232,8 +260,13 @@ pub fn encode_header_rsv1(
     }
 }
 
-/// XORs `bytes` with `key`, as if `bytes` started `offset` bytes into the payload.
-/// Works a 64-bit word at a time.
+/// XORs `bytes` with `key` in place, as if `bytes` started `offset` bytes into the payload.
+///
+/// The key is rotated once by `offset % 4`, so the mask lines up with a slice that starts
+/// anywhere in the payload; the rotated key, repeated twice, is one 64-bit word XORed into
+/// each 8 bytes (`chunks_exact_mut`, unaligned loads: the slice's address need not be
+/// aligned), which the compiler vectorises further; only the last `len % 8` bytes go one at
+/// a time. Safe code only.
 pub fn apply_mask(bytes: &mut [u8], key: [u8; 4], offset: usize) {
     let mut key = key;
     key.rotate_left(offset % 4);
@@ -248,6 +281,27 @@ pub fn apply_mask(bytes: &mut [u8], key: [u8; 4], offset: usize) {
     }
     for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
         *byte ^= key[i % 4];
+    }
+}
+
+/// Unmasks a payload that arrived as one piece, in place when that piece is ours alone.
+///
+/// When nothing else holds the payload's memory, [`Bytes::try_into_mut`] hands it over
+/// without a copy and it is unmasked where it lies. Otherwise (a received chunk whose
+/// memory the connection's read buffer still shares: lori-core's read buffer keeps a
+/// handle on its allocation until its next read) it is unmasked into one fresh copy, the
+/// same single copy a payload in pieces gets.
+pub fn unmask_payload(payload: Bytes, key: [u8; 4]) -> Bytes {
+    match payload.try_into_mut() {
+        Ok(mut owned) => {
+            apply_mask(&mut owned, key, 0);
+            owned.freeze()
+        }
+        Err(shared) => {
+            let mut copy = BytesMut::from(&shared[..]);
+            apply_mask(&mut copy, key, 0);
+            copy.freeze()
+        }
     }
 }
 
@@ -368,6 +422,23 @@ impl FrameParser {
             .map(|header| (header, Self::payload_buffered(header, self.buffered)))
     }
 
+    /// How many more bytes the next frame's header needs before it can be parsed.
+    ///
+    /// 0 while a frame's payload is awaited, after an error, or when a whole header is
+    /// buffered. Counted from the first two bytes (the length code and the mask bit) once
+    /// they are here; 2 minus what is buffered before that.
+    pub fn header_missing(&self) -> usize {
+        if self.header.is_some() || self.failed {
+            return 0;
+        }
+        let mut first_two = [0u8; 2];
+        let needed = match self.peek(&mut first_two) {
+            2 => header_len(first_two),
+            _ => 2,
+        };
+        needed.saturating_sub(self.buffered)
+    }
+
     fn payload_buffered(header: Header, buffered: usize) -> usize {
         usize::try_from(header.len).map_or(buffered, |len| buffered.min(len))
     }
@@ -434,17 +505,25 @@ impl FrameParser {
     }
 
     /// Takes `len` buffered bytes (there are at least that many) as one payload.
+    ///
+    /// A payload within the first chunk is cut from it without a copy (the whole chunk when
+    /// it is exactly the payload) and unmasked by [`unmask_payload`]; one in pieces is
+    /// copied once, unmasked on the way.
     fn take_payload(&mut self, len: usize, mask: Option<[u8; 4]>) -> Bytes {
         self.buffered -= len;
-        if mask.is_none()
-            && let Some(front) = self.chunks.front_mut()
+        if let Some(front) = self.chunks.front_mut()
             && front.len() >= len
         {
+            // The whole chunk when `len` is its length: the same handle, still unique if
+            // it was.
             let payload = front.split_to(len);
             if front.is_empty() {
                 self.chunks.pop_front();
             }
-            return payload;
+            return match mask {
+                Some(key) => unmask_payload(payload, key),
+                None => payload,
+            };
         }
         let mut payload = BytesMut::with_capacity(len);
         while payload.len() < len {
@@ -488,4 +567,183 @@ pub fn encode_frame_rsv1(
         apply_mask(&mut out[start..], key, 0);
     }
     out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
+
+    /// The byte-wise definition (RFC 6455 5.3): byte `i` of the payload XOR key `i % 4`.
+    fn reference(bytes: &[u8], key: [u8; 4], offset: usize) -> Vec<u8> {
+        bytes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[(i + offset) % 4])
+            .collect()
+    }
+
+    #[test]
+    fn mask_matches_bytewise_for_every_length_start_and_offset() {
+        let backing: Vec<u8> = (0..=255u8).cycle().take(64 + 16).collect();
+        for len in 0..=64 {
+            // Every start address modulo 8 (and 16), so the word loop sees every alignment.
+            for start in 0..16 {
+                for offset in 0..8 {
+                    let mut buffer = backing.clone();
+                    let slice = &mut buffer[start..start + len];
+                    let expected = reference(slice, KEY, offset);
+                    apply_mask(slice, KEY, offset);
+                    assert_eq!(
+                        slice,
+                        &expected[..],
+                        "len {len} start {start} offset {offset}"
+                    );
+                    assert_eq!(
+                        buffer[..start],
+                        backing[..start],
+                        "nothing before is touched"
+                    );
+                    assert_eq!(
+                        buffer[start + len..],
+                        backing[start + len..],
+                        "nothing after is touched"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mask_matches_bytewise_on_any_input(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            key in any::<[u8; 4]>(),
+            start in 0usize..16,
+            offset in 0usize..1000,
+        ) {
+            let start = start.min(bytes.len());
+            let mut masked = bytes.clone();
+            apply_mask(&mut masked[start..], key, offset);
+            prop_assert_eq!(&masked[..start], &bytes[..start]);
+            prop_assert_eq!(masked[start..].to_vec(), reference(&bytes[start..], key, offset));
+        }
+
+        /// Masking a payload piece by piece, each at its offset, equals masking it at once.
+        #[test]
+        fn mask_in_pieces_equals_mask_at_once(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in 0usize..300,
+        ) {
+            let cut = cut.min(bytes.len());
+            let mut whole = bytes.clone();
+            apply_mask(&mut whole, KEY, 0);
+            let mut pieces = bytes.clone();
+            let (a, b) = pieces.split_at_mut(cut);
+            apply_mask(a, KEY, 0);
+            apply_mask(b, KEY, cut);
+            prop_assert_eq!(whole, pieces);
+        }
+    }
+
+    #[test]
+    fn a_payload_we_own_alone_is_unmasked_in_place() {
+        for len in [0, 1, 7, 8, 9, 64 * 1024 + 3] {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut wire = plain.clone();
+            apply_mask(&mut wire, KEY, 0);
+            let wire = Bytes::from(wire);
+            let at = wire.as_ptr();
+            let payload = unmask_payload(wire, KEY);
+            assert_eq!(&payload[..], &plain[..]);
+            if len > 0 {
+                assert_eq!(payload.as_ptr(), at, "len {len}: unmasked where it lay");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shared_payload_is_unmasked_into_a_copy_and_the_original_is_untouched() {
+        let plain: Vec<u8> = (0..1000).map(|i| (i % 251) as u8).collect();
+        let mut wire = plain.clone();
+        apply_mask(&mut wire, KEY, 0);
+        let wire = Bytes::from(wire);
+        let kept = wire.clone();
+        let payload = unmask_payload(wire, KEY);
+        assert_eq!(&payload[..], &plain[..]);
+        assert_ne!(payload.as_ptr(), kept.as_ptr());
+        assert_eq!(&kept[..], &reference(&plain, KEY, 0)[..], "still masked");
+    }
+
+    const LIMITS: Limits = Limits {
+        max_frame: 1 << 20,
+        max_message: 1 << 20,
+    };
+
+    /// A payload delivered as its own chunk, which nothing else holds, becomes the frame's
+    /// payload without a copy: unmasked in place for a server, as is for a client.
+    #[test]
+    fn a_payload_in_a_chunk_of_its_own_is_not_copied_in_either_role() {
+        let plain: Vec<u8> = (0..64 * 1024).map(|i| (i % 253) as u8).collect();
+        for (role, mask) in [(Role::Server, Some(KEY)), (Role::Client, None)] {
+            let mut header = BytesMut::new();
+            encode_header(&mut header, true, Opcode::Binary, mask, plain.len() as u64);
+            let mut wire = plain.clone();
+            if let Some(key) = mask {
+                apply_mask(&mut wire, key, 0);
+            }
+            let wire = Bytes::from(wire);
+            let at = wire.as_ptr();
+            let mut parser = FrameParser::new(role, LIMITS);
+            parser.push(header.freeze());
+            assert_eq!(parser.next_frame(0), Ok(None));
+            parser.push(wire);
+            let frame = parser.next_frame(0).unwrap().unwrap();
+            assert_eq!(frame.payload.as_ptr(), at, "{role:?}");
+            assert_eq!(&frame.payload[..], &plain[..], "{role:?}");
+        }
+    }
+
+    #[test]
+    fn header_missing_counts_from_the_first_two_bytes() {
+        let mut parser = FrameParser::new(Role::Server, LIMITS);
+        assert_eq!(parser.header_missing(), 2);
+        let mut header = BytesMut::new();
+        encode_header(&mut header, true, Opcode::Binary, Some(KEY), 70_000);
+        let header = header.freeze();
+        assert_eq!(header.len(), 14);
+        parser.push(header.slice(..1));
+        assert_eq!(parser.header_missing(), 1);
+        parser.push(header.slice(1..2));
+        assert_eq!(parser.header_missing(), 12);
+        parser.push(header.slice(2..13));
+        assert_eq!(parser.header_missing(), 1);
+        parser.push(header.slice(13..));
+        assert_eq!(parser.header_missing(), 0, "a whole header is buffered");
+        assert_eq!(parser.next_frame(0), Ok(None));
+        let (parsed, have) = parser.partial().unwrap();
+        assert_eq!((parsed.len, have, parsed.encoded_len()), (70_000, 0, 14));
+        assert_eq!(parser.header_missing(), 0, "its payload is awaited");
+    }
+
+    #[test]
+    fn encoded_len_is_what_encode_header_writes() {
+        for len in [0, 125, 126, 0xFFFF, 0x1_0000, 1 << 40] {
+            for mask in [None, Some(KEY)] {
+                let mut out = BytesMut::new();
+                encode_header(&mut out, true, Opcode::Binary, mask, len);
+                let header = Header {
+                    fin: true,
+                    rsv1: false,
+                    opcode: Opcode::Binary,
+                    mask,
+                    len,
+                };
+                assert_eq!(header.encoded_len(), out.len(), "len {len} mask {mask:?}");
+                assert_eq!(header_len([out[0], out[1]]), out.len());
+            }
+        }
+    }
 }

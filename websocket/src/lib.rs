@@ -55,6 +55,7 @@ mod http;
 mod mask;
 pub mod message;
 pub mod protocol;
+mod read_plan;
 mod utf8;
 
 pub use adapter::WebSocket;

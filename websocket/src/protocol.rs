@@ -29,6 +29,7 @@ use crate::handshake::{self, ClientRequest, Request, ServerResponse, Subprotocol
 use crate::http::HttpResponse;
 use crate::mask::Entropy;
 use crate::message::{Message, Reassembler};
+use crate::read_plan::ReadPlanner;
 use crate::utf8::{Text, Utf8Validator};
 
 /// Payloads up to this size are copied behind their header into one buffer.
@@ -187,6 +188,8 @@ pub struct Protocol {
     /// The text frame still arriving: how many of its payload bytes are validated, and
     /// the validator after them (strict UTF-8 before the frame is complete).
     early_utf8: Option<(usize, Utf8Validator)>,
+    /// The core's read settings, so a large frame's payload arrives as one chunk.
+    reads: ReadPlanner,
 }
 
 impl Protocol {
@@ -221,6 +224,7 @@ impl Protocol {
             entropy: Entropy::default(),
             compressor: None,
             early_utf8: None,
+            reads: ReadPlanner::default(),
         }
     }
 
@@ -558,7 +562,12 @@ impl Protocol {
             if let Some(event) = self.events.pop_front() {
                 return Some(event);
             }
-            if !matches!(self.phase, Phase::Open | Phase::Closing) || conn.is_muted() {
+            if !matches!(self.phase, Phase::Open | Phase::Closing) {
+                let plan = self.reads.stop();
+                self.reads.apply(conn, plan);
+                return None;
+            }
+            if conn.is_muted() {
                 return None;
             }
             match self
@@ -566,12 +575,19 @@ impl Protocol {
                 .next_frame(self.reassembler.in_progress() as u64)
             {
                 Ok(None) => match self.check_partial_text() {
-                    Ok(()) => return None,
+                    Ok(()) => {
+                        self.plan_read(conn);
+                        return None;
+                    }
                     Err(error) => self.fail(conn, error),
                 },
                 Ok(Some(frame)) => {
                     self.early_utf8 = None;
+                    self.reads.frame_done();
                     self.on_frame(conn, frame);
+                    // Before the event is handed out: a handler that mutes would otherwise
+                    // leave the core cutting by the finished frame's settings.
+                    self.plan_read(conn);
                 }
                 Err(error) => self.fail(conn, error),
             }
@@ -582,6 +598,30 @@ impl Protocol {
 
     fn after(&self, now: Instant, timeout: Option<TimerDuration>) -> Option<Instant> {
         timeout.and_then(|t| now.checked_add(t.as_duration()))
+    }
+
+    /// Sets the core's read settings for what the parser awaits; see `read_plan`.
+    fn plan_read<M>(&mut self, conn: &mut Conn<'_, M>) {
+        let plan = if !matches!(self.phase, Phase::Open | Phase::Closing) {
+            self.reads.stop()
+        } else if let Some((header, have)) = self.parser.partial() {
+            // Parsed headers passed the limits, so their lengths fit in memory.
+            let len = usize::try_from(header.len).unwrap_or(usize::MAX);
+            let whole = !header.opcode.is_control()
+                && ReadPlanner::is_large(header.len)
+                && self.reassembler.validator_for(&header).is_none();
+            match len.checked_sub(have) {
+                Some(missing) if whole && missing > 0 => {
+                    let total = header.encoded_len().saturating_add(len);
+                    self.reads.payload(total, missing)
+                }
+                _ => self.reads.not_large(),
+            }
+        } else {
+            let missing = self.parser.header_missing();
+            self.reads.between_frames(conn, missing)
+        };
+        self.reads.apply(conn, plan);
     }
 
     /// Validates the payload of an uncompressed text frame that is still arriving.
