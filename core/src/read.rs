@@ -106,12 +106,30 @@ impl ReadBuffer {
             BufferUntil::Streaming => self.data.len().min(self.size),
             BufferUntil::Exact(size) => size.get(),
         };
-        let chunk = self.data.split_to(take).freeze();
+        let chunk = if self.hands_over(take) {
+            // The buffer's memory goes with the chunk: the handler holds it alone.
+            std::mem::take(&mut self.data).freeze()
+        } else {
+            self.data.split_to(take).freeze()
+        };
         self.accounted = self.data.len();
         if self.data.is_empty() {
             self.size = self.minimum;
         }
         Some(chunk)
+    }
+
+    /// Whether cutting `take` bytes hands the whole buffer over with its memory.
+    ///
+    /// So it is for an exact-size chunk that empties the buffer and is at least the read
+    /// buffer's minimum (a frame the buffer was sized for): the handler gets it uniquely
+    /// owned (`Bytes::try_into_mut` succeeds, to decode or unmask in place), and the next
+    /// read takes a pooled buffer. A streaming chunk, or a smaller frame, shares its
+    /// allocation with the rest of the buffer, which the next read goes on filling.
+    fn hands_over(&self, take: usize) -> bool {
+        matches!(self.until, BufferUntil::Exact(_))
+            && take == self.data.len()
+            && take >= self.minimum
     }
 
     /// Appends everything `source` holds until it would block or ends.

@@ -143,3 +143,41 @@ fn large_frames_need_a_raised_minimum() {
     s.read_all(&frame);
     assert_eq!(s.received(), [frame]);
 }
+
+#[test]
+fn a_frame_the_buffer_was_sized_for_is_handed_over_uniquely_owned() {
+    let mut s = server_with_buffer(64);
+    s.conn.set_buffer_until(exact(64)).unwrap();
+    s.read(&[7; 64]);
+    let frames = s.received();
+    assert_eq!(frames.len(), 1);
+    assert!(
+        frames[0].is_unique(),
+        "the buffer's memory went with the frame"
+    );
+    let mut owned = frames
+        .into_iter()
+        .next()
+        .unwrap()
+        .try_into_mut()
+        .expect("ours alone");
+    owned[0] = 1;
+    assert_eq!(owned.len(), 64);
+}
+
+#[test]
+fn streaming_chunks_and_smaller_frames_share_the_buffer_the_next_read_fills() {
+    let mut s = server_with_buffer(64);
+    s.read(&[7; 10]);
+    let streamed = s.received();
+    assert!(
+        !streamed[0].is_unique(),
+        "the rest of the buffer holds it too"
+    );
+
+    s.conn.set_buffer_until(exact(4)).unwrap();
+    s.read(&[8; 8]);
+    let frames = s.received();
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|frame| !frame.is_unique()));
+}

@@ -52,10 +52,13 @@
 //! is no more than the two extra deliveries and the settings a large frame costs, and such
 //! frames mostly arrive inside one 16 KiB read anyway.
 //!
-//! A masked payload chunk is unmasked in place only if no one else holds its memory. Today
-//! lori-core's read buffer keeps a handle on its allocation after cutting the last chunk
-//! (until its next read), so a server unmasks such a chunk into one copy; it still reads
-//! the frame in one `read` instead of one per 16 KiB and avoids the join.
+//! A masked payload chunk is unmasked in place only if no one else holds its memory.
+//!
+//! lori-core hands an exact-size chunk that empties its read buffer over with the buffer's
+//! memory when it is at least the read buffer minimum, which the plan sets to the payload's
+//! size, so a server unmasks a planned payload in place. A payload that arrived with other
+//! bytes in the same chunk (the first large frame, whose header came with it) is
+//! unmasked into one copy.
 //!
 //! The application should not set `buffer_until` or the read buffer sizes itself while
 //! frames flow: the plan overrides them, restoring only the read buffer minimum.

@@ -275,11 +275,11 @@ fn client_gets_each_64k_message_as_the_chunk_the_core_read() {
 }
 
 /// A server receives masked 64 KiB client messages written in small pieces: from the second
-/// on, each payload arrives as one chunk of exactly its size and is unmasked in place when
-/// that chunk is ours alone. lori-core's read buffer still holds a handle on the chunk it
-/// cut last, so today the unmask goes into one copy; the test checks whichever holds.
+/// on, each payload arrives as one chunk of exactly its size and is unmasked in place, as
+/// that chunk is ours alone: the core hands a planned frame over with the read
+/// buffer's memory.
 #[test]
-fn server_gets_each_masked_64k_payload_as_one_chunk_and_unmasks_it_in_place_when_it_can() {
+fn server_gets_each_masked_64k_payload_as_one_chunk_and_unmasks_it_in_place() {
     let mut pair = server_pair(WebSocketConfig::default().compression(None));
     let messages: Vec<Vec<u8>> = (0..4).map(|i| payload(64 * 1024, i)).collect();
     for message in &messages {
@@ -301,11 +301,11 @@ fn server_gets_each_masked_64k_payload_as_one_chunk_and_unmasks_it_in_place_when
             .collect();
         assert_eq!(chunks.len(), messages.len() - 1, "one chunk per payload");
         let chunk = chunks[i - 1];
-        if chunk.unique {
-            assert_eq!(chunk.at, *at, "message {i}: unmasked in place");
-        } else {
-            assert!(spy.chunk_holding(at).is_none(), "message {i}: one copy");
-        }
+        assert!(
+            chunk.unique,
+            "message {i}: the core handed the payload over"
+        );
+        assert_eq!(chunk.at, *at, "message {i}: unmasked in place");
     }
 }
 
