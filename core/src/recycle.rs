@@ -36,13 +36,14 @@ thread_local! {
 
 /// Gives a received chunk the application has finished with back for reuse.
 ///
-/// When nothing else holds its memory (no clone, no other slice of the same read), it is
-/// kept in this thread's pool of read buffers, and a later read on this thread takes it
-/// instead of allocating; otherwise it is simply dropped. Dropping a chunk is always
+/// When nothing else holds its memory (no clone, no other slice of the same read) and that
+/// memory holds a default-sized read buffer, it is kept in this thread's pool of read
+/// buffers, and a later read on this thread takes it instead of allocating; otherwise it
+/// is simply dropped. Dropping a chunk is always
 /// correct: this only saves an allocation and a free for code that copies received bytes
 /// out (a stream adapter, a parser that keeps nothing) on the thread that reads.
 pub fn recycle(chunk: Bytes) {
-    offer(chunk, 1);
+    offer(chunk, crate::ReadBufferSize::DEFAULT.get());
 }
 
 /// Offers a completely written chunk.
@@ -68,8 +69,11 @@ pub(crate) fn offer(mut chunk: Bytes, min: usize) {
 /// handshake's output) cannot crowd out read-sized ones.
 pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
     buffer.clear();
-    // Empty and unique: reclaiming moves back to the allocation's start, no copy. Shared
-    // (a chunk cut from it is still held) or too small, it fails without allocating.
+    // Empty and unique: reclaiming makes room for `min` bytes, moving back to the
+    // allocation's start when the room past the current offset is short of it (no copy),
+    // so a buffer that would be too small for the reads that need `min` is not kept as
+    // one. Shared (a chunk cut from it is still held) or too small, it fails without
+    // allocating.
     if !buffer.try_reclaim(min.max(1)) || buffer.capacity() > MAX_POOLED {
         return;
     }
@@ -213,6 +217,21 @@ mod tests {
             "reclaimed from the allocation's start"
         );
         assert!(buffer.is_empty() && buffer.capacity() >= SIZE);
+    }
+
+    #[test]
+    fn a_chunk_from_the_middle_of_a_buffer_is_pooled_from_the_allocations_start() {
+        drain();
+        let mut buffer = BytesMut::with_capacity(SIZE);
+        let start = buffer.as_ptr();
+        buffer.put_bytes(1, 53);
+        drop(buffer.split_to(53));
+        buffer.put_bytes(2, 100);
+        let chunk = buffer.split().freeze();
+        drop(buffer);
+        recycle(chunk);
+        let pooled = take(SIZE).expect("room for a whole read, not 53 bytes short of it");
+        assert_eq!(pooled.as_ptr(), start);
     }
 
     #[test]
