@@ -1,5 +1,7 @@
-//! [`WebSocket`]: a core [`Handler`] that runs the [`Protocol`] and calls a
-//! [`WebSocketHandler`], so a WebSocket application runs on any lori driver unchanged.
+//! [`WebSocket`], the core [`Handler`] that runs a WebSocket application on any driver.
+//!
+//! It runs the [`Protocol`] and calls a [`WebSocketHandler`], so a WebSocket application
+//! runs on any lori driver unchanged.
 
 use bytes::Bytes;
 use lori_core::{CloseReason, Conn, ConnectionFailure, Handler, StartFailure, TimerToken};
@@ -9,8 +11,10 @@ use crate::handler::{Upgrade, WebSocketHandler, WsContext};
 use crate::handshake::ClientRequest;
 use crate::protocol::{Protocol, WebSocketState, WsEvent};
 
-/// A WebSocket endpoint as a core handler: give it to a driver's listener (server) or
-/// `connect` (client), or to `lori_core::sim::Pair`.
+/// A WebSocket endpoint as a core handler.
+///
+/// Give it to a driver's listener (server) or `connect` (client), or to
+/// `lori_core::sim::Pair`.
 #[derive(Debug)]
 pub struct WebSocket<H> {
     protocol: Protocol,
@@ -44,8 +48,9 @@ impl<H> WebSocket<H> {
         &mut self.handler
     }
 
-    /// The protocol state machine (to issue commands from outside a callback, e.g. in a
-    /// simulation test: `ws.protocol_mut().send_text(&mut conn, ..)`).
+    /// The protocol state machine, to issue commands from outside a callback.
+    ///
+    /// For example in a simulation test: `ws.protocol_mut().send_text(&mut conn, ..)`.
     pub fn protocol_mut(&mut self) -> &mut Protocol {
         &mut self.protocol
     }

@@ -1,19 +1,22 @@
-//! Close codes and reasons (RFC 6455 5.5.1, 7.4): what may be sent, what a peer may send,
-//! and how a Close frame's payload reads.
+//! Close codes and reasons (RFC 6455 5.5.1, 7.4).
+//!
+//! What may be sent, what a peer may send, and how a Close frame's payload reads.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::utf8;
 
-/// The longest close reason: a control frame's payload is at most 125 bytes, two of which
-/// are the code.
+/// The longest close reason.
+///
+/// A control frame's payload is at most 125 bytes, two of which are the code.
 pub const MAX_REASON_LEN: usize = 123;
 
-/// A close status code that may appear in a Close frame: 1000–1003, 1007–1014 and
-/// 3000–4999 (RFC 6455 7.4.1 and the IANA registry). 1004–1006 and 1015 are reserved for
-/// reports and never sent; everything else is invalid. The invariant is checked by
-/// [`CloseCode::new`].
+/// A close status code that may appear in a Close frame.
+///
+/// 1000–1003, 1007–1014 and 3000–4999 (RFC 6455 7.4.1 and the IANA registry). 1004–1006 and
+/// 1015 are reserved for reports and never sent; everything else is invalid. The invariant
+/// is checked by [`CloseCode::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CloseCode(u16);
 
@@ -69,8 +72,9 @@ pub enum CloseStatus {
     Code(CloseCode),
     /// 1005: the peer's Close frame had no code.
     NoStatusReceived,
-    /// 1006: the connection ended without a close handshake (TCP closed, close timeout,
-    /// keep-alive timeout).
+    /// 1006: the connection ended without a close handshake.
+    ///
+    /// TCP closed, the close timeout or the keep-alive timeout passed.
     AbnormalClosure,
 }
 
@@ -85,8 +89,9 @@ impl CloseStatus {
     }
 }
 
-/// A close reason checked for sending: valid UTF-8 (a `&str`) of at most
-/// [`MAX_REASON_LEN`] bytes.
+/// A close reason checked for sending.
+///
+/// Valid UTF-8 (a `&str`) of at most [`MAX_REASON_LEN`] bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CloseReasonText<'a>(&'a str);
 
@@ -119,9 +124,11 @@ pub fn close_payload(code: CloseCode, reason: CloseReasonText<'_>) -> Bytes {
     payload.freeze()
 }
 
-/// Reads a received Close frame's payload: empty (no status), or a valid code and a UTF-8
-/// reason. A 1-byte payload or a code a peer must not send is a protocol error (1002); a
-/// reason that is not UTF-8 is invalid data (1007).
+/// Reads a received Close frame's payload.
+///
+/// Empty (no status), or a valid code and a UTF-8 reason. A 1-byte payload or a code a peer
+/// must not send is a protocol error (1002); a reason that is not UTF-8 is invalid data
+/// (1007).
 pub fn parse_close_payload(payload: &[u8]) -> Result<(CloseStatus, String), ProtocolError> {
     match payload {
         [] => Ok((CloseStatus::NoStatusReceived, String::new())),

@@ -68,10 +68,11 @@ impl Default for WebSocketConfig {
 }
 
 impl WebSocketConfig {
-    /// The longest message received, reassembled (default 1 MiB). A frame that would pass
-    /// it is refused at its header with 1009; a compressed message is held to it twice,
-    /// in its compressed bytes at each header and in its inflated bytes while inflating,
-    /// failing with 1009 as soon as either passes it.
+    /// The longest message received, reassembled (default 1 MiB).
+    ///
+    /// A frame that would pass it is refused at its header with 1009; a compressed message
+    /// is held to it twice, in its compressed bytes at each header and in its inflated
+    /// bytes while inflating, failing with 1009 as soon as either passes it.
     pub fn max_message_size(mut self, limit: SizeLimit) -> Self {
         self.max_message_size = limit;
         self
@@ -83,8 +84,9 @@ impl WebSocketConfig {
         self
     }
 
-    /// The longest handshake request or response head (default 8 KiB): a longer request
-    /// is answered 400.
+    /// The longest handshake request or response head (default 8 KiB).
+    ///
+    /// A longer request is answered 400.
     pub fn max_handshake_size(mut self, limit: SizeLimit) -> Self {
         self.max_handshake_size = limit;
         self
@@ -107,24 +109,28 @@ impl WebSocketConfig {
         self
     }
 
-    /// Automatic keep-alive (default off): a Ping every `interval`; when nothing at all
-    /// arrives from the peer within an interval after a Ping, the connection is closed hard
-    /// and reported as 1006.
+    /// Automatic keep-alive (default off).
+    ///
+    /// A Ping every `interval`; when nothing at all arrives from the peer within an
+    /// interval after a Ping, the connection is closed hard and reported as 1006.
     pub fn keep_alive(mut self, interval: Option<TimerDuration>) -> Self {
         self.keep_alive = interval;
         self
     }
 
-    /// The largest frame we send (default: none, a message is one frame). Longer messages
-    /// are sent as fragments of this size.
+    /// The largest frame we send (default: none, a message is one frame).
+    ///
+    /// Longer messages are sent as fragments of this size.
     pub fn outbound_frame_size(mut self, limit: Option<SizeLimit>) -> Self {
         self.outbound_frame_size = limit;
         self
     }
 
-    /// permessage-deflate (RFC 7692): a client offers it, a server accepts a client's
-    /// offer (default: on, with [`DeflateConfig::default`]); `None` turns it off, so a
-    /// client offers nothing and a server answers every offer with a plain WebSocket.
+    /// permessage-deflate (RFC 7692).
+    ///
+    /// A client offers it, a server accepts a client's offer (default: on, with
+    /// [`DeflateConfig::default`]); `None` turns it off, so a client offers nothing and a
+    /// server answers every offer with a plain WebSocket.
     pub fn compression(mut self, deflate: Option<DeflateConfig>) -> Self {
         self.compression = deflate;
         self

@@ -1,5 +1,7 @@
-//! permessage-deflate (RFC 7692): its settings, and the codec that compresses a message
-//! into one raw DEFLATE stream segment and inflates one, bounded by the message limit.
+//! permessage-deflate (RFC 7692).
+//!
+//! Its settings, and the codec that compresses a message into one raw DEFLATE stream
+//! segment and inflates one, bounded by the message limit.
 //!
 //! A message is compressed with a sync flush and sent without the flush's trailing
 //! `00 00 FF FF` (RFC 7692 7.2.1); a received one gets those four bytes back before it is
@@ -25,8 +27,9 @@ const TRAILER: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
 /// The first allocation for an inflated message, grown by doubling up to the limit.
 const INFLATE_START: usize = 4096;
 
-/// The base-2 logarithm of a compressor's window (LZ77 sliding window) size: 9 to 15
-/// (512 bytes to 32 KiB).
+/// The base-2 logarithm of a compressor's window (LZ77 sliding window) size.
+///
+/// 9 to 15 (512 bytes to 32 KiB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WindowBits(u8);
 
@@ -53,8 +56,9 @@ impl WindowBits {
     }
 }
 
-/// A DEFLATE compression level: 0 (stored, no compression) to 9 (smallest output, most
-/// CPU).
+/// A DEFLATE compression level.
+///
+/// 0 (stored, no compression) to 9 (smallest output, most CPU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CompressionLevel(u8);
 
@@ -110,8 +114,10 @@ impl Default for DeflateConfig {
 }
 
 impl DeflateConfig {
-    /// Messages shorter than `bytes` are sent uncompressed (default 256: below that,
-    /// DEFLATE saves few bytes for its CPU). Streamed messages are never compressed.
+    /// Messages shorter than `bytes` are sent uncompressed (default 256).
+    ///
+    /// Below that, DEFLATE saves few bytes for its CPU. Streamed messages are never
+    /// compressed.
     pub fn threshold(mut self, bytes: usize) -> Self {
         self.threshold = bytes;
         self
@@ -123,15 +129,17 @@ impl DeflateConfig {
         self
     }
 
-    /// The largest window our compressor uses (default 15, 32 KiB). The peer may ask for a
-    /// smaller one; we use the smaller of the two.
+    /// The largest window our compressor uses (default 15, 32 KiB).
+    ///
+    /// The peer may ask for a smaller one; we use the smaller of the two.
     pub fn max_window_bits(mut self, bits: WindowBits) -> Self {
         self.max_window_bits = bits;
         self
     }
 
-    /// Whether our compressor starts afresh with each message (default false): less
-    /// memory held between messages (none at all), less compression across them.
+    /// Whether our compressor starts afresh with each message (default false).
+    ///
+    /// Less memory held between messages (none at all), less compression across them.
     pub fn no_context_takeover(mut self, yes: bool) -> Self {
         self.no_context_takeover = yes;
         self
@@ -226,9 +234,10 @@ impl Compressor {
         Ok(out)
     }
 
-    /// Forgets the context: the next message starts afresh. Always safe for the peer,
-    /// whose window then simply holds more than ours. Used when a compressed message could
-    /// not be sent after all.
+    /// Forgets the context.
+    ///
+    /// The next message starts afresh. Always safe for the peer, whose window then simply
+    /// holds more than ours. Used when a compressed message could not be sent after all.
     pub(crate) fn reset(&mut self) {
         self.state = None;
     }
@@ -297,8 +306,9 @@ impl Inflater {
         }
     }
 
-    /// Ends a compressed message: inflates the sync flush's trailer, then drops the
-    /// context unless the peer keeps it.
+    /// Ends a compressed message.
+    ///
+    /// Inflates the sync flush's trailer, then drops the context unless the peer keeps it.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
         let result = self.inflate(&TRAILER, out, limit);
         if result.is_err() || self.no_context_takeover {

@@ -4,13 +4,16 @@ use lori_core::{ConnectionFailure, StartFailure};
 
 use crate::close::{CloseCode, ReasonTooLong};
 
-/// The peer broke RFC 6455 (or a limit): the connection is failed with
-/// [`close_code`](Self::close_code).
+/// The peer broke RFC 6455 (or a limit).
+///
+/// The connection is failed with [`close_code`](Self::close_code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A reserved bit was set that no negotiated extension defines: RSV2 or RSV3, or RSV1
-    /// without permessage-deflate or on a frame other than a message's first.
+    /// A reserved bit was set that no negotiated extension defines.
+    ///
+    /// RSV2 or RSV3, or RSV1 without permessage-deflate or on a frame other than a
+    /// message's first.
     #[error("reserved bits set without an extension")]
     ReservedBits,
     /// An opcode RFC 6455 reserves.
@@ -58,15 +61,18 @@ pub enum ProtocolError {
     /// A compressed message that is not valid DEFLATE data (permessage-deflate).
     #[error("invalid compressed data")]
     InvalidCompressedData,
-    /// Our own compressor failed (a codec bug, never the peer's doing): the connection is
-    /// failed with 1011.
+    /// Our own compressor failed (a codec bug, never the peer's doing).
+    ///
+    /// The connection is failed with 1011.
     #[error("compressing a message failed")]
     Compression,
 }
 
 impl ProtocolError {
-    /// The code the connection is failed with: 1009 for sizes, 1007 for invalid UTF-8 or
-    /// compressed data, 1011 for our compressor's failure, 1002 for everything else.
+    /// The code the connection is failed with.
+    ///
+    /// 1009 for sizes, 1007 for invalid UTF-8 or compressed data, 1011 for our compressor's
+    /// failure, 1002 for everything else.
     pub fn close_code(self) -> CloseCode {
         match self {
             Self::FrameTooBig(_) | Self::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
@@ -116,8 +122,10 @@ pub enum CloseError {
     ReasonTooLong(#[from] ReasonTooLong),
 }
 
-/// Why a WebSocket never opened. Every one is reported to the application
-/// (`on_handshake_failure`); the connection is closed.
+/// Why a WebSocket never opened.
+///
+/// Every one is reported to the application (`on_handshake_failure`); the connection is
+/// closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -133,8 +141,9 @@ pub enum HandshakeError {
     /// No Host header (answered 400).
     #[error("missing Host header")]
     MissingHost,
-    /// No `Upgrade: websocket` (a plain request the application did not answer), or no
-    /// `upgrade` token in Connection (answered 400).
+    /// No `Upgrade: websocket`, or no `upgrade` token in Connection (answered 400).
+    ///
+    /// A plain request the application did not answer ends so too.
     #[error("missing Upgrade: websocket or Connection: upgrade")]
     MissingUpgrade,
     /// Sec-WebSocket-Version is not 13 or is missing (answered 426).
@@ -161,9 +170,10 @@ pub enum HandshakeError {
     /// Client: the server answered with an extension we did not offer.
     #[error("the server answered with an extension we did not offer")]
     UnexpectedExtension,
-    /// Client: the server's permessage-deflate answer breaks RFC 7692 (an unknown or
-    /// repeated parameter, a bad value, or one we did not offer), or its
-    /// Sec-WebSocket-Extensions header cannot be parsed.
+    /// Client: the server's permessage-deflate answer breaks RFC 7692 or does not parse.
+    ///
+    /// An unknown or repeated parameter, a bad value, or one we did not offer, or a
+    /// Sec-WebSocket-Extensions header that cannot be parsed.
     #[error("invalid permessage-deflate response")]
     InvalidExtension,
     /// Client: no randomness for the key (the OS source failed).

@@ -1,6 +1,7 @@
-//! Extension negotiation (RFC 6455 9.1, RFC 7692 5 and 7.1): reading
-//! `Sec-WebSocket-Extensions`, a server's choice among a client's permessage-deflate
-//! offers, and a client's offer and its check of the answer.
+//! Extension negotiation (RFC 6455 9.1, RFC 7692 5 and 7.1).
+//!
+//! Reading `Sec-WebSocket-Extensions`, a server's choice among a client's
+//! permessage-deflate offers, and a client's offer and its check of the answer.
 //!
 //! A server declines what it does not support rather than failing the handshake: a header
 //! it cannot parse, other extensions, and permessage-deflate offers that RFC 7692 5.1 says
@@ -14,23 +15,27 @@ use crate::error::HandshakeError;
 /// The extension's name.
 pub const PERMESSAGE_DEFLATE: &str = "permessage-deflate";
 
-/// What the two ends agreed on for permessage-deflate, from our side: "own" is how we
-/// compress, "peer" how the peer does.
+/// What the two ends agreed on for permessage-deflate, from our side.
+///
+/// "own" is how we compress, "peer" how the peer does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeflateParams {
     /// Our compressor starts afresh with each message.
     pub own_no_context_takeover: bool,
     /// The peer's compressor starts afresh with each message.
     pub peer_no_context_takeover: bool,
-    /// The largest window (bits, 8 to 15) our compressor may use. At 8 we send every
-    /// message uncompressed, as zlib's raw deflate has no 256-byte window.
+    /// The largest window (bits, 8 to 15) our compressor may use.
+    ///
+    /// At 8 we send every message uncompressed, as zlib's raw deflate has no 256-byte
+    /// window.
     pub own_max_window_bits: u8,
     /// The largest window (bits, 8 to 15) the peer's compressor uses.
     pub peer_max_window_bits: u8,
 }
 
-/// One element of a `Sec-WebSocket-Extensions` list: a name and its parameters, each with
-/// an optional value (quoted strings unquoted).
+/// One element of a `Sec-WebSocket-Extensions` list.
+///
+/// A name and its parameters, each with an optional value (quoted strings unquoted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtensionOffer {
     /// The extension's name as sent.
@@ -87,9 +92,10 @@ impl Cursor<'_> {
     }
 }
 
-/// Parses `Sec-WebSocket-Extensions` values (several headers are one list, RFC 9110 5.3):
-/// `name *( ";" param [ "=" ( token / quoted-string ) ] )`, elements separated by commas,
-/// empty elements skipped. `None` if any value does not parse.
+/// Parses `Sec-WebSocket-Extensions` values (several headers are one list, RFC 9110 5.3).
+///
+/// Each element is `name *( ";" param [ "=" ( token / quoted-string ) ] )`, elements
+/// separated by commas, empty elements skipped. `None` if any value does not parse.
 pub fn parse_extensions<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
 ) -> Option<Vec<ExtensionOffer>> {
@@ -148,8 +154,9 @@ fn window_bits(value: &str) -> Option<u8> {
     value.parse().ok().filter(|bits| (8..=15).contains(bits))
 }
 
-/// permessage-deflate's parameters as read from one offer or answer: each at most once,
-/// nothing unknown, values where they belong and valid.
+/// permessage-deflate's parameters as read from one offer or answer.
+///
+/// Each at most once, nothing unknown, values where they belong and valid.
 #[derive(Debug, Default)]
 struct Params {
     server_no_context_takeover: bool,
@@ -187,10 +194,11 @@ impl Params {
     }
 }
 
-/// Server: picks the first permessage-deflate offer in the request's
-/// `Sec-WebSocket-Extensions` values that we accept. Returns the agreed parameters and
-/// the response header's value, or `None` (no compression: nothing offered, nothing
-/// acceptable, or a header that does not parse).
+/// Server: picks the first permessage-deflate offer in the request that we accept.
+///
+/// The offers are the request's `Sec-WebSocket-Extensions` values. Returns the agreed
+/// parameters and the response header's value, or `None` (no compression: nothing offered,
+/// nothing acceptable, or a header that does not parse).
 pub fn server_negotiate<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     config: &DeflateConfig,
@@ -240,8 +248,10 @@ fn server_accept(
     Some((params, response))
 }
 
-/// Client: the offer's header value for `config`. We always say we accept a limit on our
-/// window (`client_max_window_bits`), with our own limit as its value when below 15.
+/// Client: the offer's header value for `config`.
+///
+/// We always say we accept a limit on our window (`client_max_window_bits`), with our own
+/// limit as its value when below 15.
 pub fn client_offer(config: &DeflateConfig) -> String {
     let mut offer = String::from(PERMESSAGE_DEFLATE);
     match config.max_window_bits.get() {
@@ -260,8 +270,9 @@ pub fn client_offer(config: &DeflateConfig) -> String {
     offer
 }
 
-/// Client: checks the server's `Sec-WebSocket-Extensions` values against what we offered
-/// (`config`, or nothing when `None`). `Ok(None)`: no extension, a plain WebSocket.
+/// Client: checks the server's `Sec-WebSocket-Extensions` values against our offer.
+///
+/// The offer is `config`, or nothing when `None`. `Ok(None)`: no extension, a plain WebSocket.
 pub fn client_accept<'a>(
     values: impl IntoIterator<Item = &'a [u8]>,
     config: Option<&DeflateConfig>,

@@ -1,5 +1,7 @@
-//! Frames (RFC 6455 5.2): the header's parse and encoding, masking a word at a time, and
-//! [`FrameParser`], which cuts received bytes into frames.
+//! Frames (RFC 6455 5.2).
+//!
+//! The header's parse and encoding, masking a word at a time, and [`FrameParser`], which
+//! cuts received bytes into frames.
 //!
 //! The parser checks every rule at the header, before any payload is buffered: RSV bits,
 //! opcodes, masking by role, control frames (FIN set, at most 125 bytes), the 64-bit length's
@@ -76,8 +78,9 @@ impl Opcode {
 pub struct Header {
     /// FIN: the last frame of its message.
     pub fin: bool,
-    /// RSV1: the message is compressed (permessage-deflate; only on a message's first
-    /// frame, and only when the parser allows it).
+    /// RSV1: the message is compressed (permessage-deflate).
+    ///
+    /// Only on a message's first frame, and only when the parser allows it.
     pub rsv1: bool,
     /// The opcode.
     pub opcode: Opcode,
@@ -88,8 +91,10 @@ pub struct Header {
 }
 
 impl Header {
-    /// The length of this header as [`encode_header`] writes it: 2 bytes, the extended
-    /// length (2 or 8 bytes) beyond 125 bytes of payload, and 4 for the mask.
+    /// The length of this header as [`encode_header`] writes it.
+    ///
+    /// 2 bytes, the extended length (2 or 8 bytes) beyond 125 bytes of payload, and 4 for
+    /// the mask.
     pub fn encoded_len(&self) -> usize {
         let extended = match self.len {
             0..=125 => 0,
@@ -100,8 +105,10 @@ impl Header {
     }
 }
 
-/// The length of the header that starts with `first_two` bytes: 2, plus the extended length
-/// its length code announces (126: 2 bytes, 127: 8), plus 4 if the mask bit is set.
+/// The length of the header that starts with `first_two` bytes.
+///
+/// 2, plus the extended length its length code announces (126: 2 bytes, 127: 8), plus 4 if
+/// the mask bit is set.
 fn header_len(first_two: [u8; 2]) -> usize {
     let second = first_two[1];
     let extended = match second & 0x7F {
@@ -112,8 +119,10 @@ fn header_len(first_two: [u8; 2]) -> usize {
     2 + extended + if second & 0x80 != 0 { 4 } else { 0 }
 }
 
-/// Which peer's frames a parser reads: a server reads masked client frames, a client reads
-/// unmasked server frames (RFC 6455 5.1).
+/// Which peer's frames a parser reads.
+///
+/// A server reads masked client frames, a client reads unmasked server frames (RFC 6455
+/// 5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// We are the server: frames must be masked.
@@ -131,11 +140,12 @@ pub struct Limits {
     pub max_message: u64,
 }
 
-/// Parses a header from the start of `bytes`. `Ok(None)`: more bytes are needed (nothing
-/// is consumed); otherwise the header and its length in bytes. `in_progress` is the size of
-/// the fragmented message a continuation frame would extend. RSV2 and RSV3 are always
-/// refused; RSV1 only where `rsv1` allows it (permessage-deflate was negotiated) and only
-/// on a Text or Binary frame.
+/// Parses a header from the start of `bytes`.
+///
+/// `Ok(None)`: more bytes are needed (nothing is consumed); otherwise the header and its
+/// length in bytes. `in_progress` is the size of the fragmented message a continuation
+/// frame would extend. RSV2 and RSV3 are always refused; RSV1 only where `rsv1` allows it
+/// (permessage-deflate was negotiated) and only on a Text or Binary frame.
 pub fn parse_header(
     bytes: &[u8],
     role: Role,
@@ -318,9 +328,11 @@ pub struct Frame {
     pub payload: Bytes,
 }
 
-/// Cuts received bytes into frames. Feed it with [`push`](Self::push); take frames with
-/// [`next_frame`](Self::next_frame). Feeding byte by byte or all at once yields the same
-/// frames. After an error it holds nothing and yields nothing more.
+/// Cuts received bytes into frames.
+///
+/// Feed it with [`push`](Self::push); take frames with [`next_frame`](Self::next_frame).
+/// Feeding byte by byte or all at once yields the same frames. After an error it holds
+/// nothing and yields nothing more.
 #[derive(Debug)]
 pub struct FrameParser {
     role: Role,
@@ -415,8 +427,9 @@ impl FrameParser {
         }))
     }
 
-    /// The frame whose payload is still arriving: its header and how many of its payload
-    /// bytes are buffered (at most its length).
+    /// The frame whose payload is still arriving.
+    ///
+    /// Its header and how many of its payload bytes are buffered (at most its length).
     pub fn partial(&self) -> Option<(Header, usize)> {
         self.header
             .map(|header| (header, Self::payload_buffered(header, self.buffered)))
@@ -682,8 +695,9 @@ mod tests {
         max_message: 1 << 20,
     };
 
-    /// A payload delivered as its own chunk, which nothing else holds, becomes the frame's
-    /// payload without a copy: unmasked in place for a server, as is for a client.
+    /// A payload delivered as its own chunk, held by nothing else, is taken without a copy.
+    ///
+    /// It is unmasked in place for a server, taken as is for a client.
     #[test]
     fn a_payload_in_a_chunk_of_its_own_is_not_copied_in_either_role() {
         let plain: Vec<u8> = (0..64 * 1024).map(|i| (i % 253) as u8).collect();

@@ -1,5 +1,6 @@
-//! [`WebSocketHandler`]: an application's side of a WebSocket (mare's callbacks), and
-//! [`WsContext`], what its methods may use.
+//! [`WebSocketHandler`], an application's side of a WebSocket, and [`WsContext`].
+//!
+//! The handler's methods are mare's callbacks; the context is what they may use.
 
 use bytes::Bytes;
 use lori_core::{Conn, TimerToken};
@@ -20,9 +21,11 @@ pub enum Upgrade {
     Reject,
 }
 
-/// What a [`WebSocketHandler`] method may use: the WebSocket's commands, and through
-/// [`tcp`](Self::tcp) the core connection's context (idle timeout, `mute`, the socket's
-/// options such as nodelay, handles, timers of your own).
+/// What a [`WebSocketHandler`] method may use.
+///
+/// The WebSocket's commands, and through [`tcp`](Self::tcp) the core connection's context
+/// (idle timeout, `mute`, the socket's options such as nodelay, handles, timers of your
+/// own).
 pub struct WsContext<'a, 'b, M = ()> {
     tcp: &'a mut Conn<'b, M>,
     ws: &'a mut Protocol,
@@ -34,9 +37,11 @@ impl<'a, 'b, M> WsContext<'a, 'b, M> {
         Self { tcp, ws }
     }
 
-    /// The core connection's context. Its `send` writes raw bytes into the WebSocket
-    /// stream, which breaks it: send with this context's methods. Everything else (idle
-    /// timeout, mute/unmute, socket options, handles, `set_timer`) is yours to use.
+    /// The core connection's context.
+    ///
+    /// Its `send` writes raw bytes into the WebSocket stream, which breaks it: send with
+    /// this context's methods. Everything else (idle timeout, mute/unmute, socket options,
+    /// handles, `set_timer`) is yours to use.
     pub fn tcp(&mut self) -> &mut Conn<'b, M> {
         self.tcp
     }
@@ -51,8 +56,10 @@ impl<'a, 'b, M> WsContext<'a, 'b, M> {
         self.ws.state() == WebSocketState::Open && self.tcp.is_writable()
     }
 
-    /// Sends a text message. Refused (and handed back) unless open, while throttled, or
-    /// while a streamed message is in progress.
+    /// Sends a text message.
+    ///
+    /// Refused (and handed back) unless open, while throttled, or while a streamed message
+    /// is in progress.
     pub fn send_text(&mut self, text: impl Into<Text>) -> Result<(), SendError<Text>> {
         self.ws.send_text(self.tcp, text.into())
     }
@@ -81,22 +88,26 @@ impl<'a, 'b, M> WsContext<'a, 'b, M> {
         self.ws.ping(self.tcp, payload.into())
     }
 
-    /// Starts the close handshake (reason at most 123 bytes). No message is delivered
-    /// after it; `on_closed` reports the peer's answer.
+    /// Starts the close handshake (reason at most 123 bytes).
+    ///
+    /// No message is delivered after it; `on_closed` reports the peer's answer.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), CloseError> {
         self.ws.close(self.tcp, code, reason)
     }
 }
 
-/// An application's side of a WebSocket. Every method has a default: accept every
-/// upgrade without a subprotocol, ignore everything else. `M` is the type of messages
-/// posted to the connection through a driver's handle.
+/// An application's side of a WebSocket.
+///
+/// Every method has a default: accept every upgrade without a subprotocol, ignore
+/// everything else. `M` is the type of messages posted to the connection through a driver's
+/// handle.
 ///
 /// Methods are called one at a time, never from inside a command, so any command may be
 /// issued from any of them.
 pub trait WebSocketHandler<M = ()>: Send + 'static {
-    /// Server: a valid upgrade request (URI and headers, e.g. to check Origin). The answer
-    /// decides: accept (with a subprotocol) or reject with 403.
+    /// Server: a valid upgrade request (URI and headers, e.g. to check Origin).
+    ///
+    /// The answer decides: accept (with a subprotocol) or reject with 403.
     fn on_upgrade_request(
         &mut self,
         _cx: &mut WsContext<'_, '_, M>,
@@ -105,8 +116,10 @@ pub trait WebSocketHandler<M = ()>: Send + 'static {
         Upgrade::Accept(None)
     }
 
-    /// Server: a plain HTTP GET that is not an upgrade (e.g. a browser asking for the page
-    /// whose script opens the WebSocket). Return a response to send it and close the
+    /// Server: a plain HTTP GET that is not an upgrade.
+    ///
+    /// For example a browser asking for the page whose script opens the WebSocket. Return
+    /// a response to send it and close the
     /// connection; no other method is called for it afterwards. `None` (the default)
     /// answers 400 and reports [`HandshakeError::MissingUpgrade`] to
     /// `on_handshake_failure`, as for any request that is not an upgrade.
@@ -133,13 +146,16 @@ pub trait WebSocketHandler<M = ()>: Send + 'static {
     /// The peer ponged.
     fn on_pong(&mut self, _cx: &mut WsContext<'_, '_, M>, _payload: Bytes) {}
 
-    /// The WebSocket ended (once, after `on_open`): the status and reason of the close
-    /// handshake, our code when we failed the connection, or 1006 when it ended without a
-    /// handshake.
+    /// The WebSocket ended (once, after `on_open`).
+    ///
+    /// The status and reason of the close handshake, our code when we failed the
+    /// connection, or 1006 when it ended without a handshake.
     fn on_closed(&mut self, _cx: &mut WsContext<'_, '_, M>, _status: CloseStatus, _reason: &str) {}
 
-    /// The WebSocket never opened: a bad request (answered 400/426), a rejection (403), a
-    /// timeout, a bad response (client), or a TCP or TLS failure. No `on_closed` follows.
+    /// The WebSocket never opened.
+    ///
+    /// A bad request (answered 400/426), a rejection (403), a timeout, a bad response
+    /// (client), or a TCP or TLS failure. No `on_closed` follows.
     fn on_handshake_failure(&mut self, _cx: &mut WsContext<'_, '_, M>, _error: HandshakeError) {}
 
     /// Sends are refused until `on_unthrottled` (only while open).

@@ -1,6 +1,7 @@
-//! The opening handshake (RFC 6455 4): the server reads the client's HTTP/1.1 upgrade
-//! request with `httparse` and answers it; the client writes its request and checks the
-//! server's response.
+//! The opening handshake (RFC 6455 4).
+//!
+//! The server reads the client's HTTP/1.1 upgrade request with `httparse` and answers it;
+//! the client writes its request and checks the server's response.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -40,8 +41,10 @@ fn has_token(value: &[u8], token: &str) -> bool {
         .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// A subprotocol name (`Sec-WebSocket-Protocol`): an HTTP token, checked by
-/// [`Subprotocol::new`], so it can never inject anything into a header.
+/// A subprotocol name (`Sec-WebSocket-Protocol`).
+///
+/// An HTTP token, checked by [`Subprotocol::new`], so it can never inject anything into a
+/// header.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subprotocol(String);
 
@@ -127,16 +130,19 @@ pub struct ParsedRequest {
 pub enum Request {
     /// A valid WebSocket upgrade.
     Upgrade(ParsedRequest),
-    /// A plain HTTP/1.1 GET with a Host and no `Upgrade: websocket` (a browser asking for
-    /// a page): the server may answer it with an [`HttpResponse`](crate::HttpResponse).
+    /// A plain HTTP/1.1 GET with a Host and no `Upgrade: websocket`.
+    ///
+    /// A browser asking for a page: the server may answer it with an
+    /// [`HttpResponse`](crate::HttpResponse).
     Plain(UpgradeRequest),
 }
 
-/// Reads a request from the start of `buffer`. `Ok(None)`: incomplete, read more (unless
-/// the buffer already exceeds `max_size`, which is [`HandshakeError::TooLarge`]).
-/// Otherwise the request and the length of its head; bytes after it are frames. A GET
-/// that names no `websocket` in `Upgrade` is [`Request::Plain`]; one that does must be a
-/// complete, valid upgrade.
+/// Reads a request from the start of `buffer`.
+///
+/// `Ok(None)`: incomplete, read more (unless the buffer already exceeds `max_size`, which
+/// is [`HandshakeError::TooLarge`]). Otherwise the request and the length of its head;
+/// bytes after it are frames. A GET that names no `websocket` in `Upgrade` is
+/// [`Request::Plain`]; one that does must be a complete, valid upgrade.
 pub fn parse_request(
     buffer: &[u8],
     max_size: usize,
@@ -225,8 +231,10 @@ pub fn accept_response(
     out.freeze()
 }
 
-/// The response refusing a handshake that failed with `error`: 426 with
-/// `Sec-WebSocket-Version: 13` for a wrong version, 403 for a rejection, 400 otherwise.
+/// The response refusing a handshake that failed with `error`.
+///
+/// 426 with `Sec-WebSocket-Version: 13` for a wrong version, 403 for a rejection, 400
+/// otherwise.
 pub fn error_response(error: HandshakeError) -> Bytes {
     let text: &'static [u8] = match error {
         HandshakeError::WrongVersion => {
@@ -240,8 +248,9 @@ pub fn error_response(error: HandshakeError) -> Bytes {
     Bytes::from_static(text)
 }
 
-/// Whether `text` may stand in a request line or header value: visible ASCII, and spaces
-/// and tabs when `spaces`.
+/// Whether `text` may stand in a request line or header value.
+///
+/// Visible ASCII, and spaces and tabs when `spaces`.
 pub(crate) fn is_field(text: &str, spaces: bool) -> bool {
     !text.is_empty()
         && text
@@ -249,8 +258,10 @@ pub(crate) fn is_field(text: &str, spaces: bool) -> bool {
             .all(|b| b.is_ascii_graphic() || (spaces && (b == b' ' || b == b'\t')))
 }
 
-/// What a client asks for: the Host, the request target, subprotocols and extra headers,
-/// each checked when added so the request can carry nothing but what was meant.
+/// What a client asks for.
+///
+/// The Host, the request target, subprotocols and extra headers, each checked when added so
+/// the request can carry nothing but what was meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRequest {
     host: String,
@@ -261,8 +272,10 @@ pub struct ClientRequest {
 }
 
 impl ClientRequest {
-    /// A request for `uri` (origin form, starting with `/`) on `host` (the Host header:
-    /// `example.com:8080`). Fails on empty values, spaces or control characters.
+    /// A request for `uri` (origin form, starting with `/`) on `host`.
+    ///
+    /// `host` is the Host header (`127.0.0.1:8080`). Fails on empty values, spaces or
+    /// control characters.
     pub fn new(host: &str, uri: &str) -> Result<Self, InvalidToken> {
         if !is_field(host, false) || !is_field(uri, false) || !uri.starts_with('/') {
             return Err(InvalidToken);
@@ -282,8 +295,9 @@ impl ClientRequest {
         self
     }
 
-    /// Adds a header (`Origin`, `Authorization`, …). Fails unless `name` is a token and
-    /// `value` is visible ASCII with spaces.
+    /// Adds a header (`Origin`, `Authorization`, …).
+    ///
+    /// Fails unless `name` is a token and `value` is visible ASCII with spaces.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, InvalidToken> {
         if !is_token(name) || !(value.is_empty() || is_field(value, true)) {
             return Err(InvalidToken);
@@ -356,11 +370,12 @@ impl ClientRequest {
         out.freeze()
     }
 
-    /// Reads the server's response from the start of `buffer`. `Ok(None)`: incomplete.
-    /// Otherwise the response (as an [`UpgradeRequest`] holding our URI and the response's
-    /// headers), the chosen subprotocol, the agreed permessage-deflate (checked against
-    /// `deflate`, what we offered: `None` when we offered nothing), and the length of the
-    /// response head.
+    /// Reads the server's response from the start of `buffer`.
+    ///
+    /// `Ok(None)`: incomplete. Otherwise the response (as an [`UpgradeRequest`] holding our
+    /// URI and the response's headers), the chosen subprotocol, the agreed
+    /// permessage-deflate (checked against `deflate`, what we offered: `None` when we
+    /// offered nothing), and the length of the response head.
     pub fn parse_response(
         &self,
         buffer: &[u8],

@@ -1,6 +1,8 @@
-//! [`HttpResponse`]: a plain HTTP/1.1 answer to a request that is not a WebSocket upgrade
-//! (a browser asking for the page whose script opens the WebSocket). The connection closes
-//! after it: `Connection: close` and `Content-Length` are always sent, by the encoder.
+//! [`HttpResponse`]: a plain HTTP/1.1 answer to a request that is not an upgrade.
+//!
+//! Such a request is a browser asking for the page whose script opens the WebSocket. The
+//! connection closes after the answer: `Connection: close` and `Content-Length` are always
+//! sent, by the encoder.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -14,8 +16,10 @@ const RESERVED: [&str; 3] = ["content-length", "connection", "transfer-encoding"
 #[error("HTTP status {0} is not in 200..=599")]
 pub struct InvalidStatus(pub u16);
 
-/// A complete HTTP/1.1 response: a status in 200..=599, headers (each checked when added
-/// so nothing can be injected) and a body. Sent as is, then the connection closes.
+/// A complete HTTP/1.1 response.
+///
+/// A status in 200..=599, headers (each checked when added so nothing can be injected) and
+/// a body. Sent as is, then the connection closes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     status: u16,
@@ -37,6 +41,7 @@ impl HttpResponse {
     }
 
     /// 200 OK with `body` of the given `Content-Type` (e.g. `text/html; charset=utf-8`).
+    ///
     /// Fails if the content type is not a valid header value.
     pub fn ok(content_type: &str, body: impl Into<Bytes>) -> Result<Self, InvalidToken> {
         let ok = Self {
@@ -47,9 +52,11 @@ impl HttpResponse {
         ok.header("Content-Type", content_type)
     }
 
-    /// Adds a header. Fails unless `name` is a token and `value` visible ASCII with spaces,
-    /// and for `Content-Length`, `Connection` and `Transfer-Encoding`, which the encoder
-    /// writes itself.
+    /// Adds a header.
+    ///
+    /// Fails unless `name` is a token and `value` visible ASCII with spaces, and for
+    /// `Content-Length`, `Connection` and `Transfer-Encoding`, which the encoder writes
+    /// itself.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, InvalidToken> {
         let reserved = RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name));
         if reserved || !is_token(name) || !(value.is_empty() || is_field(value, true)) {
@@ -70,8 +77,10 @@ impl HttpResponse {
         self.status
     }
 
-    /// The bytes to send: the status line and headers (ending with the empty line), then
-    /// the body. 204 and 304 go without a body or `Content-Length` (RFC 9110 8.6).
+    /// The bytes to send.
+    ///
+    /// The status line and headers (ending with the empty line), then the body. 204 and 304
+    /// go without a body or `Content-Length` (RFC 9110 8.6).
     pub fn encode(&self) -> (Bytes, Bytes) {
         let has_body = !matches!(self.status, 204 | 304);
         let mut out = BytesMut::with_capacity(128);

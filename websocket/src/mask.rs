@@ -1,5 +1,7 @@
-//! Randomness for the client: handshake keys and masking keys (RFC 6455 5.3 and 10.3 ask
-//! for unpredictable ones), from the OS's source through `getrandom`, a pool at a time.
+//! Randomness for the client.
+//!
+//! Handshake keys and masking keys (RFC 6455 5.3 and 10.3 ask for unpredictable ones), from
+//! the OS's source through `getrandom`, a pool at a time.
 
 /// Random bytes drawn from the OS in pools of 256, handed out 4 or 16 at a time.
 #[derive(Debug)]

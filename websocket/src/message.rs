@@ -1,6 +1,7 @@
-//! Messages (RFC 6455 5.4, 5.6): reassembling data frames into text and binary messages,
-//! inflating compressed ones (RFC 7692), with text validated as UTF-8 fragment by
-//! fragment.
+//! Messages (RFC 6455 5.4, 5.6).
+//!
+//! Reassembling data frames into text and binary messages, inflating compressed ones (RFC
+//! 7692), with text validated as UTF-8 fragment by fragment.
 
 use bytes::{Bytes, BytesMut};
 
@@ -32,8 +33,10 @@ struct Partial {
 /// A message's payload so far.
 #[derive(Debug)]
 enum Body {
-    /// Uncompressed. Invariant: the first fragment stays a `Bytes` until a second one
-    /// arrives, so a message of one frame is never copied.
+    /// Uncompressed.
+    ///
+    /// Invariant: the first fragment stays a `Bytes` until a second one arrives, so a
+    /// message of one frame is never copied.
     Plain {
         first: Bytes,
         rest: Option<BytesMut>,
@@ -73,9 +76,10 @@ impl Reassembler {
         self.inflater = Some(Inflater::new(peer_no_context_takeover));
     }
 
-    /// The bytes received for the fragmented message in progress (0 if none): what the
-    /// frame parser's message limit applies to. For a compressed message these are the
-    /// compressed bytes; the inflated ones are held to the same limit as they are made.
+    /// The bytes received for the fragmented message in progress (0 if none).
+    ///
+    /// What the frame parser's message limit applies to. For a compressed message these are
+    /// the compressed bytes; the inflated ones are held to the same limit as they are made.
     pub fn in_progress(&self) -> usize {
         self.partial.as_ref().map_or(0, |partial| partial.wire_len)
     }
@@ -85,8 +89,9 @@ impl Reassembler {
         self.partial.is_some()
     }
 
-    /// For a text frame whose payload is still arriving (`header`), uncompressed: the
-    /// validator its bytes continue (fresh for a first frame, the message's own for a
+    /// For a text frame whose payload is still arriving (`header`), uncompressed.
+    ///
+    /// The validator its bytes continue (fresh for a first frame, the message's own for a
     /// continuation), so they can be checked before the frame is complete. `None` for
     /// anything else.
     pub fn validator_for(&self, header: &Header) -> Option<Utf8Validator> {
@@ -102,6 +107,7 @@ impl Reassembler {
     }
 
     /// Adds a data frame (text, binary or continuation); returns the message it completes.
+    ///
     /// Text is validated as each fragment arrives (after inflating it, if compressed), so
     /// invalid UTF-8 fails at the first fragment that shows it, including a code point
     /// split across fragments. A compressed message fails with `MessageTooBig` as soon as

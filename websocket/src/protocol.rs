@@ -40,12 +40,16 @@ const COALESCE_LIMIT: usize = 1024;
 /// What the application should know, drained with [`Protocol::poll_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WsEvent {
-    /// Server: a valid upgrade request; answer with [`Protocol::accept`] or
-    /// [`Protocol::reject`] (now or later; the handshake timeout runs meanwhile).
+    /// Server: a valid upgrade request.
+    ///
+    /// Answer with [`Protocol::accept`] or [`Protocol::reject`] (now or later; the
+    /// handshake timeout runs meanwhile).
     UpgradeRequest(UpgradeRequest),
-    /// Server: a plain HTTP GET, not an upgrade (a browser asking for the page that opens
-    /// the WebSocket); answer with [`Protocol::respond`], or [`Protocol::reject`] it with
-    /// 400 (`HandshakeFailed(MissingUpgrade)` follows). After a response the connection
+    /// Server: a plain HTTP GET, not an upgrade.
+    ///
+    /// A browser asking for the page that opens the WebSocket; answer with
+    /// [`Protocol::respond`], or [`Protocol::reject`] it with 400
+    /// (`HandshakeFailed(MissingUpgrade)` follows). After a response the connection
     /// closes and no other event follows.
     HttpRequest(UpgradeRequest),
     /// The WebSocket is open.
@@ -58,17 +62,20 @@ pub enum WsEvent {
     Ping(Bytes),
     /// The peer ponged.
     Pong(Bytes),
-    /// The WebSocket ended, once, after `Open`: the close handshake completed (the peer's
-    /// status and reason), we failed the connection (our code), or it ended abnormally
-    /// (1006). The TCP connection is closing or closed.
+    /// The WebSocket ended, once, after `Open`.
+    ///
+    /// The close handshake completed (the peer's status and reason), we failed the
+    /// connection (our code), or it ended abnormally (1006). The TCP connection is closing
+    /// or closed.
     Closed {
         /// How it ended.
         status: CloseStatus,
         /// The peer's close reason (empty if none).
         reason: String,
     },
-    /// The WebSocket never opened; the connection is closing or closed. No `Closed`
-    /// follows.
+    /// The WebSocket never opened; the connection is closing or closed.
+    ///
+    /// No `Closed` follows.
     HandshakeFailed(HandshakeError),
 }
 
@@ -141,8 +148,10 @@ impl Deadlines {
     }
 }
 
-/// Control frames waiting for the connection to unthrottle: never dropped, at most one of
-/// each (RFC 6455 5.5.3 allows answering only the latest Ping).
+/// Control frames waiting for the connection to unthrottle.
+///
+/// Never dropped, at most one of each (RFC 6455 5.5.3 allows answering only the latest
+/// Ping).
 #[derive(Debug, Default)]
 struct PendingControl {
     pong: Option<Bytes>,
@@ -185,8 +194,10 @@ pub struct Protocol {
     entropy: Entropy,
     /// Our permessage-deflate compressor, once it is agreed.
     compressor: Option<Compressor>,
-    /// The text frame still arriving: how many of its payload bytes are validated, and
-    /// the validator after them (strict UTF-8 before the frame is complete).
+    /// The text frame still arriving.
+    ///
+    /// How many of its payload bytes are validated, and the validator after them (strict
+    /// UTF-8 before the frame is complete).
     early_utf8: Option<(usize, Utf8Validator)>,
     /// The core's read settings, so a large frame's payload arrives as one chunk.
     reads: ReadPlanner,
@@ -260,8 +271,9 @@ impl Protocol {
 
     // ---- Inputs --------------------------------------------------------------------------
 
-    /// The TCP connection is open (`Started` for a server, `Connected` for a client): the
-    /// handshake starts and its timeout is armed.
+    /// The TCP connection is open (`Started` for a server, `Connected` for a client).
+    ///
+    /// The handshake starts and its timeout is armed.
     pub fn handle_transport_open<M>(&mut self, conn: &mut Conn<'_, M>) {
         if !matches!(self.phase, Phase::Idle) {
             return;
@@ -330,8 +342,9 @@ impl Protocol {
         }
     }
 
-    /// A core user timer fired. Returns false if it is not the protocol's (then it is the
-    /// application's).
+    /// A core user timer fired.
+    ///
+    /// Returns false if it is not the protocol's (then it is the application's).
     pub fn handle_timer<M>(&mut self, conn: &mut Conn<'_, M>, token: TimerToken) -> bool {
         if !self.owns_timer(token) {
             return false;
@@ -356,14 +369,18 @@ impl Protocol {
         true
     }
 
-    /// The connection unthrottled: control frames held back are written first, then the
-    /// TCP connection closes if that was waiting for them.
+    /// The connection unthrottled.
+    ///
+    /// Control frames held back are written first, then the TCP connection closes if that
+    /// was waiting for them.
     pub fn handle_unthrottled<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.flush_pending(conn);
     }
 
-    /// The TCP connection closed (`Closed`): a WebSocket that did not finish its close
-    /// handshake ended abnormally (1006); one still in its handshake failed.
+    /// The TCP connection closed (`Closed`).
+    ///
+    /// A WebSocket that did not finish its close handshake ended abnormally (1006); one
+    /// still in its handshake failed.
     pub fn handle_transport_closed(&mut self) {
         match self.phase {
             Phase::Open | Phase::Closing => {
@@ -384,8 +401,9 @@ impl Protocol {
         self.pending = PendingControl::default();
     }
 
-    /// The peer shut down its side without a Close frame (the core's half-close mode):
-    /// treated as an abnormal end, and our side closes too.
+    /// The peer shut down its side without a Close frame (the core's half-close mode).
+    ///
+    /// Treated as an abnormal end, and our side closes too.
     pub fn handle_peer_closed<M>(&mut self, conn: &mut Conn<'_, M>) {
         if !matches!(self.phase, Phase::Closed) {
             self.handle_transport_closed();
@@ -413,8 +431,10 @@ impl Protocol {
 
     // ---- Commands ------------------------------------------------------------------------
 
-    /// Server: accepts the pending upgrade request with an optional subprotocol (normally
-    /// one the client offered). Ignored unless a request is pending.
+    /// Server: accepts the pending upgrade request with an optional subprotocol.
+    ///
+    /// The subprotocol is normally one the client offered. Ignored unless a request is
+    /// pending.
     pub fn accept<M>(&mut self, conn: &mut Conn<'_, M>, protocol: Option<Subprotocol>) {
         let Phase::Deciding { request, accept } = std::mem::replace(&mut self.phase, Phase::Closed)
         else {
@@ -436,8 +456,10 @@ impl Protocol {
         self.open(conn, request, protocol, compression);
     }
 
-    /// Server: rejects the pending upgrade request with 403, or the pending plain HTTP
-    /// request with 400 (`MissingUpgrade`, as if no application could answer it). Ignored
+    /// Server: rejects the pending upgrade request (403) or plain HTTP request (400).
+    ///
+    /// A plain request is refused with `MissingUpgrade`, as if no application could
+    /// answer it. Ignored
     /// unless one is pending.
     pub fn reject<M>(&mut self, conn: &mut Conn<'_, M>) {
         match self.phase {
@@ -447,8 +469,9 @@ impl Protocol {
         }
     }
 
-    /// Server: answers the pending plain HTTP request with `response`, then closes the
-    /// connection gracefully (bounded by the close timeout). No event follows. Ignored
+    /// Server: answers the pending plain HTTP request with `response`, then closes.
+    ///
+    /// The connection closes gracefully, bounded by the close timeout. No event follows. Ignored
     /// unless a plain request is pending.
     pub fn respond<M>(&mut self, conn: &mut Conn<'_, M>, response: HttpResponse) {
         if !matches!(self.phase, Phase::Serving) {
@@ -483,9 +506,10 @@ impl Protocol {
             .map_err(|e| e.map(kept))
     }
 
-    /// Streams a text message one fragment at a time: the first call starts it, `fin`
-    /// ends it. Refused with `Streaming` while a binary message is being streamed. Each
-    /// part is valid UTF-8 on its own.
+    /// Streams a text message one fragment at a time.
+    ///
+    /// The first call starts it, `fin` ends it. Refused with `Streaming` while a binary
+    /// message is being streamed. Each part is valid UTF-8 on its own.
     pub fn stream_text<M>(
         &mut self,
         conn: &mut Conn<'_, M>,
@@ -530,10 +554,11 @@ impl Protocol {
         }
     }
 
-    /// Starts the close handshake with `code` and `reason`: our Close frame is sent (or held
-    /// until the connection unthrottles; never dropped), no message is delivered from now
-    /// on, and the close timeout starts. When the peer's Close arrives the TCP connection
-    /// closes and `Closed` reports the peer's status.
+    /// Starts the close handshake with `code` and `reason`.
+    ///
+    /// Our Close frame is sent (or held until the connection unthrottles; never dropped),
+    /// no message is delivered from now on, and the close timeout starts. When the peer's
+    /// Close arrives the TCP connection closes and `Closed` reports the peer's status.
     pub fn close<M>(
         &mut self,
         conn: &mut Conn<'_, M>,
@@ -555,8 +580,10 @@ impl Protocol {
 
     // ---- Outputs -------------------------------------------------------------------------
 
-    /// The next event, parsing buffered frames as needed. Returns `None` while the core
-    /// connection is muted (nothing is parsed or delivered until it is unmuted).
+    /// The next event, parsing buffered frames as needed.
+    ///
+    /// Returns `None` while the core connection is muted (nothing is parsed or delivered
+    /// until it is unmuted).
     pub fn poll_event<M>(&mut self, conn: &mut Conn<'_, M>) -> Option<WsEvent> {
         loop {
             if let Some(event) = self.events.pop_front() {
@@ -806,8 +833,10 @@ impl Protocol {
         }
     }
 
-    /// Fails the connection (RFC 6455 7.1.7): our Close frame with the error's code (unless
-    /// we sent one already), `Closed` with that code, and the TCP connection closes.
+    /// Fails the connection (RFC 6455 7.1.7).
+    ///
+    /// Our Close frame with the error's code (unless we sent one already), `Closed` with
+    /// that code, and the TCP connection closes.
     fn fail<M>(&mut self, conn: &mut Conn<'_, M>, error: ProtocolError) {
         let code = error.close_code();
         if matches!(self.phase, Phase::Open) {
@@ -844,10 +873,12 @@ impl Protocol {
         }
     }
 
-    /// Client, once the close handshake is complete: RFC 6455 7.1.1 has the server close
-    /// the TCP connection first (so the server, not the client, holds TIME_WAIT). The
-    /// client waits for its EOF, on which the core closes our side too, and closes hard at
-    /// the close deadline if it never comes. Held control frames still go out.
+    /// Client, once the close handshake is complete.
+    ///
+    /// RFC 6455 7.1.1 has the server close the TCP connection first (so the server, not the
+    /// client, holds TIME_WAIT). The client waits for its EOF, on which the core closes our
+    /// side too, and closes hard at the close deadline if it never comes. Held control
+    /// frames still go out.
     fn await_server_close<M>(&mut self, conn: &mut Conn<'_, M>) {
         self.deadlines.handshake = None;
         self.deadlines.keep_alive = None;

@@ -1,5 +1,7 @@
-//! Reading a large frame's payload as one chunk: how the protocol sets the core's
-//! `buffer_until` and read buffer size from the frame parser's state.
+//! Reading a large frame's payload as one chunk.
+//!
+//! How the protocol sets the core's `buffer_until` and read buffer size from the frame
+//! parser's state.
 //!
 //! # Why
 //!
@@ -76,8 +78,9 @@ pub(crate) const SINGLE_CHUNK_MAX: usize = 1024 * 1024;
 pub(crate) enum Plan {
     /// Streaming, with the connection's own read buffer minimum.
     Normal,
-    /// Chunks of exactly `until` bytes, with a read buffer of `size` bytes
-    /// (`1 <= until <= size`).
+    /// Chunks of exactly `until` bytes, with a read buffer of `size` bytes.
+    ///
+    /// Always `1 <= until <= size`.
     Exact {
         /// The chunk size.
         until: usize,
@@ -93,8 +96,9 @@ pub(crate) struct ReadPlanner {
     saved_minimum: Option<usize>,
     /// The size (header and payload) of the frame being read as one chunk.
     reading: Option<usize>,
-    /// The size of the last frame, if it was read as one chunk: the next header is read on
-    /// its own, with the read buffer sized for a frame like it.
+    /// The size of the last frame, if it was read as one chunk.
+    ///
+    /// The next header is read on its own, with the read buffer sized for a frame like it.
     bulk: Option<usize>,
     /// The plan in force.
     applied: Plan,
@@ -128,8 +132,9 @@ impl ReadPlanner {
         }
     }
 
-    /// The plan between frames, when the next header lacks `missing` bytes: read on its own
-    /// after a large frame, else streaming.
+    /// The plan between frames, when the next header lacks `missing` bytes.
+    ///
+    /// Read on its own after a large frame, else streaming.
     pub(crate) fn between_frames<M>(&mut self, conn: &Conn<'_, M>, missing: usize) -> Plan {
         match self.bulk {
             Some(last) if missing > 0 => {
@@ -145,16 +150,18 @@ impl ReadPlanner {
         }
     }
 
-    /// A frame whose payload is still arriving is not read as one chunk: the connection
-    /// returns to streaming.
+    /// A frame whose payload is still arriving is not read as one chunk.
+    ///
+    /// The connection returns to streaming.
     pub(crate) fn not_large(&mut self) -> Plan {
         self.reading = None;
         self.bulk = None;
         Plan::Normal
     }
 
-    /// A frame is complete: the next header is read on its own if this frame was read as
-    /// one chunk.
+    /// Notes that a frame is complete.
+    ///
+    /// The next header is read on its own if this frame was read as one chunk.
     pub(crate) fn frame_done(&mut self) {
         self.bulk = self.reading.take();
     }
@@ -200,8 +207,10 @@ impl ReadPlanner {
         }
     }
 
-    /// Streaming is in force: puts back the saved read buffer minimum (and size, unless
-    /// more than that is buffered; it then shrinks to the minimum once emptied).
+    /// Puts back the saved read buffer minimum, streaming being in force.
+    ///
+    /// The size goes back too, unless more than that is buffered; it then shrinks to the
+    /// minimum once emptied.
     fn restore<M>(&mut self, conn: &mut Conn<'_, M>) {
         let Some(minimum) = self.saved_minimum.take() else {
             return;

@@ -1,6 +1,8 @@
-//! Incremental UTF-8 validation: a text message arrives in fragments, a code point may be
-//! split between two of them, and an invalid byte must fail the message at the first
-//! fragment that shows it (RFC 6455 8.1: "fail fast").
+//! Incremental UTF-8 validation.
+//!
+//! A text message arrives in fragments, a code point may be split between two of them, and
+//! an invalid byte must fail the message at the first fragment that shows it (RFC 6455 8.1:
+//! "fail fast").
 //!
 //! Built on `simdutf8`'s `compat` API, whose error says whether the input is invalid or
 //! only ends inside a code point (`error_len() == None`).
@@ -12,9 +14,10 @@ use bytes::Bytes;
 #[error("invalid UTF-8")]
 pub struct InvalidUtf8;
 
-/// Validates a byte stream fed in pieces. Invariant: everything fed so far is valid UTF-8
-/// except possibly the last 1 to 3 bytes, held in `partial`, which are the valid start of
-/// a code point.
+/// Validates a byte stream fed in pieces.
+///
+/// Invariant: everything fed so far is valid UTF-8 except possibly the last 1 to 3 bytes,
+/// held in `partial`, which are the valid start of a code point.
 #[derive(Debug, Clone, Default)]
 pub struct Utf8Validator {
     partial: [u8; 4],
@@ -37,8 +40,10 @@ impl Utf8Validator {
         Self::default()
     }
 
-    /// Feeds the next piece. Fails as soon as the stream so far cannot be the prefix of
-    /// valid UTF-8; once failed, the validator should be discarded.
+    /// Feeds the next piece.
+    ///
+    /// Fails as soon as the stream so far cannot be the prefix of valid UTF-8; once failed,
+    /// the validator should be discarded.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.partial_len > 0 {
             let need = sequence_len(self.partial[0]) - self.partial_len;
@@ -86,8 +91,10 @@ pub(crate) fn validate(bytes: &[u8]) -> Result<(), InvalidUtf8> {
         .map_err(|_| InvalidUtf8)
 }
 
-/// A text message's payload: [`Bytes`] that are valid UTF-8 (the invariant every
-/// constructor checks), so text moves without copies.
+/// A text message's payload.
+///
+/// [`Bytes`] that are valid UTF-8 (the invariant every constructor checks), so text moves
+/// without copies.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Text(Bytes);
 
@@ -103,8 +110,10 @@ impl Text {
         Self(bytes)
     }
 
-    /// The text as a `&str`. The crate has no `unsafe`, so this checks the bytes again
-    /// (with SIMD, many GB/s); use [`as_bytes`](Self::as_bytes) where bytes will do.
+    /// The text as a `&str`.
+    ///
+    /// The crate has no `unsafe`, so this checks the bytes again (with SIMD, many GB/s);
+    /// use [`as_bytes`](Self::as_bytes) where bytes will do.
     pub fn as_str(&self) -> &str {
         simdutf8::basic::from_utf8(&self.0).unwrap_or_default()
     }
