@@ -1,7 +1,8 @@
 //! # lori-core: a TCP connection as a pure state machine
 //!
 //! `lori-core` is the connection logic of Pony's [lori] without any I/O: no sockets, no
-//! clock, no threads. A [`Connection`] takes facts from a driver (bytes read, bytes written,
+//! clock, no threads (only a per-thread cache of empty buffers, see [`recycle`], which
+//! decides where bytes live, never what happens). A [`Connection`] takes facts from a driver (bytes read, bytes written,
 //! would-block, EOF, errors, the time) and commands from the application (send, close,
 //! mute, timers), and answers through three queues the caller drains:
 //!

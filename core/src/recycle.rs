@@ -8,7 +8,8 @@
 //! send chunk that nobody else holds any more. It leaves the pool as a connection's next
 //! read buffer or TLS output. Connections hold no pooled memory while idle; the pool is the
 //! thread's, like an allocator's thread cache, and never changes what a connection does
-//! (only where its bytes live).
+//! (only where its bytes live). A thread whose thread-locals are being destroyed neither
+//! takes from nor gives to it.
 //!
 //! Invariants: at most [`POOLED`] buffers per thread, each empty, uniquely owned, with a
 //! capacity of at most [`MAX_POOLED`] bytes, so a thread keeps at most
@@ -39,9 +40,9 @@ thread_local! {
 /// When nothing else holds its memory (no clone, no other slice of the same read) and that
 /// memory holds a default-sized read buffer, it is kept in this thread's pool of read
 /// buffers, and a later read on this thread takes it instead of allocating; otherwise it
-/// is simply dropped. Dropping a chunk is always
-/// correct: this only saves an allocation and a free for code that copies received bytes
-/// out (a stream adapter, a parser that keeps nothing) on the thread that reads.
+/// is simply dropped. Dropping a chunk is always correct: this only saves an allocation
+/// and a free for code that copies received bytes out (a stream adapter, a parser that
+/// keeps nothing) on the thread that reads.
 pub fn recycle(chunk: Bytes) {
     offer(chunk, crate::ReadBufferSize::DEFAULT.get());
 }
@@ -77,7 +78,8 @@ pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
     if !buffer.try_reclaim(min.max(1)) || buffer.capacity() > MAX_POOLED {
         return;
     }
-    POOL.with(|pool| {
+    // A thread that is ending (its thread-locals being destroyed) pools nothing.
+    let _ = POOL.try_with(|pool| {
         let Ok(mut pool) = pool.try_borrow_mut() else {
             return;
         };
@@ -96,12 +98,14 @@ pub(crate) fn keep(mut buffer: BytesMut, min: usize) {
 
 /// A pooled buffer with room for at least `room` bytes, if the pool holds one.
 pub(crate) fn take(room: usize) -> Option<BytesMut> {
-    POOL.with(|pool| {
+    POOL.try_with(|pool| {
         let mut pool = pool.try_borrow_mut().ok()?;
         // Most recently pooled first: the warmest memory.
         let found = pool.iter().rposition(|buffer| buffer.capacity() >= room)?;
         Some(pool.swap_remove(found))
     })
+    .ok()
+    .flatten()
 }
 
 /// Makes room for `room` more bytes in `buffer`.

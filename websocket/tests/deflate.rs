@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use lori_core::sim::{LinkConfig, Pair};
-use lori_core::{Config, Conn, Connection, Handler};
+use lori_core::{Config, Connection};
 use lori_websocket::extension::{
     DeflateParams, client_accept, client_offer, parse_extensions, server_negotiate,
 };
@@ -16,6 +16,10 @@ use lori_websocket::{
     ClientRequest, CloseCode, CloseStatus, DeflateConfig, Handshake, HandshakeError, SizeLimit,
     Text, WebSocket, WebSocketConfig, WebSocketHandler, WebSocketState, WindowBits, WsContext,
 };
+
+mod support;
+
+use support::Raw;
 
 // ---- Negotiation ---------------------------------------------------------------------------
 
@@ -325,17 +329,6 @@ impl WebSocketHandler for App {
     }
     fn on_closed(&mut self, _cx: &mut WsContext<'_, '_>, status: CloseStatus, _reason: &str) {
         self.closed = Some(status);
-    }
-}
-
-#[derive(Default)]
-struct Raw {
-    received: BytesMut,
-}
-
-impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
-        self.received.extend_from_slice(&data);
     }
 }
 

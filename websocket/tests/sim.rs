@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lori_core::sim::{LinkConfig, Pair, strategy};
-use lori_core::{Config, Conn, Connection, ConnectionState, Handler, TimerDuration};
+use lori_core::{Config, Conn, Connection, ConnectionState, TimerDuration};
 use lori_websocket::frame::{FrameParser, Limits, Opcode, Role, encode_frame, encode_header};
 use lori_websocket::handshake::accept_key;
 use lori_websocket::{
@@ -16,6 +16,10 @@ use lori_websocket::{
     WsContext,
 };
 use proptest::prelude::*;
+
+mod support;
+
+use support::Raw;
 
 /// Failing seeds go to the workspace's `proptest-regressions/`, replayed first on every run.
 fn config() -> ProptestConfig {
@@ -145,18 +149,6 @@ impl WebSocketHandler for App {
     }
     fn on_unthrottled(&mut self, cx: &mut WsContext<'_, '_>) {
         self.flush(cx);
-    }
-}
-
-/// A peer speaking raw bytes: records what it receives.
-#[derive(Default)]
-struct Raw {
-    received: BytesMut,
-}
-
-impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
-        self.received.extend_from_slice(&data);
     }
 }
 

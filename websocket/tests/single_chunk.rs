@@ -20,6 +20,10 @@ use lori_websocket::{
 };
 use proptest::prelude::*;
 
+mod support;
+
+use support::Raw;
+
 const MASK: [u8; 4] = [0x91, 0x2C, 0x5E, 0x07];
 const REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 const DEFAULT_READ_BUFFER: usize = 16 * 1024;
@@ -157,18 +161,6 @@ impl Handler for Spy {
     }
     fn on_timer(&mut self, cx: &mut Conn<'_>, token: TimerToken) {
         self.ws.on_timer(cx, token);
-    }
-}
-
-/// A peer speaking raw bytes.
-#[derive(Default)]
-struct Raw {
-    received: BytesMut,
-}
-
-impl Handler for Raw {
-    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
-        self.received.extend_from_slice(&data);
     }
 }
 
