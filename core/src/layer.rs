@@ -168,7 +168,7 @@ impl Layer {
         }
     }
 
-    /// Processes at most one `read_tls` worth of received ciphertext (or the EOF).
+    /// Processes received ciphertext up to one record's plaintext (or the EOF).
     ///
     /// It drains what that gives: plaintext into `read`, ciphertext into `send`.
     #[cfg(feature = "tls")]

@@ -16,8 +16,6 @@
 //! `POOLED * MAX_POOLED` bytes (1 MiB) this way, and usually a few read buffers' worth.
 
 #[cfg(feature = "tls")]
-use std::io;
-
 use std::cell::RefCell;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -154,35 +152,6 @@ pub(crate) fn pooled() -> usize {
 #[cfg(test)]
 pub(crate) fn drain() {
     POOL.with(|pool| pool.borrow_mut().clear());
-}
-
-/// An `io::Write` appending to a `BytesMut`, every slice of a vectored write at once (the
-/// TLS layer's ciphertext output). An empty buffer too small for a write is replaced by a
-/// fresh one of the right size rather than grown, so no stale bytes are copied.
-#[cfg(feature = "tls")]
-pub(crate) struct Sink<'a>(pub(crate) &'a mut BytesMut);
-
-#[cfg(feature = "tls")]
-impl io::Write for Sink<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[io::IoSlice::new(data)])
-    }
-
-    fn write_vectored(&mut self, slices: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        let total = slices.iter().map(|slice| slice.len()).sum();
-        if self.0.is_empty() && self.0.capacity() < total {
-            *self.0 = BytesMut::with_capacity(total);
-        }
-        self.0.reserve(total);
-        for slice in slices {
-            self.0.extend_from_slice(slice);
-        }
-        Ok(total)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -1,37 +1,51 @@
-//! TLS: one layer over a rustls 0.23 session (`rustls::Connection`), driven from memory.
+//! TLS: one layer over a rustls 0.23 session on its unbuffered API, driven from memory.
 //!
-//! The layer sits between the socket's bytes and lori's buffers:
+//! The layer sits between the socket's bytes and lori's buffers, and owns both sides of
+//! every copy rustls makes:
 //!
-//! - **Read path.** Under TLS the driver reads into a *ciphertext* buffer (`read_buf`).
-//!   `handle_read` feeds it to rustls (`read_tls` takes at most 4 KiB a call, with
-//!   `process_new_packets` after each), and the plaintext is drained at once into the
-//!   plaintext [`ReadBuffer`], whose size, minimum, `buffer_until`, mute and yield rules are
-//!   unchanged. Decryption pauses once a read buffer's worth of plaintext waits: ciphertext
-//!   then stays in its buffer, which fills, and `wants_read` goes false, so a muted
-//!   connection holds at most one read buffer of each.
-//! - **Write path.** `send` encrypts in a loop (`writer().write` within rustls's buffer
-//!   limit, then `write_tls` into the send queue), so the queue holds ciphertext and a
-//!   token completes when its last *ciphertext* byte is written. Ciphertext the layer makes
-//!   by itself (handshake messages, session tickets, KeyUpdate, alerts) is drained into the
-//!   queue after every `process_new_packets` and carries no token.
+//! - **Read path.** Under TLS the driver reads into a *ciphertext* buffer (`cipher`).
+//!   `step` hands it to `process_tls_records`, which decrypts each record where it lies;
+//!   the plaintext is copied once into the plaintext [`ReadBuffer`], whose size, minimum,
+//!   `buffer_until`, mute and yield rules are unchanged. A step decrypts one record, and
+//!   the connection stops stepping once a read buffer's worth of plaintext waits:
+//!   ciphertext then stays in its buffer, which fills to its limit, and `wants_read` goes
+//!   false, so a muted connection holds at most one read buffer of plaintext and the
+//!   cipher limit of ciphertext.
+//! - **Write path.** `send` encrypts straight into a send-queue chunk
+//!   (`WriteTraffic::encrypt`), so the queue holds ciphertext and a token completes when its
+//!   last *ciphertext* byte is written. Ciphertext the session makes by itself (handshake
+//!   messages, session tickets, KeyUpdate, alerts) is encoded into the queue after every
+//!   step and carries no token.
 //! - **Close.** `close_notify` is queued after every queued byte and before the FIN; the
-//!   peer's `close_notify` is its EOF; a TCP EOF without one is an unclean close.
+//!   peer's `close_notify` is its EOF; a TCP EOF without one is an unclean close. rustls
+//!   stops reading at the peer's close_notify, so what follows it stays in the buffer
+//!   (`end_tls` goes on in plaintext with it).
 //!
-//! Everything rustls-specific is in this file, so that a move to rustls's next API touches
-//! only it.
+//! rustls keeps a handshake message's first records in the buffer (`processed`) until the
+//! rest arrives. Calls made for output (a send, a close_notify, the handshake's next
+//! flight) are shown only those bytes, so that only `step` ever processes a record.
+//!
+//! Everything rustls-specific is in this file and `client_hello.rs`.
+
+mod client_hello;
 
 use std::fmt;
-use std::io::Write as _;
 use std::sync::Arc;
 
 use bytes::buf::Limit;
 use bytes::{Buf, BufMut, BytesMut};
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
+};
 
 use crate::event::TlsError;
 use crate::read::ReadBuffer;
-use crate::recycle::{self, Sink};
+use crate::recycle;
 use crate::send::SendQueue;
+use client_hello::Sni;
 
 /// The client side of TLS for one connection.
 ///
@@ -100,10 +114,7 @@ impl TlsClient {
     }
 
     /// A client session for the server name given, or else `default_name`.
-    pub(crate) fn session(
-        &self,
-        default_name: Option<&str>,
-    ) -> Result<rustls::Connection, Failure> {
+    pub(crate) fn session(&self, default_name: Option<&str>) -> Result<Session, Failure> {
         let name = self
             .server_name
             .as_deref()
@@ -119,8 +130,8 @@ impl TlsClient {
             .alpn_protocols
             .clone()
             .unwrap_or_else(|| self.config.alpn_protocols.clone());
-        rustls::ClientConnection::new_with_alpn(Arc::clone(&self.config), server_name, alpn)
-            .map(rustls::Connection::from)
+        UnbufferedClientConnection::new_with_alpn(Arc::clone(&self.config), server_name, alpn)
+            .map(Session::Client)
             .map_err(|error| (TlsError::Session, Some(error)))
     }
 }
@@ -151,11 +162,51 @@ pub enum TlsUpgrade {
 /// A failure to make a session: the summary and, when rustls gave one, its error.
 pub(crate) type Failure = (TlsError, Option<rustls::Error>);
 
-pub(crate) fn server_session(
-    config: Arc<rustls::ServerConfig>,
-) -> Result<rustls::Connection, Failure> {
-    rustls::ServerConnection::new(config)
-        .map(rustls::Connection::from)
+/// A rustls session of either side, on the unbuffered API.
+pub(crate) enum Session {
+    /// The client side.
+    Client(UnbufferedClientConnection),
+    /// The server side, and the name the client asked for.
+    Server(UnbufferedServerConnection, Sni),
+}
+
+impl Session {
+    /// What both sides share: the handshake's state, what it agreed.
+    fn common(&self) -> &rustls::CommonState {
+        match self {
+            Self::Client(client) => client,
+            Self::Server(server, _) => server,
+        }
+    }
+
+    /// One call of `process_tls_records` on `incoming`, its state handled by [`advance`].
+    ///
+    /// Returns the bytes to discard from the front of `incoming` and where it stopped.
+    fn process(
+        &mut self,
+        incoming: &mut [u8],
+        want: Want<'_>,
+        sinks: &mut Sinks<'_>,
+    ) -> (usize, Result<Stop, rustls::Error>) {
+        match self {
+            Self::Client(client) => advance(client.process_tls_records(incoming), want, sinks),
+            Self::Server(server, _) => advance(server.process_tls_records(incoming), want, sinks),
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Client(_) => f.write_str("Client"),
+            Self::Server(_, sni) => f.debug_tuple("Server").field(sni).finish(),
+        }
+    }
+}
+
+pub(crate) fn server_session(config: Arc<rustls::ServerConfig>) -> Result<Session, Failure> {
+    UnbufferedServerConnection::new(config)
+        .map(|server| Session::Server(server, Sni::Incomplete))
         .map_err(|error| (TlsError::Session, Some(error)))
 }
 
@@ -177,43 +228,210 @@ pub(crate) fn classify(error: &rustls::Error) -> TlsError {
     }
 }
 
-/// The bytes one `read_tls` call takes at most (rustls's `READ_SIZE`).
-const READ_CHUNK: usize = 4096;
-
 /// A TLS record's header: content type, version, and the payload's length (big-endian).
 const RECORD_HEADER: usize = 5;
 
+/// The largest TLS record on the wire (rustls's `MAX_WIRE_SIZE`): a header and 2^14 bytes
+/// of plaintext with the most expansion TLS 1.2 allows.
+const MAX_RECORD: usize = RECORD_HEADER + 16 * 1024 + 2048;
+
+/// The least the ciphertext buffer may hold: a handshake message of rustls's largest
+/// (64 KiB) with its record headers, or several whole records, so that the socket is read
+/// in large steps and a record split by a read moves little.
+const MIN_CIPHER_LIMIT: usize = 64 * 1024 + MAX_RECORD;
+
+/// The plaintext encrypted into one send-queue chunk at most.
+const ENCRYPT_PIECE: usize = 64 * 1024;
+
+/// The ciphertext rustls adds to each record at most, with some slack: header, TLS 1.3
+/// content type, and the AEAD tag and explicit nonce.
+const RECORD_OVERHEAD: usize = 64;
+
+/// What the layer asks of the session once it may write application data.
+#[derive(Debug, Clone, Copy)]
+enum Want<'d> {
+    /// Nothing: the call is for input or for handshake output.
+    Nothing,
+    /// These bytes encrypted.
+    Encrypt(&'d [u8]),
+    /// Our close_notify.
+    CloseNotify,
+}
+
+/// Where one call of `process_tls_records` stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// It handled a state after which rustls has more to say: handshake bytes were encoded
+    /// or handed on.
+    Again,
+    /// A record was decrypted into the read buffer.
+    Decrypted,
+    /// Nothing more can happen without more input (and what `Want` asked was done).
+    Blocked,
+    /// The peer's close_notify arrived (rustls reports it once).
+    PeerClosed,
+}
+
+/// Where one call's output goes.
+struct Sinks<'a> {
+    /// The plaintext's target: the read buffer when the call is for input.
+    read: Option<&'a mut ReadBuffer>,
+    /// Handshake bytes encoded and not yet handed on.
+    encoded: &'a mut BytesMut,
+    /// The send queue.
+    queue: &'a mut SendQueue,
+}
+
+/// Handles one state of the session; returns the bytes to discard and where it stopped.
+fn advance<Data>(
+    status: UnbufferedStatus<'_, '_, Data>,
+    want: Want<'_>,
+    sinks: &mut Sinks<'_>,
+) -> (usize, Result<Stop, rustls::Error>) {
+    let UnbufferedStatus { mut discard, state } = status;
+    let stop = match state {
+        Err(error) => Err(error),
+        Ok(ConnectionState::ReadTraffic(mut traffic)) => match sinks.read.as_deref_mut() {
+            Some(read) => loop {
+                match traffic.next_record() {
+                    None => break Ok(Stop::Decrypted),
+                    Some(Ok(record)) => {
+                        discard += record.discard;
+                        read.fill_from(&mut &record.payload[..]);
+                    }
+                    Some(Err(error)) => break Err(error),
+                }
+            },
+            // Calls for output see no record they have not seen (`TlsLayer::processed`).
+            None => Err(rustls::Error::General(
+                "a record was decrypted by a call for output".into(),
+            )),
+        },
+        Ok(ConnectionState::EncodeTlsData(mut encode)) => {
+            let encoded = &mut *sinks.encoded;
+            let start = encoded.len();
+            let mut room = MAX_RECORD;
+            loop {
+                encoded.resize(start + room, 0);
+                match encode.encode(&mut encoded[start..]) {
+                    Ok(written) => {
+                        encoded.truncate(start + written);
+                        break Ok(Stop::Again);
+                    }
+                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size }))
+                        if required_size > room =>
+                    {
+                        room = required_size;
+                    }
+                    Err(_) => {
+                        encoded.truncate(start);
+                        break Err(rustls::Error::EncryptError);
+                    }
+                }
+            }
+        }
+        Ok(ConnectionState::TransmitTlsData(transmit)) => {
+            if !sinks.encoded.is_empty() {
+                sinks.queue.push(std::mem::take(sinks.encoded).freeze());
+            }
+            transmit.done();
+            Ok(Stop::Again)
+        }
+        Ok(ConnectionState::WriteTraffic(mut traffic)) => match want {
+            Want::Nothing => Ok(Stop::Blocked),
+            Want::Encrypt(data) => data
+                .chunks(ENCRYPT_PIECE)
+                .try_for_each(|piece| {
+                    seal(sinks.queue, piece.len(), |out| traffic.encrypt(piece, out))
+                })
+                .map(|()| Stop::Blocked),
+            Want::CloseNotify => {
+                seal(sinks.queue, 0, |out| traffic.queue_close_notify(out)).map(|()| Stop::Blocked)
+            }
+        },
+        Ok(ConnectionState::BlockedHandshake | ConnectionState::Closed) => Ok(Stop::Blocked),
+        Ok(ConnectionState::PeerClosed) => Ok(Stop::PeerClosed),
+        // A server whose configuration accepts 0-RTT data: lori does not take it.
+        Ok(_) => Err(rustls::Error::General("0-RTT data is not supported".into())),
+    };
+    (discard, stop)
+}
+
+/// Encrypts into a send-queue chunk (pooled when one is free) with `encrypt`.
+///
+/// `plaintext` is how many bytes go in: the chunk is sized for them, and resized to what
+/// rustls asks for when that is more (a KeyUpdate that goes first, say).
+fn seal(
+    queue: &mut SendQueue,
+    plaintext: usize,
+    mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> Result<(), rustls::Error> {
+    let mut room = plaintext + (plaintext / (16 * 1024) + 2) * RECORD_OVERHEAD;
+    let mut out = recycle::take(room).unwrap_or_default();
+    loop {
+        // Safe code hands rustls initialised memory: the zeroing is the price of the API.
+        out.resize(room, 0);
+        match encrypt(&mut out) {
+            Ok(written) => {
+                out.truncate(written);
+                if out.is_empty() {
+                    recycle::keep(out, 1);
+                } else {
+                    queue.push(out.freeze());
+                }
+                return Ok(());
+            }
+            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size }))
+                if required_size > room =>
+            {
+                room = required_size;
+            }
+            Err(_) => return Err(rustls::Error::EncryptError),
+        }
+    }
+}
+
 /// One TLS session and its ciphertext read buffer.
 pub(crate) struct TlsLayer {
-    session: rustls::Connection,
-    /// Received ciphertext not yet fed to rustls.
+    session: Session,
+    /// Received ciphertext rustls has not discarded.
     ///
-    /// Its spare capacity is the driver's read target.
+    /// rustls decrypts records where they lie; its spare capacity is the driver's read
+    /// target. After the peer's close_notify, what follows it (`end_tls`'s plaintext).
     cipher: BytesMut,
-    /// The most ciphertext the buffer holds (the read buffer's initial size).
-    cipher_size: usize,
+    /// The most ciphertext the buffer holds.
+    cipher_limit: usize,
     /// `cipher.len()` as of the core's last look: bytes beyond it were appended.
     accounted: usize,
+    /// How many bytes at `cipher`'s front rustls has seen and kept: a handshake message's
+    /// first records, waiting for the rest.
+    ///
+    /// Calls for output are shown only these, so that they process no record.
+    processed: usize,
+    /// Handshake bytes encoded and not yet handed on.
+    encoded: BytesMut,
     /// The socket reported EOF.
     tcp_eof: bool,
-    /// The EOF was passed on to rustls (after every byte before it).
-    eof_fed: bool,
+    /// The EOF was acted on, after every whole record before it.
+    eof_processed: bool,
+    /// rustls failed: its state is an error. One more call (`output`) hands on its alert,
+    /// and none follows.
+    failed: bool,
+    /// The call after the failure was made.
+    alert_taken: bool,
     /// The peer's close_notify arrived.
     close_notify_received: bool,
+    /// The peer's close_notify arrived in a call for output; the next step reports it.
+    peer_closed_unreported: bool,
     /// Our close_notify is queued.
     close_notify_sent: bool,
-    /// Bytes of the current TLS record not yet fed to rustls.
-    ///
-    /// rustls is fed one record at a time, so that it never holds bytes past the record it is
-    /// in, and after the peer's close_notify what follows is ours (`end_tls` goes on in
-    /// plaintext with it).
-    record_left: usize,
 }
 
 impl fmt::Debug for TlsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsLayer")
-            .field("handshaking", &self.session.is_handshaking())
+            .field("session", &self.session)
+            .field("handshaking", &self.session.common().is_handshaking())
             .field("ciphertext", &self.cipher.len())
             .field("tcp_eof", &self.tcp_eof)
             .field("close_notify_received", &self.close_notify_received)
@@ -225,7 +443,7 @@ impl fmt::Debug for TlsLayer {
 /// What one step of the TLS layer gave the connection to apply.
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// Nothing to process: no ciphertext, or the peer's close_notify came already.
+    /// Nothing to process: no whole record, or the peer's close_notify came already.
     Idle,
     /// Records were processed and what they gave was drained.
     Fed(Fed),
@@ -240,35 +458,35 @@ pub(crate) struct Fed {
     pub(crate) handshaking: bool,
     /// The peer's close_notify arrived in this step.
     pub(crate) peer_closed: bool,
-    /// Nothing more comes from the peer: its close_notify, or the TCP EOF passed to rustls.
+    /// Nothing more comes from the peer: its close_notify, or the TCP EOF acted on.
     pub(crate) ended: bool,
 }
 
 impl TlsLayer {
-    pub(crate) fn new(mut session: rustls::Connection, cipher_size: usize) -> Self {
-        // rustls's default, set explicitly: it bounds the plaintext buffered during the
-        // handshake and the ciphertext made by one `writer().write`.
-        session.set_buffer_limit(Some(64 * 1024));
+    pub(crate) fn new(session: Session, cipher_size: usize) -> Self {
         Self {
             session,
             cipher: BytesMut::new(),
-            // Room for a record header at least: rustls is fed whole-record slices.
-            cipher_size: cipher_size.max(RECORD_HEADER),
+            cipher_limit: cipher_size.max(MIN_CIPHER_LIMIT),
             accounted: 0,
+            processed: 0,
+            encoded: BytesMut::new(),
             tcp_eof: false,
-            eof_fed: false,
+            eof_processed: false,
+            failed: false,
+            alert_taken: false,
             close_notify_received: false,
+            peer_closed_unreported: false,
             close_notify_sent: false,
-            record_left: 0,
         }
     }
 
     pub(crate) fn has_room(&self) -> bool {
-        self.cipher.len() < self.cipher_size
+        self.cipher.len() < self.cipher_limit
     }
 
     pub(crate) fn target(&mut self) -> Limit<&mut BytesMut> {
-        let room = self.cipher_size.saturating_sub(self.cipher.len()).max(1);
+        let room = self.cipher_limit.saturating_sub(self.cipher.len()).max(1);
         recycle::make_room(&mut self.cipher, room);
         (&mut self.cipher).limit(room)
     }
@@ -280,116 +498,117 @@ impl TlsLayer {
     }
 
     pub(crate) fn drop_last(&mut self, count: usize) {
-        self.cipher
-            .truncate(self.cipher.len().saturating_sub(count));
+        let keep = self.cipher.len().saturating_sub(count).max(self.processed);
+        self.cipher.truncate(keep);
         self.accounted = self.cipher.len();
     }
 
-    /// Whether received bytes (or the EOF) still wait to be fed to rustls.
+    /// Whether received bytes (or the EOF) still wait to be processed.
     pub(crate) fn inbound_pending(&self) -> bool {
-        !self.close_notify_received && (!self.cipher.is_empty() || (self.tcp_eof && !self.eof_fed))
+        self.peer_closed_unreported
+            || (!self.close_notify_received
+                && !self.eof_processed
+                && (self.cipher.len() > self.processed || self.tcp_eof))
     }
 
-    /// Feeds at most one `read_tls` worth of ciphertext, or the EOF, and processes it.
-    ///
-    /// The EOF is fed once every byte before it is in. `None` when there is nothing to
-    /// feed.
-    fn feed(&mut self) -> Option<Result<bool, rustls::Error>> {
-        if self.close_notify_received {
-            return None;
-        }
-        if self.cipher.is_empty() {
-            if !self.tcp_eof || self.eof_fed {
-                return None;
-            }
-            self.eof_fed = true;
-            let mut empty: &[u8] = &[];
-            if let Err(error) = self.session.read_tls(&mut empty) {
-                return Some(Err(rustls::Error::General(error.to_string())));
-            }
+    /// One call of rustls on `cipher`: all of it for input, or for output only what rustls
+    /// has seen. Applies the discard.
+    fn call(&mut self, want: Want<'_>, sinks: &mut Sinks<'_>) -> Result<Stop, rustls::Error> {
+        let shown = if sinks.read.is_some() || self.failed {
+            self.cipher.len()
         } else {
-            if self.record_left == 0 {
-                self.record_left = match self.cipher.get(..RECORD_HEADER) {
-                    Some(header) => {
-                        RECORD_HEADER + usize::from(u16::from_be_bytes([header[3], header[4]]))
-                    }
-                    // A partial header before the EOF: rustls judges it.
-                    None if self.tcp_eof => self.cipher.len(),
-                    None => return None,
-                };
-            }
-            let take = self.cipher.len().min(READ_CHUNK).min(self.record_left);
-            let mut input = &self.cipher[..take];
-            match self.session.read_tls(&mut input) {
-                Ok(0) => {
-                    // Nothing more is taken after the peer's close_notify.
-                    self.cipher.clear();
-                    self.record_left = 0;
-                }
-                Ok(n) => {
-                    self.cipher.advance(n);
-                    self.record_left -= n;
-                }
-                Err(error) => return Some(Err(rustls::Error::General(error.to_string()))),
-            }
-            self.accounted = self.cipher.len();
+            self.processed
+        };
+        let (discard, stop) = self.session.process(&mut self.cipher[..shown], want, sinks);
+        self.cipher.advance(discard.min(shown));
+        self.processed = self.processed.saturating_sub(discard);
+        self.accounted = self.cipher.len();
+        if stop.is_err() {
+            self.failed = true;
         }
-        Some(
-            self.session
-                .process_new_packets()
-                .map(|state| state.peer_has_closed()),
-        )
+        if stop == Ok(Stop::PeerClosed) {
+            self.close_notify_received = true;
+            self.peer_closed_unreported = true;
+        }
+        stop
     }
 
-    /// Moves every decrypted byte into `read`.
-    fn drain_plaintext(&mut self, read: &mut ReadBuffer) {
-        read.fill_from(&mut self.session.reader());
+    /// Calls rustls for output until it has nothing more to hand on; `want` is done when
+    /// it may write.
+    fn output(&mut self, want: Want<'_>, queue: &mut SendQueue) -> Result<(), rustls::Error> {
+        if self.failed {
+            self.take_alert(queue);
+            return Ok(());
+        }
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let result = loop {
+            let mut sinks = Sinks {
+                read: None,
+                encoded: &mut encoded,
+                queue,
+            };
+            match self.call(want, &mut sinks) {
+                Ok(Stop::Again) => {}
+                Ok(_) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        self.encoded = encoded;
+        result
+    }
+
+    /// Queues the alert of a failed session, once.
+    ///
+    /// rustls queues its alert as it fails, and the next call hands it on before it looks at
+    /// any input; a later call would process input again (and another failure would queue a
+    /// second alert), so that call is the last.
+    fn take_alert(&mut self, queue: &mut SendQueue) {
+        if std::mem::replace(&mut self.alert_taken, true) {
+            return;
+        }
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let mut sinks = Sinks {
+            read: None,
+            encoded: &mut encoded,
+            queue,
+        };
+        let _failed_already = self.call(Want::Nothing, &mut sinks);
+        if !encoded.is_empty() {
+            queue.push(encoded.freeze());
+        }
     }
 
     /// Moves every byte rustls wants sent into `queue`; returns whether there were any.
     ///
-    /// They go as one chunk, written into a pooled buffer when there is one.
+    /// A failure is kept for the next step to report; after one, this queues its alert.
     pub(crate) fn drain_ciphertext(&mut self, queue: &mut SendQueue) -> bool {
-        if !self.session.wants_write() {
-            return false;
-        }
-        let mut out = recycle::take(0).unwrap_or_default();
-        while self.session.wants_write() {
-            match self.session.write_tls(&mut Sink(&mut out)) {
-                Ok(n) if n > 0 => {}
-                _ => break,
-            }
-        }
-        if out.is_empty() {
-            recycle::keep(out, 1);
-            return false;
-        }
-        queue.push(out.freeze());
-        true
+        let before = queue.queued_bytes();
+        let _kept_for_step = self.output(Want::Nothing, queue);
+        queue.queued_bytes() != before
     }
 
-    /// Encrypts `data` into `queue`, within rustls's buffer limit.
+    /// Encrypts `data` into `queue`.
     pub(crate) fn encrypt(
         &mut self,
-        mut data: &[u8],
+        data: &[u8],
         queue: &mut SendQueue,
     ) -> Result<(), rustls::Error> {
-        while !data.is_empty() {
-            let taken = self.session.writer().write(data).unwrap_or(0);
-            data = &data[taken..];
-            let drained = self.drain_ciphertext(queue);
-            if taken == 0 && !drained {
-                return Err(rustls::Error::EncryptError);
-            }
+        if data.is_empty() || self.failed {
+            return Ok(());
         }
-        Ok(())
+        self.output(Want::Encrypt(data), queue)
     }
-}
 
-impl TlsLayer {
-    /// The rustls session.
-    pub(crate) fn session(&self) -> &rustls::Connection {
-        &self.session
+    /// The session's handshake state and what it agreed.
+    pub(crate) fn info(&self) -> TlsInfo<'_> {
+        let server_name = match &self.session {
+            Session::Server(_, Sni::Name(name)) => Some(&**name),
+            _ => None,
+        };
+        TlsInfo {
+            common: self.session.common(),
+            server_name,
+        }
     }
 
     /// Whether the peer's close_notify arrived.
@@ -397,7 +616,7 @@ impl TlsLayer {
         self.close_notify_received
     }
 
-    /// The socket's EOF: passed to rustls once every byte before it is in.
+    /// The socket's EOF: acted on once every whole record before it is processed.
     pub(crate) fn tcp_eof(&mut self) {
         self.tcp_eof = true;
     }
@@ -412,8 +631,9 @@ impl TlsLayer {
     /// Releases the ciphertext buffer (into the thread's pool when it qualifies), whatever
     /// it holds.
     pub(crate) fn release(&mut self) {
-        recycle::release(&mut self.cipher, self.cipher_size);
+        recycle::release(&mut self.cipher, MAX_RECORD);
         self.accounted = 0;
+        self.processed = 0;
     }
 
     /// Takes bytes received before the session began as ciphertext.
@@ -427,12 +647,10 @@ impl TlsLayer {
         self.tcp_eof
     }
 
-    /// Whether received bytes wait anywhere in the layer.
-    ///
-    /// They wait in the ciphertext buffer, or as a record rustls has only part of. Nothing
-    /// does once the peer's close_notify came.
+    /// Whether received bytes wait in the layer: ciphertext, whole or not, before the
+    /// peer's close_notify.
     pub(crate) fn holds_inbound(&self) -> bool {
-        !self.close_notify_received && (!self.cipher.is_empty() || self.record_left > 0)
+        !self.close_notify_received && !self.cipher.is_empty()
     }
 
     /// Ends the session (`end_tls`), returning what followed the peer's close_notify.
@@ -443,32 +661,105 @@ impl TlsLayer {
     }
 
     /// Queues our close_notify, once, unless the handshake still runs.
+    ///
+    /// A failure is kept for the next step to report.
     pub(crate) fn close_notify(&mut self, queue: &mut SendQueue) {
-        if !self.close_notify_sent && !self.session.is_handshaking() {
+        if !self.close_notify_sent && !self.failed && !self.session.common().is_handshaking() {
             self.close_notify_sent = true;
-            self.session.send_close_notify();
-            self.drain_ciphertext(queue);
+            let _kept_for_step = self.output(Want::CloseNotify, queue);
         }
     }
 
-    /// Feeds at most one `read_tls` worth of ciphertext (or the EOF), then drains it.
-    ///
-    /// What rustls gives is drained: ciphertext into `queue`, plaintext into `read`.
+    /// Reads the SNI of a server session from the ClientHello before rustls takes it.
+    fn note_server_name(&mut self) {
+        if let Session::Server(_, sni @ Sni::Incomplete) = &mut self.session {
+            *sni = client_hello::server_name(&self.cipher);
+            if *sni == Sni::Incomplete && self.tcp_eof {
+                *sni = Sni::Unknown;
+            }
+        }
+    }
+
+    /// The end offset of the whole records from `processed` on, as received.
+    fn whole_records_end(&self) -> usize {
+        let mut end = self.processed;
+        while let Some(header) = self.cipher.get(end..end + RECORD_HEADER) {
+            let record = RECORD_HEADER + usize::from(u16::from_be_bytes([header[3], header[4]]));
+            if end + record > self.cipher.len() {
+                break;
+            }
+            end += record;
+        }
+        end
+    }
+
+    /// Processes received ciphertext up to one record's plaintext (or the EOF) and drains
+    /// what it gives: ciphertext into `queue`, plaintext into `read`.
     pub(crate) fn step(&mut self, read: &mut ReadBuffer, queue: &mut SendQueue) -> Step {
-        let peer_closed = match self.feed() {
-            None => return Step::Idle,
-            Some(Ok(peer_closed)) => peer_closed,
-            Some(Err(error)) => return Step::Failed(error),
-        };
-        self.drain_ciphertext(queue);
-        self.drain_plaintext(read);
-        if peer_closed {
-            self.close_notify_received = true;
+        let mut fed = false;
+        if self.failed {
+            return Step::Idle;
+        }
+        if !self.close_notify_received && !self.eof_processed {
+            self.note_server_name();
+            let whole_end = self.whole_records_end();
+            let mut discarded = 0;
+            let mut encoded = std::mem::take(&mut self.encoded);
+            let outcome = loop {
+                let before = self.cipher.len();
+                let mut sinks = Sinks {
+                    read: Some(&mut *read),
+                    encoded: &mut encoded,
+                    queue: &mut *queue,
+                };
+                let stop = self.call(Want::Nothing, &mut sinks);
+                discarded += before - self.cipher.len();
+                match stop {
+                    Ok(Stop::Again) => continue,
+                    Ok(Stop::Blocked) => {
+                        // rustls took every whole record: what it kept is their rest.
+                        self.processed = whole_end.saturating_sub(discarded);
+                        break Ok(());
+                    }
+                    Ok(Stop::Decrypted) => {
+                        // Application data cannot interleave a handshake message's
+                        // records, so rustls keeps nothing it has seen.
+                        self.processed = 0;
+                        fed = true;
+                        break Ok(());
+                    }
+                    Ok(Stop::PeerClosed) => break Ok(()),
+                    Err(error) => break Err(error),
+                }
+            };
+            self.encoded = encoded;
+            if let Err(error) = outcome {
+                return Step::Failed(error);
+            }
+            fed |= discarded > 0;
+        }
+        let peer_closed = std::mem::take(&mut self.peer_closed_unreported);
+        if !fed && !peer_closed {
+            if self.close_notify_received || self.eof_processed {
+                return Step::Idle;
+            }
+            if self.tcp_eof {
+                // What is left is not a whole record, and nothing more comes.
+                self.eof_processed = true;
+                self.cipher.clear();
+                self.processed = 0;
+                self.accounted = 0;
+            } else if self.cipher.len() >= self.cipher_limit {
+                self.failed = true;
+                return Step::Failed(rustls::Error::PeerSentOversizedRecord);
+            } else {
+                return Step::Idle;
+            }
         }
         Step::Fed(Fed {
-            handshaking: self.session.is_handshaking(),
+            handshaking: self.session.common().is_handshaking(),
             peer_closed,
-            ended: self.close_notify_received || self.eof_fed,
+            ended: self.close_notify_received || self.eof_processed,
         })
     }
 }
@@ -476,48 +767,56 @@ impl TlsLayer {
 /// What a connection's TLS session agreed, borrowed from it.
 ///
 /// Returned by [`Connection::tls`](crate::Connection::tls).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct TlsInfo<'a> {
-    session: &'a rustls::Connection,
+    common: &'a rustls::CommonState,
+    server_name: Option<&'a str>,
+}
+
+impl fmt::Debug for TlsInfo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsInfo")
+            .field("handshaking", &self.is_handshaking())
+            .field("protocol_version", &self.protocol_version())
+            .field("alpn_protocol", &self.alpn_protocol())
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> TlsInfo<'a> {
-    pub(crate) fn new(session: &'a rustls::Connection) -> Self {
-        Self { session }
-    }
-
     /// Whether the handshake still runs.
     pub fn is_handshaking(&self) -> bool {
-        self.session.is_handshaking()
+        self.common.is_handshaking()
     }
 
     /// The ALPN protocol agreed in the handshake, if any.
     pub fn alpn_protocol(&self) -> Option<&'a [u8]> {
-        self.session.alpn_protocol()
+        self.common.alpn_protocol()
     }
 
     /// The TLS version agreed, once the handshake got that far.
     pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
-        self.session.protocol_version()
+        self.common.protocol_version()
     }
 
     /// The cipher suite agreed, once the handshake got that far.
     pub fn cipher_suite(&self) -> Option<rustls::SupportedCipherSuite> {
-        self.session.negotiated_cipher_suite()
+        self.common.negotiated_cipher_suite()
     }
 
     /// The server name the client asked for (SNI), on a server connection.
+    ///
+    /// It is lowercased; `None` when the client sent none or an IP address, and when its
+    /// ClientHello spanned more than one record.
     pub fn server_name(&self) -> Option<&'a str> {
-        match self.session {
-            rustls::Connection::Server(server) => server.server_name(),
-            rustls::Connection::Client(_) => None,
-        }
+        self.server_name
     }
 
     /// The peer's certificate chain, end entity first, once the handshake received it.
     ///
     /// A server sees one only when it asks for client certificates.
     pub fn peer_certificates(&self) -> Option<&'a [CertificateDer<'static>]> {
-        self.session.peer_certificates()
+        self.common.peer_certificates()
     }
 }

@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::error::{EndTlsError, StartTlsError};
 use crate::event::{ConnectionFailure, StartFailure, TlsError};
 use crate::layer::Layer;
-use crate::tls::{Step, TlsClient, TlsInfo, TlsLayer, TlsUpgrade, classify, server_session};
+use crate::tls::{
+    Session, Step, TlsClient, TlsInfo, TlsLayer, TlsUpgrade, classify, server_session,
+};
 
 impl Connection {
     /// A server connection on an accepted socket, speaking TLS with `tls`.
@@ -156,7 +158,7 @@ impl Connection {
     /// session comes from the connection's start or from `start_tls`.
     pub fn tls(&self) -> Option<TlsInfo<'_>> {
         match &self.layer {
-            Layer::Tls(layer) => Some(TlsInfo::new(layer.session())),
+            Layer::Tls(layer) => Some(layer.info()),
             Layer::Plain => None,
         }
     }
@@ -207,7 +209,7 @@ impl Connection {
         }
     }
 
-    fn install(&mut self, session: rustls::Connection) {
+    fn install(&mut self, session: Session) {
         let size = self.read.size().max(self.read.minimum());
         self.layer = Layer::Tls(Box::new(TlsLayer::new(session, size)));
     }
@@ -222,7 +224,7 @@ impl Connection {
 
     /// [`decrypt`](Self::decrypt)'s loop, with a TLS layer in place.
     ///
-    /// It takes one `read_tls` worth per step, pausing once a read buffer's worth of
+    /// It decrypts at most one record per step, pausing once a read buffer's worth of
     /// plaintext waits.
     pub(super) fn decrypt_tls(&mut self) {
         loop {
