@@ -15,7 +15,6 @@
 //! capacity of at most [`MAX_POOLED`] bytes, so a thread keeps at most
 //! `POOLED * MAX_POOLED` bytes (1 MiB) this way, and usually a few read buffers' worth.
 
-#[cfg(feature = "tls")]
 use std::cell::RefCell;
 
 use bytes::{Buf, Bytes, BytesMut};
