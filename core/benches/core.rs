@@ -20,6 +20,13 @@
 //!   is, then one write of all of it. Written chunks become the next read buffers.
 //! - `tls/echo_16k`: a 16 KiB send encrypted by a client connection, its records read and
 //!   decrypted by a server connection, echoed back the same way: two records each way.
+//! - `engine/echo_64b`: one round trip through the engine as an event driver runs it: a
+//!   readiness report, a 64-byte read from an in-memory transport, `Received` delivered to
+//!   a handler that sends the chunk back, the write, and the would-block that frees the
+//!   read buffer. One `drive` per round trip (lori-mio's shape).
+//! - `engine/stream_64b`: the same round trip as lori-tokio's `Stream` makes it: one drive
+//!   for the readiness (the handler queues the chunk in an inbox), the chunk taken out and
+//!   sent with `Connection::send`, and a second drive (`Input::Tick`) that writes it.
 //! - `reference/*`: what the core's cost is compared with: a 16 KiB memcpy, the same copy
 //!   into a reused `BytesMut` (what `read/streaming_16k` does besides the core's work), and
 //!   a 16 KiB write plus read over a Unix socket pair (two system calls and two copies).
@@ -30,12 +37,16 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::buf::Limit;
 use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lori_core::rustls::crypto::ring::default_provider;
 use lori_core::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use lori_core::rustls::{ClientConfig, RootCertStore, ServerConfig};
-use lori_core::{BufferUntil, Config, Connection, Direction, Event, TlsClient};
+use lori_core::{
+    BufferUntil, Config, Conn, Connection, Direction, Engine, Event, Handler, Input, NoHandles,
+    Readiness, TlsClient, Transport,
+};
 
 const READ: usize = 16 * 1024;
 const SEND: usize = 64 * 1024;
@@ -287,5 +298,137 @@ fn reference(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, reads, writes, tls, reference);
+/// An in-memory transport: each read hands out `request` once, then would-block; writes
+/// take everything.
+struct Loopback<'a> {
+    request: &'a [u8],
+    unread: bool,
+    written: usize,
+}
+
+impl Transport for Loopback<'_> {
+    fn read(&mut self, buf: &mut Limit<&mut BytesMut>) -> std::io::Result<usize> {
+        if !std::mem::take(&mut self.unread) {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        buf.put_slice(self.request);
+        Ok(self.request.len())
+    }
+
+    fn write_vectored(&mut self, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        let taken = slices.iter().map(|slice| slice.len()).sum::<usize>();
+        self.written += taken;
+        Ok(taken)
+    }
+
+    fn shutdown_write(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn close(&mut self) {}
+}
+
+/// Sends every chunk back as it arrives.
+struct Echo;
+
+impl Handler for Echo {
+    fn on_received(&mut self, cx: &mut Conn<'_>, data: Bytes) {
+        cx.send(data).expect("the echo fits the send queue");
+    }
+}
+
+/// Keeps every chunk for the caller, as lori-tokio's `Stream` does.
+#[derive(Default)]
+struct Inbox(Option<Bytes>);
+
+impl Handler for Inbox {
+    fn on_received(&mut self, _cx: &mut Conn<'_>, data: Bytes) {
+        self.0 = Some(data);
+    }
+}
+
+fn engine(c: &mut Criterion) {
+    let now = Instant::now();
+    let request = [0x42; SMALL];
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("echo_64b", |b| {
+        let mut connection = Connection::server(Config::default(), now);
+        let mut engine = Engine::new();
+        let mut transport = Loopback {
+            request: &request,
+            unread: false,
+            written: 0,
+        };
+        engine.drive(
+            &mut connection,
+            &mut transport,
+            &mut Echo,
+            &mut NoHandles,
+            Input::Ready(Readiness::WRITABLE),
+            now,
+        );
+        b.iter(|| {
+            transport.unread = true;
+            let before = transport.written;
+            let wait = engine.drive(
+                &mut connection,
+                &mut transport,
+                &mut Echo,
+                &mut NoHandles,
+                Input::Ready(Readiness::READABLE),
+                now,
+            );
+            assert_eq!(transport.written - before, SMALL);
+            black_box(wait);
+        });
+    });
+    group.bench_function("stream_64b", |b| {
+        let mut connection = Connection::server(Config::default(), now);
+        let mut engine = Engine::new();
+        let mut inbox = Inbox::default();
+        let mut transport = Loopback {
+            request: &request,
+            unread: false,
+            written: 0,
+        };
+        engine.drive(
+            &mut connection,
+            &mut transport,
+            &mut inbox,
+            &mut NoHandles,
+            Input::Ready(Readiness::WRITABLE),
+            now,
+        );
+        b.iter(|| {
+            transport.unread = true;
+            let before = transport.written;
+            engine.drive(
+                &mut connection,
+                &mut transport,
+                &mut inbox,
+                &mut NoHandles,
+                Input::Ready(Readiness::READABLE),
+                now,
+            );
+            let chunk = inbox.0.take().expect("the request was delivered");
+            connection
+                .send(chunk)
+                .expect("the echo fits the send queue");
+            let wait = engine.drive(
+                &mut connection,
+                &mut transport,
+                &mut inbox,
+                &mut NoHandles,
+                Input::Tick,
+                now,
+            );
+            assert_eq!(transport.written - before, SMALL);
+            black_box(wait);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, reads, writes, tls, engine, reference);
 criterion_main!(benches);

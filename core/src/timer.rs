@@ -77,6 +77,9 @@ type Deadline = Option<Instant>;
 pub(crate) struct TimerTable {
     own: [Option<Deadline>; Timer::ALL.len()],
     user: SmallVec<[(Deadline, TimerToken); 1]>,
+    /// The earliest deadline of the timers that can fire, updated on every change: every
+    /// drive reads it, most drives change nothing.
+    earliest: Option<Instant>,
 }
 
 /// `now + after`, saturating to "never".
@@ -86,11 +89,13 @@ pub(crate) fn deadline(now: Instant, after: Duration) -> Deadline {
 
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Deadline) {
-        self.own[timer.index()] = Some(at);
+        let old = self.own[timer.index()].replace(at).flatten();
+        self.changed(old, at);
     }
 
     pub(crate) fn stop(&mut self, timer: Timer) {
-        self.own[timer.index()] = None;
+        let old = self.own[timer.index()].take().flatten();
+        self.changed(old, None);
     }
 
     /// Whether `timer` is armed and expired at `now`.
@@ -100,10 +105,12 @@ impl TimerTable {
 
     pub(crate) fn add_user(&mut self, token: TimerToken, at: Deadline) {
         self.user.push((at, token));
+        self.changed(None, at);
     }
 
     pub(crate) fn cancel_user(&mut self, token: TimerToken) {
         self.user.retain(|(_, active)| *active != token);
+        self.refresh();
     }
 
     pub(crate) fn user_count(&self) -> usize {
@@ -117,13 +124,17 @@ impl TimerTable {
 
     /// The earliest deadline, if any timer can still fire.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.entries().map(|(at, _)| at).min()
+        debug_assert_eq!(self.earliest, self.entries().map(|(at, _)| at).min());
+        self.earliest
     }
 
     /// Removes and returns the earliest timer expired at `now`.
     ///
     /// On equal deadlines, the order is by rank and then by token.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<Expired> {
+        if self.next_deadline().is_none_or(|at| at > now) {
+            return None;
+        }
         let (_, expired) = self
             .entries()
             .filter(|(at, _)| *at <= now)
@@ -133,6 +144,26 @@ impl TimerTable {
             Expired::User(token) => self.cancel_user(token),
         }
         Some(expired)
+    }
+
+    /// Keeps the earliest deadline after one timer went from firing at `old` to `new`
+    /// (`None`: not at all).
+    ///
+    /// Only a timer that was the earliest and fires later now (or not at all) makes it look
+    /// at every timer again.
+    fn changed(&mut self, old: Option<Instant>, new: Option<Instant>) {
+        if let Some(new) = new
+            && self.earliest.is_none_or(|earliest| new < earliest)
+        {
+            self.earliest = Some(new);
+        } else if old.is_some() && old == self.earliest {
+            self.refresh();
+        }
+    }
+
+    /// Recomputes the earliest deadline from every timer.
+    fn refresh(&mut self) {
+        self.earliest = self.entries().map(|(at, _)| at).min();
     }
 
     /// Every timer that can fire, with its deadline.
@@ -152,5 +183,52 @@ fn sort_key(expired: Expired) -> (u8, u64) {
     match expired {
         Expired::Own(timer) => (timer.rank(), 0),
         Expired::User(token) => (1, token.id()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The earliest deadline, recomputed from scratch.
+    fn scanned(table: &TimerTable) -> Option<Instant> {
+        table.entries().map(|(at, _)| at).min()
+    }
+
+    #[test]
+    fn the_kept_earliest_deadline_follows_every_change() {
+        let start = Instant::now();
+        let at = |ms| Some(start + Duration::from_millis(ms));
+        let mut table = TimerTable::default();
+        let check = |table: &TimerTable, expected: Option<Instant>| {
+            assert_eq!(table.earliest, expected);
+            assert_eq!(scanned(table), expected);
+        };
+        check(&table, None);
+        table.set(Timer::Idle, at(30));
+        check(&table, at(30));
+        table.set(Timer::WriteStall, at(10));
+        check(&table, at(10));
+        table.add_user(TimerToken::new(1), at(20));
+        check(&table, at(10));
+        // The earliest moves later: the next one takes over.
+        table.set(Timer::WriteStall, at(40));
+        check(&table, at(20));
+        // "Never" fires not at all.
+        table.set(Timer::Idle, None);
+        check(&table, at(20));
+        table.cancel_user(TimerToken::new(1));
+        check(&table, at(40));
+        table.stop(Timer::Linger);
+        check(&table, at(40));
+        assert_eq!(table.pop_expired(start + Duration::from_millis(39)), None);
+        assert_eq!(
+            table.pop_expired(start + Duration::from_millis(40)),
+            Some(Expired::Own(Timer::WriteStall))
+        );
+        check(&table, None);
+        table.set(Timer::Close, at(5));
+        table.clear();
+        check(&table, None);
     }
 }

@@ -20,10 +20,10 @@ fn an_event_is_a_received_chunk_and_a_tag() {
 
 #[test]
 fn a_connection_stays_small_inline() {
-    // 608 bytes with Rust 1.95 and the `tls` feature (520 without); everything else it
+    // 624 bytes with Rust 1.95 and the `tls` feature (536 without); everything else it
     // holds is allocated only while in use.
     assert!(
-        size_of::<Connection>() <= 616,
+        size_of::<Connection>() <= 624,
         "Connection is {} bytes",
         size_of::<Connection>()
     );

@@ -452,6 +452,11 @@ impl Connection {
     /// treated as the latest.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance_clock(now);
+        let connecting = matches!(self.phase, Phase::Connecting(Some(_)));
+        if !connecting && self.timers.next_deadline().is_none_or(|at| at > self.now) {
+            // Nothing is due, and only a connection in progress has attempts to time.
+            return;
+        }
         if !self.timers.is_due(Timer::Connect, self.now) {
             self.connecting_step(AttemptInput::Time);
         }
