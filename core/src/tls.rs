@@ -37,9 +37,7 @@ use bytes::{Buf, BufMut, BytesMut};
 use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
-};
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 
 use crate::event::TlsError;
 use crate::read::ReadBuffer;
@@ -308,27 +306,14 @@ fn advance<Data>(
             )),
         },
         Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-            let encoded = &mut *sinks.encoded;
-            let start = encoded.len();
-            let mut room = MAX_RECORD;
-            loop {
-                encoded.resize(start + room, 0);
-                match encode.encode(&mut encoded[start..]) {
-                    Ok(written) => {
-                        encoded.truncate(start + written);
-                        break Ok(Stop::Again);
-                    }
-                    Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size }))
-                        if required_size > room =>
-                    {
-                        room = required_size;
-                    }
-                    Err(_) => {
-                        encoded.truncate(start);
-                        break Err(rustls::Error::EncryptError);
-                    }
-                }
-            }
+            let start = sinks.encoded.len();
+            write_sized(sinks.encoded, start, MAX_RECORD, |out| {
+                encode.encode(out).map_err(|error| match error {
+                    EncodeError::InsufficientSize(size) => Some(size.required_size),
+                    _ => None,
+                })
+            })
+            .map(|()| Stop::Again)
         }
         Ok(ConnectionState::TransmitTlsData(transmit)) => {
             if !sinks.encoded.is_empty() {
@@ -366,27 +351,45 @@ fn seal(
     plaintext: usize,
     mut encrypt: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
 ) -> Result<(), rustls::Error> {
-    let mut room = plaintext + (plaintext / (16 * 1024) + 2) * RECORD_OVERHEAD;
+    let room = plaintext + (plaintext / (16 * 1024) + 2) * RECORD_OVERHEAD;
     let mut out = recycle::take(room).unwrap_or_default();
+    write_sized(&mut out, 0, room, |out| {
+        encrypt(out).map_err(|error| match error {
+            EncryptError::InsufficientSize(size) => Some(size.required_size),
+            _ => None,
+        })
+    })?;
+    if out.is_empty() {
+        recycle::keep(out, 1);
+    } else {
+        queue.push(out.freeze());
+    }
+    Ok(())
+}
+
+/// Lets `write` fill `out` from `start` on: `room` bytes, or as many as it asks for.
+///
+/// `write` returns the bytes written, or on failure the room it needs (`None`: it failed
+/// otherwise). Safe code hands rustls initialised memory, so the room is zero-filled
+/// first: the price of the API. On failure `out` is cut back to `start`.
+fn write_sized(
+    out: &mut BytesMut,
+    start: usize,
+    mut room: usize,
+    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
+) -> Result<(), rustls::Error> {
     loop {
-        // Safe code hands rustls initialised memory: the zeroing is the price of the API.
-        out.resize(room, 0);
-        match encrypt(&mut out) {
+        out.resize(start + room, 0);
+        match write(&mut out[start..]) {
             Ok(written) => {
-                out.truncate(written);
-                if out.is_empty() {
-                    recycle::keep(out, 1);
-                } else {
-                    queue.push(out.freeze());
-                }
+                out.truncate(start + written);
                 return Ok(());
             }
-            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size }))
-                if required_size > room =>
-            {
-                room = required_size;
+            Err(Some(required)) if required > room => room = required,
+            Err(_) => {
+                out.truncate(start);
+                return Err(rustls::Error::EncryptError);
             }
-            Err(_) => return Err(rustls::Error::EncryptError),
         }
     }
 }

@@ -10,8 +10,8 @@
 
 use rustls::pki_types::DnsName;
 
-/// A TLS record's header: content type, version, and the payload's length.
-const RECORD_HEADER: usize = 5;
+use super::RECORD_HEADER;
+
 /// The record content type of handshake messages.
 const HANDSHAKE: u8 = 22;
 /// The handshake message type of a ClientHello.
